@@ -1,0 +1,609 @@
+package policy
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/tagsweep/tagsweep/internal/registry"
+)
+
+// Tag is one tag of the repository and the digest it points at. An empty
+// Digest means the tag could not be inspected: it is kept and protects
+// nothing, so the engine must not execute a plan built with one.
+type Tag struct {
+	Name   string
+	Digest string
+}
+
+// Input is everything the planner knows about one repository.
+type Input struct {
+	// Tags are the tags as listed.
+	Tags []Tag
+	// Manifests are every manifest reachable from the tags (index children,
+	// referrers, fallback indexes), keyed by digest.
+	Manifests map[string]*registry.Manifest
+	// Referrers maps a subject digest to the digests of its referrers, as
+	// the OCI 1.1 referrers API lists them.
+	Referrers map[string][]string
+	// Exists tells, for subjects of sha256-<hex> tags that no tag reaches,
+	// whether the subject manifest still exists in the repository.
+	Exists map[string]bool
+	// Now is the time ages are measured at.
+	Now time.Time
+	// TagDelete reports whether the registry can delete a single tag.
+	TagDelete bool
+	// Forced keeps these tags whatever the rules say, with this reason
+	// (the second look uses it for "changed during run").
+	Forced map[string]string
+	// Protect are extra digests that must survive (tags pushed during the
+	// run, what an earlier plan kept).
+	Protect []string
+}
+
+// Action is what happens to a tag.
+type Action string
+
+// Actions.
+const (
+	Keep   Action = "keep"
+	Delete Action = "delete"
+)
+
+// Method is how a deletion is carried out.
+type Method string
+
+// Methods.
+const (
+	// ByDigest deletes the manifest; every tag on it goes too.
+	ByDigest Method = "digest"
+	// ByTag deletes only the tag; the manifest survives for what keeps it.
+	ByTag Method = "tag"
+)
+
+// Item is the decision for one tag.
+type Item struct {
+	Tag     string
+	Digest  string
+	Created time.Time // zero when unknown
+	Action  Action
+	Method  Method // set when Action is Delete
+	Reason  string
+	// Subject is, for a sha256-<hex>* tag, the digest it belongs to.
+	Subject string
+}
+
+// Untagged is a manifest without tags deleted with the sub-graph of a
+// deleted tag: an index child, a referrer, a fallback-index entry.
+type Untagged struct {
+	Digest string
+	// Under is the deleted tag it is listed under in the report.
+	Under  string
+	Kind   string // "child", "attestation", "referrer"
+	Reason string
+}
+
+// Plan is the outcome for one repository.
+type Plan struct {
+	// Items has one entry per tag, sorted by tag name.
+	Items []Item
+	// Untagged lists untagged manifests deleted by digest.
+	Untagged []Untagged
+	// Layers orders the digest deletions: every digest of Layers[i] is
+	// referenced only by digests of earlier layers, so parents go first.
+	Layers [][]string
+	// ReclaimedBytes estimates the bytes garbage collection frees: blobs
+	// referenced only by deleted manifests.
+	ReclaimedBytes int64
+}
+
+// Deletes counts the tags the plan deletes.
+func (p *Plan) Deletes() int {
+	n := 0
+	for _, it := range p.Items {
+		if it.Action == Delete {
+			n++
+		}
+	}
+	return n
+}
+
+// NeedsTagDelete reports whether the plan deletes a tag by tag.
+func (p *Plan) NeedsTagDelete() bool {
+	for _, it := range p.Items {
+		if it.Action == Delete && it.Method == ByTag {
+			return true
+		}
+	}
+	return false
+}
+
+var attachedTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})`)
+
+// SubjectOf returns the subject digest of a sha256-<64 hex>[suffix] tag
+// (cosign .sig/.att/.sbom, OCI referrers fallback tag), or "".
+func SubjectOf(tag string) string {
+	m := attachedTag.FindStringSubmatch(tag)
+	if m == nil {
+		return ""
+	}
+	return "sha256:" + m[1]
+}
+
+// edge kinds, for reasons
+const (
+	viaTag      = "tag"
+	viaChild    = "child"
+	viaAttached = "attached"
+)
+
+type reach struct {
+	root string // the tag the digest was reached from
+	kind string // how: viaTag (the tag's own digest), viaChild, viaAttached
+}
+
+type planner struct {
+	in       Input
+	rules    Rules
+	ages     map[string]ageMemo
+	attached map[string][]int // subject digest -> indexes into items
+	items    []Item
+}
+
+type ageMemo struct {
+	t  time.Time
+	ok bool
+}
+
+// Make plans one repository. It is deterministic: the same Input and Rules
+// give the same Plan.
+func Make(rules Rules, in Input) *Plan {
+	p := &planner{in: in, rules: rules, ages: map[string]ageMemo{}, attached: map[string][]int{}}
+	tags := append([]Tag(nil), in.Tags...)
+	sort.Slice(tags, func(i, j int) bool { return tags[i].Name < tags[j].Name })
+	p.items = make([]Item, len(tags))
+	for i, t := range tags {
+		it := Item{Tag: t.Name, Digest: t.Digest}
+		if t.Digest != "" {
+			if c, ok := p.age(t.Digest, 0); ok {
+				it.Created = c
+			}
+		}
+		if s := SubjectOf(t.Name); s != "" {
+			it.Subject = s
+			p.attached[s] = append(p.attached[s], i)
+		}
+		p.items[i] = it
+	}
+	p.selectTags()
+	return p.resolve()
+}
+
+// age is the creation time of a manifest per the contract: the config
+// created of an image; the created annotation of an index, else the newest
+// known age among its children (nested indexes included).
+func (p *planner) age(d string, depth int) (time.Time, bool) {
+	if a, ok := p.ages[d]; ok {
+		return a.t, a.ok
+	}
+	var res ageMemo
+	m := p.in.Manifests[d]
+	switch {
+	case m == nil || depth > 16:
+	case Plausible(m.Created, p.in.Now):
+		res = ageMemo{m.Created, true}
+	case m.IsIndex():
+		for _, c := range m.Children {
+			if t, ok := p.age(c, depth+1); ok && (!res.ok || t.After(res.t)) {
+				res = ageMemo{t, true}
+			}
+		}
+	}
+	p.ages[d] = res
+	return res.t, res.ok
+}
+
+type candidate struct {
+	i   int
+	ver *semver.Version
+}
+
+// selectTags applies rules 3-5 of the contract to the ordinary tags.
+func (p *planner) selectTags() {
+	r := p.rules
+	var cands []candidate
+	for i := range p.items {
+		it := &p.items[i]
+		if it.Subject != "" {
+			continue // decided by resolve, from the subject
+		}
+		if reason, ok := p.in.Forced[it.Tag]; ok {
+			it.Action, it.Reason = Keep, reason
+			continue
+		}
+		if it.Digest == "" {
+			it.Action, it.Reason = Keep, "could not be inspected"
+			continue
+		}
+		if g, ok := firstMatch(r.Exclude, it.Tag); ok {
+			it.Action, it.Reason = Keep, fmt.Sprintf("matches exclude-tags %q", g)
+			continue
+		}
+		if _, ok := firstMatch(r.Include, it.Tag); !ok {
+			it.Action, it.Reason = Keep, fmt.Sprintf("matches no include-tags pattern (%s)", patterns(r.Include))
+			continue
+		}
+		v, isVer := ParseSemver(it.Tag)
+		switch {
+		case r.OrderBy == OrderSemver && !isVer:
+			it.Action, it.Reason = Keep, "not semver"
+			continue
+		case r.OrderBy != OrderSemver && it.Created.IsZero():
+			it.Action, it.Reason = Keep, "unknown age"
+			continue
+		}
+		cands = append(cands, candidate{i: i, ver: v})
+	}
+	sort.SliceStable(cands, func(a, b int) bool {
+		x, y := &p.items[cands[a].i], &p.items[cands[b].i]
+		if r.OrderBy == OrderSemver {
+			if c := cands[a].ver.Compare(cands[b].ver); c != 0 {
+				return c > 0
+			}
+		} else if !x.Created.Equal(y.Created) {
+			return x.Created.After(y.Created)
+		}
+		return x.Tag > y.Tag
+	})
+	by := "created"
+	if r.OrderBy == OrderSemver {
+		by = "version"
+	}
+	for rank, c := range cands {
+		it := &p.items[c.i]
+		pos := fmt.Sprintf("rank %d of %d by %s", rank+1, len(cands), by)
+		if rank < r.Keep {
+			it.Action, it.Reason = Keep, fmt.Sprintf("%s, within keep=%d", pos, r.Keep)
+			continue
+		}
+		pos = fmt.Sprintf("%s, beyond keep=%d", pos, r.Keep)
+		if r.KeepSemver != nil && c.ver != nil && r.KeepSemver.Check(c.ver) {
+			it.Action, it.Reason = Keep, fmt.Sprintf("satisfies keep-semver %q", r.KeepSemverText)
+			continue
+		}
+		if r.OlderThan > 0 {
+			if it.Created.IsZero() {
+				it.Action, it.Reason = Keep, "unknown age"
+				continue
+			}
+			age := p.in.Now.Sub(it.Created)
+			if age <= r.OlderThan {
+				it.Action, it.Reason = Keep, fmt.Sprintf("%s, but age %s is not older than %s", pos, FormatAge(age), r.OlderThanText)
+				continue
+			}
+			it.Action, it.Reason = Delete, fmt.Sprintf("%s, age %s is older than %s", pos, FormatAge(age), r.OlderThanText)
+			continue
+		}
+		it.Action, it.Reason = Delete, pos
+	}
+}
+
+func firstMatch(gs []Glob, s string) (string, bool) {
+	for _, g := range gs {
+		if g.Match(s) {
+			return g.Pattern, true
+		}
+	}
+	return "", false
+}
+
+func patterns(gs []Glob) string {
+	var s []string
+	for _, g := range gs {
+		s = append(s, g.Pattern)
+	}
+	return strings.Join(s, ", ")
+}
+
+// edges lists what a manifest drags along: index children, referrers, and
+// the targets of its sha256-<hex>* tags, in a stable order.
+func (p *planner) edges(d string) []struct{ to, kind string } {
+	var out []struct{ to, kind string }
+	if m := p.in.Manifests[d]; m != nil {
+		for _, c := range m.Children {
+			out = append(out, struct{ to, kind string }{c, viaChild})
+		}
+	}
+	for _, r := range p.in.Referrers[d] {
+		out = append(out, struct{ to, kind string }{r, viaAttached})
+	}
+	for _, i := range p.attached[d] {
+		if t := p.items[i].Digest; t != "" {
+			out = append(out, struct{ to, kind string }{t, viaAttached})
+		}
+	}
+	return out
+}
+
+// closure walks the graph from roots (digest -> the tag it was reached
+// from), breadth first, and records how each digest was first reached.
+func (p *planner) closure(roots []Item) map[string]reach {
+	seen := map[string]reach{}
+	var queue []string
+	for _, r := range roots {
+		if r.Digest == "" {
+			continue
+		}
+		if _, ok := seen[r.Digest]; !ok {
+			seen[r.Digest] = reach{root: r.Tag, kind: viaTag}
+			queue = append(queue, r.Digest)
+		}
+	}
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		for _, e := range p.edges(d) {
+			if _, ok := seen[e.to]; ok {
+				continue
+			}
+			kind := e.kind
+			if prev := seen[d]; prev.kind == viaAttached {
+				kind = viaAttached // a child of a signature is still the signature's
+			}
+			seen[e.to] = reach{root: seen[d].root, kind: kind}
+			queue = append(queue, e.to)
+		}
+	}
+	return seen
+}
+
+// resolve decides the sha256-<hex>* tags from their subjects, then how each
+// deletion is carried out (rule 6 and the graph rules), the untagged
+// manifests that go along, the order of digest deletions and the bytes
+// reclaimed.
+func (p *planner) resolve() *Plan {
+	var keptRoots, delRoots, plain []Item
+	for _, it := range p.items {
+		if it.Subject != "" {
+			continue
+		}
+		plain = append(plain, it)
+		if it.Action == Delete {
+			delRoots = append(delRoots, it)
+		} else {
+			keptRoots = append(keptRoots, it)
+		}
+	}
+	for _, d := range p.in.Protect {
+		keptRoots = append(keptRoots, Item{Tag: "(changed during run)", Digest: d})
+	}
+
+	// Attached tags whose subject no ordinary tag reaches decide for
+	// themselves (orphans, subjects without tags); the others follow.
+	fromPlain := p.closure(plain)
+	var free []Item
+	for _, it := range p.items {
+		if it.Subject != "" && it.Digest != "" {
+			if _, ok := fromPlain[it.Subject]; !ok {
+				free = append(free, it)
+			}
+		}
+	}
+	fromFree := p.closure(free)
+	for i := range p.items {
+		it := &p.items[i]
+		if it.Subject == "" {
+			continue
+		}
+		if it.Digest == "" {
+			it.Action, it.Reason = Keep, "could not be inspected"
+			continue
+		}
+		if _, ok := fromPlain[it.Subject]; ok {
+			continue
+		}
+		if r, ok := fromFree[it.Subject]; ok && r.root != it.Tag {
+			continue // follows the attached tag whose target is its subject
+		}
+		exists, known := p.in.Exists[it.Subject]
+		switch {
+		case known && exists:
+			it.Action, it.Reason = Keep, fmt.Sprintf("attached to untagged manifest %s", it.Subject)
+			keptRoots = append(keptRoots, *it)
+		case known && p.rules.DeleteOrphans:
+			it.Action, it.Reason = Delete, fmt.Sprintf("orphaned: subject %s is gone", it.Subject)
+			delRoots = append(delRoots, *it)
+		case known:
+			it.Action, it.Reason = Keep, fmt.Sprintf("orphaned: subject %s is gone (delete-orphans is off)", it.Subject)
+			keptRoots = append(keptRoots, *it)
+		default:
+			it.Action, it.Reason = Keep, fmt.Sprintf("subject %s could not be checked", it.Subject)
+			keptRoots = append(keptRoots, *it)
+		}
+	}
+
+	// The remaining attached tags follow their subject. They are reached
+	// through their subject, so they are not roots of their own, except
+	// those whose subject nothing reaches.
+	kept, doomed := p.closure(keptRoots), p.closure(delRoots)
+	var strays []Item
+	for i := range p.items {
+		it := &p.items[i]
+		if it.Subject == "" || it.Reason != "" {
+			continue
+		}
+		if r, ok := kept[it.Subject]; ok {
+			it.Action, it.Reason = Keep, fmt.Sprintf("attached to kept %s", r.root)
+		} else if r, ok := doomed[it.Subject]; ok {
+			it.Action, it.Reason = Delete, fmt.Sprintf("attached to deleted %s", r.root)
+		} else {
+			it.Action, it.Reason = Keep, fmt.Sprintf("attached to untagged manifest %s", it.Subject)
+			strays = append(strays, *it)
+		}
+	}
+	if len(strays) > 0 {
+		kept = p.closure(append(keptRoots, strays...))
+	}
+
+	// Rule 6: delete by digest only what nothing kept reaches.
+	keptTagOn := map[string]string{}
+	for _, it := range p.items {
+		if it.Action == Keep && it.Digest != "" {
+			if _, ok := keptTagOn[it.Digest]; !ok {
+				keptTagOn[it.Digest] = it.Tag
+			}
+		}
+	}
+	for _, d := range p.in.Protect {
+		if _, ok := keptTagOn[d]; !ok {
+			keptTagOn[d] = "(changed during run)"
+		}
+	}
+	for i := range p.items {
+		it := &p.items[i]
+		if it.Action != Delete {
+			continue
+		}
+		r, reached := kept[it.Digest]
+		if !reached {
+			it.Method = ByDigest
+			continue
+		}
+		if p.in.TagDelete {
+			it.Method = ByTag
+			continue
+		}
+		it.Action = Keep
+		switch {
+		case keptTagOn[it.Digest] != "":
+			it.Reason = fmt.Sprintf("shares digest with kept tag %s", keptTagOn[it.Digest])
+		case r.kind == viaChild:
+			it.Reason = fmt.Sprintf("child of kept index %s", r.root)
+		default:
+			it.Reason = fmt.Sprintf("attached to kept %s", r.root)
+		}
+	}
+
+	plan := &Plan{Items: p.items}
+	tagged := map[string]bool{}
+	for _, it := range p.items {
+		if it.Digest != "" {
+			tagged[it.Digest] = true
+		}
+	}
+	var gone []string
+	for d := range doomed {
+		if _, ok := kept[d]; ok {
+			continue
+		}
+		gone = append(gone, d)
+	}
+	sort.Strings(gone)
+	goneSet := map[string]bool{}
+	for _, d := range gone {
+		goneSet[d] = true
+	}
+	for _, d := range gone {
+		if tagged[d] {
+			continue
+		}
+		r := doomed[d]
+		u := Untagged{Digest: d, Under: r.root}
+		switch {
+		case r.kind == viaAttached:
+			u.Kind, u.Reason = "referrer", fmt.Sprintf("attached to deleted %s", r.root)
+		case p.isAttestation(d):
+			u.Kind, u.Reason = "attestation", fmt.Sprintf("attestation of deleted %s", r.root)
+		default:
+			u.Kind, u.Reason = "child", fmt.Sprintf("child of deleted index %s", r.root)
+		}
+		plan.Untagged = append(plan.Untagged, u)
+	}
+	plan.Layers = p.layers(goneSet, gone)
+	plan.ReclaimedBytes = p.reclaimed(goneSet)
+	return plan
+}
+
+func (p *planner) isAttestation(d string) bool {
+	for _, m := range p.in.Manifests {
+		if m.ChildInfo != nil && m.ChildInfo[d] == "attestation" {
+			return true
+		}
+	}
+	return false
+}
+
+// layers orders the digests to delete so that a digest comes after every
+// doomed digest that references it (parents first). Digests caught in a
+// cycle (only possible through tags) go last.
+func (p *planner) layers(gone map[string]bool, order []string) [][]string {
+	indeg := map[string]int{}
+	for _, d := range order {
+		for _, e := range p.edges(d) {
+			if gone[e.to] && e.to != d {
+				indeg[e.to]++
+			}
+		}
+	}
+	var out [][]string
+	done := map[string]bool{}
+	for len(done) < len(order) {
+		var layer []string
+		for _, d := range order {
+			if !done[d] && indeg[d] == 0 {
+				layer = append(layer, d)
+			}
+		}
+		if len(layer) == 0 { // cycle
+			for _, d := range order {
+				if !done[d] {
+					layer = append(layer, d)
+				}
+			}
+		}
+		for _, d := range layer {
+			done[d] = true
+		}
+		for _, d := range layer {
+			for _, e := range p.edges(d) {
+				if gone[e.to] && e.to != d {
+					indeg[e.to]--
+				}
+			}
+		}
+		out = append(out, layer)
+	}
+	return out
+}
+
+// reclaimed sums the blobs referenced by deleted manifests and by no
+// surviving manifest of the repository.
+func (p *planner) reclaimed(gone map[string]bool) int64 {
+	used := map[string]bool{}
+	for d, m := range p.in.Manifests {
+		if !gone[d] {
+			for _, b := range m.Blobs {
+				used[b.Digest] = true
+			}
+		}
+	}
+	freed := map[string]int64{}
+	for d := range gone {
+		if m := p.in.Manifests[d]; m != nil {
+			for _, b := range m.Blobs {
+				if !used[b.Digest] {
+					freed[b.Digest] = b.Size
+				}
+			}
+		}
+	}
+	var n int64
+	for _, s := range freed {
+		n += s
+	}
+	return n
+}

@@ -1,0 +1,104 @@
+// Package policy decides, for one repository, which tags a retention policy
+// keeps and which it deletes, and how each deletion must be carried out so
+// that nothing kept is taken with it.
+//
+// It is a pure function of its Input: no I/O, no clock, no randomness. The
+// engine gathers the Input from the registry and executes the Plan.
+package policy
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/gobwas/glob"
+)
+
+// Order decides which candidates are the newest.
+type Order string
+
+// Orders.
+const (
+	// OrderCreated ranks candidates by image creation time.
+	OrderCreated Order = "created"
+	// OrderSemver ranks candidates by semantic version.
+	OrderSemver Order = "semver"
+)
+
+// Glob is one compiled tag pattern with its source text.
+type Glob struct {
+	Pattern string
+	g       *glob.Pattern
+}
+
+// CompileGlob compiles a tag glob (`*`, `?`, `[a-z]`, `{a,b}`).
+func CompileGlob(pattern string) (Glob, error) {
+	g, err := glob.Compile(pattern)
+	if err != nil {
+		return Glob{}, fmt.Errorf("bad glob %q: %v", pattern, err)
+	}
+	return Glob{Pattern: pattern, g: g}, nil
+}
+
+// Match reports whether s matches.
+func (g Glob) Match(s string) bool { return g.g != nil && g.g.Match(s) }
+
+// Rules is the retention policy, applied to each repository independently.
+type Rules struct {
+	// Keep is the number of newest candidates always kept. The default is 10.
+	Keep int
+	// OlderThan, when non-zero, keeps candidates whose image is not older
+	// than this. The default is 0 (no age rule).
+	OlderThan time.Duration
+	// OlderThanText is OlderThan as the user wrote it, for reasons.
+	OlderThanText string
+	// Include lists the globs a tag must match to be a candidate. The default is `*`.
+	Include []Glob
+	// Exclude lists globs whose tags are never deleted nor counted.
+	Exclude []Glob
+	// KeepSemver, when set, keeps tags whose version satisfies it.
+	KeepSemver *semver.Constraints
+	// KeepSemverText is KeepSemver as the user wrote it.
+	KeepSemverText string
+	// OrderBy ranks candidates. The default is OrderCreated.
+	OrderBy Order
+	// DeleteOrphans also deletes sha256-<hex>* tags whose subject is gone.
+	// The default is false.
+	DeleteOrphans bool
+}
+
+// ParseSemver parses a tag as a full semantic version
+// MAJOR.MINOR.PATCH[-pre][+build], optionally with one leading "v".
+// "1.2", "v1" and "20240101" are not versions.
+func ParseSemver(tag string) (*semver.Version, bool) {
+	v, err := semver.StrictNewVersion(strings.TrimPrefix(tag, "v"))
+	if err != nil {
+		return nil, false
+	}
+	return v, true
+}
+
+// Earliest is the first plausible image creation time (the first Docker
+// release); earlier times (1970, 1980 from reproducible builds) are unknown.
+var Earliest = time.Date(2013, 3, 20, 0, 0, 0, 0, time.UTC)
+
+// Plausible reports whether t is a usable creation time at now: not before
+// Earliest and not more than a day in the future.
+func Plausible(t, now time.Time) bool {
+	return !t.IsZero() && !t.Before(Earliest) && !t.After(now.Add(24*time.Hour))
+}
+
+// FormatAge renders a duration the way reasons show it: "45d", "36h", "12m".
+func FormatAge(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	default:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	}
+}

@@ -1,0 +1,60 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Backends wrap them (fmt.Errorf("delete tag %s: %w", ...))
+// and callers test them with errors.Is, never by matching messages.
+var (
+	// ErrNotFound: the manifest, tag or repository does not exist (404).
+	ErrNotFound = errors.New("not found")
+	// ErrUnauthorized: the registry refused the credentials (401).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrDenied: the credentials lack a permission (403, DENIED).
+	ErrDenied = errors.New("denied")
+	// ErrDeleteDisabled: the registry refuses deletes altogether
+	// (405 UNSUPPORTED from a DELETE by digest).
+	ErrDeleteDisabled = errors.New("registry refuses deletes")
+	// ErrTagDeleteUnsupported: the registry cannot delete a single tag
+	// (400/405 from a DELETE by tag).
+	ErrTagDeleteUnsupported = errors.New("registry cannot delete single tags")
+	// ErrReferrersUnsupported: no OCI 1.1 referrers API.
+	ErrReferrersUnsupported = errors.New("registry has no referrers API")
+	// ErrRateLimited: the registry kept answering 429 after retries.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrProtected: the registry protects the manifest (immutable tag,
+	// referenced by an index, ...).
+	ErrProtected = errors.New("protected by the registry")
+)
+
+// AuthError explains a 401/403: which credentials were used (never the
+// secret) and what the operation needed.
+type AuthError struct {
+	// Status is the HTTP status (401 or 403).
+	Status int
+	// Who describes the credentials, e.g. `user "ci-bot" (from the username input)`.
+	Who string
+	// Need is the permission the operation needs, e.g. `delete on repository "app"`.
+	Need string
+	// Detail is the registry's own message, if any.
+	Detail string
+	// Err is ErrUnauthorized or ErrDenied.
+	Err error
+}
+
+func (e *AuthError) Error() string {
+	verb := "refused"
+	if e.Status == 403 {
+		verb = "denied"
+	}
+	msg := fmt.Sprintf("registry %s access (%d) for %s: needs %s", verb, e.Status, e.Who, e.Need)
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg
+}
+
+// Unwrap returns the sentinel.
+func (e *AuthError) Unwrap() error { return e.Err }

@@ -1,0 +1,109 @@
+// Package registry defines what tagsweep needs from a container registry:
+// the Backend interface, the manifest model it returns, and the sentinel
+// errors every backend maps registry answers to.
+//
+// Vendor quirks live in the backends (registry/oci for the generic
+// distribution API); the engine and the planner never name a vendor.
+package registry
+
+import (
+	"context"
+	"time"
+)
+
+// Media types tagsweep recognises. The full Accept set sent when resolving a
+// tag is the four image types below (plus schema 1, which ggcr adds).
+const (
+	MediaTypeOCIIndex            = "application/vnd.oci.image.index.v1+json"
+	MediaTypeOCIManifest         = "application/vnd.oci.image.manifest.v1+json"
+	MediaTypeDockerList          = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeDockerManifest      = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaTypeOCIConfig           = "application/vnd.oci.image.config.v1+json"
+	MediaTypeDockerConfig        = "application/vnd.docker.container.image.v1+json"
+	AnnotationCreated            = "org.opencontainers.image.created"
+	AnnotationReferenceType      = "vnd.docker.reference.type"
+	ReferenceTypeAttestation     = "attestation-manifest"
+	AnnotationReferenceDigest    = "vnd.docker.reference.digest"
+	MediaTypeOCIEmpty            = "application/vnd.oci.empty.v1+json"
+	MediaTypeCosignSimpleSigning = "application/vnd.dev.cosign.simplesigning.v1+json"
+)
+
+// IsIndex reports whether mediaType is an OCI image index or a Docker manifest list.
+func IsIndex(mediaType string) bool {
+	return mediaType == MediaTypeOCIIndex || mediaType == MediaTypeDockerList
+}
+
+// Blob is a content-addressed blob a manifest references (config or layer).
+type Blob struct {
+	Digest string
+	Size   int64
+}
+
+// Manifest is one manifest stored in a repository, as tagsweep needs it.
+type Manifest struct {
+	// Digest is the sha256 of the stored manifest bytes.
+	Digest string
+	// MediaType is the manifest's media type.
+	MediaType string
+	// Size is the size of the manifest itself in bytes.
+	Size int64
+	// ArtifactType is the OCI artifactType (or config media type of a
+	// non-image artifact); empty for plain images.
+	ArtifactType string
+	// Created is the raw creation time: the config "created" for an image,
+	// the org.opencontainers.image.created annotation for an index or an
+	// artifact. Zero when absent. The planner decides whether it is plausible.
+	Created time.Time
+	// Subject is the digest of the manifest this one refers to (OCI 1.1
+	// "subject"), empty when none.
+	Subject string
+	// Children are the digests an index lists, in order (platform images,
+	// nested indexes, buildx attestation manifests). Empty for images.
+	Children []string
+	// ChildInfo describes each child (platform or attestation), keyed by digest.
+	ChildInfo map[string]string
+	// Blobs are the config and layer blobs of an image manifest.
+	Blobs []Blob
+}
+
+// IsIndex reports whether m is an index.
+func (m *Manifest) IsIndex() bool { return IsIndex(m.MediaType) }
+
+// Capabilities are what a backend knows about the registry it talks to.
+type Capabilities struct {
+	// Name is a short human name of the registry kind ("OCI distribution").
+	Name string
+	// GCHint tells how the operator frees the space after deletions.
+	GCHint string
+}
+
+// Backend hides registry-specific behaviour. Implementations are safe for
+// concurrent use, handle pagination, auth and retries themselves, and map
+// every registry error to the sentinels in errors.go.
+type Backend interface {
+	// Repositories lists the repositories of the registry (catalog).
+	Repositories(ctx context.Context) ([]string, error)
+	// Tags lists every tag of repo.
+	Tags(ctx context.Context, repo string) ([]string, error)
+	// Manifest fetches the manifest ref (a tag or a digest) with the full
+	// Accept set, and for an image its config to learn the creation time.
+	Manifest(ctx context.Context, repo, ref string) (*Manifest, error)
+	// Resolve returns the digest a tag points at now (HEAD, full Accept set).
+	Resolve(ctx context.Context, repo, tag string) (string, error)
+	// Exists reports whether a manifest with this digest exists in repo.
+	Exists(ctx context.Context, repo, digest string) (bool, error)
+	// Referrers lists the digests of the manifests whose subject is digest,
+	// through the OCI 1.1 referrers API. It returns ErrReferrersUnsupported
+	// when the registry has no such API (then the tag schema applies).
+	Referrers(ctx context.Context, repo, digest string) ([]string, error)
+	// TagDeleteSupported reports whether the registry can delete a single
+	// tag without deleting the manifest (OCI 1.1 DELETE by tag). It must
+	// not delete anything. A registry that refuses counts as unsupported.
+	TagDeleteSupported(ctx context.Context, repo string) (bool, error)
+	// DeleteTag removes one tag; the manifest survives.
+	DeleteTag(ctx context.Context, repo, tag string) error
+	// DeleteDigest deletes a manifest by digest; every tag on it goes too.
+	DeleteDigest(ctx context.Context, repo, digest string) error
+	// Capabilities describes the registry.
+	Capabilities() Capabilities
+}
