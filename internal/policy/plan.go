@@ -43,6 +43,15 @@ type Input struct {
 	// Protect are extra digests that must survive (tags pushed during the
 	// run, what an earlier plan kept).
 	Protect []string
+	// Decided fixes the decisions for ordinary tags (the second look
+	// re-resolves an earlier plan; it never ranks again).
+	Decided map[string]Decision
+}
+
+// Decision is a fixed outcome for a tag.
+type Decision struct {
+	Action Action
+	Reason string
 }
 
 // Action is what happens to a tag.
@@ -96,6 +105,11 @@ type Plan struct {
 	// Layers orders the digest deletions: every digest of Layers[i] is
 	// referenced only by digests of earlier layers, so parents go first.
 	Layers [][]string
+	// Parents maps each digest to delete to the digests to delete that
+	// reference it: when a parent's deletion fails, its children stay.
+	Parents map[string][]string
+	// Kept is every digest a kept tag reaches, sorted.
+	Kept []string
 	// ReclaimedBytes estimates the bytes garbage collection frees: blobs
 	// referenced only by deleted manifests.
 	ReclaimedBytes int64
@@ -183,6 +197,13 @@ func Make(rules Rules, in Input) *Plan {
 	return p.resolve()
 }
 
+// Age is the creation time of the manifest d per the contract (see the
+// planner's age), for callers that list without planning.
+func Age(manifests map[string]*registry.Manifest, d string, now time.Time) (time.Time, bool) {
+	p := &planner{in: Input{Manifests: manifests, Now: now}, ages: map[string]ageMemo{}}
+	return p.age(d, 0)
+}
+
 // age is the creation time of a manifest per the contract: the config
 // created of an image; the created annotation of an index, else the newest
 // known age among its children (nested indexes included).
@@ -223,6 +244,10 @@ func (p *planner) selectTags() {
 		}
 		if reason, ok := p.in.Forced[it.Tag]; ok {
 			it.Action, it.Reason = Keep, reason
+			continue
+		}
+		if d, ok := p.in.Decided[it.Tag]; ok {
+			it.Action, it.Reason = d.Action, d.Reason
 			continue
 		}
 		if it.Digest == "" {
@@ -507,6 +532,7 @@ func (p *planner) resolve() *Plan {
 	for _, d := range gone {
 		goneSet[d] = true
 	}
+	attest := p.attestations()
 	for _, d := range gone {
 		if tagged[d] {
 			continue
@@ -516,7 +542,7 @@ func (p *planner) resolve() *Plan {
 		switch {
 		case r.kind == viaAttached:
 			u.Kind, u.Reason = "referrer", fmt.Sprintf("attached to deleted %s", r.root)
-		case p.isAttestation(d):
+		case attest[d]:
 			u.Kind, u.Reason = "attestation", fmt.Sprintf("attestation of deleted %s", r.root)
 		default:
 			u.Kind, u.Reason = "child", fmt.Sprintf("child of deleted index %s", r.root)
@@ -524,17 +550,34 @@ func (p *planner) resolve() *Plan {
 		plan.Untagged = append(plan.Untagged, u)
 	}
 	plan.Layers = p.layers(goneSet, gone)
-	plan.ReclaimedBytes = p.reclaimed(goneSet)
+	plan.Parents = map[string][]string{}
+	for _, d := range gone {
+		for _, e := range p.edges(d) {
+			if goneSet[e.to] && e.to != d {
+				plan.Parents[e.to] = append(plan.Parents[e.to], d)
+			}
+		}
+	}
+	for d := range kept {
+		plan.Kept = append(plan.Kept, d)
+	}
+	sort.Strings(plan.Kept)
+	plan.ReclaimedBytes = Reclaimed(p.in.Manifests, goneSet)
 	return plan
 }
 
-func (p *planner) isAttestation(d string) bool {
+// attestations lists the digests an index marks as buildx attestation
+// manifests.
+func (p *planner) attestations() map[string]bool {
+	out := map[string]bool{}
 	for _, m := range p.in.Manifests {
-		if m.ChildInfo != nil && m.ChildInfo[d] == "attestation" {
-			return true
+		for d, info := range m.ChildInfo {
+			if info == "attestation" {
+				out[d] = true
+			}
 		}
 	}
-	return false
+	return out
 }
 
 // layers orders the digests to delete so that a digest comes after every
@@ -580,11 +623,12 @@ func (p *planner) layers(gone map[string]bool, order []string) [][]string {
 	return out
 }
 
-// reclaimed sums the blobs referenced by deleted manifests and by no
-// surviving manifest of the repository.
-func (p *planner) reclaimed(gone map[string]bool) int64 {
+// Reclaimed sums the blobs (configs and layers) referenced by the gone
+// manifests and by no other manifest of the repository: what the
+// registry's garbage collector frees.
+func Reclaimed(manifests map[string]*registry.Manifest, gone map[string]bool) int64 {
 	used := map[string]bool{}
-	for d, m := range p.in.Manifests {
+	for d, m := range manifests {
 		if !gone[d] {
 			for _, b := range m.Blobs {
 				used[b.Digest] = true
@@ -593,7 +637,7 @@ func (p *planner) reclaimed(gone map[string]bool) int64 {
 	}
 	freed := map[string]int64{}
 	for d := range gone {
-		if m := p.in.Manifests[d]; m != nil {
+		if m := manifests[d]; m != nil {
 			for _, b := range m.Blobs {
 				if !used[b.Digest] {
 					freed[b.Digest] = b.Size

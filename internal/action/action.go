@@ -1,0 +1,72 @@
+// Package action is the GitHub Actions adapter: it reads INPUT_* inputs,
+// masks secrets, writes step outputs and the job summary. It is the only
+// importer of go-githubactions.
+package action
+
+import (
+	"fmt"
+	"io"
+
+	githubactions "github.com/sethvargo/go-githubactions"
+)
+
+// Runner is the GitHub Actions environment as seen through getenv.
+type Runner struct {
+	getenv func(string) string
+	a      *githubactions.Action
+}
+
+// New returns the adapter over getenv, writing workflow commands to w.
+func New(getenv func(string) string, w io.Writer) *Runner {
+	return &Runner{getenv: getenv, a: githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(w))}
+}
+
+// InActions reports whether tagsweep runs as a GitHub Actions step.
+func (r *Runner) InActions() bool {
+	return r.getenv("GITHUB_ACTIONS") == "true" || r.getenv("GITHUB_OUTPUT") != ""
+}
+
+// Input returns INPUT_<NAME> (upper case, "-" kept, as the runner sets it).
+func (r *Runner) Input(name string) string { return r.a.GetInput(name) }
+
+// Mask asks the runner to mask a secret in the logs. Outside GitHub
+// Actions it prints nothing: there, the mask command would itself leak
+// the secret into the log.
+func (r *Runner) Mask(secret string) {
+	if secret != "" && r.getenv("GITHUB_ACTIONS") == "true" {
+		r.a.AddMask(secret)
+	}
+}
+
+// SetOutputs writes step outputs to GITHUB_OUTPUT. It reports whether it
+// did (false outside Actions).
+func (r *Runner) SetOutputs(outputs [][2]string) (bool, error) {
+	if r.getenv("GITHUB_OUTPUT") == "" {
+		return false, nil
+	}
+	return true, guard(func() {
+		for _, o := range outputs {
+			r.a.SetOutput(o[0], o[1])
+		}
+	})
+}
+
+// AddSummary appends markdown to GITHUB_STEP_SUMMARY. It reports whether
+// it did (false when the variable is unset).
+func (r *Runner) AddSummary(markdown string) (bool, error) {
+	if r.getenv("GITHUB_STEP_SUMMARY") == "" {
+		return false, nil
+	}
+	return true, guard(func() { r.a.AddStepSummary(markdown) })
+}
+
+// guard turns go-githubactions' panics on file errors into errors.
+func guard(f func()) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	f()
+	return nil
+}

@@ -1,0 +1,334 @@
+// Package cli implements the tagsweep commands: the sweep (no
+// sub-command), `ls` and `version`. Inputs come from flags, TAGSWEEP_*
+// variables and the runner's INPUT_* variables, in that order; results go
+// to the injected writers. No HTTP and no deletion decision lives here.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tagsweep/tagsweep/internal/action"
+	"github.com/tagsweep/tagsweep/internal/config"
+	"github.com/tagsweep/tagsweep/internal/engine"
+	"github.com/tagsweep/tagsweep/internal/registry/oci"
+	"github.com/tagsweep/tagsweep/internal/report"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/cli.Version=v1.2.3".
+var Version = "dev"
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailed  = 1
+	ExitInvalid = 2
+)
+
+// Env is what a command runs against.
+type Env struct {
+	Getenv func(string) string
+	Stdout io.Writer
+	Stderr io.Writer
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// Main runs tagsweep with args (without the program name) and returns the
+// exit code.
+func Main(ctx context.Context, args []string, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "version":
+			fmt.Fprintf(env.Stdout, "tagsweep %s\n", version())
+			return ExitOK
+		case "ls":
+			return list(ctx, args[1:], env)
+		case "help":
+			usage(env.Stdout)
+			return ExitOK
+		default:
+			fmt.Fprintf(env.Stderr, "tagsweep: unknown command %q (commands: ls, version; no command applies the policy)\n", args[0])
+			return ExitInvalid
+		}
+	}
+	return sweep(ctx, args, env)
+}
+
+func version() string {
+	if Version != "dev" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return Version
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `tagsweep: retention policies for container registries
+
+Usage:
+  tagsweep [--input value ...]   apply the retention policy
+  tagsweep ls [--input value ...] list repositories and tags
+  tagsweep version               print the version
+
+Every input is read from --NAME, then TAGSWEEP_NAME, then INPUT_NAME:
+`)
+	for _, in := range config.Inputs {
+		def := ""
+		if in.Default != "" {
+			def = " (default " + in.Default + ")"
+		}
+		fmt.Fprintf(w, "  --%-15s %s%s\n", in.Name, in.Description, def)
+	}
+}
+
+// stringFlag records a flag value; bool inputs accept a bare --name.
+type stringFlag struct {
+	name   string
+	set    map[string]string
+	isBool bool
+}
+
+func (f *stringFlag) String() string     { return f.set[f.name] }
+func (f *stringFlag) Set(v string) error { f.set[f.name] = v; return nil }
+func (f *stringFlag) IsBoolFlag() bool   { return f.isBool }
+
+// inputs parses the flags of a command and returns the lookup that applies
+// the precedence: flag, TAGSWEEP_NAME, INPUT_NAME.
+func inputs(cmd string, args []string, env Env, runner *action.Runner, forList bool, extra func(*flag.FlagSet)) (config.Lookup, error) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	set := map[string]string{}
+	for _, in := range config.Inputs {
+		if (forList && in.List) || (!forList && in.Sweep) {
+			fs.Var(&stringFlag{name: in.Name, set: set, isBool: in.Bool}, in.Name, in.Description)
+		}
+	}
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (inputs are given as --name value)", fs.Arg(0))
+	}
+	return func(name string) string {
+		if v := set[name]; strings.TrimSpace(v) != "" {
+			return v
+		}
+		if v := env.Getenv("TAGSWEEP_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))); strings.TrimSpace(v) != "" {
+			return v
+		}
+		return runner.Input(name)
+	}, nil
+}
+
+// invalid prints the one line of an invalid-input failure.
+func invalid(w io.Writer, err error) int {
+	var msgs []string
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		for _, e := range joined.Unwrap() {
+			msgs = append(msgs, e.Error())
+		}
+	} else {
+		msgs = append(msgs, err.Error())
+	}
+	fmt.Fprintf(w, "tagsweep: invalid input: %s\n", strings.Join(msgs, "; "))
+	return ExitInvalid
+}
+
+func backend(c *config.Config, userAgent string) (*oci.Backend, error) {
+	scheme := oci.SchemeAuto
+	switch c.Scheme {
+	case "http":
+		scheme = oci.SchemeHTTP
+	case "https":
+		scheme = oci.SchemeHTTPS
+	}
+	opts := []oci.Option{oci.WithScheme(scheme), oci.WithInsecure(c.Insecure), oci.WithConcurrency(c.Concurrency), oci.WithUserAgent(userAgent)}
+	if c.Roots != nil {
+		opts = append(opts, oci.WithRoots(c.Roots))
+	}
+	if c.Username != "" {
+		opts = append(opts, oci.WithCredentials(oci.Credentials{Username: c.Username, Password: c.Password}))
+	}
+	return oci.New(c.Host, opts...)
+}
+
+func sweep(ctx context.Context, args []string, env Env) int {
+	runner := action.New(env.Getenv, env.Stdout)
+	get, err := inputs("tagsweep", args, env, runner, false, nil)
+	if err != nil {
+		return invalid(env.Stderr, err)
+	}
+	c, err := config.Load(get, false)
+	if err != nil {
+		return invalid(env.Stderr, err)
+	}
+	runner.Mask(c.Password)
+	b, err := backend(c, "tagsweep/"+version())
+	if err != nil {
+		return invalid(env.Stderr, fmt.Errorf("registry: %w", err))
+	}
+	log := env.Stderr
+	fmt.Fprintf(log, "tagsweep %s: %s, repositories %s, %s as %s\n", version(), c.Host, strings.Join(c.Repositories, ","), mode(c.DryRun), b.Who())
+	e := engine.New(b, engine.Options{
+		Registry: c.Host, Repositories: c.Repositories, Rules: c.Rules, DryRun: c.DryRun,
+		Concurrency: c.Concurrency, Now: env.Now, Log: log,
+		Policy: report.Policy{
+			Repositories: c.Repositories, Keep: c.Keep, OlderThan: c.OlderThanText, IncludeTags: c.IncludeTags,
+			ExcludeTags: c.ExcludeTags, KeepSemver: c.KeepSemver, OrderBy: c.OrderBy, DeleteOrphans: c.DeleteOrphans,
+		},
+	})
+	rep := e.Run(ctx)
+	rep.Requests = b.Stats().Requests
+
+	written := ""
+	if c.ReportFile != "" {
+		if err := writeReport(c.ReportFile, rep); err != nil {
+			rep.Errors = append(rep.Errors, fmt.Sprintf("report-file: %v", err))
+		} else {
+			written = c.ReportFile
+		}
+	}
+	for _, msg := range rep.Errors {
+		fmt.Fprintf(log, "error: %s\n", msg)
+	}
+	for _, repo := range rep.Repositories {
+		if repo.Error != "" {
+			fmt.Fprintf(log, "error: %s: %s\n", repo.Name, repo.Error)
+		}
+		for _, t := range repo.Tags {
+			if t.Error != "" {
+				fmt.Fprintf(log, "error: %s:%s: %s\n", repo.Name, t.Tag, t.Error)
+			}
+		}
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(log, "warning: %s\n", w)
+	}
+	t := rep.Totals
+	fmt.Fprintf(log, "%d repositories, %d tags: %d %s, %d kept, %d failed, %s reclaimable after GC, %d requests\n",
+		t.Repositories, t.Tags, t.Deleted, deletedWord(c.DryRun), t.Kept, t.Failed, report.Bytes(t.ReclaimedBytes), rep.Requests)
+
+	summary := rep.Summary()
+	if ok, err := runner.AddSummary(summary); err != nil {
+		fmt.Fprintf(log, "error: job summary: %v\n", err)
+	} else if !ok {
+		fmt.Fprintln(env.Stdout, summary)
+	}
+	var outs [][2]string
+	for _, o := range rep.Outputs(written) {
+		outs = append(outs, [2]string{o.Name, o.Value})
+	}
+	if ok, err := runner.SetOutputs(outs); err != nil {
+		fmt.Fprintf(log, "error: step outputs: %v\n", err)
+		return ExitFailed
+	} else if !ok {
+		for _, o := range outs {
+			fmt.Fprintf(env.Stdout, "%s=%s\n", o[0], o[1])
+		}
+	}
+	if rep.Failed() {
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+func mode(dry bool) string {
+	if dry {
+		return "dry run"
+	}
+	return "deleting"
+}
+
+func deletedWord(dry bool) string {
+	if dry {
+		return "would be deleted"
+	}
+	return "deleted"
+}
+
+func writeReport(path string, rep *report.Report) error {
+	b, err := rep.JSON()
+	if err != nil {
+		return err
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+func list(ctx context.Context, args []string, env Env) int {
+	runner := action.New(env.Getenv, env.Stdout)
+	format := "text"
+	get, err := inputs("tagsweep ls", args, env, runner, true, func(fs *flag.FlagSet) {
+		fs.StringVar(&format, "format", "text", "text or json")
+	})
+	if err != nil {
+		return invalid(env.Stderr, err)
+	}
+	if format != "text" && format != "json" {
+		return invalid(env.Stderr, fmt.Errorf("format: %q must be text or json", format))
+	}
+	c, err := config.Load(get, true)
+	if err != nil {
+		return invalid(env.Stderr, err)
+	}
+	runner.Mask(c.Password)
+	b, err := backend(c, "tagsweep/"+version())
+	if err != nil {
+		return invalid(env.Stderr, fmt.Errorf("registry: %w", err))
+	}
+	e := engine.New(b, engine.Options{Registry: c.Host, Repositories: c.Repositories, Concurrency: c.Concurrency, Now: env.Now})
+	repos, err := e.List(ctx, c.Rules.Include, c.Rules.Exclude)
+	code := ExitOK
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "error: %v\n", err)
+		code = ExitFailed
+	}
+	for _, r := range repos {
+		if r.Error != "" {
+			fmt.Fprintf(env.Stderr, "error: %s: %s\n", r.Name, r.Error)
+			code = ExitFailed
+		}
+	}
+	if format == "json" {
+		out, _ := json.MarshalIndent(repos, "", "  ")
+		fmt.Fprintln(env.Stdout, string(out))
+		return code
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tMEDIA TYPE\tCREATED\tSIZE")
+	for _, r := range repos {
+		for _, t := range r.Tags {
+			created := "unknown"
+			if t.Created != nil {
+				created = t.Created.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, t.Tag, t.Digest, t.MediaType, created, report.Bytes(t.Size))
+		}
+	}
+	tw.Flush()
+	return code
+}

@@ -1,0 +1,342 @@
+// Package config turns the inputs (flags, TAGSWEEP_* and INPUT_* variables,
+// resolved by the caller) into a validated Config. It reads no
+// environment and sends no request; the only I/O is reading ca-file.
+package config
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/gobwas/glob"
+
+	"github.com/tagsweep/tagsweep/internal/policy"
+	"github.com/tagsweep/tagsweep/internal/registry"
+)
+
+// Input describes one input: its name, default and meaning. The table is
+// the single source for flags, action.yml and README.
+type Input struct {
+	Name        string
+	Default     string
+	Description string
+	Required    bool
+	Bool        bool
+	Secret      bool
+	// Sweep and List say which commands read it.
+	Sweep, List bool
+}
+
+// Inputs lists every input, in the contract's order.
+var Inputs = []Input{
+	{Name: "registry", Required: true, Sweep: true, List: true, Description: "Registry host[:port], optionally with https:// (TLS only) or http:// (plain HTTP)."},
+	{Name: "repositories", Default: "**", Sweep: true, List: true, Description: "Globs over repository names, newline- or comma-separated; `/` separates levels (`team/*` one level, `team/**` any depth). Literal names need no catalog access."},
+	{Name: "username", Sweep: true, List: true, Description: "Registry user. Without username/password: the docker config, then anonymous."},
+	{Name: "password", Secret: true, Sweep: true, List: true, Description: "Registry password or token; masked, never printed."},
+	{Name: "keep", Default: "10", Sweep: true, Description: "Per repository, the number of newest candidate tags always kept. 0 keeps none by count."},
+	{Name: "older-than", Sweep: true, Description: "Delete only images older than this: Go duration or Nd / Nw (30d, 2w, 36h). Empty: no age rule."},
+	{Name: "include-tags", Default: "*", Sweep: true, List: true, Description: "Globs; only matching tags are candidates."},
+	{Name: "exclude-tags", Sweep: true, List: true, Description: "Globs; matching tags are never deleted and do not count toward keep."},
+	{Name: "keep-semver", Sweep: true, Description: "Semver constraint (e.g. >=2.0.0, ~1.4); tags whose version satisfies it are never deleted."},
+	{Name: "order-by", Default: "created", Sweep: true, Description: "created (image creation time) or semver (highest version first) decides which candidates are newest."},
+	{Name: "dry-run", Default: "false", Bool: true, Sweep: true, Description: "Plan and report, delete nothing. The plan is the one a real run executes."},
+	{Name: "concurrency", Default: "8", Sweep: true, List: true, Description: "Parallel requests to the registry."},
+	{Name: "insecure", Default: "false", Bool: true, Sweep: true, List: true, Description: "Allow plain HTTP and unverified TLS for this registry. Loopback addresses may use plain HTTP without it."},
+	{Name: "ca-file", Sweep: true, List: true, Description: "PEM file of CA certificates to trust in addition to the system roots."},
+	{Name: "report-file", Sweep: true, Description: "Write the JSON report to this path."},
+	{Name: "delete-orphans", Default: "false", Bool: true, Sweep: true, Description: "Also delete sha256-<hex>* tags (signatures, attestations, referrer indexes) whose subject digest no longer exists."},
+}
+
+// Lookup returns the raw value of an input and whether it was given.
+// Empty values count as not given.
+type Lookup func(name string) string
+
+// Config is the validated configuration of a run.
+type Config struct {
+	Registry      string // as given
+	Host          string // host[:port]
+	Scheme        string // "", "http" or "https"
+	Repositories  []string
+	Username      string
+	Password      string
+	Keep          int
+	OlderThan     time.Duration
+	OlderThanText string
+	IncludeTags   []string
+	ExcludeTags   []string
+	KeepSemver    string
+	OrderBy       string
+	DryRun        bool
+	Concurrency   int
+	Insecure      bool
+	CAFile        string
+	Roots         *x509.CertPool
+	ReportFile    string
+	DeleteOrphans bool
+
+	Rules policy.Rules
+}
+
+// InputError is one invalid input.
+type InputError struct {
+	Input string
+	Value string
+	Why   string
+}
+
+func (e *InputError) Error() string {
+	return fmt.Sprintf("%s: %q %s", e.Input, e.Value, e.Why)
+}
+
+// Load reads and validates every input the command uses, reporting every
+// problem at once (errors.Join of *InputError).
+func Load(get Lookup, list bool) (*Config, error) {
+	c := &Config{}
+	var errs []error
+	bad := func(in, val, why string) { errs = append(errs, &InputError{Input: in, Value: val, Why: why}) }
+	val := func(name string) string {
+		if v := strings.TrimSpace(get(name)); v != "" {
+			return v
+		}
+		for _, in := range Inputs {
+			if in.Name == name {
+				return in.Default
+			}
+		}
+		return ""
+	}
+	boolean := func(name string) bool {
+		v := val(name)
+		b, err := parseBool(v)
+		if err != nil {
+			bad(name, v, "is not a boolean (true or false)")
+		}
+		return b
+	}
+
+	c.Registry = val("registry")
+	if c.Registry == "" {
+		errs = append(errs, &InputError{Input: "registry", Why: "is required (host[:port], e.g. registry.example.com or http://127.0.0.1:5000)"})
+	} else if host, scheme, err := ParseRegistry(c.Registry); err != nil {
+		bad("registry", c.Registry, err.Error())
+	} else {
+		c.Host, c.Scheme = host, scheme
+	}
+	c.Insecure = boolean("insecure")
+	if c.Scheme == "http" && !c.Insecure && !registry.IsLoopback(c.Host) {
+		bad("registry", c.Registry, "uses plain HTTP to a non-loopback host; set insecure: true to allow it")
+	}
+
+	c.Repositories = List(val("repositories"))
+	if len(c.Repositories) == 0 {
+		c.Repositories = []string{"**"}
+	}
+	for _, r := range c.Repositories {
+		gc := glob.Compiler{Separators: []rune{'/'}, Globstar: true}
+		if _, err := gc.Compile(r); err != nil {
+			bad("repositories", r, "is not a valid glob: "+err.Error())
+		}
+	}
+
+	c.Username, c.Password = strings.TrimSpace(get("username")), get("password")
+	if strings.TrimSpace(c.Password) == "" {
+		c.Password = ""
+	}
+	switch {
+	case c.Username != "" && c.Password == "":
+		errs = append(errs, &InputError{Input: "password", Why: fmt.Sprintf("is required when username is set (username %q)", c.Username)})
+	case c.Username == "" && c.Password != "":
+		errs = append(errs, &InputError{Input: "username", Why: "is required when password is set"})
+	}
+
+	include, err := globs("include-tags", List(val("include-tags")), bad)
+	if len(include) == 0 && err == nil {
+		include, _ = globs("include-tags", []string{"*"}, bad)
+	}
+	exclude, _ := globs("exclude-tags", List(val("exclude-tags")), bad)
+	c.IncludeTags, c.ExcludeTags = patternsOf(include), patternsOf(exclude)
+	c.Rules.Include, c.Rules.Exclude = include, exclude
+
+	c.Concurrency = integer("concurrency", val("concurrency"), 1, 1000, bad)
+	c.CAFile = val("ca-file")
+	if c.CAFile != "" {
+		c.Roots, err = loadRoots(c.CAFile)
+		if err != nil {
+			bad("ca-file", c.CAFile, err.Error())
+		}
+	}
+
+	if !list {
+		c.Keep = integer("keep", val("keep"), 0, 1<<30, bad)
+		if v := val("older-than"); v != "" {
+			d, err := ParseDuration(v)
+			if err != nil {
+				bad("older-than", v, err.Error())
+			}
+			c.OlderThan, c.OlderThanText = d, v
+		}
+		var cons *semver.Constraints
+		if v := val("keep-semver"); v != "" {
+			cons, err = semver.NewConstraint(v)
+			if err != nil {
+				bad("keep-semver", v, "is not a semver constraint: "+err.Error())
+			}
+			c.KeepSemver = v
+		}
+		c.OrderBy = val("order-by")
+		if c.OrderBy != string(policy.OrderCreated) && c.OrderBy != string(policy.OrderSemver) {
+			bad("order-by", c.OrderBy, "must be created or semver")
+		}
+		c.DryRun = boolean("dry-run")
+		c.ReportFile = val("report-file")
+		c.DeleteOrphans = boolean("delete-orphans")
+		c.Rules.Keep, c.Rules.OlderThan, c.Rules.OlderThanText = c.Keep, c.OlderThan, c.OlderThanText
+		c.Rules.KeepSemver, c.Rules.KeepSemverText = cons, c.KeepSemver
+		c.Rules.OrderBy, c.Rules.DeleteOrphans = policy.Order(c.OrderBy), c.DeleteOrphans
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+func globs(input string, ps []string, bad func(in, val, why string)) ([]policy.Glob, error) {
+	var out []policy.Glob
+	var first error
+	for _, p := range ps {
+		g, err := policy.CompileGlob(p)
+		if err != nil {
+			bad(input, p, "is not a valid glob")
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		out = append(out, g)
+	}
+	return out, first
+}
+
+func patternsOf(gs []policy.Glob) []string {
+	out := []string{}
+	for _, g := range gs {
+		out = append(out, g.Pattern)
+	}
+	return out
+}
+
+func integer(name, v string, lo, hi int, bad func(in, val, why string)) int {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		bad(name, v, fmt.Sprintf("is not a whole number from %d to %d", lo, hi))
+		return lo
+	}
+	return n
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "true", "yes", "on", "1":
+		return true, nil
+	case "false", "no", "off", "0":
+		return false, nil
+	}
+	return false, errors.New("not a boolean")
+}
+
+// List splits a list input on newlines and commas, trimming blanks.
+func List(v string) []string {
+	var out []string
+	for _, line := range strings.Split(v, "\n") {
+		for _, p := range strings.Split(line, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+var dayWeek = regexp.MustCompile(`^(?:(\d+)w)?(?:(\d+)d)?(.*)$`)
+
+// ParseDuration accepts a Go duration ("36h", "90m") or days and weeks
+// ("30d", "2w", "1w3d", "1d12h").
+func ParseDuration(v string) (time.Duration, error) {
+	m := dayWeek.FindStringSubmatch(strings.TrimSpace(v))
+	if m == nil || (m[1] == "" && m[2] == "" && m[3] == "") {
+		return 0, errors.New("is not a duration (e.g. 30d, 2w, 36h)")
+	}
+	var d time.Duration
+	for i, unit := range []time.Duration{7 * 24 * time.Hour, 24 * time.Hour} {
+		if m[i+1] != "" {
+			n, err := strconv.Atoi(m[i+1])
+			if err != nil || n > 100000 {
+				return 0, errors.New("is not a duration (e.g. 30d, 2w, 36h)")
+			}
+			d += time.Duration(n) * unit
+		}
+	}
+	if m[3] != "" {
+		rest, err := time.ParseDuration(m[3])
+		if err != nil {
+			return 0, errors.New("is not a duration (e.g. 30d, 2w, 36h)")
+		}
+		d += rest
+	}
+	if d < 0 {
+		return 0, errors.New("is negative")
+	}
+	return d, nil
+}
+
+// ParseRegistry splits "https://host:port" into host and scheme.
+func ParseRegistry(v string) (host, scheme string, err error) {
+	s := v
+	switch {
+	case strings.HasPrefix(strings.ToLower(s), "https://"):
+		scheme, s = "https", s[len("https://"):]
+	case strings.HasPrefix(strings.ToLower(s), "http://"):
+		scheme, s = "http", s[len("http://"):]
+	case strings.Contains(s, "://"):
+		return "", "", errors.New("has an unknown scheme; use host[:port], https://host or http://host")
+	}
+	s = strings.TrimSuffix(s, "/")
+	if s == "" {
+		return "", "", errors.New("has no host")
+	}
+	u, perr := url.Parse("//" + s)
+	if perr != nil || u.Host != s || u.User != nil {
+		return "", "", errors.New("is not host[:port] (no path, user or query; repositories go in the repositories input)")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", "", errors.New("has a bad port")
+		}
+	}
+	return strings.ToLower(s), scheme, nil
+}
+
+func loadRoots(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errors.New("does not exist")
+		}
+		return nil, fmt.Errorf("cannot be read: %v", errors.Unwrap(err))
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("holds no PEM certificate")
+	}
+	return pool, nil
+}

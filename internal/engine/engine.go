@@ -1,0 +1,495 @@
+// Package engine runs a retention policy over a registry: discover the
+// repositories, inspect every tag and the graph behind it with bounded
+// concurrency, plan each repository with the pure planner, take a second
+// look, delete, and report. One repository's failure does not stop the
+// others, and a Report is always returned.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gobwas/glob"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tagsweep/tagsweep/internal/policy"
+	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/report"
+)
+
+// Options configure a run.
+type Options struct {
+	// Registry is the registry as the report names it.
+	Registry string
+	// Repositories are the globs over repository names ("/" separates
+	// levels). The default is "**".
+	Repositories []string
+	// Rules is the retention policy.
+	Rules policy.Rules
+	// Policy echoes the inputs in the report.
+	Policy report.Policy
+	// DryRun plans and reports without deleting.
+	DryRun bool
+	// Concurrency bounds the parallel work. The default is 8.
+	Concurrency int
+	// Now is the clock. The default is time.Now.
+	Now func() time.Time
+	// Log receives progress lines. The default is io.Discard.
+	Log io.Writer
+}
+
+// Engine applies a policy through a backend.
+type Engine struct {
+	b    registry.Backend
+	o    Options
+	logm sync.Mutex
+}
+
+// New returns an engine. In dry-run the backend is wrapped so that it
+// records deletions instead of sending them: the plan is the same plan.
+func New(b registry.Backend, o Options) *Engine {
+	if o.Concurrency < 1 {
+		o.Concurrency = 8
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if len(o.Repositories) == 0 {
+		o.Repositories = []string{"**"}
+	}
+	if o.DryRun {
+		b = registry.DryRun(b)
+	}
+	return &Engine{b: b, o: o}
+}
+
+func (e *Engine) logf(format string, args ...any) {
+	e.logm.Lock()
+	defer e.logm.Unlock()
+	fmt.Fprintf(e.o.Log, format+"\n", args...)
+}
+
+// RepoGlob compiles a repository glob: `*` stays within one level, `**`
+// crosses levels.
+func RepoGlob(p string) (*glob.Pattern, error) {
+	c := glob.Compiler{Separators: []rune{'/'}, Globstar: true}
+	return c.Compile(p)
+}
+
+// Literal reports whether a repository pattern names one repository.
+func Literal(p string) bool { return glob.QuoteMeta(p) == p }
+
+// Run applies the policy and returns what happened.
+func (e *Engine) Run(ctx context.Context) *report.Report {
+	start := e.o.Now()
+	rep := &report.Report{Registry: e.o.Registry, DryRun: e.o.DryRun, StartedAt: start.UTC(), Policy: e.o.Policy,
+		Repositories: []report.Repository{}, GCHint: e.b.Capabilities().GCHint}
+	defer func() {
+		rep.FinishedAt = e.o.Now().UTC()
+		rep.Tally()
+	}()
+
+	repos, err := e.discover(ctx)
+	if err != nil {
+		rep.Errors = append(rep.Errors, err.Error())
+		return rep
+	}
+	e.logf("%d repositories in scope", len(repos))
+	results := make([]report.Repository, len(repos))
+	var warnMu sync.Mutex
+	g := errgroup.Group{}
+	g.SetLimit(e.o.Concurrency)
+	for i, name := range repos {
+		g.Go(func() error {
+			r, warns := e.repository(ctx, name)
+			results[i] = r
+			warnMu.Lock()
+			rep.Warnings = append(rep.Warnings, warns...)
+			warnMu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	rep.Repositories = results
+	sort.Strings(rep.Warnings)
+	rep.Warnings = compact(rep.Warnings)
+	return rep
+}
+
+func compact(s []string) []string {
+	var out []string
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// discover lists the repositories in scope: the literal names when every
+// pattern is one (no catalog request), else the catalog filtered by the
+// globs.
+func (e *Engine) discover(ctx context.Context) ([]string, error) {
+	allLiteral := true
+	for _, p := range e.o.Repositories {
+		allLiteral = allLiteral && Literal(p)
+	}
+	seen := map[string]bool{}
+	var out []string
+	if allLiteral {
+		for _, p := range e.o.Repositories {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+		sort.Strings(out)
+		return out, nil
+	}
+	var gs []*glob.Pattern
+	for _, p := range e.o.Repositories {
+		g, err := RepoGlob(p)
+		if err != nil {
+			return nil, fmt.Errorf("repositories: %w", err)
+		}
+		gs = append(gs, g)
+	}
+	all, err := e.b.Repositories(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("discover repositories: %w", err)
+	}
+	for _, r := range all {
+		for _, g := range gs {
+			if g.Match(r) && !seen[r] {
+				seen[r] = true
+				out = append(out, r)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// snapshot is what the first look learned about a repository.
+type snapshot struct {
+	tags      []policy.Tag
+	manifests map[string]*registry.Manifest
+	referrers map[string][]string
+	exists    map[string]bool
+	errs      []error
+}
+
+func (s *snapshot) input(now time.Time) policy.Input {
+	return policy.Input{Tags: s.tags, Manifests: s.manifests, Referrers: s.referrers, Exists: s.exists, Now: now}
+}
+
+// repository handles one repository from listing to report.
+func (e *Engine) repository(ctx context.Context, name string) (report.Repository, []string) {
+	out := report.Repository{Name: name, Tags: []report.Tag{}}
+	var warns []string
+	names, err := e.b.Tags(ctx, name)
+	if err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			err = fmt.Errorf("repository %q not found: %w", name, err)
+		}
+		out.Error = err.Error()
+		e.logf("%s: %v", name, err)
+		return out, nil
+	}
+	snap := e.inspect(ctx, name, names)
+	now := e.o.Now()
+	in := snap.input(now)
+
+	// Plan as if single tags can be deleted; ask the registry only when
+	// the plan needs it, and plan again if it cannot.
+	in.TagDelete = true
+	plan := policy.Make(e.o.Rules, in)
+	if plan.NeedsTagDelete() {
+		ok, err := e.b.TagDeleteSupported(ctx, name)
+		if err != nil {
+			warns = append(warns, fmt.Sprintf("%s: could not tell whether the registry deletes single tags (%v); assuming it does", name, err))
+		} else if !ok {
+			in.TagDelete = false
+			plan = policy.Make(e.o.Rules, in)
+		}
+	}
+	e.logf("%s: %d tags, %d to delete", name, len(plan.Items), plan.Deletes())
+
+	x := &execution{e: e, repo: name, plan: plan, snap: snap, in: in}
+	switch {
+	case len(snap.errs) > 0:
+		x.blocked = fmt.Errorf("not deleted: the repository could not be inspected completely: %w", errors.Join(snap.errs...))
+		out.Error = x.blocked.Error()
+	case !e.o.DryRun && (plan.Deletes() > 0 || len(plan.Untagged) > 0):
+		if err := x.secondLook(ctx); err != nil {
+			x.blocked = fmt.Errorf("not deleted: second look failed: %w", err)
+			out.Error = x.blocked.Error()
+		}
+	}
+	x.execute(ctx)
+	out.Tags = x.report()
+	out.ReclaimedBytes = x.reclaimed
+	if len(x.errs) > 0 && out.Error == "" {
+		out.Error = errors.Join(x.errs...).Error()
+	}
+	return out, warns
+}
+
+// inspect resolves every tag with the full Accept set and walks the graph
+// behind it: index children (any depth), referrers where the registry has
+// the API, and the subjects of sha256-<hex> tags nothing else reaches.
+func (e *Engine) inspect(ctx context.Context, repo string, names []string) *snapshot {
+	s := &snapshot{manifests: map[string]*registry.Manifest{}, referrers: map[string][]string{}, exists: map[string]bool{}}
+	var mu sync.Mutex
+	fail := func(err error) {
+		mu.Lock()
+		s.errs = append(s.errs, err)
+		mu.Unlock()
+	}
+	s.tags = make([]policy.Tag, len(names))
+	g := errgroup.Group{}
+	g.SetLimit(e.o.Concurrency)
+	for i, t := range names {
+		s.tags[i].Name = t
+		g.Go(func() error {
+			m, err := e.b.Manifest(ctx, repo, t)
+			if err != nil {
+				fail(fmt.Errorf("tag %s: %w", t, err))
+				return nil
+			}
+			mu.Lock()
+			s.tags[i].Digest = m.Digest
+			if _, ok := s.manifests[m.Digest]; !ok {
+				s.manifests[m.Digest] = m
+			}
+			mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+
+	// Walk children and referrers breadth first; each digest once.
+	asked := map[string]bool{}
+	frontier := make([]string, 0, len(s.manifests))
+	for d := range s.manifests {
+		frontier = append(frontier, d)
+	}
+	sort.Strings(frontier)
+	referrersAPI := true
+	for depth := 0; len(frontier) > 0 && depth < 16; depth++ {
+		var next []string
+		add := func(d string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, ok := s.manifests[d]; !ok && !asked[d] {
+				asked[d] = true
+				next = append(next, d)
+			}
+		}
+		for _, d := range frontier {
+			for _, c := range s.manifests[d].Children {
+				add(c)
+			}
+		}
+		if referrersAPI {
+			g := errgroup.Group{}
+			g.SetLimit(e.o.Concurrency)
+			var unsupported bool
+			for _, d := range frontier {
+				g.Go(func() error {
+					refs, err := e.b.Referrers(ctx, repo, d)
+					switch {
+					case errors.Is(err, registry.ErrReferrersUnsupported):
+						mu.Lock()
+						unsupported = true
+						mu.Unlock()
+					case err != nil:
+						fail(fmt.Errorf("referrers of %s: %w", d, err))
+					case len(refs) > 0:
+						mu.Lock()
+						s.referrers[d] = refs
+						mu.Unlock()
+						for _, r := range refs {
+							add(r)
+						}
+					}
+					return nil
+				})
+			}
+			_ = g.Wait()
+			referrersAPI = !unsupported
+		}
+		sort.Strings(next)
+		g := errgroup.Group{}
+		g.SetLimit(e.o.Concurrency)
+		for _, d := range next {
+			g.Go(func() error {
+				m, err := e.b.Manifest(ctx, repo, d)
+				if err != nil {
+					fail(fmt.Errorf("manifest %s: %w", d, err))
+					return nil
+				}
+				mu.Lock()
+				s.manifests[d] = m
+				mu.Unlock()
+				return nil
+			})
+		}
+		_ = g.Wait()
+		frontier = nil
+		for _, d := range next {
+			if _, ok := s.manifests[d]; ok {
+				frontier = append(frontier, d)
+			}
+		}
+	}
+
+	// Subjects of sha256-<hex> tags that nothing fetched: gone or untagged?
+	var subjects []string
+	for _, t := range s.tags {
+		if sub := policy.SubjectOf(t.Name); sub != "" {
+			if _, ok := s.manifests[sub]; !ok && !contains(subjects, sub) {
+				subjects = append(subjects, sub)
+			}
+		}
+	}
+	g = errgroup.Group{}
+	g.SetLimit(e.o.Concurrency)
+	for _, sub := range subjects {
+		g.Go(func() error {
+			ok, err := e.b.Exists(ctx, repo, sub)
+			if err != nil {
+				fail(fmt.Errorf("subject %s: %w", sub, err))
+				return nil
+			}
+			mu.Lock()
+			s.exists[sub] = ok
+			mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return s
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Listed is one repository as `tagsweep ls` shows it.
+type Listed struct {
+	Name  string      `json:"name"`
+	Tags  []ListedTag `json:"tags"`
+	Error string      `json:"error,omitempty"`
+}
+
+// ListedTag is one tag as `tagsweep ls` shows it.
+type ListedTag struct {
+	Tag       string     `json:"tag"`
+	Digest    string     `json:"digest"`
+	MediaType string     `json:"mediaType"`
+	Created   *time.Time `json:"created"`
+	// Size is the bytes of the blobs (config and layers) the tag pulls,
+	// over every platform of an index.
+	Size int64 `json:"size"`
+}
+
+// List discovers the repositories and inspects the tags that match
+// include and none of exclude, without planning or deleting.
+func (e *Engine) List(ctx context.Context, include, exclude []policy.Glob) ([]Listed, error) {
+	repos, err := e.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Listed, len(repos))
+	g := errgroup.Group{}
+	g.SetLimit(e.o.Concurrency)
+	for i, name := range repos {
+		g.Go(func() error {
+			out[i] = e.listOne(ctx, name, include, exclude)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return out, nil
+}
+
+func (e *Engine) listOne(ctx context.Context, name string, include, exclude []policy.Glob) Listed {
+	l := Listed{Name: name, Tags: []ListedTag{}}
+	all, err := e.b.Tags(ctx, name)
+	if err != nil {
+		l.Error = err.Error()
+		return l
+	}
+	var names []string
+	for _, t := range all {
+		if matchAny(include, t) && !matchAny(exclude, t) {
+			names = append(names, t)
+		}
+	}
+	sort.Strings(names)
+	snap := e.inspect(ctx, name, names)
+	if len(snap.errs) > 0 {
+		l.Error = errors.Join(snap.errs...).Error()
+	}
+	now := e.o.Now()
+	for _, t := range snap.tags {
+		if t.Digest == "" {
+			continue
+		}
+		m := snap.manifests[t.Digest]
+		lt := ListedTag{Tag: t.Name, Digest: t.Digest, MediaType: m.MediaType, Size: size(snap.manifests, t.Digest)}
+		if c, ok := policy.Age(snap.manifests, t.Digest, now); ok {
+			c = c.UTC()
+			lt.Created = &c
+		}
+		l.Tags = append(l.Tags, lt)
+	}
+	return l
+}
+
+func matchAny(gs []policy.Glob, s string) bool {
+	for _, g := range gs {
+		if g.Match(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// size sums the distinct blobs a manifest pulls, through index children.
+func size(ms map[string]*registry.Manifest, d string) int64 {
+	seen := map[string]bool{}
+	var n int64
+	var walk func(d string, depth int)
+	walk = func(d string, depth int) {
+		m := ms[d]
+		if m == nil || depth > 16 {
+			return
+		}
+		for _, b := range m.Blobs {
+			if !seen[b.Digest] {
+				seen[b.Digest] = true
+				n += b.Size
+			}
+		}
+		for _, c := range m.Children {
+			walk(c, depth+1)
+		}
+	}
+	walk(d, 0)
+	return n
+}

@@ -1,0 +1,366 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tagsweep/tagsweep/internal/policy"
+	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/report"
+)
+
+// ReasonChanged is the reason of a tag the second look found changed.
+const ReasonChanged = "changed during run"
+
+// execution carries one repository's plan through the second look and
+// the deletions.
+type execution struct {
+	e       *Engine
+	repo    string
+	plan    *policy.Plan
+	snap    *snapshot
+	in      policy.Input
+	blocked error
+
+	mu        sync.Mutex
+	outcome   map[string]outcome // tag -> outcome of a planned deletion
+	digestErr map[string]error   // digest -> why it was not deleted
+	gone      map[string]bool    // digests deleted
+	errs      []error
+	reclaimed int64
+}
+
+type outcome struct {
+	done   bool
+	err    error
+	reason string // replaces the plan's reason (kept after a refusal)
+	kept   bool
+}
+
+// secondLook lists and resolves the tags again just before deleting, and
+// re-plans with the plan's decisions fixed: a tag to delete that moved is
+// skipped, and a digest that a kept tag (or a tag pushed meanwhile) now
+// points at is never deleted by digest.
+func (x *execution) secondLook(ctx context.Context) error {
+	e := x.e
+	names, err := e.b.Tags(ctx, x.repo)
+	if err != nil {
+		return err
+	}
+	current := map[string]string{}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.o.Concurrency)
+	for _, n := range names {
+		if policy.SubjectOf(n) != "" {
+			continue
+		}
+		g.Go(func() error {
+			d, err := e.b.Resolve(gctx, x.repo, n)
+			if errors.Is(err, registry.ErrNotFound) {
+				return nil // gone again since the listing
+			}
+			if err != nil {
+				return fmt.Errorf("tag %s: %w", n, err)
+			}
+			mu.Lock()
+			current[n] = d
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+
+	in := x.in
+	in.Forced = map[string]string{}
+	in.Decided = map[string]policy.Decision{}
+	in.Manifests = make(map[string]*registry.Manifest, len(x.snap.manifests))
+	for d, m := range x.snap.manifests {
+		in.Manifests[d] = m
+	}
+	in.Protect = append([]string(nil), x.plan.Kept...)
+	known := map[string]bool{}
+	in.Tags = nil
+	for _, it := range x.plan.Items {
+		known[it.Tag] = true
+		t := policy.Tag{Name: it.Tag, Digest: it.Digest}
+		if it.Subject == "" {
+			in.Decided[it.Tag] = policy.Decision{Action: it.Action, Reason: it.Reason}
+			cur, still := current[it.Tag]
+			switch {
+			case !still && it.Action == policy.Delete:
+				in.Forced[it.Tag] = ReasonChanged
+			case still && cur != it.Digest:
+				if it.Action == policy.Delete {
+					in.Forced[it.Tag] = ReasonChanged
+				}
+				t.Digest = cur
+				in.Protect = append(in.Protect, cur)
+			}
+		}
+		in.Tags = append(in.Tags, t)
+	}
+	for n, d := range current {
+		if !known[n] {
+			in.Protect = append(in.Protect, d) // pushed during the run
+		}
+	}
+	// What the new digests reach must be known before it can be protected.
+	if err := x.fetchClosure(ctx, in.Manifests, in.Protect); err != nil {
+		return err
+	}
+
+	plan := policy.Make(e.o.Rules, in)
+	for i := range plan.Items {
+		before, after := x.plan.Items[i], &plan.Items[i]
+		switch {
+		case before.Action == policy.Delete && after.Action == policy.Keep:
+			after.Reason = ReasonChanged
+		case before.Action == policy.Keep && after.Action == policy.Delete:
+			return fmt.Errorf("internal error: the second look would delete %s, which the plan keeps", after.Tag)
+		}
+	}
+	was := map[string]bool{}
+	for _, l := range x.plan.Layers {
+		for _, d := range l {
+			was[d] = true
+		}
+	}
+	for _, l := range plan.Layers {
+		for _, d := range l {
+			if !was[d] {
+				return fmt.Errorf("internal error: the second look would delete %s, which the plan keeps", d)
+			}
+		}
+	}
+	changed := 0
+	for _, it := range plan.Items {
+		if it.Reason == ReasonChanged {
+			changed++
+		}
+	}
+	if changed > 0 {
+		e.logf("%s: second look: %d tags changed during the run", x.repo, changed)
+	}
+	x.plan, x.in = plan, in
+	return nil
+}
+
+// fetchClosure fetches the manifests reachable from roots that are not in
+// ms yet (index children, any depth).
+func (x *execution) fetchClosure(ctx context.Context, ms map[string]*registry.Manifest, roots []string) error {
+	frontier := roots
+	for depth := 0; len(frontier) > 0 && depth < 16; depth++ {
+		var next []string
+		for _, d := range frontier {
+			if d == "" {
+				continue
+			}
+			m, ok := ms[d]
+			if !ok {
+				var err error
+				if m, err = x.e.b.Manifest(ctx, x.repo, d); err != nil {
+					return fmt.Errorf("manifest %s: %w", d, err)
+				}
+				ms[d] = m
+			}
+			for _, c := range m.Children {
+				if _, ok := ms[c]; !ok {
+					next = append(next, c)
+				}
+			}
+		}
+		frontier = next
+	}
+	return nil
+}
+
+// execute carries out the plan: single-tag deletions, then digest
+// deletions layer by layer, parents first; a digest whose parent was not
+// deleted stays.
+func (x *execution) execute(ctx context.Context) {
+	x.outcome = map[string]outcome{}
+	x.digestErr = map[string]error{}
+	x.gone = map[string]bool{}
+	if x.blocked != nil {
+		return
+	}
+	e := x.e
+	var byTag []policy.Item
+	for _, it := range x.plan.Items {
+		if it.Action == policy.Delete && it.Method == policy.ByTag {
+			byTag = append(byTag, it)
+		}
+	}
+	x.deleteTags(ctx, byTag)
+
+	for _, layer := range x.plan.Layers {
+		g := errgroup.Group{}
+		g.SetLimit(e.o.Concurrency)
+		for _, d := range layer {
+			var parentErr error
+			for _, p := range x.plan.Parents[d] {
+				if x.digestErr[p] != nil {
+					parentErr = fmt.Errorf("not deleted: %s, which references it, was not deleted", p)
+					break
+				}
+			}
+			if parentErr != nil {
+				x.digestErr[d] = parentErr
+				continue
+			}
+			g.Go(func() error {
+				err := e.b.DeleteDigest(ctx, x.repo, d)
+				if errors.Is(err, registry.ErrNotFound) {
+					err = nil // already gone
+				}
+				x.mu.Lock()
+				defer x.mu.Unlock()
+				if err != nil {
+					x.digestErr[d] = err
+					x.errs = append(x.errs, err)
+				} else {
+					x.gone[d] = true
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+	}
+	x.reclaimed = policy.Reclaimed(x.in.Manifests, x.gone)
+}
+
+// deleteTags deletes single tags. The first one whose manifest a kept tag
+// shares is checked: if the kept tag went with it, the registry deleted
+// the manifest rather than the tag, and no further tag is deleted.
+func (x *execution) deleteTags(ctx context.Context, items []policy.Item) {
+	if len(items) == 0 {
+		return
+	}
+	e := x.e
+	keptOn := map[string]string{}
+	for _, it := range x.plan.Items {
+		if it.Action == policy.Keep && it.Subject == "" && it.Reason != ReasonChanged {
+			if _, ok := keptOn[it.Digest]; !ok {
+				keptOn[it.Digest] = it.Tag
+			}
+		}
+	}
+	one := func(it policy.Item) outcome {
+		err := e.b.DeleteTag(ctx, x.repo, it.Tag)
+		switch {
+		case err == nil, errors.Is(err, registry.ErrNotFound):
+			return outcome{done: true}
+		case errors.Is(err, registry.ErrTagDeleteUnsupported):
+			reason := "the registry refused to delete the single tag"
+			if k := keptOn[it.Digest]; k != "" {
+				reason = fmt.Sprintf("shares digest with kept tag %s", k)
+			}
+			return outcome{kept: true, reason: reason}
+		default:
+			return outcome{err: err}
+		}
+	}
+	rest := items
+	for i, it := range items {
+		k := keptOn[it.Digest]
+		if k == "" {
+			continue
+		}
+		o := one(it)
+		x.outcome[it.Tag] = o
+		if o.err != nil {
+			x.errs = append(x.errs, o.err)
+		}
+		rest = append(append([]policy.Item(nil), items[:i]...), items[i+1:]...)
+		if o.done {
+			if _, err := e.b.Resolve(ctx, x.repo, k); errors.Is(err, registry.ErrNotFound) {
+				err := fmt.Errorf("deleting tag %s also removed kept tag %s: this registry deletes the manifest on a tag delete; no further tags were deleted in %s", it.Tag, k, x.repo)
+				x.errs = append(x.errs, err)
+				for _, r := range rest {
+					x.outcome[r.Tag] = outcome{err: err}
+				}
+				return
+			}
+		}
+		break
+	}
+	g := errgroup.Group{}
+	g.SetLimit(e.o.Concurrency)
+	for _, it := range rest {
+		g.Go(func() error {
+			o := one(it)
+			x.mu.Lock()
+			x.outcome[it.Tag] = o
+			if o.err != nil {
+				x.errs = append(x.errs, o.err)
+			}
+			x.mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
+// report turns the plan and what happened into report entries.
+func (x *execution) report() []report.Tag {
+	deleted := report.Deleted
+	if x.e.o.DryRun {
+		deleted = report.WouldDelete
+	}
+	out := make([]report.Tag, 0, len(x.plan.Items))
+	index := map[string]int{}
+	for _, it := range x.plan.Items {
+		t := report.Tag{Tag: it.Tag, Digest: it.Digest, Action: report.Kept, Reason: it.Reason}
+		if !it.Created.IsZero() {
+			c := it.Created.UTC()
+			t.Created = &c
+		}
+		if it.Action == policy.Delete {
+			t.Action = deleted
+			var err error
+			switch {
+			case x.blocked != nil:
+				err = x.blocked
+			case it.Method == policy.ByTag:
+				o := x.outcome[it.Tag]
+				switch {
+				case o.kept:
+					t.Action, t.Reason = report.Kept, o.reason
+				case o.err != nil:
+					err = o.err
+				}
+			default:
+				err = x.digestErr[it.Digest]
+			}
+			if err != nil {
+				t.Action, t.Error = report.Failed, err.Error()
+			}
+		}
+		index[it.Tag] = len(out)
+		out = append(out, t)
+	}
+	untagged := append([]policy.Untagged(nil), x.plan.Untagged...)
+	sort.SliceStable(untagged, func(i, j int) bool { return untagged[i].Digest < untagged[j].Digest })
+	for _, u := range untagged {
+		a := report.Attached{Digest: u.Digest, Kind: u.Kind, Action: deleted, Reason: u.Reason}
+		err := x.digestErr[u.Digest]
+		if x.blocked != nil {
+			err = x.blocked
+		}
+		if err != nil {
+			a.Action, a.Error = report.Failed, err.Error()
+		}
+		if i, ok := index[u.Under]; ok {
+			out[i].Attached = append(out[i].Attached, a)
+		}
+	}
+	return out
+}

@@ -1,0 +1,563 @@
+// Package oci is the generic registry backend: the OCI distribution API
+// (and the distribution `_catalog` extension) spoken through
+// go-containerregistry, which handles auth challenges, Accept sets,
+// pagination and retries.
+package oci
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/tagsweep/tagsweep/internal/registry"
+)
+
+// Scheme says how to reach the registry.
+type Scheme int
+
+// Schemes.
+const (
+	// SchemeAuto: TLS, with a plain-HTTP fallback only for loopback hosts
+	// or when insecure is set.
+	SchemeAuto Scheme = iota
+	// SchemeHTTPS: TLS only, never a fallback.
+	SchemeHTTPS
+	// SchemeHTTP: plain HTTP only.
+	SchemeHTTP
+)
+
+// Credentials are how the backend authenticates.
+type Credentials struct {
+	// Username and Password are explicit credentials; when Username is
+	// empty the docker config keychain is asked, then anonymous access.
+	Username, Password string
+}
+
+type options struct {
+	scheme      Scheme
+	insecure    bool
+	roots       *x509.CertPool
+	creds       Credentials
+	concurrency int
+	userAgent   string
+	transport   http.RoundTripper
+	maxRetries  int
+	retryBase   time.Duration
+	retryMax    time.Duration
+	keychain    authn.Keychain
+}
+
+// Option configures a Backend.
+type Option func(*options) error
+
+// WithScheme sets how the registry is reached. The default is SchemeAuto.
+func WithScheme(s Scheme) Option { return func(o *options) error { o.scheme = s; return nil } }
+
+// WithInsecure allows plain HTTP and unverified TLS. The default is false.
+func WithInsecure(b bool) Option { return func(o *options) error { o.insecure = b; return nil } }
+
+// WithRoots sets the CA certificates TLS trusts. The default is the system roots.
+func WithRoots(p *x509.CertPool) Option { return func(o *options) error { o.roots = p; return nil } }
+
+// WithCredentials sets explicit credentials. The default is the docker
+// config keychain, then anonymous.
+func WithCredentials(c Credentials) Option {
+	return func(o *options) error {
+		if (c.Username == "") != (c.Password == "") {
+			return errors.New("username and password go together")
+		}
+		o.creds = c
+		return nil
+	}
+}
+
+// WithConcurrency caps the requests in flight. The default is 8.
+func WithConcurrency(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("concurrency must be at least 1, got %d", n)
+		}
+		o.concurrency = n
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent. The default is "tagsweep".
+func WithUserAgent(ua string) Option { return func(o *options) error { o.userAgent = ua; return nil } }
+
+// WithTransport replaces the HTTP transport under the limiter and retry
+// layers (tests). The default is a clone of http.DefaultTransport with the
+// TLS settings of the other options.
+func WithTransport(t http.RoundTripper) Option {
+	return func(o *options) error { o.transport = t; return nil }
+}
+
+// WithRateLimitRetries sets how often a 429/503 is retried and how long to
+// wait at most, each time. The defaults are 6 retries, 1s base backoff,
+// 60s at most per wait.
+func WithRateLimitRetries(n int, base, max time.Duration) Option {
+	return func(o *options) error {
+		if n < 0 || base <= 0 || max < base {
+			return fmt.Errorf("bad retry settings %d/%s/%s", n, base, max)
+		}
+		o.maxRetries, o.retryBase, o.retryMax = n, base, max
+		return nil
+	}
+}
+
+// WithKeychain sets the keychain asked when no username is given. The
+// default is authn.DefaultKeychain (the docker config).
+func WithKeychain(k authn.Keychain) Option {
+	return func(o *options) error { o.keychain = k; return nil }
+}
+
+// Backend talks to one registry through the OCI distribution API.
+type Backend struct {
+	host   string
+	reg    name.Registry
+	auth   authn.Authenticator
+	who    string
+	rt     http.RoundTripper
+	puller *remote.Puller
+	stats  *Stats
+
+	deleteClients sync.Map // repo -> *lazyClient
+
+	tagDelete      atomic.Int32 // 0 unknown, 1 supported, 2 not
+	referrers      atomic.Int32 // 0 unknown, 1 supported, 2 not
+	deleteDisabled atomic.Pointer[error]
+}
+
+var _ registry.Backend = (*Backend)(nil)
+
+// New returns a backend for host ("host[:port]", no scheme).
+func New(host string, opts ...Option) (*Backend, error) {
+	o := options{concurrency: 8, userAgent: "tagsweep", maxRetries: 6, retryBase: time.Second, retryMax: 60 * time.Second, keychain: authn.DefaultKeychain}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	var nopts []name.Option
+	if o.insecure || o.scheme == SchemeHTTP {
+		nopts = append(nopts, name.Insecure)
+	}
+	reg, err := name.NewRegistry(host, append(nopts, name.StrictValidation)...)
+	if err != nil {
+		return nil, fmt.Errorf("registry %q: %w", host, err)
+	}
+	b := &Backend{host: host, reg: reg, stats: &Stats{}}
+
+	// Credentials: explicit, else the keychain, else anonymous.
+	switch {
+	case o.creds.Username != "":
+		b.auth = &authn.Basic{Username: o.creds.Username, Password: o.creds.Password}
+		b.who = fmt.Sprintf("user %q (from the username input)", o.creds.Username)
+	default:
+		a, err := o.keychain.Resolve(reg)
+		if err != nil {
+			return nil, fmt.Errorf("read docker config credentials for %s: %w", host, err)
+		}
+		b.auth, b.who = a, fmt.Sprintf("anonymous access (no username input and no docker config entry for %s)", host)
+		if cfg, err := a.Authorization(); err == nil && cfg != nil && a != authn.Anonymous {
+			switch {
+			case cfg.Username != "":
+				b.who = fmt.Sprintf("user %q (from the docker config)", cfg.Username)
+			case cfg.IdentityToken != "" || cfg.RegistryToken != "" || cfg.Auth != "":
+				b.who = "a token (from the docker config)"
+			}
+		}
+	}
+
+	rt := o.transport
+	if rt == nil {
+		rt = baseTransport(o.roots, o.insecure, o.concurrency)
+	}
+	pin := ""
+	switch {
+	case o.scheme == SchemeHTTP:
+		pin = "http"
+	case o.scheme == SchemeHTTPS:
+		pin = "https"
+	case o.insecure || registry.IsLoopback(host):
+		// ggcr's https-then-http fallback is allowed here.
+	default:
+		pin = "https"
+	}
+	if pin != "" {
+		rt = &pinScheme{host: reg.RegistryStr(), scheme: pin, ggcrScheme: reg.Scheme(), next: rt}
+	}
+	rt = &limiter{slots: make(chan struct{}, o.concurrency), next: rt}
+	rt = &backoff{next: rt, maxRetries: o.maxRetries, base: o.retryBase, maxWait: o.retryMax, stats: b.stats, sleep: sleepCtx}
+	// ggcr retries the transient codes; 429 and 503 are ours (Retry-After).
+	retryCodes := []int{http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout, 499, 522}
+	b.puller, err = remote.NewPuller(remote.WithTransport(rt), remote.WithAuth(b.auth), remote.WithUserAgent(o.userAgent),
+		remote.WithRetryStatusCodes(retryCodes...))
+	if err != nil {
+		return nil, err
+	}
+	// The same layering for the delete clients built in deleteClient.
+	b.rt = transport.NewUserAgent(transport.NewRetry(rt, transport.WithRetryStatusCodes(retryCodes...)), o.userAgent)
+	return b, nil
+}
+
+// Who describes the credentials in use, never the secret.
+func (b *Backend) Who() string { return b.who }
+
+// Stats returns the request counters.
+func (b *Backend) Stats() Stats {
+	return Stats{Requests: atomic.LoadInt64(&b.stats.Requests), RateLimits: atomic.LoadInt64(&b.stats.RateLimits)}
+}
+
+// Capabilities describes the registry.
+func (b *Backend) Capabilities() registry.Capabilities {
+	return registry.Capabilities{
+		Name: "OCI distribution",
+		GCHint: "Deleting frees no space until the registry's garbage collector runs. " +
+			"CNCF distribution registry: `registry garbage-collect --delete-untagged /etc/docker/registry/config.yml` " +
+			"(registry 2.8: leave out `--delete-untagged`, which breaks multi-arch images there; tagsweep already deleted the untagged children it could). " +
+			"Harbor: run a garbage collection job (Administration > Clean Up). " +
+			"zot, GitLab, Quay and the cloud registries collect garbage on their own schedule.",
+	}
+}
+
+func (b *Backend) repo(r string) (name.Repository, error) {
+	return b.reg.Repo(strings.Split(r, "/")...), nil
+}
+
+// Repositories lists the catalog (paginated by ggcr, following Link).
+func (b *Backend) Repositories(ctx context.Context) ([]string, error) {
+	repos, err := b.puller.Catalog(ctx, b.reg)
+	if err != nil {
+		return nil, b.classify(err, "catalog access (registry:catalog:*)", "list repositories")
+	}
+	return repos, nil
+}
+
+// Tags lists every tag of repo (paginated by ggcr, following Link).
+func (b *Backend) Tags(ctx context.Context, repo string) ([]string, error) {
+	r, _ := b.repo(repo)
+	tags, err := b.puller.List(ctx, r)
+	if err != nil {
+		return nil, b.classify(err, fmt.Sprintf("pull on repository %q", repo), "list tags")
+	}
+	return tags, nil
+}
+
+func (b *Backend) ref(repo, ref string) (name.Reference, error) {
+	r, _ := b.repo(repo)
+	if strings.Contains(ref, ":") {
+		return r.Digest(ref), nil
+	}
+	return r.Tag(ref), nil
+}
+
+// Resolve HEADs a tag with the full Accept set.
+func (b *Backend) Resolve(ctx context.Context, repo, tag string) (string, error) {
+	ref, _ := b.ref(repo, tag)
+	d, err := b.puller.Head(ctx, ref)
+	if err != nil {
+		return "", b.classify(err, fmt.Sprintf("pull on repository %q", repo), "resolve "+tag)
+	}
+	return d.Digest.String(), nil
+}
+
+// Exists HEADs a digest.
+func (b *Backend) Exists(ctx context.Context, repo, digest string) (bool, error) {
+	_, err := b.Resolve(ctx, repo, digest)
+	if errors.Is(err, registry.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Manifest GETs a manifest with the full Accept set; for an image with an
+// image config it also GETs the config to read `created`.
+func (b *Backend) Manifest(ctx context.Context, repo, ref string) (*registry.Manifest, error) {
+	r, _ := b.ref(repo, ref)
+	need := fmt.Sprintf("pull on repository %q", repo)
+	desc, err := b.puller.Get(ctx, r)
+	if err != nil {
+		return nil, b.classify(err, need, "get manifest "+ref)
+	}
+	m := &registry.Manifest{Digest: desc.Digest.String(), MediaType: string(desc.MediaType), Size: desc.Size}
+	switch {
+	case desc.MediaType.IsIndex():
+		im, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
+		if err != nil {
+			return nil, fmt.Errorf("parse index %s: %w", ref, err)
+		}
+		m.ArtifactType = im.ArtifactType
+		m.Created = parseTime(im.Annotations[registry.AnnotationCreated])
+		if im.Subject != nil {
+			m.Subject = im.Subject.Digest.String()
+		}
+		m.ChildInfo = map[string]string{}
+		for _, c := range im.Manifests {
+			d := c.Digest.String()
+			m.Children = append(m.Children, d)
+			switch {
+			case c.Annotations[registry.AnnotationReferenceType] == registry.ReferenceTypeAttestation:
+				m.ChildInfo[d] = "attestation"
+			case c.Platform != nil:
+				m.ChildInfo[d] = c.Platform.String()
+			}
+		}
+	case desc.MediaType.IsImage() || desc.MediaType == types.OCIManifestSchema1:
+		mf, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
+		if err != nil {
+			return nil, fmt.Errorf("parse manifest %s: %w", ref, err)
+		}
+		if mf.Subject != nil {
+			m.Subject = mf.Subject.Digest.String()
+		}
+		m.Blobs = append(m.Blobs, registry.Blob{Digest: mf.Config.Digest.String(), Size: mf.Config.Size})
+		for _, l := range mf.Layers {
+			m.Blobs = append(m.Blobs, registry.Blob{Digest: l.Digest.String(), Size: l.Size})
+		}
+		cmt := string(mf.Config.MediaType)
+		m.Created = parseTime(mf.Annotations[registry.AnnotationCreated])
+		if cmt == registry.MediaTypeOCIConfig || cmt == registry.MediaTypeDockerConfig {
+			img, err := desc.Image()
+			if err != nil {
+				return nil, fmt.Errorf("read image %s: %w", ref, err)
+			}
+			raw, err := img.RawConfigFile()
+			if err != nil {
+				return nil, b.classify(err, need, "get config of "+ref)
+			}
+			var cfg struct {
+				Created string `json:"created"`
+			}
+			if json.Unmarshal(raw, &cfg) == nil {
+				m.Created = parseTime(cfg.Created)
+			}
+		} else {
+			m.ArtifactType = cmp(string(mf.ArtifactType), cmt)
+		}
+	default:
+		// schema 1 and unknown types: digest only, age unknown.
+	}
+	return m, nil
+}
+
+func cmp(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func parseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// Referrers lists the referrers of digest through the OCI 1.1 API. The
+// answer "no such API" is remembered for the registry: the tag schema
+// (sha256-<hex> tags, which the engine sees in the tag list) applies then.
+func (b *Backend) Referrers(ctx context.Context, repo, digest string) ([]string, error) {
+	if b.referrers.Load() == 2 {
+		return nil, registry.ErrReferrersUnsupported
+	}
+	r, _ := b.repo(repo)
+	idx, err := remote.Referrers(r.Digest(digest), remote.Reuse(b.puller), remote.WithReferrersTagFallback(false), remote.WithContext(ctx))
+	if err == nil {
+		var im *v1.IndexManifest
+		if im, err = idx.IndexManifest(); err == nil {
+			b.referrers.Store(1)
+			var out []string
+			for _, d := range im.Manifests {
+				out = append(out, d.Digest.String())
+			}
+			return out, nil
+		}
+	}
+	var te *transport.Error
+	var ue *url.Error
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case errors.As(err, &te), errors.As(err, &ue):
+		return nil, b.classify(err, fmt.Sprintf("pull on repository %q", repo), "list referrers of "+digest)
+	}
+	// ggcr answers 404/400/406 or a non-index body, with the tag fallback
+	// off, with a plain error: the registry has no referrers API.
+	b.referrers.Store(2)
+	return nil, registry.ErrReferrersUnsupported
+}
+
+type lazyClient struct {
+	mu     sync.Mutex
+	client *http.Client
+}
+
+// deleteClient returns an HTTP client authorised for delete on repo,
+// built once per repository. (remote.Delete builds a new transport, with a
+// new ping and token, for every call: three requests per delete.)
+func (b *Backend) deleteClient(ctx context.Context, repo string) (*http.Client, error) {
+	v, _ := b.deleteClients.LoadOrStore(repo, &lazyClient{})
+	lc := v.(*lazyClient)
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.client != nil {
+		return lc.client, nil
+	}
+	r, _ := b.repo(repo)
+	tr, err := transport.NewWithContext(ctx, b.reg, b.auth, b.rt, []string{r.Scope(transport.DeleteScope)})
+	if err != nil {
+		return nil, err
+	}
+	lc.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return lc.client, nil
+}
+
+// del sends DELETE /v2/<repo>/manifests/<ref>.
+func (b *Backend) del(ctx context.Context, repo, ref string) error {
+	c, err := b.deleteClient(ctx, repo)
+	if err != nil {
+		return err
+	}
+	u := url.URL{Scheme: b.reg.Scheme(), Host: b.reg.RegistryStr(), Path: fmt.Sprintf("/v2/%s/manifests/%s", repo, ref)}
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	defer io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return transport.CheckError(resp, http.StatusOK, http.StatusAccepted, http.StatusNoContent)
+}
+
+// TagDeleteSupported asks once per registry whether DELETE by tag works,
+// by deleting a tag name that does not exist: a registry that can delete
+// tags answers 404 MANIFEST_UNKNOWN, one that cannot answers 400 (CNCF
+// registry 2.8: DIGEST_INVALID, distribution#3234) or 405 (UNSUPPORTED).
+// Nothing is deleted either way.
+func (b *Backend) TagDeleteSupported(ctx context.Context, repo string) (bool, error) {
+	switch b.tagDelete.Load() {
+	case 1:
+		return true, nil
+	case 2:
+		return false, nil
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	err := b.del(ctx, repo, "tagsweep-probe-"+hex.EncodeToString(rnd[:]))
+	var te *transport.Error
+	switch {
+	case err == nil:
+		b.tagDelete.Store(1)
+		return true, nil
+	case errors.As(err, &te) && te.StatusCode == http.StatusNotFound:
+		b.tagDelete.Store(1)
+		return true, nil
+	case errors.As(err, &te) && (te.StatusCode == http.StatusBadRequest || te.StatusCode == http.StatusMethodNotAllowed):
+		b.tagDelete.Store(2)
+		return false, nil
+	}
+	return false, b.classify(err, fmt.Sprintf("delete on repository %q", repo), "probe tag deletion")
+}
+
+// DeleteTag deletes one tag (OCI 1.1 DELETE by tag).
+func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
+	err := b.del(ctx, repo, tag)
+	var te *transport.Error
+	if errors.As(err, &te) && (te.StatusCode == http.StatusBadRequest || te.StatusCode == http.StatusMethodNotAllowed) {
+		b.tagDelete.Store(2)
+		return &statusError{sentinel: registry.ErrTagDeleteUnsupported, err: fmt.Errorf("delete tag %s: %w", tag, err)}
+	}
+	if err != nil {
+		return b.classify(err, fmt.Sprintf("delete on repository %q", repo), "delete tag "+tag)
+	}
+	return nil
+}
+
+// DeleteDigest deletes a manifest by digest. A 405 is remembered: the
+// registry refuses deletes, so later calls fail without a request.
+func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string) error {
+	if p := b.deleteDisabled.Load(); p != nil {
+		return *p
+	}
+	err := b.del(ctx, repo, digest)
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusMethodNotAllowed {
+		e := error(&statusError{sentinel: registry.ErrDeleteDisabled, err: fmt.Errorf(
+			"the registry refuses deletes (405 UNSUPPORTED): enable them on the registry, e.g. REGISTRY_STORAGE_DELETE_ENABLED=true "+
+				"(storage.delete.enabled: true) for the CNCF distribution registry, then restart it: %w", err)})
+		b.deleteDisabled.Store(&e)
+		return e
+	}
+	if err != nil {
+		return b.classify(err, fmt.Sprintf("delete on repository %q", repo), "delete "+digest)
+	}
+	return nil
+}
+
+// statusError keeps the registry's message and adds a sentinel.
+type statusError struct {
+	sentinel error
+	err      error
+}
+
+func (e *statusError) Error() string   { return e.err.Error() }
+func (e *statusError) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+// classify maps a registry error to the sentinels, once, here.
+func (b *Backend) classify(err error, need, op string) error {
+	if err == nil {
+		return nil
+	}
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	switch te.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		sentinel := registry.ErrUnauthorized
+		if te.StatusCode == http.StatusForbidden {
+			sentinel = registry.ErrDenied
+		}
+		detail := ""
+		for _, d := range te.Errors {
+			if d.Message != "" {
+				detail = string(d.Code) + " " + d.Message
+				break
+			}
+		}
+		return fmt.Errorf("%s: %w", op, &registry.AuthError{Status: te.StatusCode, Who: b.who, Need: need, Detail: detail, Err: sentinel})
+	case http.StatusNotFound:
+		return &statusError{sentinel: registry.ErrNotFound, err: fmt.Errorf("%s: %w", op, err)}
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return &statusError{sentinel: registry.ErrRateLimited, err: fmt.Errorf("%s: still refused after retries: %w", op, err)}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

@@ -1,0 +1,187 @@
+package oci
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// pinScheme sends every request to the registry host over one scheme,
+// whatever go-containerregistry picked. ggcr treats loopback and RFC 1918
+// hosts as plain-HTTP capable and falls back to http after https fails;
+// the contract wants `https://` to mean TLS only and plain HTTP only where
+// the user allowed it. Requests to other hosts (token realms) pass through.
+//
+// The response's Request carries ggcr's own idea of the scheme, so that
+// ggcr's pagination check (Link URL scheme == Registry.Scheme()) holds.
+type pinScheme struct {
+	host       string
+	scheme     string
+	ggcrScheme string
+	next       http.RoundTripper
+}
+
+func (p *pinScheme) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host != p.host {
+		return p.next.RoundTrip(req)
+	}
+	out := req.Clone(req.Context())
+	out.URL.Scheme = p.scheme
+	resp, err := p.next.RoundTrip(out)
+	if resp != nil {
+		shown := *req
+		u := *req.URL
+		u.Scheme = p.ggcrScheme
+		shown.URL = &u
+		resp.Request = &shown
+	}
+	return resp, err
+}
+
+// limiter caps the requests in flight (the `concurrency` input). A slot is
+// held until the response body is closed.
+type limiter struct {
+	slots chan struct{}
+	next  http.RoundTripper
+}
+
+func (l *limiter) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+	resp, err := l.next.RoundTrip(req)
+	if err != nil || resp.Body == nil {
+		<-l.slots
+		return resp, err
+	}
+	resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { <-l.slots }}
+	return resp, nil
+}
+
+type releaseBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releaseBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
+}
+
+// Stats counts what the transport did.
+type Stats struct {
+	Requests   int64
+	RateLimits int64 // 429/503 answers that were retried
+}
+
+// backoff honours 429 Too Many Requests and 503 Service Unavailable: it
+// waits for Retry-After (delta-seconds or an HTTP date, RFC 9110 §10.2.3),
+// or backs off exponentially when the header is absent, and pauses every
+// other request to the registry for as long. go-containerregistry's own
+// retry does not read Retry-After, so it is told not to retry these codes.
+type backoff struct {
+	next       http.RoundTripper
+	maxRetries int
+	maxWait    time.Duration
+	base       time.Duration
+	pauseUntil atomic.Int64 // unix nanos
+	stats      *Stats
+	sleep      func(ctx context.Context, d time.Duration) error
+}
+
+func (b *backoff) RoundTrip(req *http.Request) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		if until := b.pauseUntil.Load(); until > 0 {
+			if d := time.Until(time.Unix(0, until)); d > 0 {
+				if err := b.sleep(req.Context(), d); err != nil {
+					return nil, err
+				}
+			}
+		}
+		atomic.AddInt64(&b.stats.Requests, 1)
+		resp, err := b.next.RoundTrip(req)
+		if err != nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable) {
+			return resp, err
+		}
+		if attempt >= b.maxRetries || (req.Body != nil && req.GetBody == nil) {
+			return resp, nil
+		}
+		wait, ok := retryAfter(resp.Header, time.Now())
+		if !ok {
+			wait = b.base << attempt
+			wait += time.Duration(rand.Int64N(int64(wait)/5 + 1))
+		}
+		wait = min(wait, b.maxWait)
+		atomic.AddInt64(&b.stats.RateLimits, 1)
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		until := time.Now().Add(wait).UnixNano()
+		for {
+			cur := b.pauseUntil.Load()
+			if cur >= until || b.pauseUntil.CompareAndSwap(cur, until) {
+				break
+			}
+		}
+		if err := b.sleep(req.Context(), wait); err != nil {
+			return nil, err
+		}
+		if req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			req = req.Clone(req.Context())
+			req.Body = body
+		}
+	}
+}
+
+// retryAfter parses a Retry-After header: delta-seconds or an HTTP date.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d, true
+		}
+		return 0, true
+	}
+	return 0, false
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// baseTransport is the HTTP transport with the TLS settings of the inputs:
+// the system roots plus ca-file, and no verification when insecure.
+func baseTransport(pool *x509.CertPool, insecure bool, conns int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, InsecureSkipVerify: insecure, MinVersion: tls.VersionTLS12} //nolint:gosec // insecure is the user's explicit choice
+	t.MaxIdleConnsPerHost = conns
+	t.MaxConnsPerHost = 0
+	return t
+}

@@ -1,0 +1,143 @@
+// Package report holds what a run did, and renders it: the JSON report,
+// the step outputs and the markdown job summary.
+package report
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Actions, as the JSON report spells them.
+const (
+	Deleted     = "deleted"
+	WouldDelete = "would-delete"
+	Kept        = "kept"
+	Failed      = "failed"
+)
+
+// Report is the JSON report of one run.
+type Report struct {
+	Registry     string       `json:"registry"`
+	DryRun       bool         `json:"dryRun"`
+	StartedAt    time.Time    `json:"startedAt"`
+	FinishedAt   time.Time    `json:"finishedAt"`
+	Policy       Policy       `json:"policy"`
+	Repositories []Repository `json:"repositories"`
+	Totals       Totals       `json:"totals"`
+	// Errors are failures that belong to no single tag (catalog, listing).
+	Errors []string `json:"errors,omitempty"`
+	// Warnings are things the user should know that did not fail the run.
+	Warnings []string `json:"warnings,omitempty"`
+	// Requests counts the HTTP requests sent to the registry.
+	Requests int64 `json:"requests"`
+	// GCHint tells how to free the space on this registry.
+	GCHint string `json:"gcHint,omitempty"`
+}
+
+// Policy echoes the inputs that shaped the plan.
+type Policy struct {
+	Repositories  []string `json:"repositories"`
+	Keep          int      `json:"keep"`
+	OlderThan     string   `json:"olderThan,omitempty"`
+	IncludeTags   []string `json:"includeTags"`
+	ExcludeTags   []string `json:"excludeTags,omitempty"`
+	KeepSemver    string   `json:"keepSemver,omitempty"`
+	OrderBy       string   `json:"orderBy"`
+	DeleteOrphans bool     `json:"deleteOrphans"`
+}
+
+// Repository is the outcome for one repository.
+type Repository struct {
+	Name string `json:"name"`
+	Tags []Tag  `json:"tags"`
+	// Error is set when the repository could not be handled (in full).
+	Error          string `json:"error,omitempty"`
+	ReclaimedBytes int64  `json:"reclaimedBytes"`
+}
+
+// Tag is the outcome for one tag.
+type Tag struct {
+	Tag     string     `json:"tag"`
+	Digest  string     `json:"digest"`
+	Created *time.Time `json:"created"`
+	Action  string     `json:"action"`
+	Reason  string     `json:"reason"`
+	Error   string     `json:"error,omitempty"`
+	// Attached lists untagged manifests deleted with this tag's image:
+	// index children, attestations, referrers.
+	Attached []Attached `json:"attached,omitempty"`
+}
+
+// Attached is an untagged manifest deleted with a tag's sub-graph.
+type Attached struct {
+	Digest string `json:"digest"`
+	Kind   string `json:"kind"`
+	Action string `json:"action"`
+	Reason string `json:"reason"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Totals sum the repositories.
+type Totals struct {
+	Repositories   int   `json:"repositories"`
+	Tags           int   `json:"tags"`
+	Deleted        int   `json:"deleted"`
+	Kept           int   `json:"kept"`
+	Failed         int   `json:"failed"`
+	ReclaimedBytes int64 `json:"reclaimedBytes"`
+}
+
+// Tally recomputes the totals from the repositories.
+func (r *Report) Tally() {
+	t := Totals{Repositories: len(r.Repositories)}
+	for _, repo := range r.Repositories {
+		t.ReclaimedBytes += repo.ReclaimedBytes
+		for _, tag := range repo.Tags {
+			t.Tags++
+			switch tag.Action {
+			case Deleted, WouldDelete:
+				t.Deleted++
+			case Failed:
+				t.Failed++
+			default:
+				t.Kept++
+			}
+		}
+	}
+	r.Totals = t
+}
+
+// Failed reports whether anything went wrong.
+func (r *Report) Failed() bool {
+	if len(r.Errors) > 0 || r.Totals.Failed > 0 {
+		return true
+	}
+	for _, repo := range r.Repositories {
+		if repo.Error != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// DeletedTags lists "repository:tag" for every deleted (or would-delete) tag.
+func (r *Report) DeletedTags() []string {
+	out := []string{}
+	for _, repo := range r.Repositories {
+		for _, t := range repo.Tags {
+			if t.Action == Deleted || t.Action == WouldDelete {
+				out = append(out, repo.Name+":"+t.Tag)
+			}
+		}
+	}
+	return out
+}
+
+// JSON renders the report, indented.
+func (r *Report) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,210 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tagsweep/tagsweep/internal/policy"
+)
+
+// Output is one step output.
+type Output struct {
+	Name, Value string
+}
+
+// Outputs are the step outputs of a run, in the contract's order.
+// reportFile is the path the JSON report was written to, or "".
+func (r *Report) Outputs(reportFile string) []Output {
+	tags, _ := json.Marshal(r.DeletedTags())
+	return []Output{
+		{"deleted-count", strconv.Itoa(r.Totals.Deleted)},
+		{"kept-count", strconv.Itoa(r.Totals.Kept)},
+		{"failed-count", strconv.Itoa(r.Totals.Failed)},
+		{"deleted-tags", string(tags)},
+		{"reclaimed-bytes", strconv.FormatInt(r.Totals.ReclaimedBytes, 10)},
+		{"report-file", reportFile},
+	}
+}
+
+// maxRows bounds the rows of one table in the summary (GitHub caps a job
+// summary at 1 MiB); the JSON report always has every tag.
+const maxRows = 500
+
+// Summary renders the job summary in markdown.
+func (r *Report) Summary() string {
+	var b strings.Builder
+	deleted, title := "deleted", "tagsweep"
+	if r.DryRun {
+		deleted, title = "would be deleted", "tagsweep (dry run: nothing was deleted)"
+	}
+	fmt.Fprintf(&b, "## %s\n\n", title)
+	fmt.Fprintf(&b, "Registry %s\n\n", code(r.Registry))
+
+	p := r.Policy
+	b.WriteString("**Policy**: ")
+	parts := []string{
+		"repositories " + codes(p.Repositories),
+		fmt.Sprintf("keep the %d newest candidates per repository by %s", p.Keep, p.OrderBy),
+		"include-tags " + codes(p.IncludeTags),
+	}
+	if len(p.ExcludeTags) > 0 {
+		parts = append(parts, "exclude-tags "+codes(p.ExcludeTags))
+	}
+	if p.OlderThan != "" {
+		parts = append(parts, "delete only images older than "+code(p.OlderThan))
+	}
+	if p.KeepSemver != "" {
+		parts = append(parts, "always keep versions "+code(p.KeepSemver))
+	}
+	if p.DeleteOrphans {
+		parts = append(parts, "delete orphaned signatures and referrers")
+	}
+	b.WriteString(strings.Join(parts, "; ") + ".\n\n")
+
+	t := r.Totals
+	b.WriteString("| repositories | tags | " + deleted + " | kept | failed | reclaimable after GC |\n|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %s |\n\n", t.Repositories, t.Tags, t.Deleted, t.Kept, t.Failed, Bytes(t.ReclaimedBytes))
+
+	now := r.FinishedAt
+	for _, repo := range r.Repositories {
+		var gone, failed, kept []Tag
+		for _, tag := range repo.Tags {
+			switch tag.Action {
+			case Deleted, WouldDelete:
+				gone = append(gone, tag)
+			case Failed:
+				failed = append(failed, tag)
+			default:
+				kept = append(kept, tag)
+			}
+		}
+		fmt.Fprintf(&b, "### %s\n\n", code(repo.Name))
+		if repo.Error != "" {
+			fmt.Fprintf(&b, "**Error**: %s\n\n", cell(repo.Error))
+		}
+		if len(gone) == 0 && len(failed) == 0 {
+			fmt.Fprintf(&b, "%d tags, nothing %s.\n\n", len(repo.Tags), deleted)
+		} else {
+			fmt.Fprintf(&b, "%d tags: %d %s, %d kept, %d failed; %s reclaimable after GC.\n\n",
+				len(repo.Tags), len(gone), deleted, len(kept), len(failed), Bytes(repo.ReclaimedBytes))
+		}
+		if len(gone) > 0 {
+			b.WriteString("| tag | digest | age | reason |\n|---|---|---|---|\n")
+			rows(&b, gone, now, false)
+			b.WriteString("\n")
+		}
+		if len(failed) > 0 {
+			b.WriteString("Failed:\n\n| tag | digest | age | error |\n|---|---|---|---|\n")
+			rows(&b, failed, now, true)
+			b.WriteString("\n")
+		}
+		if len(kept) > 0 {
+			fmt.Fprintf(&b, "<details><summary>%d kept</summary>\n\n| tag | digest | age | reason |\n|---|---|---|---|\n", len(kept))
+			rows(&b, kept, now, false)
+			b.WriteString("\n</details>\n\n")
+		}
+	}
+	if len(r.Errors) > 0 {
+		b.WriteString("### Errors\n\n")
+		for _, e := range r.Errors {
+			fmt.Fprintf(&b, "- %s\n", cell(e))
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Warnings) > 0 {
+		b.WriteString("### Warnings\n\n")
+		for _, w := range r.Warnings {
+			fmt.Fprintf(&b, "- %s\n", cell(w))
+		}
+		b.WriteString("\n")
+	}
+	if r.GCHint != "" {
+		fmt.Fprintf(&b, "> **Space is freed only when the registry's garbage collector runs.** %s\n", r.GCHint)
+	} else {
+		b.WriteString("> **Space is freed only when the registry's garbage collector runs.**\n")
+	}
+	return b.String()
+}
+
+func rows(b *strings.Builder, tags []Tag, now time.Time, errs bool) {
+	n := 0
+	for _, t := range tags {
+		if n == maxRows {
+			fmt.Fprintf(b, "| … | | | %d more rows in the JSON report |\n", len(tags)-maxRows)
+			return
+		}
+		last := t.Reason
+		if errs {
+			last = t.Error
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", code(t.Tag), code(t.Digest), age(t.Created, now), cell(last))
+		n++
+		for _, a := range t.Attached {
+			last := a.Reason
+			if a.Action == Failed {
+				last = "failed: " + a.Error
+			}
+			fmt.Fprintf(b, "| ↳ %s | %s | | %s |\n", a.Kind, code(a.Digest), cell(last))
+		}
+	}
+}
+
+func age(c *time.Time, now time.Time) string {
+	if c == nil {
+		return "unknown"
+	}
+	d := now.Sub(*c)
+	if d < 0 {
+		d = 0
+	}
+	return policy.FormatAge(d)
+}
+
+// code puts s verbatim in a code span, with enough backticks to hold any
+// backtick inside it.
+func code(s string) string {
+	if s == "" {
+		return ""
+	}
+	fence := "`"
+	for strings.Contains(s, fence) {
+		fence += "`"
+	}
+	pad := ""
+	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
+		pad = " "
+	}
+	return fence + pad + strings.ReplaceAll(s, "|", "\\|") + pad + fence
+}
+
+func codes(ss []string) string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, code(s))
+	}
+	return strings.Join(out, ", ")
+}
+
+// cell escapes text for a table cell or a list item: no line breaks, no
+// pipes, no HTML.
+func cell(s string) string {
+	r := strings.NewReplacer("\r", " ", "\n", " ", "|", "\\|", "<", "&lt;", ">", "&gt;")
+	return r.Replace(s)
+}
+
+// Bytes renders a byte count for people: "1.5 MiB".
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
