@@ -1,0 +1,152 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func lookup(m map[string]string) Lookup { return func(n string) string { return m[n] } }
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := Load(lookup(map[string]string{"registry": "registry.example.com"}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{c.Host, c.Scheme, c.Repositories, c.Keep, c.OlderThan, c.IncludeTags, c.ExcludeTags, c.KeepSemver, c.OrderBy, c.DryRun, c.Concurrency, c.Insecure, c.DeleteOrphans}
+	want := []any{"registry.example.com", "", []string{"**"}, 10, time.Duration(0), []string{"*"}, []string{}, "", "created", false, 8, false, false}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+func TestValues(t *testing.T) {
+	t.Parallel()
+	c, err := Load(lookup(map[string]string{
+		"registry": "https://Registry.Example.com:5000/", "repositories": "team/*\n app ,\n\nother/**",
+		"keep": "3", "older-than": "2w", "include-tags": "pr-*,sha-*", "exclude-tags": "latest\nmain",
+		"keep-semver": ">=2.0.0", "order-by": "semver", "dry-run": "true", "concurrency": "4",
+		"username": "bot", "password": " s3cret ", "delete-orphans": "yes",
+	}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{c.Host, c.Scheme, c.Repositories, c.Keep, c.OlderThan, c.IncludeTags, c.ExcludeTags, c.KeepSemver, c.OrderBy, c.DryRun, c.Concurrency, c.Username, c.Password, c.DeleteOrphans}
+	want := []any{"registry.example.com:5000", "https", []string{"team/*", "app", "other/**"}, 3, 14 * 24 * time.Hour, []string{"pr-*", "sha-*"}, []string{"latest", "main"}, ">=2.0.0", "semver", true, 4, "bot", " s3cret ", true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("values (-want +got):\n%s", diff)
+	}
+	if c.Rules.KeepSemver == nil || c.Rules.Keep != 3 || c.Rules.OrderBy != "semver" || len(c.Rules.Include) != 2 {
+		t.Errorf("rules not built: %+v", c.Rules)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{"registry": "127.0.0.1:5000"}
+	cases := []struct {
+		name, input, value string
+		want               string
+	}{
+		{"missing registry", "registry", "", `registry: "" is required`},
+		{"registry with a path", "registry", "ghcr.io/owner", `registry: "ghcr.io/owner" is not host[:port]`},
+		{"registry with a bad scheme", "registry", "ftp://x", `registry: "ftp://x" has an unknown scheme`},
+		{"plain http to a remote host", "registry", "http://registry.example.com", `registry: "http://registry.example.com" uses plain HTTP to a non-loopback host; set insecure: true`},
+		{"keep not a number", "keep", "ten", `keep: "ten" is not a whole number`},
+		{"keep negative", "keep", "-1", `keep: "-1" is not a whole number`},
+		{"older-than", "older-than", "30 days", `older-than: "30 days" is not a duration`},
+		{"order-by", "order-by", "name", `order-by: "name" must be created or semver`},
+		{"keep-semver", "keep-semver", ">=banana", `keep-semver: ">=banana" is not a semver constraint`},
+		{"dry-run", "dry-run", "maybe", `dry-run: "maybe" is not a boolean`},
+		{"concurrency zero", "concurrency", "0", `concurrency: "0" is not a whole number from 1`},
+		{"include glob", "include-tags", "v[1", `include-tags: "v[1" is not a valid glob`},
+		{"repositories glob", "repositories", "team/{a", `repositories: "team/{a" is not a valid glob`},
+		{"ca-file missing", "ca-file", filepath.Join(dir, "nope.pem"), "ca-file: \"" + filepath.Join(dir, "nope.pem") + "\" does not exist"},
+		{"ca-file not PEM", "ca-file", notPEM, "ca-file: \"" + notPEM + "\" holds no PEM certificate"},
+		{"password without username", "password", "x", `username: "" is required when password is set`},
+		{"username without password", "username", "bot", `password: "" is required when username is set`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := map[string]string{}
+			for k, v := range base {
+				m[k] = v
+			}
+			m[tc.input] = tc.value
+			_, err := Load(lookup(m), false)
+			if err == nil {
+				t.Fatalf("Load accepted %s=%q", tc.input, tc.value)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Errorf("error %v is not an *InputError", err)
+			}
+		})
+	}
+}
+
+func TestEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := Load(lookup(map[string]string{"registry": "x", "keep": "a", "order-by": "b"}), false)
+	for _, want := range []string{"keep:", "order-by:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v misses %s", err, want)
+		}
+	}
+}
+
+func TestPlainHTTP(t *testing.T) {
+	t.Parallel()
+	for reg, ok := range map[string]bool{
+		"http://127.0.0.1:5000": true, "http://localhost:5000": true, "http://[::1]:5000": true,
+		"http://10.0.0.5:5000": false, "http://registry.internal": false,
+	} {
+		_, err := Load(lookup(map[string]string{"registry": reg}), false)
+		if (err == nil) != ok {
+			t.Errorf("%s: err = %v, want ok=%v", reg, err, ok)
+		}
+		if _, err := Load(lookup(map[string]string{"registry": reg, "insecure": "true"}), false); err != nil {
+			t.Errorf("%s with insecure: %v", reg, err)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	t.Parallel()
+	day := 24 * time.Hour
+	for in, want := range map[string]time.Duration{
+		"30d": 30 * day, "2w": 14 * day, "36h": 36 * time.Hour, "1w3d": 10 * day, "1d12h": 36 * time.Hour, "90m": 90 * time.Minute, "0": 0,
+	} {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "30", "3 days", "-1h", "1y", "w2"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", in)
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	t.Parallel()
+	if diff := cmp.Diff([]string{"a", "b", "c d"}, List(" a,\n\nb ,, c d \n")); diff != "" {
+		t.Error(diff)
+	}
+}
