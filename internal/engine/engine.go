@@ -303,7 +303,14 @@ func (e *Engine) inspect(ctx context.Context, repo string, names []string) *snap
 			g := errgroup.Group{}
 			g.SetLimit(e.o.Concurrency)
 			var unsupported bool
-			for _, d := range frontier {
+			for i, d := range frontier {
+				if i == 1 {
+					// The first answer tells whether the API exists at all.
+					_ = g.Wait()
+					if unsupported {
+						break
+					}
+				}
 				g.Go(func() error {
 					refs, err := e.b.Referrers(ctx, repo, d)
 					switch {

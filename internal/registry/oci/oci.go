@@ -210,8 +210,10 @@ func New(host string, opts ...Option) (*Backend, error) {
 	rt = &backoff{next: rt, maxRetries: o.maxRetries, base: o.retryBase, maxWait: o.retryMax, stats: b.stats, sleep: sleepCtx}
 	// ggcr retries the transient codes; 429 and 503 are ours (Retry-After).
 	retryCodes := []int{http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout, 499, 522}
+	// The referrers tag fallback is off: the engine reads sha256-<hex> tags
+	// from the tag list it has anyway, instead of one GET per manifest.
 	b.puller, err = remote.NewPuller(remote.WithTransport(rt), remote.WithAuth(b.auth), remote.WithUserAgent(o.userAgent),
-		remote.WithRetryStatusCodes(retryCodes...))
+		remote.WithRetryStatusCodes(retryCodes...), remote.WithReferrersTagFallback(false))
 	if err != nil {
 		return nil, err
 	}
@@ -232,8 +234,7 @@ func (b *Backend) Stats() Stats {
 func (b *Backend) Capabilities() registry.Capabilities {
 	return registry.Capabilities{
 		Name: "OCI distribution",
-		GCHint: "Deleting frees no space until the registry's garbage collector runs. " +
-			"CNCF distribution registry: `registry garbage-collect --delete-untagged /etc/docker/registry/config.yml` " +
+		GCHint: "CNCF distribution registry: `registry garbage-collect --delete-untagged /etc/docker/registry/config.yml` " +
 			"(registry 2.8: leave out `--delete-untagged`, which breaks multi-arch images there; tagsweep already deleted the untagged children it could). " +
 			"Harbor: run a garbage collection job (Administration > Clean Up). " +
 			"zot, GitLab, Quay and the cloud registries collect garbage on their own schedule.",
@@ -386,7 +387,7 @@ func (b *Backend) Referrers(ctx context.Context, repo, digest string) ([]string,
 		return nil, registry.ErrReferrersUnsupported
 	}
 	r, _ := b.repo(repo)
-	idx, err := remote.Referrers(r.Digest(digest), remote.Reuse(b.puller), remote.WithReferrersTagFallback(false), remote.WithContext(ctx))
+	idx, err := remote.Referrers(r.Digest(digest), remote.Reuse(b.puller), remote.WithContext(ctx))
 	if err == nil {
 		var im *v1.IndexManifest
 		if im, err = idx.IndexManifest(); err == nil {

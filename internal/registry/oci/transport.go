@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -46,7 +45,9 @@ func (p *pinScheme) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // limiter caps the requests in flight (the `concurrency` input). A slot is
-// held until the response body is closed.
+// held until the response headers arrive, not until the body is closed:
+// ggcr keeps a response open while it sends the next request (the
+// referrers fallback does), and holding slots across that deadlocks.
 type limiter struct {
 	slots chan struct{}
 	next  http.RoundTripper
@@ -58,25 +59,8 @@ func (l *limiter) RoundTrip(req *http.Request) (*http.Response, error) {
 	case <-req.Context().Done():
 		return nil, req.Context().Err()
 	}
-	resp, err := l.next.RoundTrip(req)
-	if err != nil || resp.Body == nil {
-		<-l.slots
-		return resp, err
-	}
-	resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { <-l.slots }}
-	return resp, nil
-}
-
-type releaseBody struct {
-	io.ReadCloser
-	once    sync.Once
-	release func()
-}
-
-func (b *releaseBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.once.Do(b.release)
-	return err
+	defer func() { <-l.slots }()
+	return l.next.RoundTrip(req)
 }
 
 // Stats counts what the transport did.

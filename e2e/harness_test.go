@@ -1,0 +1,287 @@
+// Package e2e runs the built tagsweep binary the way the GitHub Actions
+// runner runs a container action (INPUT_* variables, GITHUB_OUTPUT and
+// GITHUB_STEP_SUMMARY files) against real registries on 127.0.0.1, and
+// checks what is left afterwards, after the registry's own garbage
+// collector ran.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/tagsweep/tagsweep/internal/report"
+	"github.com/tagsweep/tagsweep/internal/testregistry"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tagsweep-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "tagsweep")
+	args := []string{"build", "-o", binary}
+	if os.Getenv("TAGSWEEP_E2E_RACE") != "" {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/tagsweep")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build tagsweep:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is what one run of the binary left behind.
+type result struct {
+	code           int
+	stdout, stderr string
+	outputs        map[string]string
+	summary        string
+	report         *report.Report
+}
+
+// inputs are action inputs by name, as a workflow's `with:` gives them.
+type inputs map[string]string
+
+// runAction runs the binary as the runner runs a docker action: every
+// input as INPUT_<NAME>, the outputs and summary files, GITHUB_ACTIONS.
+// Inputs left out are set to "", as the runner does.
+func runAction(t *testing.T, in inputs) result {
+	t.Helper()
+	dir := t.TempDir()
+	out, sum, rep := filepath.Join(dir, "output"), filepath.Join(dir, "summary"), filepath.Join(dir, "report.json")
+	for _, f := range []string{out, sum} {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := []string{"GITHUB_ACTIONS=true", "GITHUB_OUTPUT=" + out, "GITHUB_STEP_SUMMARY=" + sum, "HOME=" + dir, "DOCKER_CONFIG=" + dir}
+	all := []string{"registry", "repositories", "username", "password", "keep", "older-than", "include-tags", "exclude-tags",
+		"keep-semver", "order-by", "dry-run", "concurrency", "insecure", "ca-file", "report-file", "delete-orphans"}
+	if _, ok := in["report-file"]; !ok {
+		in["report-file"] = rep
+	}
+	for _, name := range all {
+		env = append(env, "INPUT_"+strings.ToUpper(name)+"="+in[name])
+	}
+	for name, v := range in {
+		if !contains(all, name) {
+			env = append(env, "INPUT_"+strings.ToUpper(name)+"="+v)
+		}
+	}
+	r := run(t, env)
+	r.outputs = parseOutputs(t, read(t, out))
+	r.summary = read(t, sum)
+	if b, err := os.ReadFile(in["report-file"]); err == nil {
+		r.report = &report.Report{}
+		if err := json.Unmarshal(b, r.report); err != nil {
+			t.Fatalf("report-file is not JSON: %v\n%s", err, b)
+		}
+	}
+	return r
+}
+
+// run runs the binary with exactly env (plus PATH) and arguments.
+func run(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run tagsweep: %v", err)
+	}
+	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	t.Logf("tagsweep %s exit %d\nstderr:\n%s", strings.Join(args, " "), code, r.stderr)
+	return r
+}
+
+func read(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// parseOutputs reads a GITHUB_OUTPUT file: `name=value` lines and
+// `name<<DELIM` … `DELIM` blocks, as the runner does.
+func parseOutputs(t *testing.T, s string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	for sc.Scan() {
+		line := sc.Text()
+		if name, delim, ok := strings.Cut(line, "<<"); ok && !strings.Contains(name, "=") {
+			var val []string
+			for sc.Scan() && sc.Text() != delim {
+				val = append(val, sc.Text())
+			}
+			out[name] = strings.Join(val, "\n")
+			continue
+		}
+		if name, val, ok := strings.Cut(line, "="); ok {
+			out[name] = val
+		}
+	}
+	return out
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// server is what the scenarios need of a registry.
+type server interface {
+	testregistry.Server
+	GC(ctx context.Context, removeUntagged bool) error
+}
+
+// newRegistry starts a CNCF distribution v3 registry with deletes enabled.
+func newRegistry(t *testing.T, opts ...func(*testregistry.Options)) *testregistry.Registry {
+	t.Helper()
+	o := testregistry.Options{DeleteEnabled: true, Dir: t.TempDir()}
+	for _, f := range opts {
+		f(&o)
+	}
+	r, err := testregistry.New(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+var now = time.Now()
+
+func daysAgo(n float64) time.Time { return now.Add(-time.Duration(n * 24 * float64(time.Hour))) }
+
+// image pushes an image with a distinct layer and the given age.
+func image(t *testing.T, addr, ref string, created time.Time, seed int64) v1.Hash {
+	t.Helper()
+	h, err := testregistry.PushImage(context.Background(), addr+"/"+ref, testregistry.ImageSpec{Created: created, Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func tag(t *testing.T, addr, ref, src string) {
+	t.Helper()
+	if err := testregistry.Tag(context.Background(), addr+"/"+ref, addr+"/"+src); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// multiarch pushes a two-platform index of images of the given age.
+func multiarch(t *testing.T, addr, ref string, created time.Time, seed int64, extra ...v1.Image) (v1.Hash, []v1.Image) {
+	t.Helper()
+	var kids []v1.Image
+	for i, p := range []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}} {
+		img, err := testregistry.BuildImage(testregistry.ImageSpec{Created: created, Seed: seed*10 + int64(i), Platform: &p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kids = append(kids, img)
+	}
+	kids = append(kids, extra...)
+	h, err := testregistry.PushIndex(context.Background(), addr+"/"+ref, testregistry.IndexSpec{Children: kids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, kids
+}
+
+func listTags(t *testing.T, addr, repo string) []string {
+	t.Helper()
+	tags, err := testregistry.ListTags(context.Background(), addr+"/"+repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(tags)
+	return tags
+}
+
+// gcAndVerify runs the registry's garbage collector and proves that every
+// ref still pulls completely: manifest, config, layers, index children.
+func gcAndVerify(t *testing.T, r server, removeUntagged bool, refs ...string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := r.GC(ctx, removeUntagged); err != nil {
+		t.Fatalf("garbage collect: %v", err)
+	}
+	for _, ref := range refs {
+		if err := testregistry.VerifyPull(ctx, r.Addr()+"/"+ref); err != nil {
+			t.Errorf("kept %s does not pull after GC: %v", ref, err)
+		}
+	}
+}
+
+// byTag indexes the report's entries of one repository.
+func byTag(t *testing.T, rep *report.Report, repo string) map[string]report.Tag {
+	t.Helper()
+	if rep == nil {
+		t.Fatal("no report")
+	}
+	out := map[string]report.Tag{}
+	for _, r := range rep.Repositories {
+		if r.Name == repo {
+			for _, tg := range r.Tags {
+				out[tg.Tag] = tg
+			}
+			return out
+		}
+	}
+	t.Fatalf("report has no repository %q", repo)
+	return nil
+}
+
+// actions maps tag -> action for one repository of a report.
+func actions(t *testing.T, rep *report.Report, repo string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for n, tg := range byTag(t, rep, repo) {
+		out[n] = tg.Action
+	}
+	return out
+}
+
+func deletedTagsOutput(t *testing.T, r result) []string {
+	t.Helper()
+	var got []string
+	if err := json.Unmarshal([]byte(r.outputs["deleted-tags"]), &got); err != nil {
+		t.Fatalf("deleted-tags %q is not a JSON array: %v", r.outputs["deleted-tags"], err)
+	}
+	sort.Strings(got)
+	return got
+}
