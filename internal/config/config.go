@@ -17,8 +17,8 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/gobwas/glob"
 
+	"github.com/tagsweep/tagsweep/internal/netutil"
 	"github.com/tagsweep/tagsweep/internal/policy"
-	"github.com/tagsweep/tagsweep/internal/registry"
 )
 
 // Input describes one input: its name, default and meaning. The table is
@@ -130,7 +130,7 @@ func Load(get Lookup, list bool) (*Config, error) {
 		c.Host, c.Scheme = host, scheme
 	}
 	c.Insecure = boolean("insecure")
-	if c.Scheme == "http" && !c.Insecure && !registry.IsLoopback(c.Host) {
+	if c.Scheme == "http" && !c.Insecure && !netutil.IsLoopback(c.Host) {
 		bad("registry", c.Registry, "uses plain HTTP to a non-loopback host; set insecure: true to allow it")
 	}
 

@@ -8,8 +8,6 @@ package registry
 
 import (
 	"context"
-	"net"
-	"strings"
 	"time"
 )
 
@@ -108,19 +106,4 @@ type Backend interface {
 	DeleteDigest(ctx context.Context, repo, digest string) error
 	// Capabilities describes the registry.
 	Capabilities() Capabilities
-}
-
-// IsLoopback reports whether host (with an optional port) is a loopback
-// address or "localhost".
-func IsLoopback(host string) bool {
-	h := host
-	if sh, _, err := net.SplitHostPort(host); err == nil {
-		h = sh
-	}
-	h = strings.Trim(h, "[]")
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/tagsweep/tagsweep/internal/netutil"
 	"github.com/tagsweep/tagsweep/internal/registry"
 )
 
@@ -198,7 +199,7 @@ func New(host string, opts ...Option) (*Backend, error) {
 		pin = "http"
 	case o.scheme == SchemeHTTPS:
 		pin = "https"
-	case o.insecure || registry.IsLoopback(host):
+	case o.insecure || netutil.IsLoopback(host):
 		// ggcr's https-then-http fallback is allowed here.
 	default:
 		pin = "https"
@@ -511,9 +512,7 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string) error {
 	err := b.del(ctx, repo, digest)
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusMethodNotAllowed {
-		e := error(&statusError{sentinel: registry.ErrDeleteDisabled, err: fmt.Errorf(
-			"the registry refuses deletes (405 UNSUPPORTED): enable them on the registry, e.g. REGISTRY_STORAGE_DELETE_ENABLED=true "+
-				"(storage.delete.enabled: true) for the CNCF distribution registry, then restart it: %w", err)})
+		e := error(&statusError{sentinel: registry.ErrDeleteDisabled, err: fmt.Errorf("%s: %w", deleteRefused(b.host), err)})
 		b.deleteDisabled.Store(&e)
 		return e
 	}
@@ -521,6 +520,22 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string) error {
 		return b.classify(err, fmt.Sprintf("delete on repository %q", repo), "delete "+digest)
 	}
 	return nil
+}
+
+// deleteRefused explains a 405 on DELETE for the registry at hand.
+func deleteRefused(host string) string {
+	h := strings.ToLower(host)
+	switch {
+	case h == "ghcr.io" || strings.HasSuffix(h, ".ghcr.io"):
+		// skopeo#1880: GHCR answers the registry DELETE with 405 and deletes
+		// through the GitHub Packages API only.
+		return "GHCR refuses deletes through the registry API (405 UNSUPPORTED); it deletes package versions through the GitHub Packages API, which tagsweep does not use yet"
+	case h == "docker.io" || h == "registry-1.docker.io" || h == "index.docker.io":
+		// docker/hub-feedback#2360: Docker Hub deletes through the Hub API.
+		return "Docker Hub refuses deletes through the registry API (405 UNSUPPORTED); it deletes tags through the Hub API, which tagsweep does not use yet"
+	}
+	return "the registry refuses deletes (405 UNSUPPORTED): enable them, e.g. REGISTRY_STORAGE_DELETE_ENABLED=true " +
+		"(storage.delete.enabled: true) for the CNCF distribution registry, then restart it"
 }
 
 // statusError keeps the registry's message and adds a sentinel.
