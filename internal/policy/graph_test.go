@@ -208,6 +208,17 @@ func TestGraph(t *testing.T) {
 			},
 		},
 		{
+			name: "reasons name the kept tag even where a protected digest also reaches",
+			keep: 2,
+			in: Input{Tags: tags("multi", keptIdx, "new", newImg, sig(arm, ".sig"), sigNew), Manifests: base(),
+				Protect: []string{arm, keptIdx}},
+			want: want{tags: map[string]string{
+				"new":            "keep: rank 1 of 2 by created, within keep=2",
+				"multi":          "keep: rank 2 of 2 by created, within keep=2",
+				sig(arm, ".sig"): "keep: attached to kept multi",
+			}},
+		},
+		{
 			name: "protected digests survive even when every tag on them is stale",
 			in:   Input{Tags: tags("new", newImg, "old", oldImg), Manifests: base(), Protect: []string{oldImg}},
 			want: want{tags: map[string]string{

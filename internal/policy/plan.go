@@ -354,35 +354,44 @@ func (p *planner) edges(d string) []struct{ to, kind string } {
 	return out
 }
 
+// protected labels the Protect digests among kept roots.
+const protected = "(changed during run)"
+
 // closure walks the graph from roots (digest -> the tag it was reached
 // from), breadth first, and records how each digest was first reached.
+// Tags are walked first and Protect digests after, so reasons name a tag
+// whenever one reaches the digest.
 func (p *planner) closure(roots []Item) map[string]reach {
 	seen := map[string]reach{}
 	var queue []string
-	for _, r := range roots {
-		if r.Digest == "" {
-			continue
-		}
-		if _, ok := seen[r.Digest]; !ok {
-			seen[r.Digest] = reach{root: r.Tag, kind: viaTag}
-			queue = append(queue, r.Digest)
-		}
-	}
-	for len(queue) > 0 {
-		d := queue[0]
-		queue = queue[1:]
-		for _, e := range p.edges(d) {
-			if _, ok := seen[e.to]; ok {
+	walk := func(tier func(Item) bool) {
+		for _, r := range roots {
+			if r.Digest == "" || !tier(r) {
 				continue
 			}
-			kind := e.kind
-			if prev := seen[d]; prev.kind == viaAttached {
-				kind = viaAttached // a child of a signature is still the signature's
+			if _, ok := seen[r.Digest]; !ok {
+				seen[r.Digest] = reach{root: r.Tag, kind: viaTag}
+				queue = append(queue, r.Digest)
 			}
-			seen[e.to] = reach{root: seen[d].root, kind: kind}
-			queue = append(queue, e.to)
+		}
+		for len(queue) > 0 {
+			d := queue[0]
+			queue = queue[1:]
+			for _, e := range p.edges(d) {
+				if _, ok := seen[e.to]; ok {
+					continue
+				}
+				kind := e.kind
+				if prev := seen[d]; prev.kind == viaAttached {
+					kind = viaAttached // a child of a signature is still the signature's
+				}
+				seen[e.to] = reach{root: seen[d].root, kind: kind}
+				queue = append(queue, e.to)
+			}
 		}
 	}
+	walk(func(r Item) bool { return r.Tag != protected })
+	walk(func(r Item) bool { return r.Tag == protected })
 	return seen
 }
 
@@ -404,7 +413,7 @@ func (p *planner) resolve() *Plan {
 		}
 	}
 	for _, d := range p.in.Protect {
-		keptRoots = append(keptRoots, Item{Tag: "(changed during run)", Digest: d})
+		keptRoots = append(keptRoots, Item{Tag: protected, Digest: d})
 	}
 
 	// Attached tags whose subject no ordinary tag reaches decide for
@@ -485,7 +494,7 @@ func (p *planner) resolve() *Plan {
 	}
 	for _, d := range p.in.Protect {
 		if _, ok := keptTagOn[d]; !ok {
-			keptTagOn[d] = "(changed during run)"
+			keptTagOn[d] = protected
 		}
 	}
 	for i := range p.items {
