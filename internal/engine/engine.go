@@ -183,12 +183,16 @@ type snapshot struct {
 	tags      []policy.Tag
 	manifests map[string]*registry.Manifest
 	referrers map[string][]string
+	// vanished are tags deleted by someone else between listing and GET.
+	vanished map[string]string
+	// warnings are oddities that did not stop the repository.
+	warnings []string
 	exists    map[string]bool
 	errs      []error
 }
 
 func (s *snapshot) input(now time.Time) policy.Input {
-	return policy.Input{Tags: s.tags, Manifests: s.manifests, Referrers: s.referrers, Exists: s.exists, Now: now}
+	return policy.Input{Tags: s.tags, Manifests: s.manifests, Referrers: s.referrers, Exists: s.exists, Now: now, Forced: s.vanished}
 }
 
 // repository handles one repository from listing to report.
@@ -205,6 +209,7 @@ func (e *Engine) repository(ctx context.Context, name string) (report.Repository
 		return out, nil
 	}
 	snap := e.inspect(ctx, name, names)
+	warns = append(warns, snap.warnings...)
 	now := e.o.Now()
 	in := snap.input(now)
 
@@ -247,7 +252,7 @@ func (e *Engine) repository(ctx context.Context, name string) (report.Repository
 // behind it: index children (any depth), referrers where the registry has
 // the API, and the subjects of sha256-<hex> tags nothing else reaches.
 func (e *Engine) inspect(ctx context.Context, repo string, names []string) *snapshot {
-	s := &snapshot{manifests: map[string]*registry.Manifest{}, referrers: map[string][]string{}, exists: map[string]bool{}}
+	s := &snapshot{manifests: map[string]*registry.Manifest{}, referrers: map[string][]string{}, exists: map[string]bool{}, vanished: map[string]string{}}
 	var mu sync.Mutex
 	fail := func(err error) {
 		mu.Lock()
@@ -261,6 +266,12 @@ func (e *Engine) inspect(ctx context.Context, repo string, names []string) *snap
 		s.tags[i].Name = t
 		g.Go(func() error {
 			m, err := e.b.Manifest(ctx, repo, t)
+			if errors.Is(err, registry.ErrNotFound) {
+				mu.Lock()
+				s.vanished[t] = "deleted by someone else during the run"
+				mu.Unlock()
+				return nil
+			}
 			if err != nil {
 				fail(fmt.Errorf("tag %s: %w", t, err))
 				return nil
@@ -340,6 +351,15 @@ func (e *Engine) inspect(ctx context.Context, repo string, names []string) *snap
 		for _, d := range next {
 			g.Go(func() error {
 				m, err := e.b.Manifest(ctx, repo, d)
+				if errors.Is(err, registry.ErrNotFound) {
+					// A broken index (a child deleted by hand, or by the GC
+					// of registry 2.8) or a stale referrers listing: there is
+					// nothing to keep or delete behind it.
+					mu.Lock()
+					s.warnings = append(s.warnings, fmt.Sprintf("%s: manifest %s is referenced but does not exist", repo, d))
+					mu.Unlock()
+					return nil
+				}
 				if err != nil {
 					fail(fmt.Errorf("manifest %s: %w", d, err))
 					return nil
