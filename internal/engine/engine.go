@@ -217,7 +217,8 @@ func (e *Engine) repository(ctx context.Context, name string) (report.Repository
 	// the plan needs it, and plan again if it cannot.
 	in.TagDelete = true
 	plan := policy.Make(e.o.Rules, in)
-	if plan.NeedsTagDelete() {
+	asked := plan.NeedsTagDelete()
+	if asked {
 		ok, err := e.b.TagDeleteSupported(ctx, name)
 		if err != nil {
 			warns = append(warns, fmt.Sprintf("%s: could not tell whether the registry deletes single tags (%v); assuming it does", name, err))
@@ -228,7 +229,7 @@ func (e *Engine) repository(ctx context.Context, name string) (report.Repository
 	}
 	e.logf("%s: %d tags, %d to delete", name, len(plan.Items), plan.Deletes())
 
-	x := &execution{e: e, repo: name, plan: plan, snap: snap, in: in}
+	x := &execution{e: e, repo: name, plan: plan, snap: snap, in: in, asked: asked}
 	switch {
 	case len(snap.errs) > 0:
 		x.blocked = fmt.Errorf("not deleted: the repository could not be inspected completely: %w", errors.Join(snap.errs...))

@@ -26,6 +26,8 @@ type execution struct {
 	snap    *snapshot
 	in      policy.Input
 	blocked error
+	// asked: the registry was asked whether it deletes single tags.
+	asked bool
 
 	mu        sync.Mutex
 	outcome   map[string]outcome // tag -> outcome of a planned deletion
@@ -95,9 +97,13 @@ func (x *execution) secondLook(ctx context.Context) error {
 			in.Decided[it.Tag] = policy.Decision{Action: it.Action, Reason: it.Reason}
 			cur, still := current[it.Tag]
 			switch {
-			case !still && it.Action == policy.Delete:
-				in.Forced[it.Tag] = ReasonChanged
-			case still && cur != it.Digest:
+			case !still:
+				// Gone: it protects nothing any more.
+				if it.Action == policy.Delete {
+					in.Forced[it.Tag] = ReasonChanged
+				}
+				t.Digest = ""
+			case cur != it.Digest:
 				if it.Action == policy.Delete {
 					in.Forced[it.Tag] = ReasonChanged
 				}
@@ -118,8 +124,19 @@ func (x *execution) secondLook(ctx context.Context) error {
 	}
 
 	plan := policy.Make(e.o.Rules, in)
+	if plan.NeedsTagDelete() && in.TagDelete && !x.asked {
+		// The first plan did not need to ask; this one does.
+		x.asked = true
+		if ok, err := e.b.TagDeleteSupported(ctx, x.repo); err == nil && !ok {
+			in.TagDelete = false
+			plan = policy.Make(e.o.Rules, in)
+		}
+	}
 	for i := range plan.Items {
 		before, after := x.plan.Items[i], &plan.Items[i]
+		if after.Digest == "" {
+			after.Digest = before.Digest // report the digest it had
+		}
 		switch {
 		case before.Action == policy.Delete && after.Action == policy.Keep:
 			after.Reason = ReasonChanged
@@ -205,15 +222,16 @@ func (x *execution) execute(ctx context.Context) {
 		g := errgroup.Group{}
 		g.SetLimit(e.o.Concurrency)
 		for _, d := range layer {
-			var parentErr error
+			x.mu.Lock()
 			for _, p := range x.plan.Parents[d] {
 				if x.digestErr[p] != nil {
-					parentErr = fmt.Errorf("not deleted: %s, which references it, was not deleted", p)
+					x.digestErr[d] = fmt.Errorf("not deleted: %s, which references it, was not deleted", p)
 					break
 				}
 			}
-			if parentErr != nil {
-				x.digestErr[d] = parentErr
+			skip := x.digestErr[d] != nil
+			x.mu.Unlock()
+			if skip {
 				continue
 			}
 			g.Go(func() error {

@@ -204,9 +204,7 @@ func New(host string, opts ...Option) (*Backend, error) {
 	default:
 		pin = "https"
 	}
-	if pin != "" {
-		rt = &pinScheme{host: reg.RegistryStr(), scheme: pin, ggcrScheme: reg.Scheme(), next: rt}
-	}
+	rt = &pinScheme{host: reg.RegistryStr(), scheme: pin, ggcrScheme: reg.Scheme(), next: rt}
 	rt = &limiter{slots: make(chan struct{}, o.concurrency), next: rt}
 	rt = &backoff{next: rt, maxRetries: o.maxRetries, base: o.retryBase, maxWait: o.retryMax, stats: b.stats, sleep: sleepCtx}
 	// ggcr retries the transient codes; 429 and 503 are ours (Retry-After).

@@ -17,9 +17,14 @@ import (
 // hosts as plain-HTTP capable and falls back to http after https fails;
 // the contract wants `https://` to mean TLS only and plain HTTP only where
 // the user allowed it. Requests to other hosts (token realms) pass through.
+// An empty scheme pins nothing (ggcr's https-then-http fallback applies).
 //
-// The response's Request carries ggcr's own idea of the scheme, so that
-// ggcr's pagination check (Link URL scheme == Registry.Scheme()) holds.
+// ggcr checks that a pagination Link has the scheme of Registry.Scheme(),
+// which says "http" for loopback, RFC 1918 and insecure registries even
+// when the ping settled on TLS. So the responses of registry requests
+// other than the ping carry a Request with ggcr's own idea of the scheme;
+// ggcr's scheme transport turns the next page back to the wire scheme.
+// The ping's response is left alone: ggcr reads the wire scheme from it.
 type pinScheme struct {
 	host       string
 	scheme     string
@@ -31,10 +36,13 @@ func (p *pinScheme) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Host != p.host {
 		return p.next.RoundTrip(req)
 	}
-	out := req.Clone(req.Context())
-	out.URL.Scheme = p.scheme
+	out := req
+	if p.scheme != "" && req.URL.Scheme != p.scheme {
+		out = req.Clone(req.Context())
+		out.URL.Scheme = p.scheme
+	}
 	resp, err := p.next.RoundTrip(out)
-	if resp != nil {
+	if resp != nil && req.URL.Path != "/v2/" {
 		shown := *req
 		u := *req.URL
 		u.Scheme = p.ggcrScheme

@@ -1,0 +1,865 @@
+package oci
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/testregistry"
+)
+
+// anonymous is a keychain that never finds credentials, so that tests do
+// not depend on the docker config of the machine they run on.
+type anonymous struct{}
+
+func (anonymous) Resolve(authn.Resource) (authn.Authenticator, error) { return authn.Anonymous, nil }
+
+func startDistribution(t *testing.T, o testregistry.Options) *testregistry.Registry {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	r, err := testregistry.New(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func newBackend(t *testing.T, addr string, opts ...Option) *Backend {
+	t.Helper()
+	b, err := New(addr, append([]Option{WithKeychain(anonymous{})}, opts...)...)
+	if err != nil {
+		t.Fatalf("New(%q): %v", addr, err)
+	}
+	return b
+}
+
+var created = time.Date(2025, 6, 1, 10, 30, 0, 0, time.UTC)
+
+func pushImage(t *testing.T, ref string, spec testregistry.ImageSpec) string {
+	t.Helper()
+	h, err := testregistry.PushImage(context.Background(), ref, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.String()
+}
+
+func buildImage(t *testing.T, spec testregistry.ImageSpec) v1.Image {
+	t.Helper()
+	img, err := testregistry.BuildImage(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func pushIndex(t *testing.T, ref string, spec testregistry.IndexSpec) string {
+	t.Helper()
+	h, err := testregistry.PushIndex(context.Background(), ref, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.String()
+}
+
+func tagRef(t *testing.T, ref, src string) {
+	t.Helper()
+	if err := testregistry.Tag(context.Background(), ref, src); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func listTags(t *testing.T, repo string) []string {
+	t.Helper()
+	tags, err := testregistry.ListTags(context.Background(), repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(tags)
+	return tags
+}
+
+// blobsOf is what Manifest must report as the blobs of img: config, then layers.
+func blobsOf(t *testing.T, img v1.Image) []registry.Blob {
+	t.Helper()
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []registry.Blob{{Digest: m.Config.Digest.String(), Size: m.Config.Size}}
+	for _, l := range m.Layers {
+		out = append(out, registry.Blob{Digest: l.Digest.String(), Size: l.Size})
+	}
+	return out
+}
+
+func manifestSize(t *testing.T, img interface{ RawManifest() ([]byte, error) }) int64 {
+	t.Helper()
+	raw, err := img.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(len(raw))
+}
+
+func TestNewOptions(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		host    string
+		opts    []Option
+		wantErr string // "" = success
+	}{
+		{name: "defaults", host: "127.0.0.1:5000"},
+		{name: "hostname with port", host: "registry.example.test:443"},
+		{name: "scheme in host", host: "https://registry.example.test", wantErr: "registry"},
+		{name: "empty host", host: "", wantErr: "registry"},
+		{name: "username without password", host: "r.test", opts: []Option{WithCredentials(Credentials{Username: "u"})}, wantErr: "together"},
+		{name: "password without username", host: "r.test", opts: []Option{WithCredentials(Credentials{Password: "p"})}, wantErr: "together"},
+		{name: "concurrency zero", host: "r.test", opts: []Option{WithConcurrency(0)}, wantErr: "concurrency"},
+		{name: "negative retries", host: "r.test", opts: []Option{WithRateLimitRetries(-1, time.Second, time.Second)}, wantErr: "retry"},
+		{name: "zero base", host: "r.test", opts: []Option{WithRateLimitRetries(1, 0, time.Second)}, wantErr: "retry"},
+		{name: "max below base", host: "r.test", opts: []Option{WithRateLimitRetries(1, time.Second, time.Millisecond)}, wantErr: "retry"},
+		{name: "all valid", host: "r.test", opts: []Option{WithCredentials(Credentials{Username: "u", Password: "p"}), WithConcurrency(1),
+			WithRateLimitRetries(0, time.Millisecond, time.Millisecond), WithScheme(SchemeHTTPS), WithInsecure(true), WithUserAgent("x")}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := New(tc.host, append([]Option{WithKeychain(anonymous{})}, tc.opts...)...)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("New(%q) = %v, want success", tc.host, err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("New(%q) = %v, want an error mentioning %q", tc.host, err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestWho(t *testing.T) {
+	t.Parallel()
+	b := newBackend(t, "r.test", WithCredentials(Credentials{Username: "ci-bot", Password: "s3cret-pw"}))
+	if diff := gocmp.Diff(`user "ci-bot" (from the username input)`, b.Who()); diff != "" {
+		t.Errorf("Who (-want +got):\n%s", diff)
+	}
+	b = newBackend(t, "r.test")
+	if !strings.HasPrefix(b.Who(), "anonymous access") {
+		t.Errorf("Who without credentials = %q, want anonymous access", b.Who())
+	}
+}
+
+func TestRepositoriesAndTags(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startDistribution(t, testregistry.Options{DeleteEnabled: true, MaxTags: 2})
+	addr := r.Addr()
+	d := pushImage(t, addr+"/app:v1", testregistry.ImageSpec{Created: created, Seed: 1})
+	for _, tg := range []string{"v2", "v3", "v4", "latest"} {
+		tagRef(t, addr+"/app:"+tg, addr+"/app@"+d)
+	}
+	pushImage(t, addr+"/team/api:v1", testregistry.ImageSpec{Seed: 2})
+	pushImage(t, addr+"/team/deep/worker:v1", testregistry.ImageSpec{Seed: 3})
+	b := newBackend(t, addr)
+
+	repos, err := b.Repositories(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := gocmp.Diff([]string{"app", "team/api", "team/deep/worker"}, repos, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("Repositories (-want +got):\n%s", diff)
+	}
+
+	r.ResetRequests()
+	tags, err := b.Tags(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := gocmp.Diff([]string{"latest", "v1", "v2", "v3", "v4"}, tags, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("Tags over pages of 2 (-want +got):\n%s", diff)
+	}
+	if n := r.Requests().Of(http.MethodGet, testregistry.ClassTags); n < 3 {
+		t.Errorf("tag list requests = %d, want at least 3 pages of 2", n)
+	}
+
+	tags, err = b.Tags(ctx, "team/deep/worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := gocmp.Diff([]string{"v1"}, tags); diff != "" {
+		t.Errorf("Tags of a nested repository (-want +got):\n%s", diff)
+	}
+
+	_, err = b.Tags(ctx, "missing")
+	if !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("Tags(missing) = %v, want ErrNotFound", err)
+	}
+	if b.Stats().Requests == 0 {
+		t.Errorf("Stats().Requests = 0 after requests")
+	}
+}
+
+func TestManifest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
+	addr := r.Addr()
+	repo := addr + "/app"
+
+	ociSpec := testregistry.ImageSpec{Created: created, Seed: 1, Layers: 2}
+	ociImg := buildImage(t, ociSpec)
+	ociDigest := pushImage(t, repo+":oci", ociSpec)
+
+	dockerSpec := testregistry.ImageSpec{Created: created.Add(time.Hour), Seed: 2, Docker: true}
+	dockerImg := buildImage(t, dockerSpec)
+	dockerDigest := pushImage(t, repo+":docker", dockerSpec)
+
+	amd := buildImage(t, testregistry.ImageSpec{Created: created, Seed: 3})
+	arm := buildImage(t, testregistry.ImageSpec{Created: created.Add(time.Minute), Seed: 4,
+		Platform: &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}})
+	amdDigest, _ := amd.Digest()
+	armDigest, _ := arm.Digest()
+	att := buildImage(t, testregistry.ImageSpec{Seed: 5, Platform: &v1.Platform{OS: "unknown", Architecture: "unknown"}})
+	attDigest, _ := att.Digest()
+	idxCreated := "2025-07-01T00:00:00Z"
+	idxSpec := testregistry.IndexSpec{
+		Children:    []v1.Image{amd, arm},
+		Annotations: map[string]string{registry.AnnotationCreated: idxCreated},
+		Addenda: []mutate.IndexAddendum{{Add: att, Descriptor: v1.Descriptor{
+			Platform: &v1.Platform{OS: "unknown", Architecture: "unknown"},
+			Annotations: map[string]string{
+				registry.AnnotationReferenceType:   registry.ReferenceTypeAttestation,
+				registry.AnnotationReferenceDigest: amdDigest.String(),
+			}}}},
+	}
+	idx, err := testregistry.BuildIndex(idxSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idxDigest := pushIndex(t, repo+":multi", idxSpec)
+
+	listSpec := testregistry.IndexSpec{Docker: true, Children: []v1.Image{
+		buildImage(t, testregistry.ImageSpec{Created: created, Seed: 6, Docker: true}),
+		buildImage(t, testregistry.ImageSpec{Created: created, Seed: 7, Docker: true, Platform: &v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}}),
+	}}
+	list, err := testregistry.BuildIndex(listSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listDigest := pushIndex(t, repo+":list", listSpec)
+	listChildren := func() []string {
+		im, err := list.IndexManifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, d := range im.Manifests {
+			out = append(out, d.Digest.String())
+		}
+		return out
+	}()
+
+	subject, err := testregistry.Descriptor(ctx, repo+":oci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sbom = "application/vnd.example.sbom.v1+json"
+	refDigest, err := testregistry.PushReferrer(ctx, repo, subject, sbom, 1, "sbom")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b := newBackend(t, addr)
+	cases := []struct {
+		name string
+		ref  string
+		want *registry.Manifest
+	}{{
+		name: "OCI image by tag",
+		ref:  "oci",
+		want: &registry.Manifest{Digest: ociDigest, MediaType: registry.MediaTypeOCIManifest, Size: manifestSize(t, ociImg),
+			Created: created, Blobs: blobsOf(t, ociImg)},
+	}, {
+		name: "OCI image by digest",
+		ref:  ociDigest,
+		want: &registry.Manifest{Digest: ociDigest, MediaType: registry.MediaTypeOCIManifest, Size: manifestSize(t, ociImg),
+			Created: created, Blobs: blobsOf(t, ociImg)},
+	}, {
+		name: "Docker schema 2 image",
+		ref:  "docker",
+		want: &registry.Manifest{Digest: dockerDigest, MediaType: registry.MediaTypeDockerManifest, Size: manifestSize(t, dockerImg),
+			Created: created.Add(time.Hour), Blobs: blobsOf(t, dockerImg)},
+	}, {
+		name: "OCI index with platforms and an attestation",
+		ref:  "multi",
+		want: &registry.Manifest{Digest: idxDigest, MediaType: registry.MediaTypeOCIIndex, Size: manifestSize(t, idx),
+			Created:  time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC),
+			Children: []string{amdDigest.String(), armDigest.String(), attDigest.String()},
+			ChildInfo: map[string]string{amdDigest.String(): "linux/amd64", armDigest.String(): "linux/arm64/v8",
+				attDigest.String(): "attestation"}},
+	}, {
+		name: "Docker manifest list without a created annotation",
+		ref:  "list",
+		want: &registry.Manifest{Digest: listDigest, MediaType: registry.MediaTypeDockerList, Size: manifestSize(t, list),
+			Children:  listChildren,
+			ChildInfo: map[string]string{listChildren[0]: "linux/amd64", listChildren[1]: "linux/arm/v7"}},
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := b.Manifest(ctx, "app", tc.ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := gocmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Manifest(%s) (-want +got):\n%s", tc.ref, diff)
+			}
+		})
+	}
+
+	t.Run("referrer artifact", func(t *testing.T) {
+		t.Parallel()
+		got, err := b.Manifest(ctx, "app", refDigest.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{refDigest.String(), registry.MediaTypeOCIManifest, sbom, subject.Digest.String()}
+		if diff := gocmp.Diff(want, []string{got.Digest, got.MediaType, got.ArtifactType, got.Subject}); diff != "" {
+			t.Errorf("[digest, media type, artifact type, subject] (-want +got):\n%s", diff)
+		}
+		if !got.Created.IsZero() {
+			t.Errorf("Created = %v, want zero for an artifact without the annotation", got.Created)
+		}
+	})
+	t.Run("missing", func(t *testing.T) {
+		t.Parallel()
+		_, err := b.Manifest(ctx, "app", "nope")
+		if !errors.Is(err, registry.ErrNotFound) {
+			t.Errorf("Manifest(nope) = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestResolveAndExists(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
+	addr := r.Addr()
+	d := pushImage(t, addr+"/app:v1", testregistry.ImageSpec{Created: created, Seed: 1})
+	idx := pushIndex(t, addr+"/app:multi", testregistry.IndexSpec{Children: []v1.Image{buildImage(t, testregistry.ImageSpec{Seed: 2})}})
+	b := newBackend(t, addr)
+
+	cases := []struct {
+		name    string
+		ref     string
+		want    string
+		wantErr error
+	}{
+		{name: "image tag", ref: "v1", want: d},
+		{name: "index tag", ref: "multi", want: idx},
+		{name: "digest", ref: d, want: d},
+		{name: "missing tag", ref: "v9", wantErr: registry.ErrNotFound},
+	}
+	for _, tc := range cases {
+		t.Run("Resolve "+tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := b.Resolve(ctx, "app", tc.ref)
+			if !errors.Is(err, tc.wantErr) || got != tc.want {
+				t.Errorf("Resolve(%s) = %q, %v; want %q, %v", tc.ref, got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+
+	missing := "sha256:" + strings.Repeat("0", 64)
+	exists := []struct {
+		name   string
+		repo   string
+		digest string
+		want   bool
+	}{
+		{name: "image", repo: "app", digest: d, want: true},
+		{name: "index", repo: "app", digest: idx, want: true},
+		{name: "unknown digest", repo: "app", digest: missing, want: false},
+		{name: "unknown repository", repo: "other", digest: d, want: false},
+	}
+	for _, tc := range exists {
+		t.Run("Exists "+tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := b.Exists(ctx, tc.repo, tc.digest)
+			if err != nil || got != tc.want {
+				t.Errorf("Exists(%s, %s) = %v, %v; want %v, nil", tc.repo, tc.digest, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestReferrers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const sbom = "application/vnd.example.sbom.v1+json"
+
+	t.Run("distribution has no referrers API", func(t *testing.T) {
+		t.Parallel()
+		r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
+		repo := r.Addr() + "/app"
+		d := pushImage(t, repo+":v1", testregistry.ImageSpec{Seed: 1})
+		subject, err := testregistry.Descriptor(ctx, repo+":v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := testregistry.PushReferrer(ctx, repo, subject, sbom, 1, ""); err != nil {
+			t.Fatal(err)
+		}
+		b := newBackend(t, r.Addr())
+		r.ResetRequests()
+		_, err = b.Referrers(ctx, "app", d)
+		if !errors.Is(err, registry.ErrReferrersUnsupported) {
+			t.Fatalf("Referrers = %v, want ErrReferrersUnsupported", err)
+		}
+		asked := r.Requests().Of(http.MethodGet, testregistry.ClassReferrers)
+		// The answer is remembered: no second request.
+		_, err = b.Referrers(ctx, "app", d)
+		if !errors.Is(err, registry.ErrReferrersUnsupported) {
+			t.Fatalf("second Referrers = %v, want ErrReferrersUnsupported", err)
+		}
+		if n := r.Requests().Of(http.MethodGet, testregistry.ClassReferrers); n != asked {
+			t.Errorf("referrers requests after the second call = %d, want %d (remembered)", n, asked)
+		}
+		// The fallback tag is not read: the engine reads sha256-<hex> tags itself.
+		if n := r.Requests().Of(http.MethodGet, testregistry.ClassTags); n != 0 {
+			t.Errorf("tag list requests = %d, want 0 (tag fallback off)", n)
+		}
+	})
+
+	t.Run("OCI 1.1 registry lists referrers", func(t *testing.T) {
+		t.Parallel()
+		r, err := testregistry.NewOCIRegistry()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		repo := r.Addr() + "/app"
+		d := pushImage(t, repo+":v1", testregistry.ImageSpec{Seed: 1})
+		subject, err := testregistry.Descriptor(ctx, repo+":v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r1, err := testregistry.PushReferrer(ctx, repo, subject, sbom, 1, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, err := testregistry.PushReferrer(ctx, repo, subject, sbom, 2, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := pushImage(t, repo+":v2", testregistry.ImageSpec{Seed: 2})
+		b := newBackend(t, r.Addr())
+		got, err := b.Referrers(ctx, "app", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := gocmp.Diff([]string{r1.String(), r2.String()}, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+			t.Errorf("Referrers (-want +got):\n%s", diff)
+		}
+		got, err = b.Referrers(ctx, "app", other)
+		if err != nil || len(got) != 0 {
+			t.Errorf("Referrers of an image without referrers = %v, %v; want none", got, err)
+		}
+	})
+}
+
+func TestTagDeleteSupported(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cases := []struct {
+		name          string
+		deleteEnabled bool
+		want          bool
+	}{
+		{name: "distribution v3 with deletes", deleteEnabled: true, want: true},
+		{name: "distribution v3 without deletes (405)", deleteEnabled: false, want: false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := startDistribution(t, testregistry.Options{DeleteEnabled: tc.deleteEnabled})
+			repo := r.Addr() + "/app"
+			d := pushImage(t, repo+":v1", testregistry.ImageSpec{Seed: 1})
+			tagRef(t, repo+":v2", repo+"@"+d)
+			pushImage(t, repo+":v3", testregistry.ImageSpec{Seed: 2})
+			before := listTags(t, repo)
+			b := newBackend(t, r.Addr())
+			r.ResetRequests()
+
+			got, err := b.TagDeleteSupported(ctx, "app")
+			if err != nil || got != tc.want {
+				t.Fatalf("TagDeleteSupported = %v, %v; want %v, nil", got, err, tc.want)
+			}
+			deletes := r.Deletes()
+			if len(deletes) != 1 || !strings.HasPrefix(deletes[0], "DELETE /v2/app/manifests/tagsweep-probe-") {
+				t.Errorf("probe deletes = %q, want one DELETE of a tagsweep-probe- tag", deletes)
+			}
+			if diff := gocmp.Diff(before, listTags(t, repo)); diff != "" {
+				t.Errorf("tags after the probe (-before +after):\n%s", diff)
+			}
+			for _, tg := range before {
+				if err := testregistry.VerifyPull(ctx, repo+":"+tg); err != nil {
+					t.Errorf("after the probe: %v", err)
+				}
+			}
+			// Asked once per registry.
+			got, err = b.TagDeleteSupported(ctx, "app")
+			if err != nil || got != tc.want {
+				t.Fatalf("second TagDeleteSupported = %v, %v; want %v, nil", got, err, tc.want)
+			}
+			if n := len(r.Deletes()); n != 1 {
+				t.Errorf("DELETE requests after the second call = %d, want 1 (remembered)", n)
+			}
+		})
+	}
+}
+
+func TestDelete(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
+	repo := r.Addr() + "/app"
+	shared := pushImage(t, repo+":keep", testregistry.ImageSpec{Seed: 1})
+	tagRef(t, repo+":old", repo+"@"+shared)
+	gone := pushImage(t, repo+":stale", testregistry.ImageSpec{Seed: 2})
+	tagRef(t, repo+":stale2", repo+"@"+gone)
+	b := newBackend(t, r.Addr())
+
+	if err := b.DeleteTag(ctx, "app", "old"); err != nil {
+		t.Fatalf("DeleteTag(old): %v", err)
+	}
+	if diff := gocmp.Diff([]string{"keep", "stale", "stale2"}, listTags(t, repo)); diff != "" {
+		t.Errorf("tags after DeleteTag(old) (-want +got):\n%s", diff)
+	}
+	if err := testregistry.VerifyPull(ctx, repo+":keep"); err != nil {
+		t.Errorf("kept tag after DeleteTag of a tag sharing its digest: %v", err)
+	}
+
+	if err := b.DeleteDigest(ctx, "app", gone); err != nil {
+		t.Fatalf("DeleteDigest: %v", err)
+	}
+	if diff := gocmp.Diff([]string{"keep"}, listTags(t, repo)); diff != "" {
+		t.Errorf("tags after DeleteDigest (-want +got):\n%s", diff)
+	}
+	if ok, err := b.Exists(ctx, "app", gone); err != nil || ok {
+		t.Errorf("Exists(deleted digest) = %v, %v; want false, nil", ok, err)
+	}
+	if err := b.DeleteDigest(ctx, "app", gone); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("DeleteDigest of a deleted digest = %v, want ErrNotFound", err)
+	}
+	if err := b.DeleteTag(ctx, "app", "never-was"); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("DeleteTag of a missing tag = %v, want ErrNotFound", err)
+	}
+	want := []string{
+		"DELETE /v2/app/manifests/old",
+		"DELETE /v2/app/manifests/" + gone,
+		"DELETE /v2/app/manifests/" + gone,
+		"DELETE /v2/app/manifests/never-was",
+	}
+	if diff := gocmp.Diff(want, r.Deletes()); diff != "" {
+		t.Errorf("DELETE requests (-want +got):\n%s", diff)
+	}
+}
+
+func TestDeleteDisabled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startDistribution(t, testregistry.Options{DeleteEnabled: false})
+	repo := r.Addr() + "/app"
+	d := pushImage(t, repo+":v1", testregistry.ImageSpec{Seed: 1})
+	d2 := pushImage(t, repo+":v2", testregistry.ImageSpec{Seed: 2})
+	b := newBackend(t, r.Addr())
+	r.ResetRequests()
+
+	err := b.DeleteDigest(ctx, "app", d)
+	if !errors.Is(err, registry.ErrDeleteDisabled) {
+		t.Fatalf("DeleteDigest = %v, want ErrDeleteDisabled", err)
+	}
+	if !strings.Contains(err.Error(), "REGISTRY_STORAGE_DELETE_ENABLED=true") {
+		t.Errorf("DeleteDigest error %q does not name the fix", err)
+	}
+	before := r.Requests()
+	err2 := b.DeleteDigest(ctx, "app", d2)
+	if !errors.Is(err2, registry.ErrDeleteDisabled) {
+		t.Errorf("second DeleteDigest = %v, want ErrDeleteDisabled", err2)
+	}
+	after := r.Requests()
+	if diff := gocmp.Diff([]int{before.Total, 1}, []int{after.Total, after.Of(http.MethodDelete, testregistry.ClassManifest)}); diff != "" {
+		t.Errorf("[total requests, DELETE requests] after the second DeleteDigest (-want +got):\n%s", diff)
+	}
+
+	err = b.DeleteTag(ctx, "app", "v1")
+	if !errors.Is(err, registry.ErrTagDeleteUnsupported) {
+		t.Errorf("DeleteTag on a registry refusing deletes = %v, want ErrTagDeleteUnsupported", err)
+	}
+	if diff := gocmp.Diff([]string{"v1", "v2"}, listTags(t, repo)); diff != "" {
+		t.Errorf("tags (-want +got):\n%s", diff)
+	}
+}
+
+// authHook answers every request with status and a Basic challenge, and
+// records the users it saw.
+type authHook struct {
+	status int
+	mu     sync.Mutex
+	users  map[string]bool
+}
+
+func (h *authHook) hook(w http.ResponseWriter, req *http.Request) bool {
+	h.mu.Lock()
+	if u, _, ok := req.BasicAuth(); ok {
+		h.users[u] = true
+	}
+	h.mu.Unlock()
+	w.Header().Set("WWW-Authenticate", `Basic realm="testregistry"`)
+	code := "UNAUTHORIZED"
+	if h.status == http.StatusForbidden {
+		code = "DENIED"
+	}
+	testregistry.WriteError(w, h.status, code, "no entry for you")
+	return true
+}
+
+func TestErrorMapping(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const user, password = "ci-bot", "hunter2-very-secret"
+	cases := []struct {
+		name     string
+		status   int
+		call     func(b *Backend) error
+		sentinel error
+		need     string
+	}{{
+		name: "401 on tag list", status: http.StatusUnauthorized,
+		call:     func(b *Backend) error { _, err := b.Tags(ctx, "app"); return err },
+		sentinel: registry.ErrUnauthorized, need: `pull on repository "app"`,
+	}, {
+		name: "401 on catalog", status: http.StatusUnauthorized,
+		call:     func(b *Backend) error { _, err := b.Repositories(ctx); return err },
+		sentinel: registry.ErrUnauthorized, need: "catalog",
+	}, {
+		name: "401 on manifest", status: http.StatusUnauthorized,
+		call:     func(b *Backend) error { _, err := b.Manifest(ctx, "app", "v1"); return err },
+		sentinel: registry.ErrUnauthorized, need: `pull on repository "app"`,
+	}, {
+		name: "403 on tag list", status: http.StatusForbidden,
+		call:     func(b *Backend) error { _, err := b.Tags(ctx, "app"); return err },
+		sentinel: registry.ErrDenied, need: `pull on repository "app"`,
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
+			pushImage(t, r.Addr()+"/app:v1", testregistry.ImageSpec{Seed: 1})
+			h := &authHook{status: tc.status, users: map[string]bool{}}
+			r.SetHook(h.hook)
+			b := newBackend(t, r.Addr(), WithCredentials(Credentials{Username: user, Password: password}))
+			err := tc.call(b)
+			if !errors.Is(err, tc.sentinel) {
+				t.Fatalf("err = %v, want %v", err, tc.sentinel)
+			}
+			var ae *registry.AuthError
+			if !errors.As(err, &ae) {
+				t.Fatalf("err = %v (%T), want a *registry.AuthError", err, err)
+			}
+			if diff := gocmp.Diff([]any{tc.status, `user "ci-bot" (from the username input)`}, []any{ae.Status, ae.Who}); diff != "" {
+				t.Errorf("[status, who] (-want +got):\n%s", diff)
+			}
+			if !strings.Contains(ae.Need, tc.need) {
+				t.Errorf("Need = %q, want it to mention %q", ae.Need, tc.need)
+			}
+			if !strings.Contains(err.Error(), user) {
+				t.Errorf("error %q does not name the user", err)
+			}
+			if strings.Contains(err.Error(), password) {
+				t.Errorf("error %q contains the password", err)
+			}
+			if tc.status == http.StatusUnauthorized && !h.users[user] {
+				t.Errorf("the registry never saw basic auth for %q (saw %v)", user, h.users)
+			}
+		})
+	}
+}
+
+func TestRateLimitedAgainstRegistry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
+	pushImage(t, r.Addr()+"/app:v1", testregistry.ImageSpec{Seed: 1})
+
+	// Two 429s with Retry-After: 0, then the registry answers.
+	var mu sync.Mutex
+	left := 2
+	r.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
+		if testregistry.Classify(req.URL.Path) != testregistry.ClassTags {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if left == 0 {
+			return false
+		}
+		left--
+		w.Header().Set("Retry-After", "0")
+		testregistry.WriteError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", "slow down")
+		return true
+	})
+	b := newBackend(t, r.Addr())
+	tags, err := b.Tags(ctx, "app")
+	if err != nil {
+		t.Fatalf("Tags after two 429s: %v", err)
+	}
+	if diff := gocmp.Diff([]any{[]string{"v1"}, int64(2)}, []any{tags, b.Stats().RateLimits}); diff != "" {
+		t.Errorf("[tags, rate limits] (-want +got):\n%s", diff)
+	}
+
+	// Always 429: after the retries, ErrRateLimited.
+	r.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
+		if testregistry.Classify(req.URL.Path) != testregistry.ClassTags {
+			return false
+		}
+		w.Header().Set("Retry-After", "0")
+		testregistry.WriteError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", "slow down")
+		return true
+	})
+	b = newBackend(t, r.Addr(), WithRateLimitRetries(2, time.Millisecond, time.Millisecond))
+	r.ResetRequests()
+	_, err = b.Tags(ctx, "app")
+	if !errors.Is(err, registry.ErrRateLimited) {
+		t.Errorf("Tags while always rate limited = %v, want ErrRateLimited", err)
+	}
+	if n := r.Requests().Of(http.MethodGet, testregistry.ClassTags); n != 3 {
+		t.Errorf("tag list requests = %d, want 3 (one and two retries)", n)
+	}
+}
+
+func TestScheme(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
+	pushImage(t, r.Addr()+"/app:v1", testregistry.ImageSpec{Seed: 1})
+
+	t.Run("https only against plain HTTP fails, no fallback", func(t *testing.T) {
+		b := newBackend(t, r.Addr(), WithScheme(SchemeHTTPS))
+		r.ResetRequests()
+		if _, err := b.Tags(ctx, "app"); err == nil {
+			t.Fatal("Tags over https against a plain-HTTP registry succeeded")
+		}
+		if _, err := b.Manifest(ctx, "app", "v1"); err == nil {
+			t.Fatal("Manifest over https against a plain-HTTP registry succeeded")
+		}
+		if err := b.DeleteTag(ctx, "app", "v1"); err == nil {
+			t.Fatal("DeleteTag over https against a plain-HTTP registry succeeded")
+		}
+		if n := r.Requests().Total; n != 0 {
+			t.Errorf("plain HTTP requests that reached the registry = %d, want 0", n)
+		}
+	})
+	t.Run("https only with insecure still uses TLS", func(t *testing.T) {
+		b := newBackend(t, r.Addr(), WithScheme(SchemeHTTPS), WithInsecure(true))
+		r.ResetRequests()
+		if _, err := b.Tags(ctx, "app"); err == nil {
+			t.Fatal("Tags over https against a plain-HTTP registry succeeded")
+		}
+		if n := r.Requests().Total; n != 0 {
+			t.Errorf("plain HTTP requests that reached the registry = %d, want 0", n)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{name: "auto on loopback", opts: nil},
+		{name: "plain HTTP", opts: []Option{WithScheme(SchemeHTTP)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBackend(t, r.Addr(), tc.opts...)
+			tags, err := b.Tags(ctx, "app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := gocmp.Diff([]string{"v1"}, tags); diff != "" {
+				t.Errorf("Tags (-want +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("auto on localhost name", func(t *testing.T) {
+		port := r.Addr()[strings.LastIndex(r.Addr(), ":"):]
+		b := newBackend(t, "localhost"+port)
+		if _, err := b.Tags(ctx, "app"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestCapabilities(t *testing.T) {
+	t.Parallel()
+	c := newBackend(t, "r.test").Capabilities()
+	if c.Name == "" || !strings.Contains(c.GCHint, "registry garbage-collect") {
+		t.Errorf("Capabilities = %+v, want a name and the CNCF registry's GC command", c)
+	}
+}
+
+// TestRegistry28 runs the delete calls against the CNCF registry 2.8
+// (Debian's docker-registry), which answers a DELETE by tag with 400
+// DIGEST_INVALID (distribution#3234).
+func TestRegistry28(t *testing.T) {
+	t.Parallel()
+	bin := testregistry.LegacyBinary()
+	if bin == "" {
+		if os.Getenv("TAGSWEEP_REQUIRE_REGISTRY28") == "1" {
+			t.Fatal("TAGSWEEP_REQUIRE_REGISTRY28=1 but no distribution 2.8 binary")
+		}
+		t.Skip("no distribution 2.8 binary (docker-registry)")
+	}
+	ctx := context.Background()
+	p, err := testregistry.StartLegacy(ctx, bin, testregistry.Options{DeleteEnabled: true, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	repo := p.Addr() + "/app"
+	d := pushImage(t, repo+":v1", testregistry.ImageSpec{Seed: 1})
+	tagRef(t, repo+":v2", repo+"@"+d)
+	other := pushImage(t, repo+":v3", testregistry.ImageSpec{Seed: 2})
+	b := newBackend(t, p.Addr())
+
+	ok, err := b.TagDeleteSupported(ctx, "app")
+	if err != nil || ok {
+		t.Fatalf("TagDeleteSupported on 2.8 = %v, %v; want false, nil", ok, err)
+	}
+	if err := b.DeleteTag(ctx, "app", "v2"); !errors.Is(err, registry.ErrTagDeleteUnsupported) {
+		t.Errorf("DeleteTag on 2.8 = %v, want ErrTagDeleteUnsupported", err)
+	}
+	if diff := gocmp.Diff([]string{"v1", "v2", "v3"}, listTags(t, repo)); diff != "" {
+		t.Errorf("tags after the probe and the refused tag delete (-want +got):\n%s", diff)
+	}
+	if err := b.DeleteDigest(ctx, "app", other); err != nil {
+		t.Fatalf("DeleteDigest on 2.8: %v", err)
+	}
+	if diff := gocmp.Diff([]string{"v1", "v2"}, listTags(t, repo)); diff != "" {
+		t.Errorf("tags after DeleteDigest (-want +got):\n%s", diff)
+	}
+}
