@@ -86,10 +86,10 @@ func (r *Report) Summary() string {
 			fmt.Fprintf(&b, "**Error**: %s\n\n", cell(repo.Error))
 		}
 		if len(gone) == 0 && len(failed) == 0 {
-			fmt.Fprintf(&b, "%d tags, nothing %s.\n\n", len(repo.Tags), deleted)
+			fmt.Fprintf(&b, "%s, nothing %s.\n\n", count(len(repo.Tags), "tag"), deleted)
 		} else {
-			fmt.Fprintf(&b, "%d tags: %d %s, %d kept, %d failed; %s reclaimable after GC.\n\n",
-				len(repo.Tags), len(gone), deleted, len(kept), len(failed), Bytes(repo.ReclaimedBytes))
+			fmt.Fprintf(&b, "%s: %d %s, %d kept, %d failed; %s reclaimable after GC.\n\n",
+				count(len(repo.Tags), "tag"), len(gone), deleted, len(kept), len(failed), Bytes(repo.ReclaimedBytes))
 		}
 		if len(gone) > 0 {
 			b.WriteString("| tag | digest | age | reason |\n|---|---|---|---|\n")
@@ -193,6 +193,14 @@ func codes(ss []string) string {
 func cell(s string) string {
 	r := strings.NewReplacer("\r", " ", "\n", " ", "|", "\\|", "<", "&lt;", ">", "&gt;")
 	return r.Replace(s)
+}
+
+// count renders "1 tag", "2 tags".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // Bytes renders a byte count for people: "1.5 MiB".
