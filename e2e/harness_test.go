@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,14 @@ type inputs map[string]string
 // Inputs left out are set to "", as the runner does.
 func runAction(t *testing.T, in inputs) result {
 	t.Helper()
+	return runActionWith(t, in, nil)
+}
+
+// runActionWith is runAction with extra environment variables (e.g.
+// TAGSWEEP_KEEP=5, which take precedence over the INPUT_* ones) and
+// command-line arguments (flags, which take precedence over both).
+func runActionWith(t *testing.T, in inputs, extraEnv []string, args ...string) result {
+	t.Helper()
 	dir := t.TempDir()
 	out, sum, rep := filepath.Join(dir, "output"), filepath.Join(dir, "summary"), filepath.Join(dir, "report.json")
 	for _, f := range []string{out, sum} {
@@ -86,7 +95,7 @@ func runAction(t *testing.T, in inputs) result {
 			env = append(env, "INPUT_"+strings.ToUpper(name)+"="+v)
 		}
 	}
-	r := run(t, env)
+	r := run(t, append(env, extraEnv...), args...)
 	r.outputs = parseOutputs(t, read(t, out))
 	r.summary = read(t, sum)
 	if b, err := os.ReadFile(in["report-file"]); err == nil {
@@ -284,4 +293,62 @@ func deletedTagsOutput(t *testing.T, r result) []string {
 	}
 	sort.Strings(got)
 	return got
+}
+
+// runCLI runs the binary outside GitHub Actions: no GITHUB_* and no
+// INPUT_* variables, only HOME/DOCKER_CONFIG (an empty docker config),
+// the given environment and arguments.
+func runCLI(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	dir := t.TempDir()
+	return run(t, append([]string{"HOME=" + dir, "DOCKER_CONFIG=" + dir}, env...), args...)
+}
+
+// exists reports whether ref (tag or digest) resolves to a manifest.
+func exists(t *testing.T, ref string) bool {
+	t.Helper()
+	ok, err := testregistry.Exists(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// digestOf returns the digest ref resolves to.
+func digestOf(t *testing.T, ref string) v1.Hash {
+	t.Helper()
+	h, err := testregistry.Digest(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// checkCounts checks the contract's accounting: kept + deleted + failed
+// equals the tags seen (the report's totals), and the outputs agree with
+// the report.
+func checkCounts(t *testing.T, r result) {
+	t.Helper()
+	if r.report == nil {
+		t.Fatal("no report")
+	}
+	n := func(name string) int {
+		v, err := strconv.Atoi(r.outputs[name])
+		if err != nil {
+			t.Fatalf("output %s = %q is not a number (outputs %v)", name, r.outputs[name], r.outputs)
+		}
+		return v
+	}
+	kept, deleted, failed := n("kept-count"), n("deleted-count"), n("failed-count")
+	tags := 0
+	for _, repo := range r.report.Repositories {
+		tags += len(repo.Tags)
+	}
+	if kept+deleted+failed != tags {
+		t.Errorf("kept %d + deleted %d + failed %d != %d tags seen", kept, deleted, failed, tags)
+	}
+	tot := r.report.Totals
+	if tot.Kept != kept || tot.Deleted != deleted || tot.Failed != failed || tot.Tags != tags {
+		t.Errorf("report totals %+v disagree with outputs %v (tags seen %d)", tot, r.outputs, tags)
+	}
 }

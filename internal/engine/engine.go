@@ -187,8 +187,8 @@ type snapshot struct {
 	vanished map[string]string
 	// warnings are oddities that did not stop the repository.
 	warnings []string
-	exists    map[string]bool
-	errs      []error
+	exists   map[string]bool
+	errs     []error
 }
 
 func (s *snapshot) input(now time.Time) policy.Input {
@@ -220,9 +220,16 @@ func (e *Engine) repository(ctx context.Context, name string) (report.Repository
 	asked := plan.NeedsTagDelete()
 	if asked {
 		ok, err := e.b.TagDeleteSupported(ctx, name)
-		if err != nil {
+		switch {
+		case errors.Is(err, registry.ErrDeleteDisabled):
+			// Nothing can be deleted; what would go by tag is kept, and
+			// the user learns why (digest deletes fail with the same).
+			warns = append(warns, err.Error())
+			in.TagDelete = false
+			plan = policy.Make(e.o.Rules, in)
+		case err != nil:
 			warns = append(warns, fmt.Sprintf("%s: could not tell whether the registry deletes single tags (%v); assuming it does", name, err))
-		} else if !ok {
+		case !ok:
 			in.TagDelete = false
 			plan = policy.Make(e.o.Rules, in)
 		}

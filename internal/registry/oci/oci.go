@@ -467,6 +467,9 @@ func (b *Backend) TagDeleteSupported(ctx context.Context, repo string) (bool, er
 	case 1:
 		return true, nil
 	case 2:
+		if p := b.deleteDisabled.Load(); p != nil {
+			return false, *p
+		}
 		return false, nil
 	}
 	var rnd [8]byte
@@ -480,8 +483,20 @@ func (b *Backend) TagDeleteSupported(ctx context.Context, repo string) (bool, er
 	case errors.As(err, &te) && te.StatusCode == http.StatusNotFound:
 		b.tagDelete.Store(1)
 		return true, nil
-	case errors.As(err, &te) && (te.StatusCode == http.StatusBadRequest || te.StatusCode == http.StatusMethodNotAllowed):
+	case errors.As(err, &te) && te.StatusCode == http.StatusBadRequest:
 		b.tagDelete.Store(2)
+		return false, nil
+	case errors.As(err, &te) && te.StatusCode == http.StatusMethodNotAllowed:
+		// 405 to a tag delete: single tags are unsupported, or deletes are
+		// off altogether (distribution >= 3.1.1 checks on the tag path
+		// too). A digest that does not exist tells which, deleting nothing.
+		b.tagDelete.Store(2)
+		derr := b.del(ctx, repo, "sha256:"+strings.Repeat("0", 64))
+		if errors.As(derr, &te) && te.StatusCode == http.StatusMethodNotAllowed {
+			e := error(&statusError{sentinel: registry.ErrDeleteDisabled, err: fmt.Errorf("%s: %w", deleteRefused(b.host), derr)})
+			b.deleteDisabled.Store(&e)
+			return false, e
+		}
 		return false, nil
 	}
 	return false, b.classify(err, fmt.Sprintf("delete on repository %q", repo), "probe tag deletion")

@@ -491,9 +491,11 @@ func TestTagDeleteSupported(t *testing.T) {
 		name          string
 		deleteEnabled bool
 		want          bool
+		wantErr       error // deletes off: said once, with the fix
+		probes        int
 	}{
-		{name: "distribution v3 with deletes", deleteEnabled: true, want: true},
-		{name: "distribution v3 without deletes (405)", deleteEnabled: false, want: false},
+		{name: "distribution v3 with deletes", deleteEnabled: true, want: true, probes: 1},
+		{name: "distribution v3 without deletes (405)", deleteEnabled: false, want: false, wantErr: registry.ErrDeleteDisabled, probes: 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -508,12 +510,18 @@ func TestTagDeleteSupported(t *testing.T) {
 			r.ResetRequests()
 
 			got, err := b.TagDeleteSupported(ctx, "app")
-			if err != nil || got != tc.want {
-				t.Fatalf("TagDeleteSupported = %v, %v; want %v, nil", got, err, tc.want)
+			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) || got != tc.want {
+				t.Fatalf("TagDeleteSupported = %v, %v; want %v, %v", got, err, tc.want, tc.wantErr)
+			}
+			if tc.wantErr != nil && !strings.Contains(err.Error(), "REGISTRY_STORAGE_DELETE_ENABLED=true") {
+				t.Errorf("error %q does not name the fix", err)
 			}
 			deletes := r.Deletes()
-			if len(deletes) != 1 || !strings.HasPrefix(deletes[0], "DELETE /v2/app/manifests/tagsweep-probe-") {
-				t.Errorf("probe deletes = %q, want one DELETE of a tagsweep-probe- tag", deletes)
+			if len(deletes) != tc.probes || !strings.HasPrefix(deletes[0], "DELETE /v2/app/manifests/tagsweep-probe-") {
+				t.Errorf("probe deletes = %q, want %d, a DELETE of a tagsweep-probe- tag first", deletes, tc.probes)
+			}
+			if tc.probes == 2 && deletes[1] != "DELETE /v2/app/manifests/sha256:"+strings.Repeat("0", 64) {
+				t.Errorf("second probe = %q, want a DELETE of a digest that does not exist", deletes[1])
 			}
 			if diff := gocmp.Diff(before, listTags(t, repo)); diff != "" {
 				t.Errorf("tags after the probe (-before +after):\n%s", diff)
@@ -525,11 +533,11 @@ func TestTagDeleteSupported(t *testing.T) {
 			}
 			// Asked once per registry.
 			got, err = b.TagDeleteSupported(ctx, "app")
-			if err != nil || got != tc.want {
-				t.Fatalf("second TagDeleteSupported = %v, %v; want %v, nil", got, err, tc.want)
+			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) || got != tc.want {
+				t.Fatalf("second TagDeleteSupported = %v, %v; want %v, %v", got, err, tc.want, tc.wantErr)
 			}
-			if n := len(r.Deletes()); n != 1 {
-				t.Errorf("DELETE requests after the second call = %d, want 1 (remembered)", n)
+			if n := len(r.Deletes()); n != tc.probes {
+				t.Errorf("DELETE requests after the second call = %d, want %d (remembered)", n, tc.probes)
 			}
 		})
 	}

@@ -1,0 +1,797 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/tagsweep/tagsweep/internal/report"
+	"github.com/tagsweep/tagsweep/internal/testregistry"
+)
+
+// basicAuth is a hook that demands HTTP Basic credentials user:pass: a
+// request without them, or with others, gets 401 with a Basic challenge.
+// Authorised requests go to next (nil: to the registry).
+func basicAuth(user, pass string, next testregistry.Hook) testregistry.Hook {
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	return func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Header.Get("Authorization") != want {
+			w.Header().Set("WWW-Authenticate", `Basic realm="x"`)
+			testregistry.WriteError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+			return true
+		}
+		return next != nil && next(w, req)
+	}
+}
+
+// noSecret fails the test if secret shows anywhere the run left text.
+func noSecret(t *testing.T, res result, reportFile string, secrets ...string) {
+	t.Helper()
+	places := map[string]string{"stderr": res.stderr, "summary": res.summary, "report": read(t, reportFile)}
+	var outs []string
+	for k, v := range res.outputs {
+		outs = append(outs, k+"="+v)
+	}
+	places["outputs"] = strings.Join(outs, "\n")
+	for _, s := range secrets {
+		for name, text := range places {
+			if strings.Contains(text, s) {
+				t.Errorf("%s shows the secret %q:\n%s", name, s, text)
+			}
+		}
+	}
+}
+
+// TestCredentials: username/password work against a registry that demands
+// Basic auth; the password appears exactly once, in the ::add-mask:: line.
+func TestCredentials(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	seedAges(t, a, "app", "new", "old", "older")
+	const user, pass = "bob", "pa55-Wq9zRt-secret"
+	r.SetHook(basicAuth(user, pass, nil))
+	in := inputs{"registry": a, "repositories": "app", "keep": "1", "username": user, "password": pass}
+	res := runAction(t, in)
+	r.SetHook(nil)
+	if res.code != 0 {
+		t.Fatalf("exit %d", res.code)
+	}
+	if diff := cmp.Diff([]string{"new"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+	if res.outputs["deleted-count"] != "2" {
+		t.Errorf("deleted-count %q, want 2", res.outputs["deleted-count"])
+	}
+	var withPass []string
+	for _, l := range strings.Split(res.stdout, "\n") {
+		if strings.Contains(l, pass) {
+			withPass = append(withPass, l)
+		}
+	}
+	if diff := cmp.Diff([]string{"::add-mask::" + pass}, withPass); diff != "" {
+		t.Errorf("stdout lines showing the password (-want +got):\n%s", diff)
+	}
+	noSecret(t, res, in["report-file"], pass, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+}
+
+// TestWrongPassword: refused credentials fail the run (exit 1) with a
+// message that names the user and the permission, never the password.
+func TestWrongPassword(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	seedAges(t, a, "app", "new", "old")
+	const wrong = "not-the-Pa55word-81"
+	r.SetHook(basicAuth("bob", "right-password", nil))
+	in := inputs{"registry": a, "repositories": "app", "keep": "1", "username": "bob", "password": wrong}
+	res := runAction(t, in)
+	r.SetHook(nil)
+	if res.code != 1 {
+		t.Errorf("exit %d, want 1", res.code)
+	}
+	if res.report == nil {
+		t.Fatal("no report")
+	}
+	repoErr := ""
+	for _, repo := range res.report.Repositories {
+		repoErr += repo.Error
+	}
+	for name, text := range map[string]string{"stderr": res.stderr, "summary": res.summary, "report": repoErr + strings.Join(res.report.Errors, "\n")} {
+		for _, w := range []string{`user "bob"`, "pull"} {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s does not say %q:\n%s", name, w, text)
+			}
+		}
+	}
+	noSecret(t, res, in["report-file"], wrong)
+	if strings.Contains(res.stdout, wrong) && !strings.Contains(res.stdout, "::add-mask::"+wrong) {
+		t.Errorf("stdout shows the password outside ::add-mask::")
+	}
+	checkCounts(t, res)
+	if diff := cmp.Diff([]string{"new", "old"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+}
+
+// needsDelete matches a message saying that the delete permission is
+// needed (not merely the word "delete" of the failed operation).
+var needsDelete = regexp.MustCompile(`(?i)needs? (the )?delete|delete (permission|access|scope)|permission to delete`)
+
+// TestDeleteDenied: 403 DENIED on every DELETE: exit 1, every planned
+// deletion counted as failed with a message naming the user and the
+// delete permission, nothing gone, outputs still written.
+func TestDeleteDenied(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	seedAges(t, a, "app", "new", "o1", "o2", "o3")
+	r.SetHook(basicAuth("bob", "pw-delete-test", func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method != http.MethodDelete {
+			return false
+		}
+		testregistry.WriteError(w, http.StatusForbidden, "DENIED", "requires delete")
+		return true
+	}))
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1", "username": "bob", "password": "pw-delete-test"})
+	r.SetHook(nil)
+	if res.code != 1 {
+		t.Errorf("exit %d, want 1", res.code)
+	}
+	if len(r.Deletes()) == 0 {
+		t.Fatal("no DELETE was sent")
+	}
+	want := map[string]string{"failed-count": "3", "deleted-count": "0", "kept-count": "1", "deleted-tags": "[]"}
+	for k, v := range want {
+		if res.outputs[k] != v {
+			t.Errorf("output %s = %q, want %q", k, res.outputs[k], v)
+		}
+	}
+	checkCounts(t, res)
+	for name, tg := range byTag(t, res.report, "app") {
+		if name == "new" {
+			continue
+		}
+		if tg.Action != report.Failed || !strings.Contains(tg.Error, `user "bob"`) || !needsDelete.MatchString(tg.Error) {
+			t.Errorf("%s: %s %q, want failed naming user \"bob\" and the delete permission", name, tg.Action, tg.Error)
+		}
+	}
+	if !strings.Contains(res.stderr, `user "bob"`) {
+		t.Errorf("stderr does not name the user:\n%s", res.stderr)
+	}
+	if diff := cmp.Diff([]string{"new", "o1", "o2", "o3"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+}
+
+// TestDeletesDisabled: a registry with storage.delete.enabled false
+// answers 405 UNSUPPORTED; the message names the fix.
+func TestDeletesDisabled(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t, func(o *testregistry.Options) { o.DeleteEnabled = false })
+	a := r.Addr()
+	seedAges(t, a, "app", "new", "o1", "o2")
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
+	if res.code != 1 {
+		t.Errorf("exit %d, want 1", res.code)
+	}
+	for name, text := range map[string]string{"stderr": res.stderr, "summary": res.summary} {
+		if !strings.Contains(text, "REGISTRY_STORAGE_DELETE_ENABLED=true") {
+			t.Errorf("%s does not name REGISTRY_STORAGE_DELETE_ENABLED=true:\n%s", name, text)
+		}
+	}
+	if res.outputs["failed-count"] != "2" || res.outputs["deleted-count"] != "0" {
+		t.Errorf("outputs %v, want failed-count 2, deleted-count 0", res.outputs)
+	}
+	checkCounts(t, res)
+	if diff := cmp.Diff([]string{"new", "o1", "o2"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+}
+
+// TestMissingRepository: a literal repository that does not exist fails
+// the run (exit 1, named in the error) while the other literal one is
+// still handled, without any catalog request.
+func TestMissingRepository(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	seedAges(t, a, "app", "new", "old")
+	r.ResetRequests()
+	res := runAction(t, inputs{"registry": a, "repositories": "app\nmissing", "keep": "1"})
+	if res.code != 1 {
+		t.Errorf("exit %d, want 1", res.code)
+	}
+	if diff := cmp.Diff([]string{"new"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("app tags left (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"app:old"}, deletedTagsOutput(t, res)); diff != "" {
+		t.Errorf("deleted (-want +got):\n%s", diff)
+	}
+	found := false
+	for _, repo := range res.report.Repositories {
+		if repo.Name == "missing" {
+			found = true
+			if !strings.Contains(repo.Error, "missing") {
+				t.Errorf("error of repository missing does not name it: %q", repo.Error)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("report has no entry for repository missing")
+	}
+	if !strings.Contains(res.stderr, "missing") || !strings.Contains(res.summary, "missing") {
+		t.Errorf("stderr or summary does not name the missing repository:\n%s\n%s", res.stderr, res.summary)
+	}
+	if n := r.Requests().Of("GET", testregistry.ClassCatalog); n != 0 {
+		t.Errorf("%d catalog requests for literal repositories", n)
+	}
+	checkCounts(t, res)
+}
+
+// duringSecondLook installs a hook that runs f once, when the repository's
+// tags are listed for the second time (the second look; the first listing
+// is the plan's), before that listing is answered. Requests f sends pass
+// through the hook untouched. It returns a function that reports how many
+// listings were seen and the error f returned.
+func duringSecondLook(r testregistry.Server, repo string, f func() error) func() (int, error) {
+	var (
+		listings atomic.Int32
+		busy     atomic.Bool
+		mu       sync.Mutex
+		ferr     error
+	)
+	path := "/v2/" + repo + "/tags/list"
+	r.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
+		if busy.Load() || req.Method != http.MethodGet || req.URL.Path != path {
+			return false
+		}
+		if listings.Add(1) == 2 && busy.CompareAndSwap(false, true) {
+			err := f()
+			mu.Lock()
+			ferr = err
+			mu.Unlock()
+			busy.Store(false)
+		}
+		return false
+	})
+	return func() (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return int(listings.Load()), ferr
+	}
+}
+
+// TestSecondLookRetagged: the stale tag is pushed anew between the plan
+// and the deletions: it is kept ("changed during run") with its new image.
+func TestSecondLookRetagged(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	image(t, a, "app:new", daysAgo(1), 1)
+	oldDigest := image(t, a, "app:old", daysAgo(40), 2)
+	var pushed v1.Hash
+	seen := duringSecondLook(r, "app", func() (err error) {
+		pushed, err = testregistry.PushImage(context.Background(), a+"/app:old", testregistry.ImageSpec{Created: now, Seed: 99})
+		return err
+	})
+	r.ResetRequests()
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
+	r.SetHook(nil)
+	n, err := seen()
+	if err != nil {
+		t.Fatalf("re-push during the run: %v", err)
+	}
+	if n < 2 {
+		t.Fatalf("tags of app were listed %d times: no second look before deleting", n)
+	}
+	if res.code != 0 {
+		t.Errorf("exit %d, want 0", res.code)
+	}
+	if got := byTag(t, res.report, "app")["old"]; got.Action != report.Kept || got.Reason != "changed during run" {
+		t.Errorf("old: %s %q, want kept \"changed during run\"", got.Action, got.Reason)
+	}
+	for _, d := range r.Deletes() {
+		if strings.HasSuffix(d, "/manifests/old") || strings.HasSuffix(d, pushed.String()) {
+			t.Errorf("deleted the re-pushed image: %s", d)
+		}
+	}
+	if got := digestOf(t, a+"/app:old"); got != pushed {
+		t.Errorf("app:old is %s, want the re-pushed %s (planned %s)", got, pushed, oldDigest)
+	}
+	checkCounts(t, res)
+	gcAndVerify(t, r, true, "app:old", "app:new")
+}
+
+// TestSecondLookKeptMoved: a kept tag moves onto the digest of the stale
+// tag during the run: that digest must not be deleted by digest; the stale
+// tag goes by tag delete and the kept tag still pulls after GC.
+func TestSecondLookKeptMoved(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	image(t, a, "app:new", daysAgo(1), 1)
+	image(t, a, "app:stable", daysAgo(30), 2)
+	staleDigest := image(t, a, "app:stale", daysAgo(40), 3)
+	seen := duringSecondLook(r, "app", func() error {
+		return testregistry.Tag(context.Background(), a+"/app:stable", a+"/app:stale")
+	})
+	r.ResetRequests()
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1", "exclude-tags": "stable"})
+	r.SetHook(nil)
+	n, err := seen()
+	if err != nil {
+		t.Fatalf("moving stable during the run: %v", err)
+	}
+	if n < 2 {
+		t.Fatalf("tags of app were listed %d times: no second look before deleting", n)
+	}
+	if res.code != 0 {
+		t.Errorf("exit %d, want 0", res.code)
+	}
+	var byTagDelete bool
+	for _, d := range r.Deletes() {
+		if strings.HasSuffix(d, staleDigest.String()) {
+			t.Errorf("deleted by digest the manifest kept tag stable moved onto: %s", d)
+		}
+		byTagDelete = byTagDelete || d == "DELETE /v2/app/manifests/stale"
+	}
+	if !byTagDelete {
+		t.Errorf("stale not removed by a tag delete; deletes %v", r.Deletes())
+	}
+	if diff := cmp.Diff([]string{"new", "stable"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+	if got := digestOf(t, a+"/app:stable"); got != staleDigest {
+		t.Errorf("app:stable is %s, want %s", got, staleDigest)
+	}
+	checkCounts(t, res)
+	gcAndVerify(t, r, true, "app:stable", "app:new")
+}
+
+// TestHTTPSNeverFallsBack: `https://` means TLS only: against a plain-HTTP
+// registry the run fails and no request reaches the registry's handler.
+func TestHTTPSNeverFallsBack(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	seedAges(t, a, "app", "new", "old")
+	r.ResetRequests()
+	res := runAction(t, inputs{"registry": "https://" + a, "repositories": "app", "keep": "1"})
+	if res.code != 1 {
+		t.Errorf("exit %d, want 1", res.code)
+	}
+	if n := r.Requests().Total; n != 0 {
+		t.Errorf("%d plain-HTTP requests reached the registry: %v", n, r.Requests().ByRoute)
+	}
+	if diff := cmp.Diff([]string{"new", "old"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+	if res.outputs["deleted-count"] != "0" || res.outputs["failed-count"] != "0" {
+		t.Errorf("outputs %v, want written with deleted-count 0", res.outputs)
+	}
+}
+
+// TestUnreachable: a registry nobody listens on: exit 1, the error says so,
+// outputs and report are written anyway.
+func TestUnreachable(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	r.Close() // the port is free now
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
+	if res.code != 1 {
+		t.Errorf("exit %d, want 1", res.code)
+	}
+	if res.outputs["deleted-count"] != "0" || res.outputs["deleted-tags"] != "[]" {
+		t.Errorf("outputs %v, want written with nothing deleted", res.outputs)
+	}
+	if res.report == nil {
+		t.Fatal("no report written")
+	}
+	if !strings.Contains(res.stderr, a) && !strings.Contains(res.stderr, "connection refused") {
+		t.Errorf("stderr names neither the registry nor the connection failure:\n%s", res.stderr)
+	}
+}
+
+// TestInspectFailure: a tag whose manifest cannot be read blocks the
+// deletions of its repository (the plan would be built on a partial
+// graph), fails the run, and another repository is still handled.
+func TestInspectFailure(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	seedAges(t, a, "app", "new", "broken", "old")
+	seedAges(t, a, "lib", "new", "old")
+	r.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
+		if req.URL.Path != "/v2/app/manifests/broken" {
+			return false
+		}
+		testregistry.WriteError(w, http.StatusBadRequest, "MANIFEST_INVALID", "injected")
+		return true
+	})
+	res := runAction(t, inputs{"registry": a, "repositories": "app,lib", "keep": "1"})
+	r.SetHook(nil)
+	if res.code != 1 {
+		t.Errorf("exit %d, want 1", res.code)
+	}
+	if diff := cmp.Diff([]string{"broken", "new", "old"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("app tags left (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"new"}, listTags(t, a, "lib")); diff != "" {
+		t.Errorf("lib tags left (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(res.stderr, "broken") {
+		t.Errorf("stderr does not name the tag that could not be read:\n%s", res.stderr)
+	}
+	checkCounts(t, res)
+}
+
+// TestSecondLookNewTag: a new tag is pushed onto the stale tag's image
+// during the run: the digest stays, the stale tag goes by tag delete.
+func TestSecondLookNewTag(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	image(t, a, "app:new", daysAgo(1), 1)
+	staleDigest := image(t, a, "app:stale", daysAgo(40), 3)
+	seen := duringSecondLook(r, "app", func() error {
+		return testregistry.Tag(context.Background(), a+"/app:hotfix", a+"/app:stale")
+	})
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
+	r.SetHook(nil)
+	if n, err := seen(); err != nil || n < 2 {
+		t.Fatalf("second listing seen %d times, push error %v", n, err)
+	}
+	if res.code != 0 {
+		t.Errorf("exit %d, want 0", res.code)
+	}
+	for _, d := range r.Deletes() {
+		if strings.HasSuffix(d, staleDigest.String()) {
+			t.Errorf("deleted by digest the manifest a tag pushed during the run points at: %s", d)
+		}
+	}
+	if diff := cmp.Diff([]string{"hotfix", "new"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+	gcAndVerify(t, r, true, "app:hotfix", "app:new")
+}
+
+// TestSecondLookNewIndex: an index pushed during the run lists the stale
+// tag's image as a platform child: the image stays (it is reached through
+// the new tag), the stale tag goes by tag delete, the new index pulls.
+func TestSecondLookNewIndex(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	image(t, a, "app:new", daysAgo(1), 1)
+	staleDigest := image(t, a, "app:stale", daysAgo(40), 3)
+	same, err := testregistry.BuildImage(testregistry.ImageSpec{Created: daysAgo(40), Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := same.Digest(); d != staleDigest {
+		t.Fatalf("rebuilt image %s differs from the pushed %s", d, staleDigest)
+	}
+	arm := platformChild(t, 0, 50, "arm64")
+	seen := duringSecondLook(r, "app", func() error {
+		_, err := testregistry.PushIndex(context.Background(), a+"/app:bundle", testregistry.IndexSpec{Children: []v1.Image{same, arm}})
+		return err
+	})
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
+	r.SetHook(nil)
+	if n, err := seen(); err != nil || n < 2 {
+		t.Fatalf("second listing seen %d times, push error %v", n, err)
+	}
+	if res.code != 0 {
+		t.Errorf("exit %d, want 0", res.code)
+	}
+	for _, d := range r.Deletes() {
+		if strings.HasSuffix(d, staleDigest.String()) {
+			t.Errorf("deleted by digest a child of an index pushed during the run: %s", d)
+		}
+	}
+	if diff := cmp.Diff([]string{"bundle", "new"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+	gcAndVerify(t, r, true, "app:bundle", "app:new")
+}
+
+// TestConcurrencyOne: concurrency 1 with Basic auth and multi-arch
+// indexes (nested requests, a delete client of its own) completes.
+func TestConcurrencyOne(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	multiarch(t, a, "app:new", daysAgo(1), 1)
+	multiarch(t, a, "app:old", daysAgo(40), 2)
+	image(t, a, "app:older", daysAgo(50), 3)
+	tag(t, a, "app:dup", "app:new")
+	r.SetHook(basicAuth("bob", "pw-c1", nil))
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1", "concurrency": "1", "username": "bob", "password": "pw-c1"})
+	r.SetHook(nil)
+	if res.code != 0 {
+		t.Fatalf("exit %d", res.code)
+	}
+	if diff := cmp.Diff([]string{"new"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+	gcAndVerify(t, r, true, "app:new")
+}
+
+// TestSecondLookChildTagged: during the run a platform child of the index
+// to delete gets a tag of its own: the index goes, the newly tagged child
+// stays and pulls, the other child goes.
+func TestSecondLookChildTagged(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	image(t, a, "app:new", daysAgo(1), 1)
+	oldIdx, kids := multiarch(t, a, "app:old", daysAgo(40), 2)
+	k0, _ := kids[0].Digest()
+	k1, _ := kids[1].Digest()
+	seen := duringSecondLook(r, "app", func() error {
+		return testregistry.Tag(context.Background(), a+"/app:plat", a+"/app@"+k0.String())
+	})
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
+	r.SetHook(nil)
+	if n, err := seen(); err != nil || n < 2 {
+		t.Fatalf("second listing seen %d times, tag error %v", n, err)
+	}
+	if res.code != 0 {
+		t.Errorf("exit %d, want 0", res.code)
+	}
+	digests, _ := digestDeletes(r)
+	if diff := cmp.Diff([]string{oldIdx.String(), k1.String()}, digests, sortStrings); diff != "" {
+		t.Errorf("digests deleted (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"new", "plat"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+	gcAndVerify(t, r, true, "app:plat", "app:new")
+}
+
+// bearerAuth is a hook that acts like a registry with a token service
+// (Docker Hub, GHCR, Harbor): requests without the bearer token get 401
+// with a Bearer challenge whose realm is /token on the same host; /token
+// hands out the token for the Basic credentials user:pass.
+func bearerAuth(user, pass string) testregistry.Hook {
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	const token = "tok-e2e-0123456789"
+	return func(w http.ResponseWriter, req *http.Request) bool {
+		if req.URL.Path == "/token" {
+			if req.Header.Get("Authorization") != basic {
+				testregistry.WriteError(w, http.StatusUnauthorized, "UNAUTHORIZED", "bad credentials")
+				return true
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"token":"` + token + `"}`))
+			return true
+		}
+		if req.Header.Get("Authorization") != "Bearer "+token {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="http://`+req.Host+`/token",service="e2e"`)
+			testregistry.WriteError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+			return true
+		}
+		return false
+	}
+}
+
+// TestBearerToken: credentials are exchanged for a token; deletions work;
+// a wrong password fails naming the user, never the password.
+func TestBearerToken(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	seedAges(t, a, "app", "new", "old")
+	const pass = "Tok3n-pa55-e2e"
+	r.SetHook(bearerAuth("bob", pass))
+	in := inputs{"registry": a, "repositories": "app", "keep": "1", "username": "bob", "password": "wrong-" + pass}
+	bad := runAction(t, in)
+	if bad.code != 1 || !strings.Contains(bad.stderr, `user "bob"`) {
+		t.Errorf("wrong password: exit %d, want 1 naming user \"bob\":\n%s", bad.code, bad.stderr)
+	}
+	noSecret(t, bad, in["report-file"], "wrong-"+pass)
+	in = inputs{"registry": a, "repositories": "app", "keep": "1", "username": "bob", "password": pass}
+	res := runAction(t, in)
+	r.SetHook(nil)
+	if res.code != 0 {
+		t.Fatalf("exit %d", res.code)
+	}
+	if diff := cmp.Diff([]string{"new"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+	noSecret(t, res, in["report-file"], pass)
+}
+
+// TestDockerConfigCredentials: without username/password inputs the
+// docker config's credentials are used, and errors say so (the user and
+// where the credentials came from), never the password.
+func TestDockerConfigCredentials(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	seedAges(t, a, "app", "new", "old", "older")
+	const pass = "cfg-pa55-e2e-77"
+	dir := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte("carol:" + pass))
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"auths":{"`+a+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"DOCKER_CONFIG=" + dir}
+	var denied atomic.Bool
+	denied.Store(true)
+	r.SetHook(basicAuth("carol", pass, func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method == http.MethodDelete && denied.Load() {
+			testregistry.WriteError(w, http.StatusForbidden, "DENIED", "requires delete")
+			return true
+		}
+		return false
+	}))
+	in := inputs{"registry": a, "repositories": "app", "keep": "2"}
+	res := runActionWith(t, in, env)
+	if res.code != 1 || res.outputs["failed-count"] != "1" {
+		t.Errorf("DELETE denied: exit %d, outputs %v; want 1 and failed-count 1", res.code, res.outputs)
+	}
+	if !strings.Contains(res.stderr, `user "carol"`) || !strings.Contains(res.stderr, "docker config") {
+		t.Errorf("stderr does not name the docker config's user:\n%s", res.stderr)
+	}
+	noSecret(t, res, in["report-file"], pass, auth)
+	if strings.Contains(res.stdout, pass) {
+		t.Errorf("stdout shows the docker config's password:\n%s", res.stdout)
+	}
+	denied.Store(false)
+	in = inputs{"registry": a, "repositories": "app", "keep": "2"}
+	res = runActionWith(t, in, env)
+	r.SetHook(nil)
+	if res.code != 0 {
+		t.Fatalf("exit %d", res.code)
+	}
+	if diff := cmp.Diff([]string{"new", "old"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+}
+
+// TestRateLimited: 429 answers with Retry-After: 0 on reads and deletes
+// are waited out; the run succeeds.
+func TestRateLimited(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	seedAges(t, a, "app", "new", "old", "older")
+	var n atomic.Int32
+	r.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
+		c := testregistry.Classify(req.URL.Path)
+		if (c == testregistry.ClassManifest || c == testregistry.ClassTags) && n.Add(1)%3 == 1 {
+			w.Header().Set("Retry-After", "0")
+			testregistry.WriteError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", "slow down")
+			return true
+		}
+		return false
+	})
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
+	r.SetHook(nil)
+	if res.code != 0 {
+		t.Fatalf("exit %d", res.code)
+	}
+	if r.Requests().Hooked == 0 {
+		t.Fatal("no 429 was sent")
+	}
+	if diff := cmp.Diff([]string{"new"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+}
+
+// denyDeletesOf is a hook that answers 403 DENIED to DELETEs of the given
+// references (digests or tags) and passes everything else through.
+func denyDeletesOf(refs ...string) testregistry.Hook {
+	return func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method != http.MethodDelete {
+			return false
+		}
+		for _, ref := range refs {
+			if strings.HasSuffix(req.URL.Path, "/manifests/"+ref) {
+				testregistry.WriteError(w, http.StatusForbidden, "DENIED", "requires delete")
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// TestPartialDeleteFailure: one of three deletions is refused: exit 1,
+// the outputs count what happened (2 deleted, 1 failed) and list only the
+// tags really deleted.
+func TestPartialDeleteFailure(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	seedAges(t, a, "app", "new", "o1", "o2", "o3")
+	o2 := digestOf(t, a+"/app:o2")
+	r.SetHook(denyDeletesOf(o2.String()))
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
+	r.SetHook(nil)
+	if res.code != 1 {
+		t.Errorf("exit %d, want 1", res.code)
+	}
+	if diff := cmp.Diff([]string{"app:o1", "app:o3"}, deletedTagsOutput(t, res)); diff != "" {
+		t.Errorf("deleted-tags (-want +got):\n%s", diff)
+	}
+	if res.outputs["failed-count"] != "1" || res.outputs["deleted-count"] != "2" || res.outputs["kept-count"] != "1" {
+		t.Errorf("outputs %v, want deleted 2, failed 1, kept 1", res.outputs)
+	}
+	if got := byTag(t, res.report, "app")["o2"]; got.Action != report.Failed || got.Error == "" {
+		t.Errorf("o2: %s %q, want failed with an error", got.Action, got.Error)
+	}
+	checkCounts(t, res)
+	if diff := cmp.Diff([]string{"new", "o2"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+}
+
+// TestIndexDeleteFails: when the DELETE of an old index is refused, its
+// children are not deleted (the index would stop pulling): the index is
+// failed, and still pulls completely after GC.
+func TestIndexDeleteFails(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	image(t, a, "app:new", daysAgo(1), 1)
+	oldIdx, _ := multiarch(t, a, "app:old", daysAgo(40), 2)
+	r.SetHook(denyDeletesOf(oldIdx.String()))
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
+	r.SetHook(nil)
+	if res.code != 1 {
+		t.Errorf("exit %d, want 1", res.code)
+	}
+	if diff := cmp.Diff([]string{"DELETE /v2/app/manifests/" + oldIdx.String()}, r.Deletes()); diff != "" {
+		t.Errorf("deletes (-want +got):\n%s", diff)
+	}
+	if got := byTag(t, res.report, "app")["old"]; got.Action != report.Failed {
+		t.Errorf("old: %s, want failed", got.Action)
+	}
+	if res.outputs["failed-count"] != "1" || res.outputs["deleted-count"] != "0" {
+		t.Errorf("outputs %v, want failed 1, deleted 0", res.outputs)
+	}
+	gcAndVerify(t, r, true, "app:old", "app:new")
+}
+
+// TestDeletesDisabledTagOnly: deletes are disabled and the only stale tag
+// shares its digest with a kept tag, so the only DELETE tagsweep sends is
+// its tag-delete probe, which the registry answers 405 UNSUPPORTED. Rule 6
+// keeps the tag, but the registry refuses deletes, so the user is still
+// told how to enable them.
+func TestDeletesDisabledTagOnly(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t, func(o *testregistry.Options) { o.DeleteEnabled = false })
+	a := r.Addr()
+	image(t, a, "app:new", daysAgo(1), 1)
+	image(t, a, "app:stable", daysAgo(30), 2)
+	tag(t, a, "app:dup", "app:stable")
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1", "exclude-tags": "stable"})
+	if len(r.Deletes()) == 0 {
+		t.Fatal("no DELETE sent at all")
+	}
+	if res.code == 2 {
+		t.Fatalf("exit 2")
+	}
+	if got := byTag(t, res.report, "app")["dup"]; got.Action == report.Deleted {
+		t.Errorf("dup reported deleted on a registry that refuses deletes")
+	}
+	if !strings.Contains(res.stderr+res.summary, "REGISTRY_STORAGE_DELETE_ENABLED=true") {
+		t.Errorf("the registry refused deletes (405) but neither stderr nor the summary names REGISTRY_STORAGE_DELETE_ENABLED=true:\nstderr:\n%s\nsummary:\n%s", res.stderr, res.summary)
+	}
+	if diff := cmp.Diff([]string{"dup", "new", "stable"}, listTags(t, a, "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+}
