@@ -172,20 +172,37 @@ func backend(c *config.Config, userAgent string) (*oci.Backend, error) {
 	return oci.New(c.Host, opts...)
 }
 
-func sweep(ctx context.Context, args []string, env Env) int {
+// setup reads and validates a command's inputs, masks the password and
+// builds the backend. A non-negative code means: stop and exit with it.
+func setup(cmd string, args []string, env Env, forList bool, extra func(*flag.FlagSet), check func() error) (*config.Config, *oci.Backend, *action.Runner, int) {
 	runner := action.New(env.Getenv, env.Stdout)
-	get, err := inputs("tagsweep", args, env, runner, false, nil)
-	if err != nil {
-		return invalid(env.Stderr, err)
+	get, err := inputs(cmd, args, env, runner, forList, extra)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(env.Stdout)
+		return nil, nil, nil, ExitOK
 	}
-	c, err := config.Load(get, false)
+	if err == nil && check != nil {
+		err = check()
+	}
 	if err != nil {
-		return invalid(env.Stderr, err)
+		return nil, nil, nil, invalid(env.Stderr, err)
+	}
+	c, err := config.Load(get, forList)
+	if err != nil {
+		return nil, nil, nil, invalid(env.Stderr, err)
 	}
 	runner.Mask(c.Password)
 	b, err := backend(c, "tagsweep/"+version())
 	if err != nil {
-		return invalid(env.Stderr, fmt.Errorf("registry: %w", err))
+		return nil, nil, nil, invalid(env.Stderr, fmt.Errorf("registry: %w", err))
+	}
+	return c, b, runner, -1
+}
+
+func sweep(ctx context.Context, args []string, env Env) int {
+	c, b, runner, code := setup("tagsweep", args, env, false, nil, nil)
+	if code >= 0 {
+		return code
 	}
 	log := env.Stderr
 	fmt.Fprintf(log, "tagsweep %s: %s, repositories %s, %s as %s\n", version(), c.Host, strings.Join(c.Repositories, ","), mode(c.DryRun), b.Who())
@@ -280,29 +297,21 @@ func writeReport(path string, rep *report.Report) error {
 }
 
 func list(ctx context.Context, args []string, env Env) int {
-	runner := action.New(env.Getenv, env.Stdout)
 	format := "text"
-	get, err := inputs("tagsweep ls", args, env, runner, true, func(fs *flag.FlagSet) {
+	c, b, _, code := setup("tagsweep ls", args, env, true, func(fs *flag.FlagSet) {
 		fs.StringVar(&format, "format", "text", "text or json")
+	}, func() error {
+		if format != "text" && format != "json" {
+			return fmt.Errorf("format: %q must be text or json", format)
+		}
+		return nil
 	})
-	if err != nil {
-		return invalid(env.Stderr, err)
-	}
-	if format != "text" && format != "json" {
-		return invalid(env.Stderr, fmt.Errorf("format: %q must be text or json", format))
-	}
-	c, err := config.Load(get, true)
-	if err != nil {
-		return invalid(env.Stderr, err)
-	}
-	runner.Mask(c.Password)
-	b, err := backend(c, "tagsweep/"+version())
-	if err != nil {
-		return invalid(env.Stderr, fmt.Errorf("registry: %w", err))
+	if code >= 0 {
+		return code
 	}
 	e := engine.New(b, engine.Options{Registry: c.Host, Repositories: c.Repositories, Concurrency: c.Concurrency, Now: env.Now})
 	repos, err := e.List(ctx, c.Rules.Include, c.Rules.Exclude)
-	code := ExitOK
+	code = ExitOK
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "error: %v\n", err)
 		code = ExitFailed
