@@ -590,8 +590,8 @@ func (p *planner) attestations() map[string]bool {
 }
 
 // layers orders the digests to delete so that a digest comes after every
-// doomed digest that references it (parents first). Digests caught in a
-// cycle (only possible through tags) go last.
+// doomed digest that references it (parents first); a cycle is broken at
+// its first digest.
 func (p *planner) layers(gone map[string]bool, order []string) [][]string {
 	indeg := map[string]int{}
 	for _, d := range order {
@@ -610,7 +610,17 @@ func (p *planner) layers(gone map[string]bool, order []string) [][]string {
 				layer = append(layer, d)
 			}
 		}
-		if len(layer) == 0 { // cycle
+		if len(layer) == 0 {
+			// A cycle (only tags can close one: a signature tag pointing
+			// at an ancestor of its subject): break it at its first node.
+			for _, d := range order {
+				if !done[d] && p.onCycle(d, gone, done) {
+					layer = append(layer, d)
+					break
+				}
+			}
+		}
+		if len(layer) == 0 { // unreachable; never loop forever
 			for _, d := range order {
 				if !done[d] {
 					layer = append(layer, d)
@@ -630,6 +640,26 @@ func (p *planner) layers(gone map[string]bool, order []string) [][]string {
 		out = append(out, layer)
 	}
 	return out
+}
+
+// onCycle reports whether d reaches itself through doomed digests not done.
+func (p *planner) onCycle(d string, gone, done map[string]bool) bool {
+	seen := map[string]bool{}
+	stack := []string{d}
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, e := range p.edges(x) {
+			if e.to == d {
+				return true
+			}
+			if gone[e.to] && !done[e.to] && !seen[e.to] {
+				seen[e.to] = true
+				stack = append(stack, e.to)
+			}
+		}
+	}
+	return false
 }
 
 // Reclaimed sums the blobs (configs and layers) referenced by the gone

@@ -1,0 +1,244 @@
+package policy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/tagsweep/tagsweep/internal/registry"
+)
+
+// randomRepo builds a repository graph from a seed: images, indexes (some
+// nested, sharing children), sha256-<hex>* tags of images, of children and
+// of missing subjects, API referrers (some shared), tags sharing digests.
+func randomRepo(seed uint64) (Rules, Input) {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	ms := map[string]*registry.Manifest{}
+	var digests []string
+	digest := func() string {
+		d := fmt.Sprintf("sha256:%064x", r.Uint64())
+		digests = append(digests, d)
+		return d
+	}
+	created := func() time.Time {
+		switch r.IntN(6) {
+		case 0:
+			return time.Time{}
+		case 1:
+			return time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
+		default:
+			return now.Add(-time.Duration(r.IntN(90*24)) * time.Hour)
+		}
+	}
+	blobs := func() []registry.Blob {
+		shared := r.IntN(40) // a blob's size follows from its digest
+		out := []registry.Blob{{Digest: fmt.Sprintf("sha256:%064x", shared), Size: int64(shared * 10)}}
+		return append(out, registry.Blob{Digest: fmt.Sprintf("sha256:%064x", r.Uint64()), Size: int64(r.IntN(1000))})
+	}
+	nImages := 2 + r.IntN(12)
+	var images []string
+	for range nImages {
+		d := digest()
+		ms[d] = &registry.Manifest{Digest: d, MediaType: registry.MediaTypeOCIManifest, Created: created(), Blobs: blobs()}
+		images = append(images, d)
+	}
+	var indexes []string
+	for range r.IntN(5) {
+		d := digest()
+		m := &registry.Manifest{Digest: d, MediaType: registry.MediaTypeOCIIndex, Created: created(), ChildInfo: map[string]string{}}
+		for range 1 + r.IntN(3) {
+			c := images[r.IntN(len(images))]
+			if len(indexes) > 0 && r.IntN(4) == 0 {
+				c = indexes[r.IntN(len(indexes))] // nested
+			}
+			m.Children = append(m.Children, c)
+			if r.IntN(5) == 0 {
+				m.ChildInfo[c] = "attestation"
+			}
+		}
+		ms[d] = m
+		indexes = append(indexes, d)
+	}
+	targets := append(append([]string(nil), images...), indexes...)
+	in := Input{Now: now, Manifests: ms, Referrers: map[string][]string{}, Exists: map[string]bool{}, TagDelete: r.IntN(2) == 0}
+	names := map[string]bool{}
+	addTag := func(name, d string) {
+		if !names[name] {
+			names[name] = true
+			in.Tags = append(in.Tags, Tag{Name: name, Digest: d})
+		}
+	}
+	for i := range 1 + r.IntN(15) {
+		name := fmt.Sprintf("t%d", i)
+		if r.IntN(3) == 0 {
+			name = fmt.Sprintf("%d.%d.%d", r.IntN(3), r.IntN(5), r.IntN(5))
+		}
+		addTag(name, targets[r.IntN(len(targets))])
+	}
+	for range r.IntN(6) {
+		// A signature of some manifest (tagged or a child), or of nothing.
+		subject := digests[r.IntN(len(digests))]
+		if r.IntN(4) == 0 {
+			subject = fmt.Sprintf("sha256:%064x", r.Uint64())
+			in.Exists[subject] = r.IntN(2) == 0
+		}
+		sigm := digest()
+		ms[sigm] = &registry.Manifest{Digest: sigm, MediaType: registry.MediaTypeOCIManifest, Blobs: blobs()}
+		if r.IntN(5) == 0 && len(in.Tags) > 0 {
+			sigm = in.Tags[r.IntN(len(in.Tags))].Digest // shared with a tag
+		}
+		addTag(sig(subject, []string{".sig", ".att", ".sbom", ""}[r.IntN(4)]), sigm)
+	}
+	for range r.IntN(5) {
+		subject := targets[r.IntN(len(targets))]
+		ref := digest()
+		ms[ref] = &registry.Manifest{Digest: ref, MediaType: registry.MediaTypeOCIManifest, Subject: subject, Blobs: blobs()}
+		in.Referrers[subject] = append(in.Referrers[subject], ref)
+		if r.IntN(3) == 0 { // shared by a second subject
+			other := targets[r.IntN(len(targets))]
+			in.Referrers[other] = append(in.Referrers[other], ref)
+		}
+	}
+	if r.IntN(4) == 0 {
+		in.Protect = []string{targets[r.IntN(len(targets))]}
+	}
+	ru := rules(keep(r.IntN(4)))
+	if r.IntN(3) == 0 {
+		ru.OlderThan, ru.OlderThanText = 30*24*time.Hour, "30d"
+	}
+	if r.IntN(3) == 0 {
+		ru.OrderBy = OrderSemver
+	}
+	if r.IntN(3) == 0 {
+		ru.Exclude = globs("t1", "t2")
+	}
+	ru.DeleteOrphans = r.IntN(2) == 0
+	return ru, in
+}
+
+// checkInvariants asserts what must hold for any plan: nothing a kept tag
+// reaches is deleted by digest, every tag has one decision and a reason,
+// tag deletes only where supported, parents before children.
+func checkInvariants(t *testing.T, ru Rules, in Input, p *Plan) {
+	t.Helper()
+	if len(p.Items) != len(in.Tags) {
+		t.Fatalf("%d items for %d tags", len(p.Items), len(in.Tags))
+	}
+	edges := func(d string) []string {
+		var out []string
+		if m := in.Manifests[d]; m != nil {
+			out = append(out, m.Children...)
+		}
+		out = append(out, in.Referrers[d]...)
+		for _, it := range p.Items {
+			if it.Subject == d && it.Digest != "" {
+				out = append(out, it.Digest)
+			}
+		}
+		return out
+	}
+	reached := map[string]bool{}
+	var walk func(d string)
+	walk = func(d string) {
+		if d == "" || reached[d] {
+			return
+		}
+		reached[d] = true
+		for _, e := range edges(d) {
+			walk(e)
+		}
+	}
+	for _, it := range p.Items {
+		if it.Action == Keep {
+			walk(it.Digest)
+		}
+	}
+	for _, d := range in.Protect {
+		walk(d)
+	}
+	layer := map[string]int{}
+	for i, l := range p.Layers {
+		for _, d := range l {
+			if _, dup := layer[d]; dup {
+				t.Errorf("%s in two layers", d)
+			}
+			layer[d] = i
+			if reached[d] {
+				t.Errorf("digest %s is deleted but a kept tag reaches it", d)
+			}
+		}
+	}
+	for _, it := range p.Items {
+		if it.Reason == "" {
+			t.Errorf("tag %s has no reason", it.Tag)
+		}
+		if it.Action != Delete {
+			continue
+		}
+		switch it.Method {
+		case ByDigest:
+			if _, ok := layer[it.Digest]; !ok {
+				t.Errorf("tag %s deleted by digest %s, which is in no layer", it.Tag, it.Digest)
+			}
+		case ByTag:
+			if !in.TagDelete {
+				t.Errorf("tag %s deleted by tag on a registry that cannot", it.Tag)
+			}
+		default:
+			t.Errorf("tag %s deleted without a method", it.Tag)
+		}
+		if it.Subject == "" {
+			if _, excluded := firstMatch(ru.Exclude, it.Tag); excluded {
+				t.Errorf("excluded tag %s deleted", it.Tag)
+			}
+			if v, ok := ParseSemver(it.Tag); ok && ru.KeepSemver != nil && ru.KeepSemver.Check(v) {
+				t.Errorf("tag %s satisfies keep-semver but is deleted", it.Tag)
+			}
+		}
+	}
+	for d, parents := range p.Parents {
+		for _, par := range parents {
+			if layer[par] >= layer[d] && !inCycle(p, d) {
+				t.Errorf("%s (layer %d) is not deleted after its parent %s (layer %d)", d, layer[d], par, layer[par])
+			}
+		}
+	}
+	again := Make(ru, in)
+	if fmt.Sprint(again) != fmt.Sprint(p) {
+		t.Errorf("planning twice gives different plans")
+	}
+}
+
+func inCycle(p *Plan, d string) bool {
+	seen := map[string]bool{}
+	var up func(x string) bool
+	up = func(x string) bool {
+		for _, par := range p.Parents[x] {
+			if par == d {
+				return true
+			}
+			if !seen[par] {
+				seen[par] = true
+				if up(par) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return up(d)
+}
+
+// FuzzPlanInvariants checks the invariants on random repositories. Its seed
+// corpus runs with every `go test`; `go test -fuzz FuzzPlanInvariants
+// ./internal/policy` searches further (see .ci/long).
+func FuzzPlanInvariants(f *testing.F) {
+	for s := range uint64(300) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, seed uint64) {
+		ru, in := randomRepo(seed)
+		checkInvariants(t, ru, in, Make(ru, in))
+	})
+}
