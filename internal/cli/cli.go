@@ -245,6 +245,15 @@ func sweep(ctx context.Context, args []string, env Env) int {
 	fmt.Fprintf(log, "%d repositories, %d tags: %d %s, %d kept, %d failed, %s reclaimable after GC, %d requests\n",
 		t.Repositories, t.Tags, t.Deleted, deletedWord(c.DryRun), t.Kept, t.Failed, report.Bytes(t.ReclaimedBytes), rep.Requests)
 
+	limit := 0
+	if runner.InActions() && env.Getenv("GITHUB_OUTPUT") != "" {
+		limit = report.MaxOutput
+	}
+	outputs, warning := rep.Outputs(written, limit)
+	if warning != "" {
+		rep.Warnings = append(rep.Warnings, warning)
+		fmt.Fprintf(log, "warning: %s\n", warning)
+	}
 	summary := rep.Summary()
 	if ok, err := runner.AddSummary(summary); err != nil {
 		fmt.Fprintf(log, "error: job summary: %v\n", err)
@@ -252,7 +261,7 @@ func sweep(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stdout, summary)
 	}
 	var outs [][2]string
-	for _, o := range rep.Outputs(written) {
+	for _, o := range outputs {
 		outs = append(outs, [2]string{o.Name, o.Value})
 	}
 	if ok, err := runner.SetOutputs(outs); err != nil {

@@ -400,7 +400,7 @@ func TestOutputs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.report.Tally()
-			got := tc.report.Outputs(tc.reportFile)
+			got, _ := tc.report.Outputs(tc.reportFile, 0)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("Outputs (-want +got):\n%s", diff)
 			}
@@ -503,5 +503,60 @@ func TestBytes(t *testing.T) {
 				t.Errorf("Bytes(%d) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestSummaryStaysUnderGitHubLimit(t *testing.T) {
+	t.Parallel()
+	r := &Report{FinishedAt: finished}
+	for i := range 100 {
+		repo := Repository{Name: fmt.Sprintf("repo%03d", i)}
+		for j := range 1000 {
+			action := Deleted
+			if j%2 == 0 {
+				action = Kept
+			}
+			repo.Tags = append(repo.Tags, Tag{Tag: fmt.Sprintf("sha-%08d", j), Digest: dg("1"), Action: action, Reason: "rank 12 of 40 by created, beyond keep=10, age 45d is older than 30d"})
+		}
+		r.Repositories = append(r.Repositories, repo)
+	}
+	r.GCHint = "run the GC"
+	r.Tally()
+	s := r.Summary()
+	if len(s) > 1<<20 {
+		t.Errorf("summary of 100k tags is %d bytes, over GitHub's 1 MiB", len(s))
+	}
+	if !strings.HasSuffix(s, "run the GC\n") || !strings.Contains(s, "more rows in the JSON report") {
+		t.Errorf("a capped summary still ends with the GC note and says where the rest is")
+	}
+}
+
+func TestOutputsCapDeletedTags(t *testing.T) {
+	t.Parallel()
+	r := &Report{Repositories: []Repository{{Name: "app"}}}
+	for j := range 100000 {
+		r.Repositories[0].Tags = append(r.Repositories[0].Tags, Tag{Tag: fmt.Sprintf("sha-%08d", j), Action: Deleted})
+	}
+	r.Tally()
+	outs, warning := r.Outputs("", MaxOutput)
+	var tags []string
+	for _, o := range outs {
+		if o.Name == "deleted-tags" {
+			if len(o.Value) > MaxOutput {
+				t.Errorf("deleted-tags is %d bytes", len(o.Value))
+			}
+			if err := json.Unmarshal([]byte(o.Value), &tags); err != nil {
+				t.Fatalf("capped deleted-tags is not JSON: %v", err)
+			}
+		}
+		if o.Name == "deleted-count" && o.Value != "100000" {
+			t.Errorf("deleted-count = %s, want the full count", o.Value)
+		}
+	}
+	if len(tags) == 0 || len(tags) >= 100000 || !strings.Contains(warning, fmt.Sprintf("lists %d of 100000", len(tags))) {
+		t.Errorf("cap: %d tags, warning %q", len(tags), warning)
+	}
+	if _, w := r.Outputs("", 0); w != "" {
+		t.Errorf("no limit, yet warning %q", w)
 	}
 }

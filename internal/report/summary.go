@@ -15,10 +15,30 @@ type Output struct {
 	Name, Value string
 }
 
+// MaxOutput is the largest step output GitHub Actions accepts (1 MB).
+const MaxOutput = 1_000_000
+
 // Outputs are the step outputs of a run, in the contract's order.
-// reportFile is the path the JSON report was written to, or "".
-func (r *Report) Outputs(reportFile string) []Output {
-	tags, _ := json.Marshal(r.DeletedTags())
+// reportFile is the path the JSON report was written to, or "". When limit
+// is positive, deleted-tags keeps only the entries that fit in it, and
+// Outputs says so in a warning.
+func (r *Report) Outputs(reportFile string, limit int) ([]Output, string) {
+	all := r.DeletedTags()
+	tags, _ := json.Marshal(all)
+	warning := ""
+	if limit > 0 && len(tags) > limit {
+		n, size := 0, 2
+		for _, t := range all {
+			b, _ := json.Marshal(t)
+			if size+len(b)+1 > limit {
+				break
+			}
+			size += len(b) + 1
+			n++
+		}
+		tags, _ = json.Marshal(all[:n])
+		warning = fmt.Sprintf("deleted-tags lists %d of %d tags: a step output holds at most %d bytes; the report-file has them all", n, len(all), limit)
+	}
 	return []Output{
 		{"deleted-count", strconv.Itoa(r.Totals.Deleted)},
 		{"kept-count", strconv.Itoa(r.Totals.Kept)},
@@ -26,12 +46,16 @@ func (r *Report) Outputs(reportFile string) []Output {
 		{"deleted-tags", string(tags)},
 		{"reclaimed-bytes", strconv.FormatInt(r.Totals.ReclaimedBytes, 10)},
 		{"report-file", reportFile},
-	}
+	}, warning
 }
 
-// maxRows bounds the rows of one table in the summary (GitHub caps a job
-// summary at 1 MiB); the JSON report always has every tag.
-const maxRows = 500
+// maxRows bounds the rows of one table in the summary, and maxSummary its
+// size: GitHub refuses a job summary over 1 MiB. The JSON report always
+// has every tag.
+const (
+	maxRows    = 500
+	maxSummary = 900 << 10
+)
 
 // Summary renders the job summary in markdown.
 func (r *Report) Summary() string {
@@ -101,7 +125,9 @@ func (r *Report) Summary() string {
 			rows(&b, failed, now, true)
 			b.WriteString("\n")
 		}
-		if len(kept) > 0 {
+		if len(kept) > 0 && b.Len() > maxSummary {
+			fmt.Fprintf(&b, "%d kept: see the JSON report.\n\n", len(kept))
+		} else if len(kept) > 0 {
 			fmt.Fprintf(&b, "<details><summary>%d kept</summary>\n\n| tag | digest | age | reason |\n|---|---|---|---|\n", len(kept))
 			rows(&b, kept, now, false)
 			b.WriteString("\n</details>\n\n")
@@ -132,8 +158,8 @@ func (r *Report) Summary() string {
 func rows(b *strings.Builder, tags []Tag, now time.Time, errs bool) {
 	n := 0
 	for _, t := range tags {
-		if n == maxRows {
-			fmt.Fprintf(b, "| … | | | %d more rows in the JSON report |\n", len(tags)-maxRows)
+		if n == maxRows || b.Len() > maxSummary {
+			fmt.Fprintf(b, "| … | | | %d more rows in the JSON report |\n", len(tags)-n)
 			return
 		}
 		last := t.Reason
