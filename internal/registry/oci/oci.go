@@ -211,8 +211,10 @@ func New(host string, opts ...Option) (*Backend, error) {
 	retryCodes := []int{http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout, 499, 522}
 	// The referrers tag fallback is off: the engine reads sha256-<hex> tags
 	// from the tag list it has anyway, instead of one GET per manifest.
+	// ggcr caps blob GETs (image configs) at WithJobs, 4 by default, under
+	// the request cap; the request cap is the one the user set.
 	b.puller, err = remote.NewPuller(remote.WithTransport(rt), remote.WithAuth(b.auth), remote.WithUserAgent(o.userAgent),
-		remote.WithRetryStatusCodes(retryCodes...), remote.WithReferrersTagFallback(false))
+		remote.WithRetryStatusCodes(retryCodes...), remote.WithReferrersTagFallback(false), remote.WithJobs(o.concurrency))
 	if err != nil {
 		return nil, err
 	}
