@@ -389,9 +389,11 @@ func (e *Engine) inspect(ctx context.Context, repo string, names []string) *snap
 
 	// Subjects of sha256-<hex> tags that nothing fetched: gone or untagged?
 	var subjects []string
+	seen := map[string]bool{}
 	for _, t := range s.tags {
 		if sub := policy.SubjectOf(t.Name); sub != "" {
-			if _, ok := s.manifests[sub]; !ok && !contains(subjects, sub) {
+			if _, ok := s.manifests[sub]; !ok && !seen[sub] {
+				seen[sub] = true
 				subjects = append(subjects, sub)
 			}
 		}
@@ -413,15 +415,6 @@ func (e *Engine) inspect(ctx context.Context, repo string, names []string) *snap
 	}
 	_ = g.Wait()
 	return s
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // Listed is one repository as `tagsweep ls` shows it.

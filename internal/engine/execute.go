@@ -289,7 +289,7 @@ func (x *execution) deleteTags(ctx context.Context, items []policy.Item) {
 	rest := items
 	for i, it := range items {
 		k := keptOn[it.Digest]
-		if k == "" {
+		if k == "" || e.o.DryRun {
 			continue
 		}
 		o := one(it)

@@ -273,7 +273,8 @@ func (p *planner) selectTags() {
 		}
 		cands = append(cands, candidate{i: i, ver: v})
 	}
-	sort.SliceStable(cands, func(a, b int) bool {
+	// Tag names are unique, so the order is total and a plain sort suffices.
+	sort.Slice(cands, func(a, b int) bool {
 		x, y := &p.items[cands[a].i], &p.items[cands[b].i]
 		if r.OrderBy == OrderSemver {
 			if c := cands[a].ver.Compare(cands[b].ver); c != 0 {

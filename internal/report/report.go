@@ -3,7 +3,9 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"time"
 )
 
@@ -135,9 +137,18 @@ func (r *Report) DeletedTags() []string {
 
 // JSON renders the report, indented.
 func (r *Report) JSON() ([]byte, error) {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	if err := r.WriteJSON(&b); err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return b.Bytes(), nil
+}
+
+// WriteJSON streams the report, indented, to w (100k tags make a report
+// of tens of MB; it is not built in memory first).
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(r)
 }

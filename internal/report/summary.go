@@ -216,10 +216,9 @@ func codes(ss []string) string {
 
 // cell escapes text for a table cell or a list item: no line breaks, no
 // pipes, no HTML.
-func cell(s string) string {
-	r := strings.NewReplacer("\r", " ", "\n", " ", "|", "\\|", "<", "&lt;", ">", "&gt;")
-	return r.Replace(s)
-}
+func cell(s string) string { return cellEscaper.Replace(s) }
+
+var cellEscaper = strings.NewReplacer("\r", " ", "\n", " ", "|", "\\|", "<", "&lt;", ">", "&gt;")
 
 // count renders "1 tag", "2 tags".
 func count(n int, noun string) string {

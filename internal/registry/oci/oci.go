@@ -142,6 +142,7 @@ type Backend struct {
 	stats  *Stats
 
 	deleteClients sync.Map // repo -> *lazyClient
+	created       sync.Map // config digest -> time.Time, from the config's created
 
 	tagDelete      atomic.Int32 // 0 unknown, 1 supported, 2 not
 	referrers      atomic.Int32 // 0 unknown, 1 supported, 2 not
@@ -338,7 +339,9 @@ func (b *Backend) Manifest(ctx context.Context, repo, ref string) (*registry.Man
 		}
 		cmt := string(mf.Config.MediaType)
 		m.Created = parseTime(mf.Annotations[registry.AnnotationCreated])
-		if cmt == registry.MediaTypeOCIConfig || cmt == registry.MediaTypeDockerConfig {
+		if c, ok := b.created.Load(mf.Config.Digest.String()); ok && (cmt == registry.MediaTypeOCIConfig || cmt == registry.MediaTypeDockerConfig) {
+			m.Created = c.(time.Time) // tags sharing an image share its config: one GET
+		} else if cmt == registry.MediaTypeOCIConfig || cmt == registry.MediaTypeDockerConfig {
 			img, err := desc.Image()
 			if err != nil {
 				return nil, fmt.Errorf("read image %s: %w", ref, err)
@@ -353,6 +356,7 @@ func (b *Backend) Manifest(ctx context.Context, repo, ref string) (*registry.Man
 			if json.Unmarshal(raw, &cfg) == nil {
 				m.Created = parseTime(cfg.Created)
 			}
+			b.created.Store(mf.Config.Digest.String(), m.Created)
 		} else {
 			m.ArtifactType = cmp(string(mf.ArtifactType), cmt)
 		}
