@@ -272,6 +272,26 @@ func duringSecondLook(r testregistry.Server, repo string, f func() error) func()
 	}
 }
 
+// secondLookDone removes the hook and checks that it ran at the second
+// listing and that what it pushed went in.
+func secondLookDone(t *testing.T, r testregistry.Server, seen func() (int, error)) {
+	t.Helper()
+	r.SetHook(nil)
+	if n, err := seen(); err != nil || n < 2 {
+		t.Fatalf("second listing seen %d times, push error %v", n, err)
+	}
+}
+
+// noDigestDelete checks that the registry got no DELETE of digest.
+func noDigestDelete(t *testing.T, r testregistry.Server, digest v1.Hash, what string) {
+	t.Helper()
+	for _, d := range r.Deletes() {
+		if strings.HasSuffix(d, digest.String()) {
+			t.Errorf("%s: %s", what, d)
+		}
+	}
+}
+
 // TestSecondLookRetagged: the stale tag is pushed anew between the plan
 // and the deletions: it is kept ("changed during run") with its new image.
 func TestSecondLookRetagged(t *testing.T) {
@@ -449,18 +469,11 @@ func TestSecondLookNewTag(t *testing.T) {
 		return testregistry.Tag(context.Background(), a+"/app:hotfix", a+"/app:stale")
 	})
 	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
-	r.SetHook(nil)
-	if n, err := seen(); err != nil || n < 2 {
-		t.Fatalf("second listing seen %d times, push error %v", n, err)
-	}
+	secondLookDone(t, r, seen)
 	if res.code != 0 {
 		t.Errorf("exit %d, want 0", res.code)
 	}
-	for _, d := range r.Deletes() {
-		if strings.HasSuffix(d, staleDigest.String()) {
-			t.Errorf("deleted by digest the manifest a tag pushed during the run points at: %s", d)
-		}
-	}
+	noDigestDelete(t, r, staleDigest, "deleted by digest the manifest a tag pushed during the run points at")
 	if diff := cmp.Diff([]string{"hotfix", "new"}, listTags(t, a, "app")); diff != "" {
 		t.Errorf("tags left (-want +got):\n%s", diff)
 	}
@@ -489,18 +502,11 @@ func TestSecondLookNewIndex(t *testing.T) {
 		return err
 	})
 	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
-	r.SetHook(nil)
-	if n, err := seen(); err != nil || n < 2 {
-		t.Fatalf("second listing seen %d times, push error %v", n, err)
-	}
+	secondLookDone(t, r, seen)
 	if res.code != 0 {
 		t.Errorf("exit %d, want 0", res.code)
 	}
-	for _, d := range r.Deletes() {
-		if strings.HasSuffix(d, staleDigest.String()) {
-			t.Errorf("deleted by digest a child of an index pushed during the run: %s", d)
-		}
-	}
+	noDigestDelete(t, r, staleDigest, "deleted by digest a child of an index pushed during the run")
 	if diff := cmp.Diff([]string{"bundle", "new"}, listTags(t, a, "app")); diff != "" {
 		t.Errorf("tags left (-want +got):\n%s", diff)
 	}
