@@ -6,6 +6,7 @@ package oci
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
@@ -243,8 +244,8 @@ func (b *Backend) Capabilities() registry.Capabilities {
 	}
 }
 
-func (b *Backend) repo(r string) (name.Repository, error) {
-	return b.reg.Repo(strings.Split(r, "/")...), nil
+func (b *Backend) repo(r string) name.Repository {
+	return b.reg.Repo(strings.Split(r, "/")...)
 }
 
 // Repositories lists the catalog (paginated by ggcr, following Link).
@@ -258,7 +259,7 @@ func (b *Backend) Repositories(ctx context.Context) ([]string, error) {
 
 // Tags lists every tag of repo (paginated by ggcr, following Link).
 func (b *Backend) Tags(ctx context.Context, repo string) ([]string, error) {
-	r, _ := b.repo(repo)
+	r := b.repo(repo)
 	tags, err := b.puller.List(ctx, r)
 	if err != nil {
 		return nil, b.classify(err, fmt.Sprintf("pull on repository %q", repo), "list tags")
@@ -266,17 +267,17 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]string, error) {
 	return tags, nil
 }
 
-func (b *Backend) ref(repo, ref string) (name.Reference, error) {
-	r, _ := b.repo(repo)
+func (b *Backend) ref(repo, ref string) name.Reference {
+	r := b.repo(repo)
 	if strings.Contains(ref, ":") {
-		return r.Digest(ref), nil
+		return r.Digest(ref)
 	}
-	return r.Tag(ref), nil
+	return r.Tag(ref)
 }
 
 // Resolve HEADs a tag with the full Accept set.
 func (b *Backend) Resolve(ctx context.Context, repo, tag string) (string, error) {
-	ref, _ := b.ref(repo, tag)
+	ref := b.ref(repo, tag)
 	d, err := b.puller.Head(ctx, ref)
 	if err != nil {
 		return "", b.classify(err, fmt.Sprintf("pull on repository %q", repo), "resolve "+tag)
@@ -296,7 +297,7 @@ func (b *Backend) Exists(ctx context.Context, repo, digest string) (bool, error)
 // Manifest GETs a manifest with the full Accept set; for an image with an
 // image config it also GETs the config to read `created`.
 func (b *Backend) Manifest(ctx context.Context, repo, ref string) (*registry.Manifest, error) {
-	r, _ := b.ref(repo, ref)
+	r := b.ref(repo, ref)
 	need := fmt.Sprintf("pull on repository %q", repo)
 	desc, err := b.puller.Get(ctx, r)
 	if err != nil {
@@ -358,19 +359,12 @@ func (b *Backend) Manifest(ctx context.Context, repo, ref string) (*registry.Man
 			}
 			b.created.Store(mf.Config.Digest.String(), m.Created)
 		} else {
-			m.ArtifactType = cmp(string(mf.ArtifactType), cmt)
+			m.ArtifactType = cmp.Or(string(mf.ArtifactType), cmt)
 		}
 	default:
 		// schema 1 and unknown types: digest only, age unknown.
 	}
 	return m, nil
-}
-
-func cmp(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func parseTime(s string) time.Time {
@@ -391,7 +385,7 @@ func (b *Backend) Referrers(ctx context.Context, repo, digest string) ([]string,
 	if b.referrers.Load() == 2 {
 		return nil, registry.ErrReferrersUnsupported
 	}
-	r, _ := b.repo(repo)
+	r := b.repo(repo)
 	idx, err := remote.Referrers(r.Digest(digest), remote.Reuse(b.puller), remote.WithContext(ctx))
 	if err == nil {
 		var im *v1.IndexManifest
@@ -434,7 +428,7 @@ func (b *Backend) deleteClient(ctx context.Context, repo string) (*http.Client, 
 	if lc.client != nil {
 		return lc.client, nil
 	}
-	r, _ := b.repo(repo)
+	r := b.repo(repo)
 	tr, err := transport.NewWithContext(ctx, b.reg, b.auth, b.rt, []string{r.Scope(transport.DeleteScope)})
 	if err != nil {
 		return nil, err
