@@ -220,15 +220,15 @@ func (b *memBackend) Repositories(context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (b *memBackend) Tags(_ context.Context, repo string) ([]string, error) {
+func (b *memBackend) Tags(_ context.Context, repo string) ([]registry.Tag, error) {
 	b.count("tags")
 	r, ok := b.repos[repo]
 	if !ok {
 		return nil, registry.ErrNotFound
 	}
-	out := make([]string, len(r.tags))
+	out := make([]registry.Tag, len(r.tags))
 	for i, t := range r.tags {
-		out[i] = t.Name
+		out[i].Name = t.Name
 	}
 	return out, nil
 }
@@ -279,7 +279,7 @@ func (b *memBackend) DeleteTag(context.Context, string, string) error {
 	b.count("delete-tag")
 	return nil
 }
-func (b *memBackend) DeleteDigest(context.Context, string, string) error {
+func (b *memBackend) DeleteDigest(context.Context, string, string, []string) error {
 	b.count("delete-digest")
 	return nil
 }

@@ -183,7 +183,8 @@ type snapshot struct {
 	tags      []policy.Tag
 	manifests map[string]*registry.Manifest
 	referrers map[string][]string
-	// vanished are tags deleted by someone else between listing and GET.
+	// vanished are tags deleted by someone else between listing and GET,
+	// and tags the registry protects, with the reason they are kept.
 	vanished map[string]string
 	// warnings are oddities that did not stop the repository.
 	warnings []string
@@ -199,7 +200,7 @@ func (s *snapshot) input(now time.Time) policy.Input {
 func (e *Engine) repository(ctx context.Context, name string) (report.Repository, []string) {
 	out := report.Repository{Name: name, Tags: []report.Tag{}}
 	var warns []string
-	names, err := e.b.Tags(ctx, name)
+	listed, err := e.b.Tags(ctx, name)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
 			err = fmt.Errorf("repository %q not found: %w", name, err)
@@ -208,7 +209,7 @@ func (e *Engine) repository(ctx context.Context, name string) (report.Repository
 		e.logf("%s: %v", name, err)
 		return out, nil
 	}
-	snap := e.inspect(ctx, name, names)
+	snap := e.inspect(ctx, name, listed)
 	warns = append(warns, snap.warnings...)
 	now := e.o.Now()
 	in := snap.input(now)
@@ -259,7 +260,7 @@ func (e *Engine) repository(ctx context.Context, name string) (report.Repository
 // inspect resolves every tag with the full Accept set and walks the graph
 // behind it: index children (any depth), referrers where the registry has
 // the API, and the subjects of sha256-<hex> tags nothing else reaches.
-func (e *Engine) inspect(ctx context.Context, repo string, names []string) *snapshot {
+func (e *Engine) inspect(ctx context.Context, repo string, listed []registry.Tag) *snapshot {
 	s := &snapshot{manifests: map[string]*registry.Manifest{}, referrers: map[string][]string{}, exists: map[string]bool{}, vanished: map[string]string{}}
 	var mu sync.Mutex
 	fail := func(err error) {
@@ -267,29 +268,73 @@ func (e *Engine) inspect(ctx context.Context, repo string, names []string) *snap
 		s.errs = append(s.errs, err)
 		mu.Unlock()
 	}
-	s.tags = make([]policy.Tag, len(names))
+	s.tags = make([]policy.Tag, len(listed))
+	// Tags whose digest the listing gives are read once per digest; the
+	// others are read by tag.
+	byDigest := map[string][]int{}
+	var digests []string
+	var byTag []int
+	for i, t := range listed {
+		s.tags[i] = policy.Tag{Name: t.Name, Pushed: t.Pushed}
+		if t.Protected != "" {
+			s.vanished[t.Name] = t.Protected
+		}
+		switch {
+		case t.Digest == "":
+			byTag = append(byTag, i)
+		case byDigest[t.Digest] == nil:
+			digests = append(digests, t.Digest)
+			fallthrough
+		default:
+			byDigest[t.Digest] = append(byDigest[t.Digest], i)
+		}
+	}
+	got := func(idx []int, m *registry.Manifest) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, i := range idx {
+			s.tags[i].Digest = m.Digest
+		}
+		if _, ok := s.manifests[m.Digest]; !ok {
+			s.manifests[m.Digest] = m
+		}
+	}
+	readTag := func(i int) {
+		t := s.tags[i].Name
+		m, err := e.b.Manifest(ctx, repo, t)
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
+			mu.Lock()
+			s.vanished[t] = "deleted by someone else during the run"
+			mu.Unlock()
+		case err != nil:
+			fail(fmt.Errorf("tag %s: %w", t, err))
+		default:
+			got([]int{i}, m)
+		}
+	}
 	g := errgroup.Group{}
 	g.SetLimit(e.o.Concurrency)
-	for i, t := range names {
-		s.tags[i].Name = t
+	for _, d := range digests {
 		g.Go(func() error {
-			m, err := e.b.Manifest(ctx, repo, t)
-			if errors.Is(err, registry.ErrNotFound) {
-				mu.Lock()
-				s.vanished[t] = "deleted by someone else during the run"
-				mu.Unlock()
-				return nil
+			m, err := e.b.Manifest(ctx, repo, d)
+			switch {
+			case errors.Is(err, registry.ErrNotFound):
+				// The listing is stale: read its tags one by one.
+				for _, i := range byDigest[d] {
+					readTag(i)
+				}
+			case err != nil:
+				fail(fmt.Errorf("manifest %s: %w", d, err))
+			default:
+				got(byDigest[d], m)
 			}
-			if err != nil {
-				fail(fmt.Errorf("tag %s: %w", t, err))
-				return nil
-			}
-			mu.Lock()
-			s.tags[i].Digest = m.Digest
-			if _, ok := s.manifests[m.Digest]; !ok {
-				s.manifests[m.Digest] = m
-			}
-			mu.Unlock()
+			return nil
+		})
+	}
+	for _, i := range byTag {
+		g.Go(func() error {
+			readTag(i)
 			return nil
 		})
 	}
@@ -462,14 +507,14 @@ func (e *Engine) listOne(ctx context.Context, name string, include, exclude []po
 		l.Error = err.Error()
 		return l
 	}
-	var names []string
+	var tags []registry.Tag
 	for _, t := range all {
-		if matchAny(include, t) && !matchAny(exclude, t) {
-			names = append(names, t)
+		if matchAny(include, t.Name) && !matchAny(exclude, t.Name) {
+			tags = append(tags, t)
 		}
 	}
-	sort.Strings(names)
-	snap := e.inspect(ctx, name, names)
+	sort.Slice(tags, func(i, j int) bool { return tags[i].Name < tags[j].Name })
+	snap := e.inspect(ctx, name, tags)
 	if len(snap.errs) > 0 {
 		l.Error = errors.Join(snap.errs...).Error()
 	}

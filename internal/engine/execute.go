@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -32,6 +33,7 @@ type execution struct {
 	mu        sync.Mutex
 	outcome   map[string]outcome // tag -> outcome of a planned deletion
 	digestErr map[string]error   // digest -> why it was not deleted
+	protected map[string]string  // digest -> why the registry kept it
 	gone      map[string]bool    // digests deleted
 	errs      []error
 	reclaimed int64
@@ -50,10 +52,11 @@ type outcome struct {
 // points at is never deleted by digest.
 func (x *execution) secondLook(ctx context.Context) error {
 	e := x.e
-	names, err := e.b.Tags(ctx, x.repo)
+	listed, err := e.b.Tags(ctx, x.repo)
 	if err != nil {
 		return err
 	}
+	names := registry.Names(listed)
 	current := map[string]string{}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
@@ -89,10 +92,14 @@ func (x *execution) secondLook(ctx context.Context) error {
 	}
 	in.Protect = append([]string(nil), x.plan.Kept...)
 	known := map[string]bool{}
+	pushed := map[string]time.Time{}
+	for _, t := range x.in.Tags {
+		pushed[t.Name] = t.Pushed
+	}
 	in.Tags = nil
 	for _, it := range x.plan.Items {
 		known[it.Tag] = true
-		t := policy.Tag{Name: it.Tag, Digest: it.Digest}
+		t := policy.Tag{Name: it.Tag, Digest: it.Digest, Pushed: pushed[it.Tag]}
 		if it.Subject == "" {
 			in.Decided[it.Tag] = policy.Decision{Action: it.Action, Reason: it.Reason}
 			cur, still := current[it.Tag]
@@ -205,9 +212,16 @@ func (x *execution) fetchClosure(ctx context.Context, ms map[string]*registry.Ma
 func (x *execution) execute(ctx context.Context) {
 	x.outcome = map[string]outcome{}
 	x.digestErr = map[string]error{}
+	x.protected = map[string]string{}
 	x.gone = map[string]bool{}
 	if x.blocked != nil {
 		return
+	}
+	tagsOn := map[string][]string{}
+	for _, t := range x.in.Tags {
+		if t.Digest != "" {
+			tagsOn[t.Digest] = append(tagsOn[t.Digest], t.Name)
+		}
 	}
 	e := x.e
 	var byTag []policy.Item
@@ -224,23 +238,31 @@ func (x *execution) execute(ctx context.Context) {
 		for _, d := range layer {
 			x.mu.Lock()
 			for _, p := range x.plan.Parents[d] {
+				if why := x.protected[p]; why != "" {
+					x.protected[d] = fmt.Sprintf("referenced by %s, which the registry protects", p)
+					break
+				}
 				if x.digestErr[p] != nil {
 					x.digestErr[d] = fmt.Errorf("not deleted: %s, which references it, was not deleted", p)
 					break
 				}
 			}
-			skip := x.digestErr[d] != nil
+			skip := x.digestErr[d] != nil || x.protected[d] != ""
 			x.mu.Unlock()
 			if skip {
 				continue
 			}
 			g.Go(func() error {
-				err := e.b.DeleteDigest(ctx, x.repo, d)
+				err := e.b.DeleteDigest(ctx, x.repo, d, tagsOn[d])
 				if errors.Is(err, registry.ErrNotFound) {
 					err = nil // already gone
 				}
 				x.mu.Lock()
 				defer x.mu.Unlock()
+				if errors.Is(err, registry.ErrProtected) {
+					x.protected[d] = err.Error()
+					return nil
+				}
 				if err != nil {
 					x.digestErr[d] = err
 					x.errs = append(x.errs, err)
@@ -276,6 +298,8 @@ func (x *execution) deleteTags(ctx context.Context, items []policy.Item) {
 		switch {
 		case err == nil, errors.Is(err, registry.ErrNotFound):
 			return outcome{done: true}
+		case errors.Is(err, registry.ErrProtected):
+			return outcome{kept: true, reason: err.Error()}
 		case errors.Is(err, registry.ErrTagDeleteUnsupported):
 			reason := "the registry refused to delete the single tag"
 			if k := keptOn[it.Digest]; k != "" {
@@ -355,6 +379,8 @@ func (x *execution) report() []report.Tag {
 				case o.err != nil:
 					err = o.err
 				}
+			case x.protected[it.Digest] != "":
+				t.Action, t.Reason = report.Kept, x.protected[it.Digest]
 			default:
 				err = x.digestErr[it.Digest]
 			}
@@ -373,8 +399,11 @@ func (x *execution) report() []report.Tag {
 		if x.blocked != nil {
 			err = x.blocked
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			a.Action, a.Error = report.Failed, err.Error()
+		case x.protected[u.Digest] != "":
+			a.Action, a.Reason = report.Kept, x.protected[u.Digest]
 		}
 		if i, ok := index[u.Under]; ok {
 			out[i].Attached = append(out[i].Attached, a)

@@ -32,13 +32,23 @@ type fake struct {
 	// onTags runs (unlocked) before Tags answers, with the call number
 	// for the repository (1 = first listing, 2 = second look).
 	onTags func(f *fake, repo string, n int)
+	// listDigests makes Tags report each tag's digest, as vendor listing
+	// APIs do; pushed and protected add push times and protections.
+	listDigests bool
+	pushed      map[string]time.Time // tag -> push time
+	protected   map[string]string    // tag -> why the registry keeps it
+	// refuse makes DeleteDigest of these digests answer ErrProtected.
+	refuse map[string]bool
+	// deleteTags records the tags DeleteDigest was given, by digest.
+	deleteTags map[string][]string
 
 	calls     []string
 	tagsCalls map[string]int
 }
 
 func newFake() *fake {
-	return &fake{repos: map[string]map[string]string{}, manifests: map[string]*registry.Manifest{}, errs: map[string]error{}, tagsCalls: map[string]int{}}
+	return &fake{repos: map[string]map[string]string{}, manifests: map[string]*registry.Manifest{}, errs: map[string]error{}, tagsCalls: map[string]int{},
+		pushed: map[string]time.Time{}, protected: map[string]string{}, refuse: map[string]bool{}, deleteTags: map[string][]string{}}
 }
 
 // dg makes a well-formed digest from a short name: dg("a") = sha256:aaaa….
@@ -151,7 +161,7 @@ func (f *fake) Repositories(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (f *fake) Tags(ctx context.Context, repo string) ([]string, error) {
+func (f *fake) Tags(ctx context.Context, repo string) ([]registry.Tag, error) {
 	f.mu.Lock()
 	f.tagsCalls[repo]++
 	n := f.tagsCalls[repo]
@@ -169,11 +179,15 @@ func (f *fake) Tags(ctx context.Context, repo string) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("list tags: %w", registry.ErrNotFound)
 	}
-	var out []string
-	for t := range tags {
-		out = append(out, t)
+	var out []registry.Tag
+	for t, d := range tags {
+		rt := registry.Tag{Name: t, Pushed: f.pushed[t], Protected: f.protected[t]}
+		if f.listDigests {
+			rt.Digest = d
+		}
+		out = append(out, rt)
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
@@ -282,11 +296,16 @@ func (f *fake) dropDigest(repo, d string) {
 	}
 }
 
-func (f *fake) DeleteDigest(ctx context.Context, repo, digest string) error {
+func (f *fake) DeleteDigest(ctx context.Context, repo, digest string, tags []string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("DeleteDigest " + repo + "@" + digest); err != nil {
 		return err
+	}
+	f.deleteTags[digest] = append([]string(nil), tags...)
+	sort.Strings(f.deleteTags[digest])
+	if f.refuse[digest] {
+		return fmt.Errorf("delete %s: the registry protects it (immutable tag): %w", digest, registry.ErrProtected)
 	}
 	if _, ok := f.manifests[digest]; !ok {
 		return fmt.Errorf("delete %s: %w", digest, registry.ErrNotFound)

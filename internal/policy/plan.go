@@ -18,6 +18,9 @@ import (
 type Tag struct {
 	Name   string
 	Digest string
+	// Pushed is the registry's push time of the tag, zero when the
+	// registry does not report one (see Rules.AgeSource).
+	Pushed time.Time
 }
 
 // Input is everything the planner knows about one repository.
@@ -78,7 +81,7 @@ const (
 type Item struct {
 	Tag     string
 	Digest  string
-	Created time.Time // zero when unknown
+	Created time.Time // the age: zero when unknown (a push time under Rules.AgeSource)
 	Action  Action
 	Method  Method // set when Action is Delete
 	Reason  string
@@ -166,6 +169,7 @@ type planner struct {
 	ages     map[string]ageMemo
 	attached map[string][]int // subject digest -> indexes into items
 	items    []Item
+	pushed   bool // some age is a push time
 }
 
 type ageMemo struct {
@@ -182,7 +186,15 @@ func Make(rules Rules, in Input) *Plan {
 	p.items = make([]Item, len(tags))
 	for i, t := range tags {
 		it := Item{Tag: t.Name, Digest: t.Digest}
-		if t.Digest != "" {
+		src := rules.AgeSource
+		switch {
+		case t.Digest == "":
+		case src != AgeCreated && Plausible(t.Pushed, in.Now):
+			it.Created = t.Pushed
+			p.pushed = true
+		case src == AgePushed:
+			// no push time: unknown age
+		default:
 			if c, ok := p.age(t.Digest, 0); ok {
 				it.Created = c
 			}
@@ -286,8 +298,11 @@ func (p *planner) selectTags() {
 		return x.Tag > y.Tag
 	})
 	by := "created"
-	if r.OrderBy == OrderSemver {
+	switch {
+	case r.OrderBy == OrderSemver:
 		by = "version"
+	case p.pushed:
+		by = "push time"
 	}
 	for rank, c := range cands {
 		it := &p.items[c.i]

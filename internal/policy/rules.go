@@ -26,6 +26,22 @@ const (
 	OrderSemver Order = "semver"
 )
 
+// AgeSource decides what a tag's age is.
+type AgeSource string
+
+// Age sources.
+const (
+	// AgeAuto uses the registry's push time of the tag where the registry
+	// reports one, else the image's creation time. The zero value means
+	// AgeAuto.
+	AgeAuto AgeSource = "auto"
+	// AgeCreated uses the image's creation time (contract rule 1).
+	AgeCreated AgeSource = "created"
+	// AgePushed uses the registry's push time; a tag without one is of
+	// unknown age.
+	AgePushed AgeSource = "pushed"
+)
+
 // Glob is one compiled tag pattern with its source text.
 type Glob struct {
 	Pattern string
@@ -66,6 +82,8 @@ type Rules struct {
 	// DeleteOrphans also deletes sha256-<hex>* tags whose subject is gone.
 	// The default is false.
 	DeleteOrphans bool
+	// AgeSource decides what a tag's age is. The default is AgeAuto.
+	AgeSource AgeSource
 }
 
 // ParseSemver parses a tag as a full semantic version

@@ -24,7 +24,7 @@ func (r *Recorder) DeleteTag(_ context.Context, repo, tag string) error {
 }
 
 // DeleteDigest records the deletion of a manifest.
-func (r *Recorder) DeleteDigest(_ context.Context, repo, digest string) error {
+func (r *Recorder) DeleteDigest(_ context.Context, repo, digest string, _ []string) error {
 	r.record(repo + "@" + digest)
 	return nil
 }

@@ -69,12 +69,39 @@ type Manifest struct {
 // IsIndex reports whether m is an index.
 func (m *Manifest) IsIndex() bool { return IsIndex(m.MediaType) }
 
+// Tag is one tag as the registry lists it. The OCI tag list gives only
+// the name; vendor listing APIs also give the digest, the push time and
+// whether the registry protects the tag.
+type Tag struct {
+	Name string
+	// Digest is the manifest the listing says the tag points at; empty
+	// when the listing does not tell (the engine then resolves the tag).
+	Digest string
+	// Pushed is when the registry says the tag was pushed; zero when it
+	// does not tell.
+	Pushed time.Time
+	// Protected, when not empty, says why the registry refuses to delete
+	// the tag (an immutability rule): the tag is kept with this reason.
+	Protected string
+}
+
+// Names returns the names of tags.
+func Names(tags []Tag) []string {
+	out := make([]string, len(tags))
+	for i, t := range tags {
+		out[i] = t.Name
+	}
+	return out
+}
+
 // Capabilities are what a backend knows about the registry it talks to.
 type Capabilities struct {
 	// Name is a short human name of the registry kind ("OCI distribution").
 	Name string
 	// GCHint tells how the operator frees the space after deletions.
 	GCHint string
+	// Pushed reports whether Tags gives push times (age-source: pushed).
+	Pushed bool
 }
 
 // Backend hides registry-specific behaviour. Implementations are safe for
@@ -84,7 +111,7 @@ type Backend interface {
 	// Repositories lists the repositories of the registry (catalog).
 	Repositories(ctx context.Context) ([]string, error)
 	// Tags lists every tag of repo.
-	Tags(ctx context.Context, repo string) ([]string, error)
+	Tags(ctx context.Context, repo string) ([]Tag, error)
 	// Manifest fetches the manifest ref (a tag or a digest) with the full
 	// Accept set, and for an image its config to learn the creation time.
 	Manifest(ctx context.Context, repo, ref string) (*Manifest, error)
@@ -103,7 +130,10 @@ type Backend interface {
 	// DeleteTag removes one tag; the manifest survives.
 	DeleteTag(ctx context.Context, repo, tag string) error
 	// DeleteDigest deletes a manifest by digest; every tag on it goes too.
-	DeleteDigest(ctx context.Context, repo, digest string) error
+	// tags are the tags the engine last saw on it: a registry that refuses
+	// to delete a tagged manifest (Artifact Registry, Docker Hub) removes
+	// them first.
+	DeleteDigest(ctx context.Context, repo, digest string, tags []string) error
 	// Capabilities describes the registry.
 	Capabilities() Capabilities
 }

@@ -25,9 +25,9 @@ func (s *stub) rec(c string) {
 	s.calls = append(s.calls, c)
 }
 
-func (s *stub) Tags(_ context.Context, repo string) ([]string, error) {
+func (s *stub) Tags(_ context.Context, repo string) ([]Tag, error) {
 	s.rec("Tags " + repo)
-	return []string{"v1"}, nil
+	return []Tag{{Name: "v1"}}, nil
 }
 
 func (s *stub) TagDeleteSupported(_ context.Context, repo string) (bool, error) {
@@ -40,7 +40,7 @@ func (s *stub) DeleteTag(_ context.Context, repo, tag string) error {
 	return nil
 }
 
-func (s *stub) DeleteDigest(_ context.Context, repo, digest string) error {
+func (s *stub) DeleteDigest(_ context.Context, repo, digest string, _ []string) error {
 	s.rec("DeleteDigest " + repo + "@" + digest)
 	return nil
 }
@@ -54,7 +54,7 @@ func TestDryRun(t *testing.T) {
 	r := DryRun(s)
 	var b Backend = r // a Recorder is a Backend
 
-	if tags, err := b.Tags(ctx, "app"); err != nil || !cmp.Equal([]string{"v1"}, tags) {
+	if tags, err := b.Tags(ctx, "app"); err != nil || !cmp.Equal([]string{"v1"}, Names(tags)) {
 		t.Errorf("Tags through the recorder = %v, %v", tags, err)
 	}
 	if ok, err := b.TagDeleteSupported(ctx, "app"); !ok || err != nil {
@@ -63,7 +63,7 @@ func TestDryRun(t *testing.T) {
 	if err := b.DeleteTag(ctx, "app", "old"); err != nil {
 		t.Errorf("DeleteTag = %v", err)
 	}
-	if err := b.DeleteDigest(ctx, "team/api", "sha256:abc"); err != nil {
+	if err := b.DeleteDigest(ctx, "team/api", "sha256:abc", nil); err != nil {
 		t.Errorf("DeleteDigest = %v", err)
 	}
 	if err := b.DeleteTag(ctx, "app", "older"); err != nil {
@@ -96,7 +96,7 @@ func TestDryRunConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_ = r.DeleteTag(context.Background(), "app", fmt.Sprint(i))
-			_ = r.DeleteDigest(context.Background(), "app", fmt.Sprint("sha256:", i))
+			_ = r.DeleteDigest(context.Background(), "app", fmt.Sprint("sha256:", i), nil)
 		}()
 	}
 	wg.Wait()

@@ -257,8 +257,21 @@ func (b *Backend) Repositories(ctx context.Context) ([]string, error) {
 	return repos, nil
 }
 
-// Tags lists every tag of repo (paginated by ggcr, following Link).
-func (b *Backend) Tags(ctx context.Context, repo string) ([]string, error) {
+// Tags lists every tag of repo: names only, the OCI tag list tells no more.
+func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error) {
+	names, err := b.TagNames(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]registry.Tag, len(names))
+	for i, n := range names {
+		out[i].Name = n
+	}
+	return out, nil
+}
+
+// TagNames lists every tag name of repo (paginated by ggcr, following Link).
+func (b *Backend) TagNames(ctx context.Context, repo string) ([]string, error) {
 	r := b.repo(repo)
 	tags, err := b.puller.List(ctx, r)
 	if err != nil {
@@ -518,7 +531,8 @@ func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
 
 // DeleteDigest deletes a manifest by digest. A 405 is remembered: the
 // registry refuses deletes, so later calls fail without a request.
-func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string) error {
+// The OCI API deletes the tags with the manifest; tags is not used.
+func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, _ []string) error {
 	if p := b.deleteDisabled.Load(); p != nil {
 		return *p
 	}

@@ -187,7 +187,7 @@ func TestRepositoriesAndTags(t *testing.T) {
 	}
 
 	r.ResetRequests()
-	tags, err := b.Tags(ctx, "app")
+	tags, err := b.TagNames(ctx, "app")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestRepositoriesAndTags(t *testing.T) {
 		t.Errorf("tag list requests = %d, want at least 3 pages of 2", n)
 	}
 
-	tags, err = b.Tags(ctx, "team/deep/worker")
+	tags, err = b.TagNames(ctx, "team/deep/worker")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestRepositoriesAndTags(t *testing.T) {
 		t.Errorf("Tags of a nested repository (-want +got):\n%s", diff)
 	}
 
-	_, err = b.Tags(ctx, "missing")
+	_, err = b.TagNames(ctx, "missing")
 	if !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("Tags(missing) = %v, want ErrNotFound", err)
 	}
@@ -564,7 +564,7 @@ func TestDelete(t *testing.T) {
 		t.Errorf("kept tag after DeleteTag of a tag sharing its digest: %v", err)
 	}
 
-	if err := b.DeleteDigest(ctx, "app", gone); err != nil {
+	if err := b.DeleteDigest(ctx, "app", gone, nil); err != nil {
 		t.Fatalf("DeleteDigest: %v", err)
 	}
 	if diff := gocmp.Diff([]string{"keep"}, listTags(t, repo)); diff != "" {
@@ -573,7 +573,7 @@ func TestDelete(t *testing.T) {
 	if ok, err := b.Exists(ctx, "app", gone); err != nil || ok {
 		t.Errorf("Exists(deleted digest) = %v, %v; want false, nil", ok, err)
 	}
-	if err := b.DeleteDigest(ctx, "app", gone); !errors.Is(err, registry.ErrNotFound) {
+	if err := b.DeleteDigest(ctx, "app", gone, nil); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("DeleteDigest of a deleted digest = %v, want ErrNotFound", err)
 	}
 	if err := b.DeleteTag(ctx, "app", "never-was"); !errors.Is(err, registry.ErrNotFound) {
@@ -600,7 +600,7 @@ func TestDeleteDisabled(t *testing.T) {
 	b := newBackend(t, r.Addr())
 	r.ResetRequests()
 
-	err := b.DeleteDigest(ctx, "app", d)
+	err := b.DeleteDigest(ctx, "app", d, nil)
 	if !errors.Is(err, registry.ErrDeleteDisabled) {
 		t.Fatalf("DeleteDigest = %v, want ErrDeleteDisabled", err)
 	}
@@ -608,7 +608,7 @@ func TestDeleteDisabled(t *testing.T) {
 		t.Errorf("DeleteDigest error %q does not name the fix", err)
 	}
 	before := r.Requests()
-	err2 := b.DeleteDigest(ctx, "app", d2)
+	err2 := b.DeleteDigest(ctx, "app", d2, nil)
 	if !errors.Is(err2, registry.ErrDeleteDisabled) {
 		t.Errorf("second DeleteDigest = %v, want ErrDeleteDisabled", err2)
 	}
@@ -661,7 +661,7 @@ func TestErrorMapping(t *testing.T) {
 		need     string
 	}{{
 		name: "401 on tag list", status: http.StatusUnauthorized,
-		call:     func(b *Backend) error { _, err := b.Tags(ctx, "app"); return err },
+		call:     func(b *Backend) error { _, err := b.TagNames(ctx, "app"); return err },
 		sentinel: registry.ErrUnauthorized, need: `pull on repository "app"`,
 	}, {
 		name: "401 on catalog", status: http.StatusUnauthorized,
@@ -673,7 +673,7 @@ func TestErrorMapping(t *testing.T) {
 		sentinel: registry.ErrUnauthorized, need: `pull on repository "app"`,
 	}, {
 		name: "403 on tag list", status: http.StatusForbidden,
-		call:     func(b *Backend) error { _, err := b.Tags(ctx, "app"); return err },
+		call:     func(b *Backend) error { _, err := b.TagNames(ctx, "app"); return err },
 		sentinel: registry.ErrDenied, need: `pull on repository "app"`,
 	}}
 	for _, tc := range cases {
@@ -735,7 +735,7 @@ func TestRateLimitedAgainstRegistry(t *testing.T) {
 		return true
 	})
 	b := newBackend(t, r.Addr())
-	tags, err := b.Tags(ctx, "app")
+	tags, err := b.TagNames(ctx, "app")
 	if err != nil {
 		t.Fatalf("Tags after two 429s: %v", err)
 	}
@@ -754,7 +754,7 @@ func TestRateLimitedAgainstRegistry(t *testing.T) {
 	})
 	b = newBackend(t, r.Addr(), WithRateLimitRetries(2, time.Millisecond, time.Millisecond))
 	r.ResetRequests()
-	_, err = b.Tags(ctx, "app")
+	_, err = b.TagNames(ctx, "app")
 	if !errors.Is(err, registry.ErrRateLimited) {
 		t.Errorf("Tags while always rate limited = %v, want ErrRateLimited", err)
 	}
@@ -772,7 +772,7 @@ func TestScheme(t *testing.T) {
 	t.Run("https only against plain HTTP fails, no fallback", func(t *testing.T) {
 		b := newBackend(t, r.Addr(), WithScheme(SchemeHTTPS))
 		r.ResetRequests()
-		if _, err := b.Tags(ctx, "app"); err == nil {
+		if _, err := b.TagNames(ctx, "app"); err == nil {
 			t.Fatal("Tags over https against a plain-HTTP registry succeeded")
 		}
 		if _, err := b.Manifest(ctx, "app", "v1"); err == nil {
@@ -788,7 +788,7 @@ func TestScheme(t *testing.T) {
 	t.Run("https only with insecure still uses TLS", func(t *testing.T) {
 		b := newBackend(t, r.Addr(), WithScheme(SchemeHTTPS), WithInsecure(true))
 		r.ResetRequests()
-		if _, err := b.Tags(ctx, "app"); err == nil {
+		if _, err := b.TagNames(ctx, "app"); err == nil {
 			t.Fatal("Tags over https against a plain-HTTP registry succeeded")
 		}
 		if n := r.Requests().Total; n != 0 {
@@ -804,7 +804,7 @@ func TestScheme(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBackend(t, r.Addr(), tc.opts...)
-			tags, err := b.Tags(ctx, "app")
+			tags, err := b.TagNames(ctx, "app")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -816,7 +816,7 @@ func TestScheme(t *testing.T) {
 	t.Run("auto on localhost name", func(t *testing.T) {
 		port := r.Addr()[strings.LastIndex(r.Addr(), ":"):]
 		b := newBackend(t, "localhost"+port)
-		if _, err := b.Tags(ctx, "app"); err != nil {
+		if _, err := b.TagNames(ctx, "app"); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -864,7 +864,7 @@ func TestRegistry28(t *testing.T) {
 	if diff := gocmp.Diff([]string{"v1", "v2", "v3"}, listTags(t, repo)); diff != "" {
 		t.Errorf("tags after the probe and the refused tag delete (-want +got):\n%s", diff)
 	}
-	if err := b.DeleteDigest(ctx, "app", other); err != nil {
+	if err := b.DeleteDigest(ctx, "app", other, nil); err != nil {
 		t.Fatalf("DeleteDigest on 2.8: %v", err)
 	}
 	if diff := gocmp.Diff([]string{"v1", "v2"}, listTags(t, repo)); diff != "" {

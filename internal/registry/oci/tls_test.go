@@ -60,7 +60,7 @@ func TestTLSRegistry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, addr, tc.opts...)
-			tags, err := b.Tags(ctx, "app")
+			tags, err := b.TagNames(ctx, "app")
 			if err != nil {
 				t.Fatalf("Tags: %v", err)
 			}
@@ -77,7 +77,7 @@ func TestTLSRegistry(t *testing.T) {
 	t.Run("https only without the CA fails", func(t *testing.T) {
 		t.Parallel()
 		b := newBackend(t, addr, WithScheme(SchemeHTTPS))
-		if _, err := b.Tags(ctx, "app"); err == nil {
+		if _, err := b.TagNames(ctx, "app"); err == nil {
 			t.Error("Tags against an unknown CA succeeded")
 		}
 	})
@@ -187,7 +187,7 @@ func TestSchemeWiring(t *testing.T) {
 				f.refuse[s] = true
 			}
 			b := newBackend(t, tc.host, append([]Option{WithTransport(f), WithRateLimitRetries(0, 1, 1)}, tc.opts...)...)
-			tags, err := b.Tags(ctx, "app")
+			tags, err := b.TagNames(ctx, "app")
 			if tc.wantErr {
 				if err == nil {
 					t.Errorf("Tags = %v, want an error", tags)
@@ -216,7 +216,7 @@ func TestInsecureTLSPagination(t *testing.T) {
 	t.Parallel()
 	f := &fakeRegistry{refuse: map[string]bool{"http": true}, tags: []string{"a", "b", "c"}}
 	b := newBackend(t, "registry.example.test", WithTransport(f), WithInsecure(true))
-	tags, err := b.Tags(context.Background(), "app")
+	tags, err := b.TagNames(context.Background(), "app")
 	if err != nil {
 		t.Fatalf("Tags: %v (requests %v)", err, f.sent)
 	}
