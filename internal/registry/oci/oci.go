@@ -25,6 +25,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -139,6 +141,8 @@ type Backend struct {
 	auth   authn.Authenticator
 	who    string
 	rt     http.RoundTripper
+	base   http.RoundTripper // under ggcr's retry and user agent
+	ua     string
 	puller *remote.Puller
 	stats  *Stats
 
@@ -221,6 +225,7 @@ func New(host string, opts ...Option) (*Backend, error) {
 		return nil, err
 	}
 	// The same layering for the delete clients built in deleteClient.
+	b.base, b.ua = rt, o.userAgent
 	b.rt = transport.NewUserAgent(transport.NewRetry(rt, transport.WithRetryStatusCodes(retryCodes...)), o.userAgent)
 	return b, nil
 }
@@ -468,6 +473,32 @@ func (b *Backend) del(ctx context.Context, repo, ref string) error {
 	defer resp.Body.Close()
 	defer io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return transport.CheckError(resp, http.StatusOK, http.StatusAccepted, http.StatusNoContent)
+}
+
+// PushPlaceholder pushes a tiny image of its own (an empty config and
+// no layers, made unique by an annotation) to repo:tag and returns its
+// digest. Moving a tag onto a manifest nothing else uses is how a single
+// tag of a shared digest is removed on registries that delete only
+// manifests (GHCR): the placeholder is deleted afterwards, and the tag
+// with it. It needs push access to repo.
+func (b *Backend) PushPlaceholder(ctx context.Context, repo, tag string) (string, error) {
+	var rnd [16]byte
+	_, _ = rand.Read(rnd[:])
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img = mutate.Annotations(img, map[string]string{
+		"org.opencontainers.image.description": "tagsweep placeholder: removes a single tag; deleted right after",
+		"dev.tagsweep.nonce":                   hex.EncodeToString(rnd[:]),
+	}).(v1.Image)
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	ref := b.repo(repo).Tag(tag)
+	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithAuth(b.auth), remote.WithTransport(b.base), remote.WithUserAgent(b.ua)); err != nil {
+		return "", b.classify(err, fmt.Sprintf("push on repository %q (to move tag %s off a shared digest)", repo, tag), "push placeholder to "+tag)
+	}
+	return d.String(), nil
 }
 
 // TagDeleteSupported asks once per registry whether DELETE by tag works,

@@ -871,3 +871,49 @@ func TestRegistry28(t *testing.T) {
 		t.Errorf("tags after DeleteDigest (-want +got):\n%s", diff)
 	}
 }
+
+func TestPushPlaceholder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
+	shared := pushImage(t, r.Addr()+"/app:keep", testregistry.ImageSpec{Seed: 1, Created: created})
+	if err := testregistry.Tag(ctx, r.Addr()+"/app:stale", r.Addr()+"/app:keep"); err != nil {
+		t.Fatal(err)
+	}
+	b := newBackend(t, r.Addr())
+	d1, err := b.PushPlaceholder(ctx, "app", "stale")
+	if err != nil {
+		t.Fatalf("PushPlaceholder: %v", err)
+	}
+	d2, err := b.PushPlaceholder(ctx, "app", "other")
+	if err != nil {
+		t.Fatalf("PushPlaceholder: %v", err)
+	}
+	if d1 == d2 || d1 == shared {
+		t.Errorf("placeholders are not unique: %s %s (shared %s)", d1, d2, shared)
+	}
+	if got, err := b.Resolve(ctx, "app", "stale"); err != nil || got != d1 {
+		t.Errorf("stale now points at %s, %v; want the placeholder %s", got, err, d1)
+	}
+	if got, err := b.Resolve(ctx, "app", "keep"); err != nil || got != shared {
+		t.Errorf("keep points at %s, %v; want %s", got, err, shared)
+	}
+	// Deleting the placeholder takes the tag and leaves the shared image.
+	if err := b.DeleteDigest(ctx, "app", d1, []string{"stale"}); err != nil {
+		t.Fatal(err)
+	}
+	tags, err := b.TagNames(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := gocmp.Diff([]string{"keep", "other"}, tags); diff != "" {
+		t.Errorf("tags after deleting the placeholder (-want +got):\n%s", diff)
+	}
+	m, err := b.Manifest(ctx, "app", d2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.MediaType != registry.MediaTypeOCIManifest || len(m.Blobs) != 1 || m.Blobs[0].Size > 200 {
+		t.Errorf("placeholder manifest = %+v; want an OCI image with only a small config and no layers", m)
+	}
+}
