@@ -83,7 +83,7 @@ func runActionWith(t *testing.T, in inputs, extraEnv []string, args ...string) r
 	}
 	env := []string{"GITHUB_ACTIONS=true", "GITHUB_OUTPUT=" + out, "GITHUB_STEP_SUMMARY=" + sum, "HOME=" + dir, "DOCKER_CONFIG=" + dir}
 	all := []string{"registry", "repositories", "username", "password", "keep", "older-than", "include-tags", "exclude-tags",
-		"keep-semver", "order-by", "dry-run", "concurrency", "insecure", "ca-file", "report-file", "delete-orphans"}
+		"keep-semver", "order-by", "dry-run", "concurrency", "insecure", "ca-file", "report-file", "delete-orphans", "provider", "age-source"}
 	if _, ok := in["report-file"]; !ok {
 		in["report-file"] = rep
 	}
