@@ -22,7 +22,7 @@ import (
 	"github.com/tagsweep/tagsweep/internal/action"
 	"github.com/tagsweep/tagsweep/internal/config"
 	"github.com/tagsweep/tagsweep/internal/engine"
-	"github.com/tagsweep/tagsweep/internal/registry/oci"
+	"github.com/tagsweep/tagsweep/internal/registry/connect"
 	"github.com/tagsweep/tagsweep/internal/report"
 )
 
@@ -155,27 +155,17 @@ func invalid(w io.Writer, err error) int {
 	return ExitInvalid
 }
 
-func backend(c *config.Config, userAgent string) (*oci.Backend, error) {
-	scheme := oci.SchemeAuto
-	switch c.Scheme {
-	case "http":
-		scheme = oci.SchemeHTTP
-	case "https":
-		scheme = oci.SchemeHTTPS
-	}
-	opts := []oci.Option{oci.WithScheme(scheme), oci.WithInsecure(c.Insecure), oci.WithConcurrency(c.Concurrency), oci.WithUserAgent(userAgent)}
-	if c.Roots != nil {
-		opts = append(opts, oci.WithRoots(c.Roots))
-	}
-	if c.Username != "" {
-		opts = append(opts, oci.WithCredentials(oci.Credentials{Username: c.Username, Password: c.Password}))
-	}
-	return oci.New(c.Host, opts...)
+func connectTo(c *config.Config, env Env, userAgent string) (*connect.Built, error) {
+	return connect.New(connect.Settings{
+		Kind: c.Provider, Host: c.Host, Scheme: c.Scheme, Insecure: c.Insecure, Roots: c.Roots,
+		Concurrency: c.Concurrency, UserAgent: userAgent, Username: c.Username, Password: c.Password,
+		Repositories: c.Repositories, Getenv: env.Getenv,
+	})
 }
 
 // setup reads and validates a command's inputs, masks the password and
 // builds the backend. A non-negative code means: stop and exit with it.
-func setup(cmd string, args []string, env Env, forList bool, extra func(*flag.FlagSet), check func() error) (*config.Config, *oci.Backend, *action.Runner, int) {
+func setup(cmd string, args []string, env Env, forList bool, extra func(*flag.FlagSet), check func() error) (*config.Config, *connect.Built, *action.Runner, int) {
 	runner := action.New(env.Getenv, env.Stdout)
 	get, err := inputs(cmd, args, env, runner, forList, extra)
 	if errors.Is(err, flag.ErrHelp) {
@@ -193,9 +183,16 @@ func setup(cmd string, args []string, env Env, forList bool, extra func(*flag.Fl
 		return nil, nil, nil, invalid(env.Stderr, err)
 	}
 	runner.Mask(c.Password)
-	b, err := backend(c, "tagsweep/"+version())
-	if err != nil {
+	b, err := connectTo(c, env, "tagsweep/"+version())
+	var pe *connect.Error
+	switch {
+	case errors.As(err, &pe):
+		return nil, nil, nil, invalid(env.Stderr, err)
+	case err != nil:
 		return nil, nil, nil, invalid(env.Stderr, fmt.Errorf("registry: %w", err))
+	}
+	for _, s := range b.Secrets {
+		runner.Mask(s)
 	}
 	return c, b, runner, -1
 }
@@ -206,17 +203,18 @@ func sweep(ctx context.Context, args []string, env Env) int {
 		return code
 	}
 	log := env.Stderr
-	fmt.Fprintf(log, "tagsweep %s: %s, repositories %s, %s as %s\n", version(), c.Host, strings.Join(c.Repositories, ","), mode(c.DryRun), b.Who())
-	e := engine.New(b, engine.Options{
+	fmt.Fprintf(log, "tagsweep %s: %s, repositories %s, %s as %s\n", version(), c.Host, strings.Join(c.Repositories, ","), mode(c.DryRun), b.Who)
+	e := engine.New(b.Backend, engine.Options{
 		Registry: c.Host, Repositories: c.Repositories, Rules: c.Rules, DryRun: c.DryRun,
 		Concurrency: c.Concurrency, Now: env.Now, Log: log,
 		Policy: report.Policy{
 			Repositories: c.Repositories, Keep: c.Keep, OlderThan: c.OlderThanText, IncludeTags: c.IncludeTags,
 			ExcludeTags: c.ExcludeTags, KeepSemver: c.KeepSemver, OrderBy: c.OrderBy, DeleteOrphans: c.DeleteOrphans,
+			Provider: string(c.Provider), AgeSource: string(c.AgeSource),
 		},
 	})
 	rep := e.Run(ctx)
-	rep.Requests = b.Stats().Requests
+	rep.Requests = b.Requests()
 
 	written := ""
 	if c.ReportFile != "" {
@@ -327,7 +325,7 @@ func list(ctx context.Context, args []string, env Env) int {
 	if code >= 0 {
 		return code
 	}
-	e := engine.New(b, engine.Options{Registry: c.Host, Repositories: c.Repositories, Concurrency: c.Concurrency, Now: env.Now})
+	e := engine.New(b.Backend, engine.Options{Registry: c.Host, Repositories: c.Repositories, Concurrency: c.Concurrency, Now: env.Now})
 	repos, err := e.List(ctx, c.Rules.Include, c.Rules.Exclude)
 	code = ExitOK
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tagsweep/tagsweep/internal/netutil"
 	"github.com/tagsweep/tagsweep/internal/policy"
+	"github.com/tagsweep/tagsweep/internal/registry/provider"
 )
 
 // Input describes one input: its name, default and meaning. The table is
@@ -52,6 +53,8 @@ var Inputs = []Input{
 	{Name: "ca-file", Sweep: true, List: true, Description: "PEM file of CA certificates to trust in addition to the system roots."},
 	{Name: "report-file", Sweep: true, Description: "Write the JSON report to this path."},
 	{Name: "delete-orphans", Default: "false", Bool: true, Sweep: true, Description: "Also delete sha256-<hex>* tags (signatures, attestations, referrer indexes) whose subject digest no longer exists."},
+	{Name: "provider", Default: "auto", Sweep: true, List: true, Description: "auto (from the registry host), oci, ghcr, dockerhub, harbor, ecr, gar, acr, quay or gitlab: how tagsweep lists and deletes on this registry. For ghcr the GitHub API is GITHUB_API_URL, else https://api.github.com."},
+	{Name: "age-source", Default: "auto", Sweep: true, List: true, Description: "auto (the registry's push time where the provider has one, else the image's created time), created or pushed."},
 }
 
 // Lookup returns the raw value of an input and whether it was given.
@@ -80,6 +83,9 @@ type Config struct {
 	Roots         *x509.CertPool
 	ReportFile    string
 	DeleteOrphans bool
+	// Provider is the provider, resolved from auto by the host.
+	Provider  provider.Kind
+	AgeSource policy.AgeSource
 
 	Rules policy.Rules
 }
@@ -145,6 +151,23 @@ func Load(get Lookup, list bool) (*Config, error) {
 		}
 	}
 
+	if k, err := provider.Parse(val("provider")); err != nil {
+		bad("provider", val("provider"), err.Error())
+	} else {
+		c.Provider = provider.Resolve(k, c.Host)
+	}
+	switch v := val("age-source"); policy.AgeSource(v) {
+	case policy.AgeAuto, policy.AgeCreated:
+		c.AgeSource = policy.AgeSource(v)
+	case policy.AgePushed:
+		c.AgeSource = policy.AgePushed
+		if c.Provider != "" && !provider.HasPushTime(c.Provider) {
+			bad("age-source", v, fmt.Sprintf("needs a provider that reports push times (ghcr, dockerhub, harbor); the %s provider does not: use created or auto", c.Provider))
+		}
+	default:
+		bad("age-source", v, "must be auto, created or pushed")
+	}
+
 	c.Username, c.Password = strings.TrimSpace(get("username")), get("password")
 	if strings.TrimSpace(c.Password) == "" {
 		c.Password = ""
@@ -152,7 +175,8 @@ func Load(get Lookup, list bool) (*Config, error) {
 	switch {
 	case c.Username != "" && c.Password == "":
 		errs = append(errs, &InputError{Input: "password", Why: fmt.Sprintf("is required when username is set (username %q)", c.Username)})
-	case c.Username == "" && c.Password != "":
+	case c.Username == "" && c.Password != "" && c.Provider != provider.GHCR:
+		// ghcr.io takes a token alone (any user name goes with it).
 		errs = append(errs, &InputError{Input: "username", Why: "is required when password is set"})
 	}
 
@@ -200,6 +224,7 @@ func Load(get Lookup, list bool) (*Config, error) {
 		c.Rules.Keep, c.Rules.OlderThan, c.Rules.OlderThanText = c.Keep, c.OlderThan, c.OlderThanText
 		c.Rules.KeepSemver, c.Rules.KeepSemverText = cons, c.KeepSemver
 		c.Rules.OrderBy, c.Rules.DeleteOrphans = policy.Order(c.OrderBy), c.DeleteOrphans
+		c.Rules.AgeSource = c.AgeSource
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

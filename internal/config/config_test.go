@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tagsweep/tagsweep/internal/policy"
+	"github.com/tagsweep/tagsweep/internal/registry/provider"
 )
 
 func lookup(m map[string]string) Lookup { return func(n string) string { return m[n] } }
@@ -47,6 +50,48 @@ func TestValues(t *testing.T) {
 	}
 }
 
+func TestProvider(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		registry, provider, ageSource string
+		want                          provider.Kind
+		wantAge                       policy.AgeSource
+	}{
+		{"ghcr.io", "", "", provider.GHCR, policy.AgeAuto},
+		{"https://GHCR.io", "auto", "pushed", provider.GHCR, policy.AgePushed},
+		{"docker.io", "", "created", provider.DockerHub, policy.AgeCreated},
+		{"registry-1.docker.io", "", "", provider.DockerHub, policy.AgeAuto},
+		{"123456789012.dkr.ecr.eu-west-1.amazonaws.com", "", "", provider.ECR, policy.AgeAuto},
+		{"europe-docker.pkg.dev", "", "", provider.GAR, policy.AgeAuto},
+		{"eu.gcr.io", "", "", provider.GAR, policy.AgeAuto},
+		{"myreg.azurecr.io", "", "", provider.ACR, policy.AgeAuto},
+		{"quay.io", "", "", provider.Quay, policy.AgeAuto},
+		{"registry.gitlab.com", "", "", provider.GitLab, policy.AgeAuto},
+		{"harbor.example.com", "", "", provider.OCI, policy.AgeAuto},
+		{"harbor.example.com", "Harbor", "pushed", provider.Harbor, policy.AgePushed},
+		{"127.0.0.1:5000", "ghcr", "", provider.GHCR, policy.AgeAuto},
+		{"ghcr.io", "oci", "", provider.OCI, policy.AgeAuto},
+		{"gcr.io", "gcr", "", provider.GAR, policy.AgeAuto},
+	}
+	for _, tc := range cases {
+		c, err := Load(lookup(map[string]string{"registry": tc.registry, "provider": tc.provider, "age-source": tc.ageSource}), false)
+		if err != nil {
+			t.Errorf("%s provider=%q: %v", tc.registry, tc.provider, err)
+			continue
+		}
+		if c.Provider != tc.want || c.AgeSource != tc.wantAge || c.Rules.AgeSource != tc.wantAge {
+			t.Errorf("%s provider=%q age-source=%q: got %s/%s (rules %s), want %s/%s", tc.registry, tc.provider, tc.ageSource, c.Provider, c.AgeSource, c.Rules.AgeSource, tc.want, tc.wantAge)
+		}
+	}
+	// ghcr.io takes a token without a user name; other registries do not.
+	if _, err := Load(lookup(map[string]string{"registry": "ghcr.io", "password": "tok"}), false); err != nil {
+		t.Errorf("ghcr with a token alone: %v", err)
+	}
+	if _, err := Load(lookup(map[string]string{"registry": "harbor.example.com", "provider": "harbor", "password": "tok"}), false); err == nil {
+		t.Error("harbor with a password alone was accepted")
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -76,6 +121,9 @@ func TestInvalid(t *testing.T) {
 		{"ca-file not PEM", "ca-file", notPEM, "ca-file: \"" + notPEM + "\" holds no PEM certificate"},
 		{"password without username", "password", "x", `username: "" is required when password is set`},
 		{"username without password", "username", "bot", `password: "" is required when username is set`},
+		{"provider unknown", "provider", "artifactory", `provider: "artifactory" is not a provider (one of acr, auto, dockerhub, ecr, gar, ghcr, gitlab, harbor, oci, quay)`},
+		{"age-source unknown", "age-source", "pulled", `age-source: "pulled" must be auto, created or pushed`},
+		{"age-source pushed without push times", "age-source", "pushed", `age-source: "pushed" needs a provider that reports push times (ghcr, dockerhub, harbor); the oci provider does not`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

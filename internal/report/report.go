@@ -46,6 +46,8 @@ type Policy struct {
 	KeepSemver    string   `json:"keepSemver,omitempty"`
 	OrderBy       string   `json:"orderBy"`
 	DeleteOrphans bool     `json:"deleteOrphans"`
+	Provider      string   `json:"provider,omitempty"`
+	AgeSource     string   `json:"ageSource,omitempty"`
 }
 
 // Repository is the outcome for one repository.

@@ -68,6 +68,9 @@ type options struct {
 	retryBase   time.Duration
 	retryMax    time.Duration
 	keychain    authn.Keychain
+	untagFirst  bool
+	name        string
+	gcHint      string
 }
 
 // Option configures a Backend.
@@ -134,6 +137,18 @@ func WithKeychain(k authn.Keychain) Option {
 	return func(o *options) error { o.keychain = k; return nil }
 }
 
+// WithUntagFirst makes DeleteDigest delete the tags it is given before the
+// manifest, for registries that refuse to delete a tagged manifest
+// (Artifact Registry: 400 GOOGLE_MANIFEST_DANGLING_TAG). The default is false.
+func WithUntagFirst(b bool) Option { return func(o *options) error { o.untagFirst = b; return nil } }
+
+// WithName sets the registry kind and the garbage-collection hint that
+// Capabilities report (e.g. "Amazon ECR"). The default is the CNCF
+// distribution registry's.
+func WithName(name, gcHint string) Option {
+	return func(o *options) error { o.name, o.gcHint = name, gcHint; return nil }
+}
+
 // Backend talks to one registry through the OCI distribution API.
 type Backend struct {
 	host   string
@@ -148,6 +163,10 @@ type Backend struct {
 
 	deleteClients sync.Map // repo -> *lazyClient
 	created       sync.Map // config digest -> time.Time, from the config's created
+
+	untagFirst bool
+	name       string
+	gcHint     string
 
 	tagDelete      atomic.Int32 // 0 unknown, 1 supported, 2 not
 	referrers      atomic.Int32 // 0 unknown, 1 supported, 2 not
@@ -172,7 +191,7 @@ func New(host string, opts ...Option) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry %q: %w", host, err)
 	}
-	b := &Backend{host: host, reg: reg, stats: &Stats{}}
+	b := &Backend{host: host, reg: reg, stats: &Stats{}, untagFirst: o.untagFirst, name: cmp.Or(o.name, "OCI distribution"), gcHint: o.gcHint}
 
 	// Credentials: explicit, else the keychain, else anonymous.
 	switch {
@@ -240,14 +259,13 @@ func (b *Backend) Stats() Stats {
 
 // Capabilities describes the registry.
 func (b *Backend) Capabilities() registry.Capabilities {
-	return registry.Capabilities{
-		Name: "OCI distribution",
-		GCHint: "CNCF distribution registry: `registry garbage-collect --delete-untagged /etc/docker/registry/config.yml` " +
-			"(registry 2.8: leave out `--delete-untagged`, which breaks multi-arch images there; tagsweep already deleted the untagged children it could). " +
-			"Harbor: run a garbage collection job (Administration > Clean Up). " +
-			"zot, GitLab, Quay and the cloud registries collect garbage on their own schedule.",
-	}
+	return registry.Capabilities{Name: b.name, GCHint: cmp.Or(b.gcHint, distributionGC)}
 }
+
+const distributionGC = "CNCF distribution registry: `registry garbage-collect --delete-untagged /etc/docker/registry/config.yml` " +
+	"(registry 2.8: leave out `--delete-untagged`, which breaks multi-arch images there; tagsweep already deleted the untagged children it could). " +
+	"Harbor: run a garbage collection job (Administration > Clean Up). " +
+	"zot, GitLab, Quay and the cloud registries collect garbage on their own schedule."
 
 func (b *Backend) repo(r string) name.Repository {
 	return b.reg.Repo(strings.Split(r, "/")...)
@@ -562,10 +580,18 @@ func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
 
 // DeleteDigest deletes a manifest by digest. A 405 is remembered: the
 // registry refuses deletes, so later calls fail without a request.
-// The OCI API deletes the tags with the manifest; tags is not used.
-func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, _ []string) error {
+// The OCI API deletes the tags with the manifest; tags are deleted first
+// only WithUntagFirst.
+func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []string) error {
 	if p := b.deleteDisabled.Load(); p != nil {
 		return *p
+	}
+	if b.untagFirst {
+		for _, t := range tags {
+			if err := b.DeleteTag(ctx, repo, t); err != nil && !errors.Is(err, registry.ErrNotFound) {
+				return fmt.Errorf("untag before deleting %s: %w", digest, err)
+			}
+		}
 	}
 	err := b.del(ctx, repo, digest)
 	var te *transport.Error
