@@ -35,6 +35,7 @@ type fake struct {
 	// listDigests makes Tags report each tag's digest, as vendor listing
 	// APIs do; pushed and protected add push times and protections.
 	listDigests bool
+	staleList   map[string]string    // tag -> digest the listing reports instead
 	pushed      map[string]time.Time // tag -> push time
 	protected   map[string]string    // tag -> why the registry keeps it
 	// refuse makes DeleteDigest of these digests answer ErrProtected.
@@ -184,6 +185,9 @@ func (f *fake) Tags(ctx context.Context, repo string) ([]registry.Tag, error) {
 		rt := registry.Tag{Name: t, Pushed: f.pushed[t], Protected: f.protected[t]}
 		if f.listDigests {
 			rt.Digest = d
+			if s, ok := f.staleList[t]; ok {
+				rt.Digest = s
+			}
 		}
 		out = append(out, rt)
 	}

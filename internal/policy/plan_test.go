@@ -353,3 +353,63 @@ func TestSubjectOf(t *testing.T) {
 		}
 	}
 }
+
+// TestAgeSource: under auto and pushed the registry's push time of a tag
+// is its age; under created (and where the registry reports none) the
+// image's creation time is. Implausible push times are no push times.
+func TestAgeSource(t *testing.T) {
+	t.Parallel()
+	// Three images built long ago in the order a, b, c, pushed in the
+	// order c, b, a (a rebuild of old sources is pushed last).
+	ms := manifests(image(dg("a"), daysAgo(300)), image(dg("b"), daysAgo(200)), image(dg("c"), daysAgo(100)))
+	in := func(pushed map[string]time.Time) Input {
+		ts := tags("a", dg("a"), "b", dg("b"), "c", dg("c"))
+		for i := range ts {
+			ts[i].Pushed = pushed[ts[i].Name]
+		}
+		return Input{Tags: ts, Manifests: ms, Now: now}
+	}
+	pushed := map[string]time.Time{"a": daysAgo(1), "b": daysAgo(2), "c": daysAgo(3)}
+	cases := []struct {
+		name    string
+		src     AgeSource
+		pushed  map[string]time.Time
+		deleted []string
+		reasons map[string]string
+	}{
+		{"auto with push times", AgeAuto, pushed, []string{"c"},
+			map[string]string{"a": "rank 1 of 3 by push time, within keep=2", "c": "rank 3 of 3 by push time, beyond keep=2"}},
+		{"zero value is auto", "", pushed, []string{"c"}, nil},
+		{"pushed", AgePushed, pushed, []string{"c"}, nil},
+		{"created ignores push times", AgeCreated, pushed, []string{"a"},
+			map[string]string{"c": "rank 1 of 3 by created, within keep=2"}},
+		{"auto without push times falls back to created", AgeAuto, nil, []string{"a"}, nil},
+		{"pushed without push times: unknown age", AgePushed, nil, nil,
+			map[string]string{"a": "unknown age", "b": "unknown age", "c": "unknown age"}},
+		{"implausible push time is no push time", AgePushed, map[string]time.Time{"a": time.Unix(0, 0), "b": daysAgo(2), "c": daysAgo(3)}, nil,
+			map[string]string{"a": "unknown age", "c": "rank 2 of 2 by push time, within keep=2"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := Make(rules(keep(2), func(r *Rules) { r.AgeSource = tc.src }), in(tc.pushed))
+			var del []string
+			for _, it := range p.Items {
+				if it.Action == Delete {
+					del = append(del, it.Tag)
+				}
+				if want, ok := tc.reasons[it.Tag]; ok && it.Reason != want {
+					t.Errorf("%s: reason %q, want %q", it.Tag, it.Reason, want)
+				}
+			}
+			if diff := cmp.Diff(tc.deleted, del); diff != "" {
+				t.Errorf("deleted (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// The age reported is the one used.
+	p := Make(rules(keep(2)), in(pushed))
+	if !p.Items[0].Created.Equal(daysAgo(1)) {
+		t.Errorf("a's age = %v, want its push time %v", p.Items[0].Created, daysAgo(1))
+	}
+}
