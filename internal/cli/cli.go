@@ -343,15 +343,31 @@ func list(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stdout, string(out))
 		return code
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tMEDIA TYPE\tCREATED\tSIZE")
+	pushed := false // a PUSHED column where the provider reports push times
 	for _, r := range repos {
 		for _, t := range r.Tags {
-			created := "unknown"
-			if t.Created != nil {
-				created = t.Created.UTC().Format(time.RFC3339)
+			pushed = pushed || t.Pushed != nil
+		}
+	}
+	when := func(t *time.Time) string {
+		if t == nil {
+			return "unknown"
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	if pushed {
+		fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tMEDIA TYPE\tCREATED\tPUSHED\tSIZE")
+	} else {
+		fmt.Fprintln(tw, "REPOSITORY\tTAG\tDIGEST\tMEDIA TYPE\tCREATED\tSIZE")
+	}
+	for _, r := range repos {
+		for _, t := range r.Tags {
+			if pushed {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, t.Tag, t.Digest, t.MediaType, when(t.Created), when(t.Pushed), report.Bytes(t.Size))
+				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, t.Tag, t.Digest, t.MediaType, created, report.Bytes(t.Size))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, t.Tag, t.Digest, t.MediaType, when(t.Created), report.Bytes(t.Size))
 		}
 	}
 	tw.Flush()

@@ -475,6 +475,8 @@ type ListedTag struct {
 	Digest    string     `json:"digest"`
 	MediaType string     `json:"mediaType"`
 	Created   *time.Time `json:"created"`
+	// Pushed is the registry's push time, where the provider reports one.
+	Pushed *time.Time `json:"pushed,omitempty"`
 	// Size is the bytes of the blobs (config and layers) the tag pulls,
 	// over every platform of an index.
 	Size int64 `json:"size"`
@@ -528,6 +530,10 @@ func (e *Engine) listOne(ctx context.Context, name string, include, exclude []po
 		if c, ok := policy.Age(snap.manifests, t.Digest, now); ok {
 			c = c.UTC()
 			lt.Created = &c
+		}
+		if policy.Plausible(t.Pushed, now) {
+			p := t.Pushed.UTC()
+			lt.Pushed = &p
 		}
 		l.Tags = append(l.Tags, lt)
 	}
