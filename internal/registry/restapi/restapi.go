@@ -169,8 +169,10 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, ok ...in
 				ErrRateLimited, wait.Round(time.Second), c.now().Add(wait).UTC().Format(time.RFC3339), c.maxWait(), c.statusError(method, u, resp))
 		}
 		if limited {
+			// Every request waits, this one at the top of the loop.
 			c.rateLimits.Add(1)
 			c.pause(wait)
+			continue
 		}
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, err
