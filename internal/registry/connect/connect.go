@@ -81,7 +81,7 @@ func New(s Settings) (*Built, error) {
 	}
 	if s.Kind == provider.GHCR && creds.Password != "" && creds.Username == "" {
 		// ghcr.io takes any user name with a token.
-		creds.Username = cmp.Or(s.Getenv("GITHUB_ACTOR"), "tagsweep")
+		creds.Username, creds.From = cmp.Or(s.Getenv("GITHUB_ACTOR"), "tagsweep"), "GITHUB_ACTOR"
 	}
 	scheme := oci.SchemeAuto
 	switch s.Scheme {

@@ -114,7 +114,7 @@ func TestGHCRTokenFromEnvironment(t *testing.T) {
 	if !cmp.Equal([]string{"ghs_secret"}, b.Secrets) {
 		t.Errorf("secrets to mask = %v, want the GITHUB_TOKEN", b.Secrets)
 	}
-	if strings.Contains(b.Who, "ghs_secret") || !strings.Contains(b.Who, "octocat") {
+	if strings.Contains(b.Who, "ghs_secret") || !strings.Contains(b.Who, `user "octocat" (from GITHUB_ACTOR)`) || !strings.Contains(b.Who, "GITHUB_TOKEN") {
 		t.Errorf("Who = %q: want the actor and never the token", b.Who)
 	}
 }

@@ -54,6 +54,9 @@ type Credentials struct {
 	// Username and Password are explicit credentials; when Username is
 	// empty the docker config keychain is asked, then anonymous access.
 	Username, Password string
+	// From names where Username came from, for messages. The default is
+	// "the username input".
+	From string
 }
 
 type options struct {
@@ -197,7 +200,7 @@ func New(host string, opts ...Option) (*Backend, error) {
 	switch {
 	case o.creds.Username != "":
 		b.auth = &authn.Basic{Username: o.creds.Username, Password: o.creds.Password}
-		b.who = fmt.Sprintf("user %q (from the username input)", o.creds.Username)
+		b.who = fmt.Sprintf("user %q (from %s)", o.creds.Username, cmp.Or(o.creds.From, "the username input"))
 	default:
 		a, err := o.keychain.Resolve(reg)
 		if err != nil {
