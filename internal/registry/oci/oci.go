@@ -242,7 +242,10 @@ func New(host string, opts ...Option) (*Backend, error) {
 	// ggcr caps blob GETs (image configs) at WithJobs, 4 by default, under
 	// the request cap; the request cap is the one the user set.
 	b.puller, err = remote.NewPuller(remote.WithTransport(rt), remote.WithAuth(b.auth), remote.WithUserAgent(o.userAgent),
-		remote.WithRetryStatusCodes(retryCodes...), remote.WithReferrersTagFallback(false), remote.WithJobs(o.concurrency))
+		remote.WithRetryStatusCodes(retryCodes...), remote.WithReferrersTagFallback(false), remote.WithJobs(o.concurrency),
+		// ECR refuses n > 1000 on tags/list and _catalog (ggcr#1091); every
+		// registry here follows the Link header for the rest.
+		remote.WithPageSize(1000))
 	if err != nil {
 		return nil, err
 	}

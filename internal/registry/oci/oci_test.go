@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -915,5 +916,39 @@ func TestPushPlaceholder(t *testing.T) {
 	}
 	if m.MediaType != registry.MediaTypeOCIManifest || len(m.Blobs) != 1 || m.Blobs[0].Size > 200 {
 		t.Errorf("placeholder manifest = %+v; want an OCI image with only a small config and no layers", m)
+	}
+}
+
+// Listings ask for pages of at most 1000 (ECR refuses more) and follow
+// the Link header for the rest.
+func TestPageSize(t *testing.T) {
+	t.Parallel()
+	r := startDistribution(t, testregistry.Options{MaxTags: 2})
+	for i, tg := range []string{"a", "b", "c", "d", "e"} {
+		pushImage(t, r.Addr()+"/app:"+tg, testregistry.ImageSpec{Seed: int64(i), Created: created})
+	}
+	var mu sync.Mutex
+	var queries []string
+	r.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
+		if strings.HasSuffix(req.URL.Path, "/tags/list") || strings.HasSuffix(req.URL.Path, "/_catalog") {
+			mu.Lock()
+			queries = append(queries, req.URL.Path+"?"+req.URL.RawQuery)
+			mu.Unlock()
+		}
+		return false
+	})
+	b := newBackend(t, r.Addr())
+	tags, err := b.TagNames(context.Background(), "app")
+	if err != nil || len(tags) != 5 {
+		t.Fatalf("TagNames = %v, %v", tags, err)
+	}
+	if _, err := b.Repositories(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(queries) < 4 || queries[0] != "/v2/app/tags/list?n=1000" {
+		t.Fatalf("listing requests %v: want n=1000 first, then the Link pages", queries)
+	}
+	if !slices.Contains(queries, "/v2/_catalog?n=1000") {
+		t.Errorf("catalog requests in %v: want n=1000", queries)
 	}
 }
