@@ -22,7 +22,9 @@ import (
 	"github.com/tagsweep/tagsweep/internal/action"
 	"github.com/tagsweep/tagsweep/internal/config"
 	"github.com/tagsweep/tagsweep/internal/engine"
+	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry/connect"
+	"github.com/tagsweep/tagsweep/internal/registry/provider"
 	"github.com/tagsweep/tagsweep/internal/report"
 )
 
@@ -155,6 +157,15 @@ func invalid(w io.Writer, err error) int {
 	return ExitInvalid
 }
 
+// ageSource is the age a run uses: the push time where the provider
+// reports one (age-source auto or pushed), else the creation time.
+func ageSource(c *config.Config) string {
+	if c.AgeSource != policy.AgeCreated && provider.HasPushTime(c.Provider) {
+		return string(policy.AgePushed)
+	}
+	return string(policy.AgeCreated)
+}
+
 func connectTo(c *config.Config, env Env, userAgent string) (*connect.Built, error) {
 	return connect.New(connect.Settings{
 		Kind: c.Provider, Host: c.Host, Scheme: c.Scheme, Insecure: c.Insecure, Roots: c.Roots,
@@ -210,7 +221,7 @@ func sweep(ctx context.Context, args []string, env Env) int {
 		Policy: report.Policy{
 			Repositories: c.Repositories, Keep: c.Keep, OlderThan: c.OlderThanText, IncludeTags: c.IncludeTags,
 			ExcludeTags: c.ExcludeTags, KeepSemver: c.KeepSemver, OrderBy: c.OrderBy, DeleteOrphans: c.DeleteOrphans,
-			Provider: string(c.Provider), AgeSource: string(c.AgeSource),
+			Provider: string(c.Provider), AgeSource: ageSource(c),
 		},
 	})
 	rep := e.Run(ctx)

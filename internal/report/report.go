@@ -46,8 +46,11 @@ type Policy struct {
 	KeepSemver    string   `json:"keepSemver,omitempty"`
 	OrderBy       string   `json:"orderBy"`
 	DeleteOrphans bool     `json:"deleteOrphans"`
-	Provider      string   `json:"provider,omitempty"`
-	AgeSource     string   `json:"ageSource,omitempty"`
+	// Provider is the provider in use (auto resolved).
+	Provider string `json:"provider,omitempty"`
+	// AgeSource is the age in use: "pushed" where the provider reports push
+	// times and age-source is auto or pushed, else "created".
+	AgeSource string `json:"ageSource,omitempty"`
 }
 
 // Repository is the outcome for one repository.

@@ -560,3 +560,16 @@ func TestOutputsCapDeletedTags(t *testing.T) {
 		t.Errorf("no limit, yet warning %q", w)
 	}
 }
+
+// With push times as the age, the policy line says so.
+func TestSummaryPushTime(t *testing.T) {
+	t.Parallel()
+	r := sample(false)
+	if s := r.Summary(); !strings.Contains(s, "newest candidates per repository by created") {
+		t.Errorf("summary without push times:\n%s", s)
+	}
+	r.Policy.Provider, r.Policy.AgeSource = "ghcr", "pushed"
+	if s := r.Summary(); !strings.Contains(s, "newest candidates per repository by push time") {
+		t.Errorf("summary with push times:\n%s", s)
+	}
+}

@@ -69,9 +69,13 @@ func (r *Report) Summary() string {
 
 	p := r.Policy
 	b.WriteString("**Policy**: ")
+	by := p.OrderBy
+	if by == "created" && p.AgeSource == "pushed" {
+		by = "push time"
+	}
 	parts := []string{
 		"repositories " + codes(p.Repositories),
-		fmt.Sprintf("keep the %d newest candidates per repository by %s", p.Keep, p.OrderBy),
+		fmt.Sprintf("keep the %d newest candidates per repository by %s", p.Keep, by),
 		"include-tags " + codes(p.IncludeTags),
 	}
 	if len(p.ExcludeTags) > 0 {
