@@ -1,0 +1,883 @@
+// Package hubtest is a test replica of the Docker Hub API endpoints tagsweep
+// uses, served on 127.0.0.1 and backed by a real registry from
+// internal/testregistry (the in-process CNCF distribution v3 registry):
+//
+//	POST   /v2/auth/token                                          login: {"identifier","secret"} -> {"access_token"}
+//	GET    /v2/namespaces/{ns}/repositories?page=&page_size=       repositories of a namespace
+//	GET    /v2/namespaces/{ns}/repositories/{repo}/tags?page=&page_size=
+//	GET    /v2/namespaces/{ns}/repositories/{repo}/tags/{tag}
+//	DELETE /v2/repositories/{ns}/{repo}/tags/{tag}/                 removes one tag -> 204
+//
+// The repositories, tags and digests it lists are the registry's actual
+// content (catalog, tags/list and a HEAD per tag with the full Accept set);
+// a tag delete removes only that tag in the registry (distribution v3's OCI
+// DELETE by tag, sent with a secret header). Like Docker Hub, the registry
+// API itself refuses every other DELETE with 405 UNSUPPORTED: New installs a
+// hook on the registry for that, so tests must install their own hooks with
+// [Server.SetRegistryHook], not on the registry.
+//
+// Shapes follow Docker's published Hub API reference (docker/docs
+// content/reference/api/hub/latest.yaml, see testdata/README.md): pagination
+// is {count,next,previous,results} with page/page_size (default 10, at most
+// 100, a page past the end is 404), errors are {"errinfo":null,"message":...},
+// every answer carries X-RateLimit-Limit/Remaining/Reset, and a rate-limited
+// request gets 429 with X-Retry-After as a unix time (or, with
+// Options.RetryAfterSeconds, Retry-After in seconds). A bad or expired bearer
+// token gets 401. Every request is recorded ([Server.Requests]).
+//
+// Push times (tag_last_pushed and last_updated) are when the replica first
+// saw the tag on its digest, unless a test sets them ([Server.SetPushed]).
+package hubtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/tagsweep/tagsweep/internal/testregistry"
+)
+
+// Scope is a Docker Hub access token scope (createAccessTokenRequest:
+// "repo:admin", "repo:write", "repo:read", "repo:public_read").
+type Scope string
+
+// Scopes. Docker Hub's token page calls them "Read-only", "Read & Write" and
+// "Read, Write, Delete".
+const (
+	ScopeRead   Scope = "repo:read"
+	ScopeWrite  Scope = "repo:write"
+	ScopeDelete Scope = "repo:admin"
+)
+
+// User is an account that can log in: a Docker ID (or an organization, for
+// an organization access token) and its secret.
+type User struct {
+	Name, Secret string
+	// Scope is what the secret allows; deleting a tag needs ScopeDelete.
+	Scope Scope
+	// Namespaces the user may delete in; empty means its own name.
+	Namespaces []string
+}
+
+// Options configure a Server.
+type Options struct {
+	// Users who can log in.
+	Users []User
+	// RateLimit is the number of requests per Window before 429s; 0 means
+	// 600 (the pace hexpm/bob measured as safe).
+	RateLimit int
+	// Window is the rate-limit window; 0 means a minute (the docs: "per minute").
+	Window time.Duration
+	// DeniedStatus is the answer to a tag delete without delete scope: 403
+	// (the default, the docs' "permission denied") or 401 (what clients
+	// have reported from the live Hub for a token without delete).
+	DeniedStatus int
+	// RetryAfterSeconds sends a 429's wait as the standard Retry-After in
+	// seconds, as the current reference says, instead of X-Retry-After as a
+	// unix time, as the earlier one (and the live API) did.
+	RetryAfterSeconds bool
+}
+
+// Request is one request the replica received.
+type Request struct {
+	Method string
+	// Path is the escaped path, e.g. /v2/namespaces/acme/repositories.
+	Path string
+	// Query is the raw query, e.g. page_size=100.
+	Query string
+	// Auth is the Authorization scheme ("Bearer", "JWT", ...), "" for none.
+	Auth string
+	// Body is the request body (the login request's JSON).
+	Body string
+	// Status is the answer's status.
+	Status int
+}
+
+func (r Request) String() string {
+	s := r.Method + " " + r.Path
+	if r.Query != "" {
+		s += "?" + r.Query
+	}
+	return s
+}
+
+// Server is the replica. It is safe for concurrent use.
+type Server struct {
+	reg    testregistry.Server
+	opts   Options
+	secret string // header value letting the replica's own DELETEs through
+	srv    *http.Server
+	ln     net.Listener
+	done   chan struct{}
+	client *http.Client
+
+	mu        sync.Mutex
+	requests  []Request
+	tokens    map[string]string // access token -> user name
+	tokenSeq  int
+	seen      map[string]seenTag // "ns/repo:tag" -> first seen on its digest
+	pinned    map[string]time.Time
+	omitted   map[string]bool
+	ids       map[string]int
+	images    map[string]imageInfo // manifest digest -> what Hub lists for it
+	deletes   []string             // "ns/repo:tag" removed through the Hub API
+	refused   []string             // registry API DELETEs answered 405
+	hook      testregistry.Hook
+	windowAt  time.Time
+	used      int
+	forced    int
+	forcedFor time.Duration
+}
+
+type seenTag struct {
+	digest string
+	at     time.Time
+}
+
+// SecretHeader carries the replica's secret on its own registry DELETEs.
+const SecretHeader = "X-Hubtest-Secret"
+
+// New starts a replica in front of reg (a registry that can delete single
+// tags: testregistry.New with DeleteEnabled). Close stops it.
+func New(reg testregistry.Server, o Options) (*Server, error) {
+	if o.RateLimit <= 0 {
+		o.RateLimit = 600
+	}
+	if o.Window <= 0 {
+		o.Window = time.Minute
+	}
+	if o.DeniedStatus == 0 {
+		o.DeniedStatus = http.StatusForbidden
+	}
+	var rnd [16]byte
+	_, _ = rand.Read(rnd[:])
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		reg: reg, opts: o, secret: hex.EncodeToString(rnd[:]), ln: ln, done: make(chan struct{}),
+		client: &http.Client{Timeout: time.Minute, Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		tokens: map[string]string{}, seen: map[string]seenTag{}, pinned: map[string]time.Time{},
+		omitted: map[string]bool{}, ids: map[string]int{}, images: map[string]imageInfo{}, windowAt: time.Now(),
+	}
+	reg.SetHook(s.registryHook)
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: time.Minute, ErrorLog: log.New(io.Discard, "", 0)}
+	go func() {
+		defer close(s.done)
+		_ = s.srv.Serve(ln)
+	}()
+	return s, nil
+}
+
+// URL is the API base, e.g. http://127.0.0.1:PORT.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Close stops the replica and removes its registry hook.
+func (s *Server) Close() error {
+	s.reg.SetHook(nil)
+	err := s.srv.Close()
+	<-s.done
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// SetRegistryHook installs a hook on the registry behind the replica's own
+// (which refuses registry-API DELETEs with 405). nil removes it.
+func (s *Server) SetRegistryHook(h testregistry.Hook) {
+	s.mu.Lock()
+	s.hook = h
+	s.mu.Unlock()
+}
+
+func (s *Server) registryHook(w http.ResponseWriter, req *http.Request) bool {
+	if req.Method == http.MethodDelete && req.Header.Get(SecretHeader) != s.secret {
+		s.mu.Lock()
+		s.refused = append(s.refused, req.Method+" "+req.URL.Path)
+		s.mu.Unlock()
+		// Docker Hub's registry: delete is not enabled (hub-feedback#2360).
+		testregistry.WriteError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "The operation is unsupported.")
+		return true
+	}
+	s.mu.Lock()
+	h := s.hook
+	s.mu.Unlock()
+	return h != nil && h(w, req)
+}
+
+// Requests returns the requests received, oldest first.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// ResetRequests forgets the requests received.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	s.requests = nil
+	s.mu.Unlock()
+}
+
+// TagDeletes returns the tags removed through the Hub API ("ns/repo:tag"),
+// in order.
+func (s *Server) TagDeletes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.deletes)
+}
+
+// RefusedRegistryDeletes returns the registry-API DELETEs the registry
+// refused with 405 ("DELETE /v2/<repo>/manifests/<ref>").
+func (s *Server) RefusedRegistryDeletes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.refused)
+}
+
+// SetPushed sets tag_last_pushed and last_updated of repo:tag ("ns/name").
+func (s *Server) SetPushed(repo, tag string, t time.Time) {
+	s.mu.Lock()
+	s.pinned[repo+":"+tag] = t.UTC()
+	s.mu.Unlock()
+}
+
+// OmitPushed makes tag_last_pushed of repo:tag null (old tags on Docker Hub
+// have none); last_updated stays.
+func (s *Server) OmitPushed(repo, tag string) {
+	s.mu.Lock()
+	s.omitted[repo+":"+tag] = true
+	s.mu.Unlock()
+}
+
+// ExpireTokens makes every access token issued so far invalid (Docker Hub's
+// expire after 10 minutes): the next request with one gets 401.
+func (s *Server) ExpireTokens() {
+	s.mu.Lock()
+	s.tokens = map[string]string{}
+	s.mu.Unlock()
+}
+
+// RateLimitNext answers the next n requests with 429 and an X-Retry-After
+// of now+after (a unix time, rounded up to the second).
+func (s *Server) RateLimitNext(n int, after time.Duration) {
+	s.mu.Lock()
+	s.forced, s.forcedFor = n, after
+	s.mu.Unlock()
+}
+
+// --- HTTP ---
+
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// ServeHTTP answers one Hub API request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	scheme, _, _ := strings.Cut(req.Header.Get("Authorization"), " ")
+	rec := &recorder{ResponseWriter: w}
+	defer func() {
+		s.mu.Lock()
+		s.requests = append(s.requests, Request{Method: req.Method, Path: req.URL.EscapedPath(), Query: req.URL.RawQuery,
+			Auth: scheme, Body: string(body), Status: cmpStatus(rec.status)})
+		s.mu.Unlock()
+	}()
+	if s.rateLimited(rec) {
+		return
+	}
+	seg := strings.Split(strings.TrimPrefix(req.URL.Path, "/"), "/")
+	switch {
+	case req.Method == http.MethodPost && req.URL.Path == "/v2/auth/token":
+		s.login(rec, body)
+	case req.Method == http.MethodGet && len(seg) == 4 && seg[0] == "v2" && seg[1] == "namespaces" && seg[3] == "repositories":
+		if _, ok := s.caller(rec, req); ok {
+			s.listRepositories(rec, req, seg[2])
+		}
+	case req.Method == http.MethodGet && len(seg) == 6 && seg[0] == "v2" && seg[1] == "namespaces" && seg[3] == "repositories" && seg[5] == "tags":
+		if _, ok := s.caller(rec, req); ok {
+			s.listTags(rec, req, seg[2]+"/"+seg[4])
+		}
+	case req.Method == http.MethodGet && len(seg) == 7 && seg[0] == "v2" && seg[1] == "namespaces" && seg[3] == "repositories" && seg[5] == "tags":
+		if _, ok := s.caller(rec, req); ok {
+			s.getTag(rec, req, seg[2]+"/"+seg[4], seg[6])
+		}
+	case req.Method == http.MethodDelete && len(seg) == 7 && seg[0] == "v2" && seg[1] == "repositories" && seg[4] == "tags" && seg[6] == "":
+		// hub-tool: DeleteTagURL = "/v2/repositories/%s/tags/%s/"
+		s.deleteTag(rec, req, seg[2], seg[3], seg[5])
+	default:
+		writeError(rec, http.StatusNotFound, "not found")
+	}
+}
+
+func cmpStatus(s int) int {
+	if s == 0 {
+		return http.StatusOK
+	}
+	return s
+}
+
+// rateLimited sets the X-RateLimit-* headers and answers 429 when the
+// window's budget is spent or a test forced it.
+func (s *Server) rateLimited(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	now := time.Now()
+	if now.Sub(s.windowAt) >= s.opts.Window {
+		s.windowAt, s.used = now, 0
+	}
+	s.used++
+	reset := s.windowAt.Add(s.opts.Window)
+	remaining := max(s.opts.RateLimit-s.used, 0)
+	limited := s.used > s.opts.RateLimit
+	var retry time.Time
+	switch {
+	case s.forced > 0:
+		s.forced--
+		limited, remaining, retry = true, 0, now.Add(s.forcedFor)
+	case limited:
+		retry = reset
+	}
+	s.mu.Unlock()
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(s.opts.RateLimit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(unixCeil(reset), 10))
+	if !limited {
+		return false
+	}
+	if s.opts.RetryAfterSeconds {
+		h.Set("Retry-After", strconv.FormatInt(int64(math.Ceil(time.Until(retry).Seconds())), 10))
+	} else {
+		h.Set("X-Retry-After", strconv.FormatInt(unixCeil(retry), 10))
+	}
+	writeJSON(w, http.StatusTooManyRequests, map[string]any{"detail": "Rate limit exceeded", "error": false})
+	return true
+}
+
+// unixCeil is t as a unix time, rounded up: a client waiting until then
+// never comes back early.
+func unixCeil(t time.Time) int64 { return int64(math.Ceil(float64(t.UnixNano()) / 1e9)) }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// writeError writes the docs' error schema: {"errinfo": null, "message": ...}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{"errinfo": nil, "message": msg})
+}
+
+func (s *Server) login(w http.ResponseWriter, body []byte) {
+	var in struct {
+		Identifier string `json:"identifier"`
+		Secret     string `json:"secret"`
+	}
+	if json.Unmarshal(body, &in) != nil || in.Identifier == "" || in.Secret == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"errinfo": nil, "message": "bad request", "detail": "identifier and secret are required"})
+		return
+	}
+	for _, u := range s.opts.Users {
+		if u.Name == in.Identifier && u.Secret == in.Secret {
+			var rnd [12]byte
+			_, _ = rand.Read(rnd[:])
+			s.mu.Lock()
+			s.tokenSeq++
+			tok := fmt.Sprintf("hubtest.%d.%s", s.tokenSeq, hex.EncodeToString(rnd[:]))
+			s.tokens[tok] = u.Name
+			s.mu.Unlock()
+			writeJSON(w, http.StatusOK, map[string]any{"access_token": tok})
+			return
+		}
+	}
+	writeError(w, http.StatusUnauthorized, "unauthorized")
+}
+
+// caller returns the authenticated user ("" for anonymous, which may read
+// public repositories); a token that is not (or no longer) valid is a 401.
+func (s *Server) caller(w http.ResponseWriter, req *http.Request) (*User, bool) {
+	h := req.Header.Get("Authorization")
+	if h == "" {
+		return nil, true
+	}
+	scheme, tok, _ := strings.Cut(h, " ")
+	if scheme != "Bearer" && scheme != "JWT" {
+		writeError(w, http.StatusUnauthorized, "unauthorized")
+		return nil, false
+	}
+	s.mu.Lock()
+	name, ok := s.tokens[tok]
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "unauthorized")
+		return nil, false
+	}
+	for i := range s.opts.Users {
+		if s.opts.Users[i].Name == name {
+			return &s.opts.Users[i], true
+		}
+	}
+	writeError(w, http.StatusUnauthorized, "unauthorized")
+	return nil, false
+}
+
+// page reads page and page_size (page_size defaults to 10, at most 100).
+func page(req *http.Request) (int, int, bool) {
+	q := req.URL.Query()
+	p, size := 1, 10
+	if v := q.Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 0, 0, false
+		}
+		p = n
+	}
+	if v := q.Get("page_size"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 0, 0, false
+		}
+		size = min(n, 100)
+	}
+	return p, size, true
+}
+
+// pageLink is the absolute link to page p of the same query, or nil.
+func pageLink(req *http.Request, p int) any {
+	q := req.URL.Query()
+	q.Set("page", strconv.Itoa(p))
+	u := url.URL{Scheme: "http", Host: req.Host, Path: req.URL.Path, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// paginate answers one page of items ({count,next,previous,results}).
+func paginate[T any](w http.ResponseWriter, req *http.Request, items []T, render func([]T) ([]any, error)) {
+	p, size, ok := page(req)
+	if !ok {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"errinfo": nil, "message": "bad request", "detail": "page and page_size must be positive integers"})
+		return
+	}
+	start := (p - 1) * size
+	if start >= len(items) && p > 1 {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	end := min(start+size, len(items))
+	results, err := render(items[min(start, end):end])
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	var next, prev any
+	if end < len(items) {
+		next = pageLink(req, p+1)
+	}
+	if p > 1 {
+		prev = pageLink(req, p-1)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"count": len(items), "next": next, "previous": prev, "results": results})
+}
+
+// --- registry reads ---
+
+func (s *Server) registryName() (name.Registry, error) {
+	return name.NewRegistry(s.reg.Addr(), name.Insecure)
+}
+
+// repositories lists the registry's repositories in namespace ns.
+func (s *Server) repositories(ctx context.Context, ns string) ([]string, error) {
+	r, err := s.registryName()
+	if err != nil {
+		return nil, err
+	}
+	all, err := remote.Catalog(ctx, r, remote.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, repo := range all {
+		if n, rest, ok := strings.Cut(repo, "/"); ok && n == ns && !strings.Contains(rest, "/") {
+			out = append(out, rest)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (s *Server) exists(ctx context.Context, repo string) (bool, error) {
+	ns, n, _ := strings.Cut(repo, "/")
+	names, err := s.repositories(ctx, ns)
+	return slices.Contains(names, n), err
+}
+
+func (s *Server) listRepositories(w http.ResponseWriter, req *http.Request, ns string) {
+	names, err := s.repositories(req.Context(), ns)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	paginate(w, req, names, func(page []string) ([]any, error) {
+		out := make([]any, len(page))
+		for i, n := range page {
+			out[i] = map[string]any{
+				"name": n, "namespace": ns, "repository_type": "image", "status": 1, "status_description": "active",
+				"description": "", "is_private": false, "star_count": 0, "pull_count": 0,
+				"last_updated": time.Now().UTC().Format(time.RFC3339Nano), "last_modified": time.Now().UTC().Format(time.RFC3339Nano),
+				"date_registered": time.Now().UTC().Format(time.RFC3339Nano), "affiliation": "",
+				"media_types": []string{}, "content_types": []string{"image"}, "categories": []any{}, "storage_size": 0,
+			}
+		}
+		return out, nil
+	})
+}
+
+// tagRow is one tag as the replica lists it.
+type tagRow struct {
+	name   string
+	pushed time.Time
+}
+
+// tagRows lists repo's tags, newest push first (Docker Hub's default
+// ordering is -last_updated), ties by name.
+func (s *Server) tagRows(ctx context.Context, repo string) ([]tagRow, error) {
+	names, err := testregistry.ListTags(ctx, s.reg.Addr()+"/"+repo)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]tagRow, 0, len(names))
+	for _, n := range names {
+		at, err := s.pushedAt(ctx, repo, n)
+		if testregistry.IsNotFound(err) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, tagRow{name: n, pushed: at})
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		if !rows[i].pushed.Equal(rows[j].pushed) {
+			return rows[i].pushed.After(rows[j].pushed)
+		}
+		return rows[i].name < rows[j].name
+	})
+	return rows, nil
+}
+
+// pushedAt is the push time of repo:tag: set by the test, else when the
+// replica first saw the tag on its current digest.
+func (s *Server) pushedAt(ctx context.Context, repo, tag string) (time.Time, error) {
+	key := repo + ":" + tag
+	s.mu.Lock()
+	t, pinned := s.pinned[key]
+	s.mu.Unlock()
+	if pinned {
+		return t, nil
+	}
+	d, err := s.descriptor(ctx, repo, tag)
+	if err != nil {
+		return time.Time{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.seen[key]; ok && st.digest == d.Digest.String() {
+		return st.at, nil
+	}
+	now := time.Now().UTC()
+	s.seen[key] = seenTag{digest: d.Digest.String(), at: now}
+	return now, nil
+}
+
+func (s *Server) descriptor(ctx context.Context, repo, ref string) (v1.Descriptor, error) {
+	sep := ":"
+	if strings.HasPrefix(ref, "sha256:") {
+		sep = "@"
+	}
+	d, err := testregistry.Descriptor(ctx, s.reg.Addr()+"/"+repo+sep+ref)
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+		return d, &testregistry.StatusError{StatusCode: http.StatusNotFound, Code: "MANIFEST_UNKNOWN"}
+	}
+	return d, err
+}
+
+// imageInfo is what Docker Hub lists for a manifest: its platform images.
+type imageInfo struct {
+	images []map[string]any
+	size   int64
+}
+
+// describe returns the images[] entries and full_size for a manifest
+// (cached: manifests are content-addressed).
+func (s *Server) describe(ctx context.Context, repo string, d v1.Descriptor, pushed string) (imageInfo, error) {
+	s.mu.Lock()
+	info, ok := s.images[d.Digest.String()]
+	s.mu.Unlock()
+	if ok {
+		return info, nil
+	}
+	r, err := name.NewRepository(s.reg.Addr()+"/"+repo, name.Insecure)
+	if err != nil {
+		return info, err
+	}
+	image := func(dg v1.Hash, p *v1.Platform) (map[string]any, int64, error) {
+		img, err := remote.Image(r.Digest(dg.String()), remote.WithContext(ctx))
+		if err != nil {
+			return nil, 0, err
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			return nil, 0, err
+		}
+		var size int64
+		layers := []map[string]any{}
+		for _, l := range m.Layers {
+			size += l.Size
+			layers = append(layers, map[string]any{"digest": l.Digest.String(), "size": l.Size, "instruction": ""})
+		}
+		if p == nil {
+			if cf, err := img.ConfigFile(); err == nil {
+				p = &v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant, OSVersion: cf.OSVersion}
+			} else {
+				p = &v1.Platform{}
+			}
+		}
+		var variant, osVersion any
+		if p.Variant != "" {
+			variant = p.Variant
+		}
+		if p.OSVersion != "" {
+			osVersion = p.OSVersion
+		}
+		return map[string]any{
+			"architecture": p.Architecture, "features": "", "variant": variant, "digest": dg.String(), "layers": layers, "os": p.OS,
+			"os_features": "", "os_version": osVersion, "size": size, "status": "active", "last_pulled": nil, "last_pushed": pushed,
+		}, size, nil
+	}
+	switch {
+	case d.MediaType.IsIndex():
+		idx, err := remote.Index(r.Digest(d.Digest.String()), remote.WithContext(ctx))
+		if err != nil {
+			return info, err
+		}
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return info, err
+		}
+		for _, c := range im.Manifests {
+			if !c.MediaType.IsImage() || c.Platform == nil || c.Platform.OS == "unknown" {
+				continue // nested indexes, attestations: Hub lists platform images only
+			}
+			e, size, err := image(c.Digest, c.Platform)
+			if err != nil {
+				return info, err
+			}
+			info.images = append(info.images, e)
+			info.size = max(info.size, size)
+		}
+	case d.MediaType.IsImage():
+		e, size, err := image(d.Digest, nil)
+		if err != nil {
+			return info, err
+		}
+		info.images, info.size = []map[string]any{e}, size
+	}
+	s.mu.Lock()
+	s.images[d.Digest.String()] = info
+	s.mu.Unlock()
+	return info, nil
+}
+
+func (s *Server) id(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id, ok := s.ids[key]; ok {
+		return id
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	id := int(h.Sum32()&0x3fffffff) + len(s.ids)
+	s.ids[key] = id
+	return id
+}
+
+// tagJSON renders one tag the way the Hub API lists it: the documented
+// tag schema plus the fields the live API also returns (digest,
+// media_type, content_type, tag_status).
+func (s *Server) tagJSON(ctx context.Context, repo string, row tagRow) (map[string]any, error) {
+	d, err := s.descriptor(ctx, repo, row.name)
+	if err != nil {
+		return nil, err
+	}
+	ts := row.pushed.UTC().Format(time.RFC3339Nano)
+	info, err := s.describe(ctx, repo, d, ts)
+	if err != nil {
+		return nil, err
+	}
+	ns, _, _ := strings.Cut(repo, "/")
+	var pushed any = ts
+	s.mu.Lock()
+	if s.omitted[repo+":"+row.name] {
+		pushed = nil
+	}
+	s.mu.Unlock()
+	images := info.images
+	if images == nil {
+		images = []map[string]any{}
+	}
+	return map[string]any{
+		"creator": 1, "id": s.id(repo + ":" + row.name), "images": images, "last_updated": ts, "last_updater": 1,
+		"last_updater_username": ns, "name": row.name, "repository": s.id(repo), "full_size": info.size, "v2": true,
+		"status": "active", "tag_status": "active", "tag_last_pulled": nil, "tag_last_pushed": pushed,
+		"media_type": string(d.MediaType), "content_type": "image", "digest": d.Digest.String(),
+	}, nil
+}
+
+func (s *Server) listTags(w http.ResponseWriter, req *http.Request, repo string) {
+	ctx := req.Context()
+	ok, err := s.exists(ctx, repo)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if !ok {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	rows, err := s.tagRows(ctx, repo)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	paginate(w, req, rows, func(page []tagRow) ([]any, error) {
+		out := make([]any, 0, len(page))
+		for _, r := range page {
+			t, err := s.tagJSON(ctx, repo, r)
+			if testregistry.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, t)
+		}
+		return out, nil
+	})
+}
+
+func (s *Server) getTag(w http.ResponseWriter, req *http.Request, repo, tag string) {
+	ctx := req.Context()
+	at, err := s.pushedAt(ctx, repo, tag)
+	if testregistry.IsNotFound(err) {
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	t, err := s.tagJSON(ctx, repo, tagRow{name: tag, pushed: at})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) deleteTag(w http.ResponseWriter, req *http.Request, ns, repoName, tag string) {
+	u, ok := s.caller(w, req)
+	if !ok {
+		return
+	}
+	if u == nil {
+		writeError(w, http.StatusUnauthorized, "unauthorized")
+		return
+	}
+	nss := u.Namespaces
+	if len(nss) == 0 {
+		nss = []string{u.Name}
+	}
+	if u.Scope != ScopeDelete || !slices.Contains(nss, ns) {
+		msg := "permission denied"
+		if s.opts.DeniedStatus == http.StatusUnauthorized {
+			msg = "unauthorized"
+		}
+		writeError(w, s.opts.DeniedStatus, msg)
+		return
+	}
+	repo := ns + "/" + repoName
+	ctx := req.Context()
+	if _, err := s.descriptor(ctx, repo, tag); err != nil {
+		if testregistry.IsNotFound(err) {
+			writeError(w, http.StatusNotFound, "not found")
+			return
+		}
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	// The side channel: distribution v3's OCI DELETE by tag removes only the tag.
+	dreq, err := http.NewRequestWithContext(ctx, http.MethodDelete, fmt.Sprintf("http://%s/v2/%s/manifests/%s", s.reg.Addr(), repo, tag), nil)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	dreq.Header.Set(SecretHeader, s.secret)
+	resp, err := s.client.Do(dreq)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusAccepted, http.StatusOK, http.StatusNoContent:
+	case http.StatusNotFound:
+		writeError(w, http.StatusNotFound, "not found")
+		return
+	default:
+		writeError(w, http.StatusInternalServerError, fmt.Sprintf("registry answered %d: %s", resp.StatusCode, bytes.TrimSpace(msg)))
+		return
+	}
+	s.mu.Lock()
+	key := repo + ":" + tag
+	s.deletes = append(s.deletes, key)
+	delete(s.seen, key)
+	delete(s.pinned, key)
+	delete(s.omitted, key)
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,469 @@
+package hubtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/tagsweep/tagsweep/internal/testregistry"
+)
+
+type fixture struct {
+	reg  *testregistry.Registry
+	hub  *Server
+	addr string
+}
+
+func start(t *testing.T, o Options) *fixture {
+	t.Helper()
+	reg, err := testregistry.New(context.Background(), testregistry.Options{DeleteEnabled: true, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	if o.Users == nil {
+		o.Users = []User{{Name: "acme", Secret: "dckr_pat_acme", Scope: ScopeDelete}, {Name: "reader", Secret: "dckr_pat_reader", Scope: ScopeWrite, Namespaces: []string{"acme"}}}
+	}
+	hub, err := New(reg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close() })
+	return &fixture{reg: reg, hub: hub, addr: reg.Addr()}
+}
+
+func (f *fixture) push(t *testing.T, ref string, seed int64) v1.Hash {
+	t.Helper()
+	h, err := testregistry.PushImage(context.Background(), f.addr+"/"+ref, testregistry.ImageSpec{Created: time.Now().Add(-time.Hour), Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (f *fixture) tag(t *testing.T, ref, src string) {
+	t.Helper()
+	if err := testregistry.Tag(context.Background(), f.addr+"/"+ref, f.addr+"/"+src); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (a answer) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(a.body, &m); err != nil {
+		t.Fatalf("not JSON (%d): %s", a.status, a.body)
+	}
+	return m
+}
+
+func (f *fixture) call(t *testing.T, method, path, token string, body any) answer {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	u := path
+	if !strings.HasPrefix(path, "http") {
+		u = f.hub.URL() + path
+	}
+	req, err := http.NewRequest(method, u, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (f *fixture) login(t *testing.T, user, secret string) string {
+	t.Helper()
+	a := f.call(t, http.MethodPost, "/v2/auth/token", "", map[string]string{"identifier": user, "secret": secret})
+	if a.status != http.StatusOK {
+		t.Fatalf("login %s: %d %s", user, a.status, a.body)
+	}
+	return a.json(t)["access_token"].(string)
+}
+
+func readExample(t *testing.T, name string) any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return v
+}
+
+// missing lists the fields of the documented example doc that got lacks,
+// recursively (array elements are compared with the example's first).
+func missing(doc, got any, path string) []string {
+	var out []string
+	switch d := doc.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return []string{path + " (not an object)"}
+		}
+		for k, dv := range d {
+			gv, ok := g[k]
+			if !ok {
+				out = append(out, path+"."+k)
+				continue
+			}
+			if dv != nil && gv != nil {
+				out = append(out, missing(dv, gv, path+"."+k)...)
+			}
+		}
+	case []any:
+		g, ok := got.([]any)
+		if !ok {
+			return []string{path + " (not an array)"}
+		}
+		if len(d) > 0 {
+			for i, gv := range g {
+				out = append(out, missing(d[0], gv, fmt.Sprintf("%s[%d]", path, i))...)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestDocumentedFields: every field of Docker's documented examples (and of
+// an observed live tag listing) is in the replica's answer to the same call.
+func TestDocumentedFields(t *testing.T) {
+	f := start(t, Options{})
+	f.push(t, "acme/app:v1", 1)
+	f.tag(t, "acme/app:stable", "acme/app:v1")
+	kids := []v1.Image{}
+	for i, p := range []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64", Variant: "v8"}} {
+		img, err := testregistry.BuildImage(testregistry.ImageSpec{Seed: int64(10 + i), Platform: &p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kids = append(kids, img)
+	}
+	if _, err := testregistry.PushIndex(context.Background(), f.addr+"/acme/app:multi", testregistry.IndexSpec{Children: kids}); err != nil {
+		t.Fatal(err)
+	}
+	f.push(t, "acme/tool:v1", 2)
+
+	req := readExample(t, "auth_token_request.json").(map[string]any)
+	if len(req) != 2 || req["identifier"] == nil || req["secret"] == nil {
+		t.Fatalf("documented login request: %v", req)
+	}
+	a := f.call(t, http.MethodPost, "/v2/auth/token", "", map[string]string{"identifier": "acme", "secret": "dckr_pat_acme"})
+	check := func(what string, example string, a answer, status int) {
+		t.Helper()
+		if a.status != status {
+			t.Fatalf("%s: status %d, want %d: %s", what, a.status, status, a.body)
+		}
+		if m := missing(readExample(t, example), a.json(t), ""); len(m) > 0 {
+			t.Errorf("%s lacks documented fields of %s: %v\n%s", what, example, m, a.body)
+		}
+	}
+	check("login", "auth_token_response.json", a, http.StatusOK)
+	tok := a.json(t)["access_token"].(string)
+
+	check("repositories", "list_repositories_response.json", f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories?page_size=1", tok, nil), http.StatusOK)
+	tags := f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories/app/tags?page_size=100", tok, nil)
+	check("tags", "list_tags_response.json", tags, http.StatusOK)
+	check("tags (observed fields)", "list_tags_observed.json", tags, http.StatusOK)
+	one := f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories/app/tags/multi", tok, nil)
+	if one.status != http.StatusOK {
+		t.Fatalf("get tag: %d %s", one.status, one.body)
+	}
+	if m := missing(readExample(t, "list_tags_observed.json").(map[string]any)["results"].([]any)[0], one.json(t), ""); len(m) > 0 {
+		t.Errorf("get tag lacks %v", m)
+	}
+
+	check("bad token", "error_unauthorized.json", f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories/app/tags", "nope", nil), http.StatusUnauthorized)
+	check("bad login", "error_unauthorized.json", f.call(t, http.MethodPost, "/v2/auth/token", "", map[string]string{"identifier": "acme", "secret": "wrong"}), http.StatusUnauthorized)
+	check("unknown repository", "error_not_found.json", f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories/nope/tags", tok, nil), http.StatusNotFound)
+	check("unknown tag", "error_not_found.json", f.call(t, http.MethodDelete, "/v2/repositories/acme/app/tags/nope/", tok, nil), http.StatusNotFound)
+	reader := f.login(t, "reader", "dckr_pat_reader")
+	check("delete without delete scope", "error_forbidden.json", f.call(t, http.MethodDelete, "/v2/repositories/acme/app/tags/v1/", reader, nil), http.StatusForbidden)
+	f.hub.RateLimitNext(1, 2*time.Second)
+	check("rate limited", "rate_limited_response.json", f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories", tok, nil), http.StatusTooManyRequests)
+
+	// What the listing says is the registry's content.
+	var body struct {
+		Count   int `json:"count"`
+		Results []struct {
+			Name      string `json:"name"`
+			Digest    string `json:"digest"`
+			MediaType string `json:"media_type"`
+			Images    []struct {
+				Architecture, OS, Digest string
+				Variant                  *string
+			} `json:"images"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(tags.body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Count != 3 || len(body.Results) != 3 {
+		t.Fatalf("tags: %s", tags.body)
+	}
+	for _, r := range body.Results {
+		d, err := testregistry.Descriptor(context.Background(), f.addr+"/acme/app:"+r.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Digest != d.Digest.String() || r.MediaType != string(d.MediaType) {
+			t.Errorf("tag %s: listed %s %s, registry has %s %s", r.Name, r.Digest, r.MediaType, d.Digest, d.MediaType)
+		}
+		want := 1
+		if r.Name == "multi" {
+			want = 2
+		}
+		if len(r.Images) != want {
+			t.Errorf("tag %s: images %+v", r.Name, r.Images)
+		}
+	}
+}
+
+// TestPagination: {count,next,previous,results} with page and page_size,
+// page_size capped at 100, a page past the end is 404, next/previous are
+// absolute links on the replica's host.
+func TestPagination(t *testing.T) {
+	f := start(t, Options{})
+	f.push(t, "acme/app:t0", 1)
+	for i := 1; i < 5; i++ {
+		f.tag(t, fmt.Sprintf("acme/app:t%d", i), "acme/app:t0")
+	}
+	tok := f.login(t, "acme", "dckr_pat_acme")
+	var names []string
+	next := "/v2/namespaces/acme/repositories/app/tags?page_size=2"
+	for pages := 0; next != ""; pages++ {
+		if pages > 3 {
+			t.Fatal("pagination does not end")
+		}
+		a := f.call(t, http.MethodGet, next, tok, nil)
+		m := a.json(t)
+		if m["count"].(float64) != 5 {
+			t.Errorf("count %v", m["count"])
+		}
+		for _, r := range m["results"].([]any) {
+			names = append(names, r.(map[string]any)["name"].(string))
+		}
+		if pages == 0 && m["previous"] != nil || pages > 0 && !strings.HasPrefix(m["previous"].(string), f.hub.URL()+"/") {
+			t.Errorf("page %d previous %v", pages+1, m["previous"])
+		}
+		next = ""
+		if n, ok := m["next"].(string); ok {
+			if !strings.HasPrefix(n, f.hub.URL()+"/v2/namespaces/acme/repositories/app/tags?") || !strings.Contains(n, "page_size=2") {
+				t.Errorf("next %q", n)
+			}
+			next = n
+		}
+	}
+	sort.Strings(names)
+	if strings.Join(names, ",") != "t0,t1,t2,t3,t4" {
+		t.Errorf("pages listed %v", names)
+	}
+	if a := f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories/app/tags?page=4&page_size=2", tok, nil); a.status != http.StatusNotFound {
+		t.Errorf("page past the end: %d", a.status)
+	}
+	if a := f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories/app/tags", tok, nil); len(a.json(t)["results"].([]any)) != 5 {
+		t.Errorf("default page_size 10: %s", a.body)
+	}
+	if a := f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories/app/tags?page_size=0", tok, nil); a.status != http.StatusBadRequest {
+		t.Errorf("page_size=0: %d", a.status)
+	}
+}
+
+// TestPageSizeCap: more than 100 tags come in pages of at most 100.
+func TestPageSizeCap(t *testing.T) {
+	f := start(t, Options{})
+	f.push(t, "acme/app:t000", 1)
+	for i := 1; i < 103; i++ {
+		f.tag(t, fmt.Sprintf("acme/app:t%03d", i), "acme/app:t000")
+	}
+	a := f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories/app/tags?page_size=500", "", nil)
+	m := a.json(t)
+	if len(m["results"].([]any)) != 100 || m["count"].(float64) != 103 || m["next"] == nil {
+		t.Errorf("page_size=500: %d results, count %v, next %v", len(m["results"].([]any)), m["count"], m["next"])
+	}
+}
+
+// TestRateLimitHeaders: every answer carries X-RateLimit-*; past the budget
+// the answer is 429 with X-Retry-After, a unix time, or Retry-After in
+// seconds with RetryAfterSeconds.
+func TestRateLimitHeaders(t *testing.T) {
+	for _, seconds := range []bool{false, true} {
+		t.Run(fmt.Sprintf("RetryAfterSeconds=%v", seconds), func(t *testing.T) {
+			f := start(t, Options{RateLimit: 3, RetryAfterSeconds: seconds})
+			var got []int
+			for i := 0; i < 4; i++ {
+				a := f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories", "", nil)
+				got = append(got, a.status)
+				if a.header.Get("X-RateLimit-Limit") != "3" || a.header.Get("X-RateLimit-Remaining") != strconv.Itoa(max(2-i, 0)) {
+					t.Errorf("answer %d: X-RateLimit-Limit %q Remaining %q", i+1, a.header.Get("X-RateLimit-Limit"), a.header.Get("X-RateLimit-Remaining"))
+				}
+				reset, err := strconv.ParseInt(a.header.Get("X-RateLimit-Reset"), 10, 64)
+				if err != nil || reset < time.Now().Unix() {
+					t.Errorf("answer %d: X-RateLimit-Reset %q", i+1, a.header.Get("X-RateLimit-Reset"))
+				}
+				if i == 3 {
+					if seconds {
+						n, err := strconv.Atoi(a.header.Get("Retry-After"))
+						if err != nil || n < 1 || n > 60 || a.header.Get("X-Retry-After") != "" {
+							t.Errorf("Retry-After %q, X-Retry-After %q", a.header.Get("Retry-After"), a.header.Get("X-Retry-After"))
+						}
+					} else {
+						at, err := strconv.ParseInt(a.header.Get("X-Retry-After"), 10, 64)
+						if err != nil || at != reset || a.header.Get("Retry-After") != "" {
+							t.Errorf("X-Retry-After %q (reset %d), Retry-After %q", a.header.Get("X-Retry-After"), reset, a.header.Get("Retry-After"))
+						}
+					}
+				}
+			}
+			if fmt.Sprint(got) != "[200 200 200 429]" {
+				t.Errorf("statuses %v", got)
+			}
+		})
+	}
+}
+
+// TestDeletes: the Hub tag delete removes exactly that tag in the registry;
+// the registry API refuses DELETE with 405 like Docker Hub's; requests are
+// recorded with their auth scheme.
+func TestDeletes(t *testing.T) {
+	f := start(t, Options{})
+	d := f.push(t, "acme/app:old", 1)
+	f.tag(t, "acme/app:stable", "acme/app:old")
+	tok := f.login(t, "acme", "dckr_pat_acme")
+	f.hub.ResetRequests()
+
+	if a := f.call(t, http.MethodDelete, "/v2/repositories/acme/app/tags/old", tok, nil); a.status != http.StatusNotFound {
+		t.Errorf("DELETE without the trailing slash: %d", a.status)
+	}
+	if a := f.call(t, http.MethodDelete, "/v2/repositories/acme/app/tags/old/", "", nil); a.status != http.StatusUnauthorized {
+		t.Errorf("anonymous DELETE: %d", a.status)
+	}
+	if a := f.call(t, http.MethodDelete, "/v2/repositories/acme/app/tags/old/", tok, nil); a.status != http.StatusNoContent || len(a.body) != 0 {
+		t.Fatalf("DELETE: %d %s", a.status, a.body)
+	}
+	ctx := context.Background()
+	if ok, _ := testregistry.Exists(ctx, f.addr+"/acme/app:old"); ok {
+		t.Error("old still resolves")
+	}
+	if err := testregistry.VerifyPull(ctx, f.addr+"/acme/app:stable"); err != nil {
+		t.Errorf("stable: %v", err)
+	}
+	if ok, _ := testregistry.Exists(ctx, f.addr+"/acme/app@"+d.String()); !ok {
+		t.Error("the manifest went with the tag")
+	}
+	if got := f.hub.TagDeletes(); fmt.Sprint(got) != "[acme/app:old]" {
+		t.Errorf("TagDeletes %v", got)
+	}
+
+	// The registry API: 405 UNSUPPORTED, nothing deleted.
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+f.addr+"/v2/acme/app/manifests/"+d.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(string(b), "UNSUPPORTED") {
+		t.Errorf("registry DELETE: %d %s", resp.StatusCode, b)
+	}
+	if ok, _ := testregistry.Exists(ctx, f.addr+"/acme/app:stable"); !ok {
+		t.Error("registry DELETE deleted")
+	}
+	if got := f.hub.RefusedRegistryDeletes(); len(got) != 1 || got[0] != "DELETE /v2/acme/app/manifests/"+d.String() {
+		t.Errorf("RefusedRegistryDeletes %v", got)
+	}
+
+	var log []string
+	for _, r := range f.hub.Requests() {
+		log = append(log, fmt.Sprintf("%s %d %s", r, r.Status, r.Auth))
+	}
+	want := []string{
+		"DELETE /v2/repositories/acme/app/tags/old 404 Bearer",
+		"DELETE /v2/repositories/acme/app/tags/old/ 401 ",
+		"DELETE /v2/repositories/acme/app/tags/old/ 204 Bearer",
+	}
+	if strings.Join(log, "\n") != strings.Join(want, "\n") {
+		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(want, "\n"))
+	}
+
+	// DeniedStatus 401, expired tokens.
+	g := start(t, Options{DeniedStatus: http.StatusUnauthorized})
+	g.push(t, "acme/app:v1", 1)
+	reader := g.login(t, "reader", "dckr_pat_reader")
+	if a := g.call(t, http.MethodDelete, "/v2/repositories/acme/app/tags/v1/", reader, nil); a.status != http.StatusUnauthorized {
+		t.Errorf("delete without scope, DeniedStatus 401: %d", a.status)
+	}
+	g.hub.ExpireTokens()
+	if a := g.call(t, http.MethodGet, "/v2/namespaces/acme/repositories", reader, nil); a.status != http.StatusUnauthorized {
+		t.Errorf("expired token: %d", a.status)
+	}
+}
+
+// TestPushTimes: first seen on a digest, stable across listings, new when
+// the tag moves; SetPushed and OmitPushed override.
+func TestPushTimes(t *testing.T) {
+	f := start(t, Options{})
+	f.push(t, "acme/app:a", 1)
+	f.push(t, "acme/app:b", 2)
+	f.push(t, "acme/app:c", 3)
+	at := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	f.hub.SetPushed("acme/app", "b", at)
+	f.hub.OmitPushed("acme/app", "c")
+	list := func() map[string][2]any {
+		out := map[string][2]any{}
+		for _, r := range f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories/app/tags", "", nil).json(t)["results"].([]any) {
+			m := r.(map[string]any)
+			out[m["name"].(string)] = [2]any{m["tag_last_pushed"], m["last_updated"]}
+		}
+		return out
+	}
+	first := list()
+	if first["b"][0] != at.Format(time.RFC3339Nano) || first["b"][1] != at.Format(time.RFC3339Nano) {
+		t.Errorf("b: %v", first["b"])
+	}
+	if first["c"][0] != nil || first["c"][1] == nil {
+		t.Errorf("c: %v", first["c"])
+	}
+	time.Sleep(5 * time.Millisecond)
+	if again := list(); again["a"] != first["a"] {
+		t.Errorf("a's push time changed without a push: %v then %v", first["a"], again["a"])
+	}
+	f.tag(t, "acme/app:a", "acme/app:b") // a moves
+	if moved := list(); moved["a"][0] == first["a"][0] {
+		t.Errorf("a moved but keeps its push time %v", moved["a"])
+	}
+}
