@@ -1,0 +1,435 @@
+// Package harbor is the registry.Backend for Harbor v2: it lists projects,
+// repositories and tags (with push times and tag immutability) through
+// Harbor's REST API (/api/v2.0), deletes single tags through it, and
+// reads manifests and deletes artifacts through the registry API (the
+// embedded oci.Backend).
+//
+// Harbor's shapes, from goharbor/harbor:
+//   - api/v2.0/swagger.yaml: GET /projects, GET
+//     /projects/{project_name}/repositories, GET
+//     .../repositories/{repository_name}/artifacts (with_tag,
+//     with_immutable_status: the Tag's "immutable" is only filled in when
+//     asked), DELETE .../artifacts/{reference}/tags/{tag_name}; page and
+//     page_size (at most 100) with X-Total-Count and a Link header;
+//     repository_name encoded twice (a/b -> a%252Fb).
+//   - src/server/v2.0/handler/base.go: Link targets are host-relative
+//     ("/api/v2.0/projects?page=2&page_size=100"), resolved here against
+//     the API base.
+//   - src/server/registry/manifest.go: the registry API refuses DELETE by
+//     tag (400 UNSUPPORTED); DELETE by digest deletes the artifact with
+//     its tags (202), or answers 412 PRECONDITION (an immutable tag on it)
+//     or 412 VIOLATE_FOREIGN_KEY_CONSTRAINT (another artifact, an index,
+//     references it).
+//   - src/server/middleware/security: credentials that do not
+//     authenticate make the request anonymous rather than failing it, so
+//     a wrong password would list only public projects; New's credentials
+//     are therefore checked once (GET /users/current/permissions, 401 when
+//     anonymous) before the first listing.
+package harbor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/oci"
+	"github.com/tagsweep/tagsweep/internal/registry/restapi"
+)
+
+// ProtectedImmutable is the reason a tag an immutability rule matches is
+// kept.
+const ProtectedImmutable = "immutable tag (Harbor tag immutability rule)"
+
+// GCHint tells how Harbor frees the space of deleted artifacts.
+const GCHint = "Harbor: run a garbage collection job (Administration > Clean Up, or a GC schedule) to free the space; " +
+	"deleted artifacts keep their blobs until it runs."
+
+// pageSize is Harbor's maximum page_size.
+const pageSize = 100
+
+// Options configures New.
+type Options struct {
+	// Registry is the registry API of the Harbor host.
+	Registry *oci.Backend
+	// API is the REST base, e.g. https://harbor.example.com/api/v2.0.
+	API *url.URL
+	// Username and Password are Basic auth for the REST API (robot
+	// accounts: robot$name). Empty: anonymous (public projects only).
+	Username, Password string
+	// HTTP sends the REST requests; nil is http.DefaultClient.
+	HTTP *http.Client
+	// UserAgent is sent to the REST API ("tagsweep" when empty).
+	UserAgent string
+}
+
+// Backend is Harbor: the registry API of oci.Backend, with listing and
+// tag deletion through the REST API. It is safe for concurrent use.
+type Backend struct {
+	*oci.Backend
+	api      *restapi.Client
+	username string
+	who      string
+
+	checkOnce sync.Once
+	checkErr  error
+
+	mu     sync.Mutex
+	listed map[string]map[string]string // repo -> tag -> digest, from the last Tags
+}
+
+var _ registry.Backend = (*Backend)(nil)
+
+// New returns a Harbor backend.
+func New(o Options) (*Backend, error) {
+	if o.Registry == nil {
+		return nil, errors.New("harbor: the registry API backend is required")
+	}
+	if o.API == nil || (o.API.Scheme != "http" && o.API.Scheme != "https") || o.API.Host == "" {
+		return nil, fmt.Errorf("harbor: the REST API base must be an http(s) URL, got %v", o.API)
+	}
+	if (o.Username == "") != (o.Password == "") {
+		return nil, errors.New("harbor: username and password go together")
+	}
+	base := *o.API
+	base.Path = strings.TrimSuffix(base.Path, "/")
+	base.RawPath = ""
+	base.RawQuery, base.Fragment, base.User = "", "", nil
+	b := &Backend{
+		Backend:  o.Registry,
+		api:      &restapi.Client{Base: &base, HTTP: o.HTTP, UserAgent: o.UserAgent},
+		username: o.Username,
+		listed:   map[string]map[string]string{},
+	}
+	switch {
+	case o.Username == "":
+		b.who = "anonymous access to the Harbor API (no username input)"
+	case strings.HasPrefix(o.Username, "robot$") || strings.HasPrefix(o.Username, "robot+"):
+		b.who = fmt.Sprintf("robot account %q (from the username input)", o.Username)
+	default:
+		b.who = fmt.Sprintf("user %q (from the username input)", o.Username)
+	}
+	if o.Username != "" {
+		user, pass := o.Username, o.Password
+		b.api.Auth = func(_ context.Context, req *http.Request) error {
+			req.SetBasicAuth(user, pass)
+			return nil
+		}
+	}
+	return b, nil
+}
+
+// Who describes the credentials of the REST API, never the secret.
+func (b *Backend) Who() string { return b.who }
+
+// Requests counts the requests sent: registry API and REST API.
+func (b *Backend) Requests() int64 { return b.Backend.Stats().Requests + b.api.Requests() }
+
+// Capabilities describes Harbor: push times from the REST API.
+func (b *Backend) Capabilities() registry.Capabilities {
+	return registry.Capabilities{Name: "Harbor", GCHint: GCHint, Pushed: true}
+}
+
+// TagDeleteSupported is true: the REST API deletes single tags. No
+// request is sent.
+func (b *Backend) TagDeleteSupported(context.Context, string) (bool, error) { return true, nil }
+
+// Permission texts for errors (src/common/rbac/project/rbac_role.go:
+// listing needs any project role, deleting artifacts and tags needs
+// Maintainer or Project Admin).
+const needCredentials = `valid Harbor credentials (a Harbor user, or a robot account "robot$name" with its secret)`
+
+func needList(project string) string {
+	return fmt.Sprintf(`read access to Harbor project %q: a project role (Limited Guest or above) or a robot account with the "list repository" and "list artifact" permissions `+
+		`(Harbor also answers so when the project does not exist)`, project)
+}
+
+func needDelete(project string) string {
+	return fmt.Sprintf(`the "delete artifact" and "delete tag" permissions on Harbor project %q: the Maintainer or Project Admin role, `+
+		`or a robot account with artifact "delete" and tag "delete" permissions`, project)
+}
+
+// sentinelError adds a sentinel to an error, keeping its message.
+type sentinelError struct {
+	sentinel error
+	err      error
+}
+
+func (e *sentinelError) Error() string   { return e.err.Error() }
+func (e *sentinelError) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+// harborError splits a restapi message "CODE message" into its parts.
+func harborError(se *restapi.StatusError) (code, message string) {
+	code, message, ok := strings.Cut(se.Message, " ")
+	if !ok || strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") != "" {
+		return "", se.Message
+	}
+	return code, message
+}
+
+// protectedReason is why Harbor refused a delete with 412.
+func protectedReason(code, message string) string {
+	switch {
+	case code == "VIOLATE_FOREIGN_KEY_CONSTRAINT":
+		return "referenced by another artifact (Harbor keeps what an index references): " + message
+	case strings.Contains(message, "immutable"):
+		return ProtectedImmutable + ": " + message
+	case message != "":
+		return fmt.Sprintf("Harbor refused the delete (412 %s): %s", code, message)
+	}
+	return "Harbor refused the delete (412 Precondition Failed)"
+}
+
+// apiError maps a REST API error to the sentinels.
+func (b *Backend) apiError(err error, op, need string) error {
+	var se *restapi.StatusError
+	switch {
+	case errors.As(err, &se):
+		code, msg := harborError(se)
+		switch se.Status {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			sentinel := registry.ErrUnauthorized
+			if se.Status == http.StatusForbidden {
+				sentinel = registry.ErrDenied
+			}
+			return fmt.Errorf("%s: Harbor API: %w", op, &registry.AuthError{Status: se.Status, Who: b.who, Need: need, Detail: se.Message, Err: sentinel})
+		case http.StatusNotFound:
+			return &sentinelError{sentinel: registry.ErrNotFound, err: fmt.Errorf("%s: %w", op, err)}
+		case http.StatusPreconditionFailed:
+			return &sentinelError{sentinel: registry.ErrProtected, err: errors.New(protectedReason(code, msg))}
+		}
+	case errors.Is(err, restapi.ErrRateLimited):
+		return &sentinelError{sentinel: registry.ErrRateLimited, err: fmt.Errorf("%s: %w", op, err)}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// checkCredentials asks Harbor once whether the credentials authenticate:
+// Harbor treats a wrong password as anonymous access, which would list
+// the public projects only, silently. Only a 401 fails the check; any
+// other failure is left to the requests that follow.
+func (b *Backend) checkCredentials(ctx context.Context) error {
+	if b.username == "" {
+		return nil
+	}
+	b.checkOnce.Do(func() {
+		_, err := b.api.Do(ctx, http.MethodGet, "/users/current/permissions", nil)
+		var se *restapi.StatusError
+		if errors.As(err, &se) && se.Status == http.StatusUnauthorized {
+			b.checkErr = b.apiError(err, "check the Harbor credentials", needCredentials)
+		}
+	})
+	return b.checkErr
+}
+
+// split splits "project/repo[/more]" into Harbor's project_name and
+// repository_name.
+func split(repo string) (project, name string, err error) {
+	project, name, ok := strings.Cut(repo, "/")
+	if !ok || project == "" || name == "" {
+		return "", "", fmt.Errorf("repository %q is not a Harbor repository name (project/repository)", repo)
+	}
+	return project, name, nil
+}
+
+// repoPath is /projects/{project_name}/repositories/{repository_name},
+// the repository name encoded twice as Harbor requires (a/b -> a%252Fb).
+func repoPath(project, name string) string {
+	return "/projects/" + url.PathEscape(project) + "/repositories/" + url.PathEscape(url.PathEscape(name))
+}
+
+// getAll GETs path and every page its Link headers lead to.
+func getAll[T any](ctx context.Context, b *Backend, path, op, need string) ([]T, error) {
+	var out []T
+	seen := map[string]bool{}
+	for next := path; next != ""; {
+		if seen[next] {
+			return nil, fmt.Errorf("%s: the pagination links loop back to %s", op, next)
+		}
+		seen[next] = true
+		var page []T
+		resp, err := b.api.GetJSON(ctx, next, &page)
+		if err != nil {
+			return nil, b.apiError(err, op, need)
+		}
+		out = append(out, page...)
+		link := restapi.NextLink(resp.Header)
+		if link == "" {
+			break
+		}
+		// Harbor's links are host-relative: resolve them against the API
+		// base (restapi would put a relative link under the base path).
+		u, err := url.Parse(link)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bad pagination link %q: %w", op, link, err)
+		}
+		next = b.api.Base.ResolveReference(u).String()
+	}
+	return out, nil
+}
+
+// Repositories lists every repository of every project the credentials
+// see, as Harbor names them ("project/repo[/more]").
+func (b *Backend) Repositories(ctx context.Context) ([]string, error) {
+	if err := b.checkCredentials(ctx); err != nil {
+		return nil, err
+	}
+	type named struct {
+		Name string `json:"name"`
+	}
+	projects, err := getAll[named](ctx, b, fmt.Sprintf("/projects?page_size=%d", pageSize), "list Harbor projects", needCredentials)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range projects {
+		repos, err := getAll[named](ctx, b, fmt.Sprintf("/projects/%s/repositories?page_size=%d", url.PathEscape(p.Name), pageSize),
+			fmt.Sprintf("list the repositories of Harbor project %q", p.Name), needList(p.Name))
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range repos {
+			out = append(out, r.Name)
+		}
+	}
+	return out, nil
+}
+
+// artifactJSON is what Tags reads of a swagger Artifact.
+type artifactJSON struct {
+	Digest string `json:"digest"`
+	Tags   []struct {
+		Name      string `json:"name"`
+		PushTime  string `json:"push_time"`
+		Immutable bool   `json:"immutable"`
+	} `json:"tags"`
+}
+
+// Tags lists the tags of repo from its artifacts: each tag with the
+// artifact's digest, its push time, and whether an immutability rule
+// protects it.
+func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error) {
+	project, name, err := split(repo)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.checkCredentials(ctx); err != nil {
+		return nil, err
+	}
+	op := "list the tags of " + repo
+	path := repoPath(project, name) + fmt.Sprintf("/artifacts?with_tag=true&with_immutable_status=true&q=tags%%3D%%2A&page_size=%d", pageSize)
+	arts, err := getAll[artifactJSON](ctx, b, path, op, needList(project))
+	if err != nil {
+		return nil, err
+	}
+	if len(arts) == 0 {
+		// Harbor lists no artifacts for a repository that does not exist.
+		if _, err := b.api.Do(ctx, http.MethodGet, repoPath(project, name), nil); err != nil {
+			return nil, b.apiError(err, op, needList(project))
+		}
+	}
+	var out []registry.Tag
+	digests := map[string]string{}
+	for _, a := range arts {
+		for _, t := range a.Tags {
+			if _, dup := digests[t.Name]; dup || t.Name == "" {
+				continue // a tag moved between two pages: the first listing wins
+			}
+			digests[t.Name] = a.Digest
+			tag := registry.Tag{Name: t.Name, Digest: a.Digest, Pushed: parseTime(t.PushTime)}
+			if t.Immutable {
+				tag.Protected = ProtectedImmutable
+			}
+			out = append(out, tag)
+		}
+	}
+	b.mu.Lock()
+	b.listed[repo] = digests
+	b.mu.Unlock()
+	return out, nil
+}
+
+// parseTime reads Harbor's times; its zero time (0001-01-01) is unknown.
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() <= 1 {
+		return time.Time{}
+	}
+	return t
+}
+
+// DeleteTag deletes one tag through the REST API. The artifact is named
+// by the digest the last listing gave for the tag, so that a tag moved
+// since is not deleted (Harbor answers 404: the tag is not on that
+// artifact). A 412 (immutable tag) is ErrProtected with Harbor's reason.
+func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
+	project, name, err := split(repo)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	ref := b.listed[repo][tag]
+	b.mu.Unlock()
+	if ref == "" {
+		ref = tag
+	}
+	path := repoPath(project, name) + "/artifacts/" + url.PathEscape(ref) + "/tags/" + url.PathEscape(tag)
+	_, err = b.api.Do(ctx, http.MethodDelete, path, nil, http.StatusOK)
+	if err == nil {
+		b.mu.Lock()
+		delete(b.listed[repo], tag)
+		b.mu.Unlock()
+		return nil
+	}
+	mapped := b.apiError(err, "delete tag "+tag, needDelete(project))
+	if errors.Is(mapped, registry.ErrNotFound) && ref != tag {
+		if now, rerr := b.Backend.Resolve(ctx, repo, tag); rerr == nil && now != ref {
+			return fmt.Errorf("delete tag %s: not deleted: it now points at %s, not at %s as listed", tag, now, ref)
+		}
+	}
+	return mapped
+}
+
+// DeleteDigest deletes the artifact through the registry API, which on
+// Harbor deletes the artifact and every tag on it (202). Harbor's 412s
+// keep their detail through oci (a *transport.Error with the registry's
+// code and message), so the REST API's DELETE of an artifact is not
+// needed: 412 PRECONDITION (an immutable tag) and 412
+// VIOLATE_FOREIGN_KEY_CONSTRAINT (an index references it) are
+// ErrProtected with Harbor's reason.
+func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []string) error {
+	err := b.Backend.DeleteDigest(ctx, repo, digest, tags)
+	if err == nil {
+		b.mu.Lock()
+		for t, d := range b.listed[repo] {
+			if d == digest {
+				delete(b.listed[repo], t)
+			}
+		}
+		b.mu.Unlock()
+		return nil
+	}
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusPreconditionFailed {
+		code, msg := "", ""
+		if len(te.Errors) > 0 {
+			code, msg = string(te.Errors[0].Code), te.Errors[0].Message
+		}
+		return &sentinelError{sentinel: registry.ErrProtected, err: errors.New(protectedReason(code, msg))}
+	}
+	var ae *registry.AuthError
+	if errors.As(err, &ae) {
+		project, _, _ := strings.Cut(repo, "/")
+		c := *ae
+		c.Need = needDelete(project)
+		return fmt.Errorf("delete %s: %w", digest, &c)
+	}
+	return err
+}

@@ -1,0 +1,368 @@
+package harbortest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tagsweep/tagsweep/internal/testregistry"
+)
+
+// sideChannel marks the replica's own requests to the registry, which the
+// hook lets through untouched (the tag delete of the REST API uses the
+// distribution registry's DELETE by tag, which Harbor's registry API
+// refuses).
+const sideChannel = "X-Harbortest-Side-Channel"
+
+var acceptManifests = strings.Join([]string{
+	"application/vnd.oci.image.manifest.v1+json",
+	"application/vnd.oci.image.index.v1+json",
+	"application/vnd.docker.distribution.manifest.v2+json",
+	"application/vnd.docker.distribution.manifest.list.v2+json",
+}, ", ")
+
+// manifestInfo is what the replica needs of a manifest.
+type manifestInfo struct {
+	mediaType   string
+	configType  string
+	size        int64 // manifest, config and layers
+	annotations map[string]string
+	children    []childInfo
+}
+
+type childInfo struct {
+	digest   string
+	platform *platform
+}
+
+func (m *manifestInfo) isIndex() bool {
+	return m.mediaType == "application/vnd.oci.image.index.v1+json" ||
+		m.mediaType == "application/vnd.docker.distribution.manifest.list.v2+json"
+}
+
+// artifact is one manifest digest of a repository with the tags on it.
+type artifact struct {
+	id     int64
+	digest string
+	info   *manifestInfo
+	tags   []tagState
+	pushed time.Time
+}
+
+type tagState struct {
+	id        int64
+	name      string
+	pushed    time.Time
+	immutable bool
+}
+
+func (s *Server) registryURL(path string) string {
+	return "http://" + s.reg.Addr() + path
+}
+
+func (s *Server) send(ctx context.Context, method, path string, header http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, s.registryURL(path), nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set(sideChannel, s.secret)
+	return s.client.Do(req)
+}
+
+// catalog lists the registry's repositories (following Link).
+func (s *Server) catalog(ctx context.Context) ([]string, error) {
+	var out []string
+	next := "/v2/_catalog?n=1000"
+	for next != "" {
+		resp, err := s.send(ctx, http.MethodGet, next, nil)
+		if err != nil {
+			return nil, err
+		}
+		var body struct {
+			Repositories []string `json:"repositories"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("registry catalog: %s", resp.Status)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("registry catalog: %w", err)
+		}
+		out = append(out, body.Repositories...)
+		next = ""
+		if l := resp.Header.Get("Link"); l != "" {
+			if a, b := strings.Index(l, "<"), strings.Index(l, ">"); a >= 0 && b > a {
+				u, err := url.Parse(l[a+1 : b])
+				if err != nil {
+					return nil, err
+				}
+				next = u.RequestURI()
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// manifest fetches (once per digest) and parses a manifest.
+func (s *Server) manifest(ctx context.Context, repo, digest string) (*manifestInfo, error) {
+	s.mu.Lock()
+	m := s.manifests[digest]
+	s.mu.Unlock()
+	if m != nil {
+		return m, nil
+	}
+	resp, err := s.send(ctx, http.MethodGet, "/v2/"+repo+"/manifests/"+digest, http.Header{"Accept": {acceptManifests}})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("manifest %s@%s: %s", repo, digest, resp.Status)
+	}
+	var raw struct {
+		MediaType string `json:"mediaType"`
+		Config    struct {
+			MediaType string `json:"mediaType"`
+			Size      int64  `json:"size"`
+		} `json:"config"`
+		Layers []struct {
+			Size int64 `json:"size"`
+		} `json:"layers"`
+		Manifests []struct {
+			Digest   string    `json:"digest"`
+			Platform *platform `json:"platform"`
+		} `json:"manifests"`
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, fmt.Errorf("manifest %s@%s: %w", repo, digest, err)
+	}
+	m = &manifestInfo{mediaType: raw.MediaType, configType: raw.Config.MediaType, annotations: raw.Annotations,
+		size: int64(len(body)) + raw.Config.Size}
+	if m.mediaType == "" {
+		m.mediaType = strings.TrimSpace(strings.Split(resp.Header.Get("Content-Type"), ";")[0])
+	}
+	for _, l := range raw.Layers {
+		m.size += l.Size
+	}
+	for _, c := range raw.Manifests {
+		m.children = append(m.children, childInfo{digest: c.Digest, platform: c.Platform})
+	}
+	s.mu.Lock()
+	s.manifests[digest] = m
+	s.mu.Unlock()
+	return m, nil
+}
+
+// artifacts reads repo from the registry: its tags, the digest of each
+// (HEAD), the manifests; it assigns IDs and push times on first sight.
+// Artifacts are ordered newest first (by ID, which is first sight).
+func (s *Server) artifacts(ctx context.Context, repo string) ([]*artifact, error) {
+	tags, err := testregistry.ListTags(ctx, s.reg.Addr()+"/"+repo)
+	if err != nil {
+		return nil, err
+	}
+	digestOf := map[string]string{}
+	for _, t := range tags {
+		d, err := testregistry.Digest(ctx, s.reg.Addr()+"/"+repo+":"+t)
+		if err != nil {
+			if testregistry.IsNotFound(err) || strings.Contains(err.Error(), "MANIFEST_UNKNOWN") {
+				continue // deleted meanwhile
+			}
+			return nil, err
+		}
+		digestOf[t] = d.String()
+	}
+	infos := map[string]*manifestInfo{}
+	for _, d := range digestOf {
+		if infos[d] != nil {
+			continue
+		}
+		m, err := s.manifest(ctx, repo, d)
+		if err != nil {
+			return nil, err
+		}
+		infos[d] = m
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	byDigest := map[string]*artifact{}
+	var out []*artifact
+	names := make([]string, 0, len(digestOf))
+	for t := range digestOf {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	for _, t := range names {
+		d := digestOf[t]
+		a := byDigest[d]
+		if a == nil {
+			a = &artifact{id: s.artifactIDLocked(repo, d), digest: d, info: infos[d]}
+			byDigest[d] = a
+			out = append(out, a)
+		}
+		key := repo + ":" + t
+		rec, ok := s.pushed[key]
+		switch {
+		case !ok:
+			rec = pushRecord{digest: d, at: now}
+		case rec.digest == "":
+			rec.digest = d
+		case rec.digest != d:
+			rec = pushRecord{digest: d, at: now} // the tag moved: a new push
+		}
+		s.pushed[key] = rec
+		tk := key + "@" + d
+		if s.tagIDs[tk] == 0 {
+			s.tagIDs[tk] = s.id()
+		}
+		a.tags = append(a.tags, tagState{id: s.tagIDs[tk], name: t, pushed: rec.at, immutable: s.immutable[key]})
+		if rec.at.After(a.pushed) {
+			a.pushed = rec.at
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id > out[j].id })
+	return out, nil
+}
+
+func (s *Server) artifactIDLocked(repo, digest string) int64 {
+	k := repo + "@" + digest
+	if s.artIDs[k] == 0 {
+		s.artIDs[k] = s.id()
+	}
+	return s.artIDs[k]
+}
+
+// refusal tells why Harbor would refuse to delete the artifact digest of
+// repo (status 412 and the code and message of its error), or "" when it
+// would not: an index of the repository references it (checked first, as
+// deleteDeeply does), or a tag on it is immutable.
+func (s *Server) refusal(ctx context.Context, repo, digest string) (code, message string, err error) {
+	arts, err := s.artifacts(ctx, repo)
+	if err != nil {
+		return "", "", err
+	}
+	// Every manifest the tags reach, and who references whom.
+	seen := map[string]bool{}
+	var walk func(d string, depth int) (bool, error)
+	walk = func(d string, depth int) (bool, error) {
+		if seen[d] || depth > 16 {
+			return false, nil
+		}
+		seen[d] = true
+		m, err := s.manifest(ctx, repo, d)
+		if err != nil {
+			return false, err
+		}
+		for _, c := range m.children {
+			if c.digest == digest {
+				return true, nil
+			}
+			if found, err := walk(c.digest, depth+1); found || err != nil {
+				return found, err
+			}
+		}
+		return false, nil
+	}
+	for _, a := range arts {
+		found, err := walk(a.digest, 0)
+		if err != nil {
+			return "", "", err
+		}
+		if found {
+			return "VIOLATE_FOREIGN_KEY_CONSTRAINT", "the deleting artifact is referenced by others", nil
+		}
+	}
+	for _, a := range arts {
+		if a.digest != digest {
+			continue
+		}
+		for _, t := range a.tags {
+			if t.immutable {
+				return "PRECONDITION", fmt.Sprintf("the tag %s configured as immutable, cannot be deleted", t.name), nil
+			}
+		}
+	}
+	return "", "", nil
+}
+
+// deleteManifest deletes ref (a tag or a digest) in the registry through
+// the side channel.
+func (s *Server) deleteManifest(ctx context.Context, repo, ref string) error {
+	resp, err := s.send(ctx, http.MethodDelete, "/v2/"+repo+"/manifests/"+ref, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("registry DELETE %s/manifests/%s: %s", repo, ref, resp.Status)
+	}
+	return nil
+}
+
+// registryHook makes the registry API behave like Harbor's: DELETE by tag
+// answers 400 UNSUPPORTED; DELETE by digest answers 412 when Harbor
+// would refuse it; everything else reaches the registry.
+func (s *Server) registryHook(w http.ResponseWriter, req *http.Request) bool {
+	if req.Header.Get(sideChannel) == s.secret {
+		return false
+	}
+	s.mu.Lock()
+	fault := s.fault
+	s.mu.Unlock()
+	if fault != nil && fault(w, req) {
+		return true
+	}
+	if req.Method != http.MethodDelete || testregistry.Classify(req.URL.Path) != testregistry.ClassManifest {
+		return false
+	}
+	rest := strings.TrimPrefix(req.URL.Path, "/v2/")
+	i := strings.LastIndex(rest, "/manifests/")
+	repo, ref := rest[:i], rest[i+len("/manifests/"):]
+	if !isDigest(ref) {
+		// src/server/registry/manifest.go: "v2 doesn't support delete by tag".
+		writeError(w, http.StatusBadRequest, "UNSUPPORTED", fmt.Sprintf("unsupported digest %s: invalid checksum digest format", ref))
+		return true
+	}
+	code, msg, err := s.refusal(req.Context(), repo, ref)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
+		return true
+	}
+	if code != "" {
+		writeError(w, http.StatusPreconditionFailed, code, msg)
+		return true
+	}
+	return false
+}
+
+func isDigest(ref string) bool {
+	alg, hexPart, ok := strings.Cut(ref, ":")
+	if !ok || alg != "sha256" || len(hexPart) != 64 {
+		return false
+	}
+	for _, c := range hexPart {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,371 @@
+// Package harbortest replicates the parts of Harbor v2 that tagsweep uses,
+// for tests: the REST API under /api/v2.0 (projects, repositories,
+// artifacts with their tags, tag and artifact deletion) served by an
+// httptest server, and Harbor's behaviour on the registry API, given to a
+// real in-process CNCF distribution registry (internal/testregistry)
+// through its hook.
+//
+// Everything the replica reports comes from the registry's actual content:
+// an artifact is a manifest digest that tags point at (tags/list, then a
+// HEAD per tag), with those tags. Push times and tag immutability, which
+// Harbor keeps in its database, are settable per tag.
+//
+// What it replicates, and where from (goharbor/harbor):
+//
+//   - api/v2.0/swagger.yaml: the paths, the page/page_size parameters
+//     (default 10, maximum 100), the X-Total-Count and Link headers, the
+//     Project, Repository, Artifact, Tag and Errors definitions, and the
+//     repository_name parameter ("If it contains slash, encode it twice
+//     over with URL encoding. e.g. a/b -> a%2Fb -> a%252Fb").
+//   - src/server/v2.0/handler/base.go (Links): the Link header is built
+//     from the request's own path and query, a host-relative URL, with
+//     rel="prev" and rel="next" joined by " , ".
+//   - src/server/v2.0/handler/artifact.go: listArtifacts, deleteArtifact,
+//     deleteTag ("tag %s attached to artifact %d not found").
+//   - src/controller/tag/controller.go: deleting an immutable tag answers
+//     412 PRECONDITION "the tag %s configured as immutable, cannot be
+//     deleted", through either API.
+//   - src/controller/artifact/controller.go (deleteDeeply): deleting an
+//     artifact that another references answers 412
+//     VIOLATE_FOREIGN_KEY_CONSTRAINT "the deleting artifact is referenced
+//     by others".
+//   - src/server/registry/manifest.go (deleteManifest): the registry API
+//     refuses DELETE by tag with 400 UNSUPPORTED; DELETE by digest deletes
+//     the artifact and its tags (202).
+//   - src/lib/http/error.go: error bodies {"errors":[{"code","message"}]}
+//     and the code-to-status map.
+//   - src/server/middleware/security: credentials that do not authenticate
+//     leave the request anonymous; src/server/v2.0/handler/base.go
+//     RequireProjectAccess then answers 401 UNAUTHORIZED to anonymous and
+//     403 FORBIDDEN to authenticated callers without the permission (also
+//     for a project that does not exist).
+//   - src/common/rbac/project/rbac_role.go: listing needs any project role;
+//     deleting artifacts and tags needs Maintainer or Project Admin.
+//
+// What it does not replicate: the registry API's own authentication (the
+// in-process registry is open; credentials are checked on the REST API
+// only), untagged artifacts (the registry cannot list them), the deep
+// delete of an index's untagged children, accessories, labels, scans,
+// and query filters other than q=tags=* and q=tags=nil.
+package harbortest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tagsweep/tagsweep/internal/testregistry"
+)
+
+// APIPath is where the REST API is served, as on Harbor.
+const APIPath = "/api/v2.0"
+
+// Role is a Harbor project role.
+type Role string
+
+// Project roles (src/common/rbac/project/rbac_role.go).
+const (
+	// RoleProjectAdmin may list and delete.
+	RoleProjectAdmin Role = "projectAdmin"
+	// RoleMaintainer may list and delete.
+	RoleMaintainer Role = "maintainer"
+	// RoleDeveloper may list and push, not delete.
+	RoleDeveloper Role = "developer"
+	// RoleGuest may list and pull.
+	RoleGuest Role = "guest"
+	// RoleLimitedGuest may list and pull.
+	RoleLimitedGuest Role = "limitedGuest"
+	// RoleNone: not a member of the project.
+	RoleNone Role = "none"
+)
+
+// roleIDs are Harbor's role IDs (src/common/const.go).
+var roleIDs = map[Role]int{RoleProjectAdmin: 1, RoleDeveloper: 2, RoleGuest: 3, RoleMaintainer: 4, RoleLimitedGuest: 5}
+
+func (r Role) canList() bool { return r != RoleNone && r != "" }
+func (r Role) canDelete() bool {
+	return r == RoleProjectAdmin || r == RoleMaintainer
+}
+
+// Options configures New.
+type Options struct {
+	// Registry is the registry the replica describes and whose registry
+	// API it makes behave like Harbor's (through its hook, which the
+	// replica owns from now on). Start it with DeleteEnabled.
+	Registry *testregistry.Registry
+	// Users are the accounts, name to password. Every user is a
+	// Maintainer of every project unless SetRole says otherwise.
+	Users map[string]string
+	// Public are projects anonymous callers may list.
+	Public []string
+	// Now is the clock for push times first seen (default time.Now).
+	Now func() time.Time
+}
+
+// Request is one request the REST API received.
+type Request struct {
+	Method string
+	// Path is the decoded path, e.g. /api/v2.0/projects/p/repositories/a%2Fb/artifacts
+	// for a repository name sent double-encoded.
+	Path string
+	// RawPath is the path as sent, e.g. /api/v2.0/projects/p/repositories/a%252Fb/artifacts.
+	RawPath string
+	// Query is the raw query string.
+	Query string
+	// Auth is the scheme of the Authorization header ("Basic", "Bearer"),
+	// empty without one.
+	Auth string
+	// User is the Basic auth user name, whether or not it authenticated.
+	User string
+	// Status is the answer's status code.
+	Status int
+}
+
+// String renders "METHOD rawpath?query".
+func (r Request) String() string {
+	s := r.Method + " " + r.RawPath
+	if r.Query != "" {
+		s += "?" + r.Query
+	}
+	return s
+}
+
+type project struct {
+	id      int64
+	name    string
+	created time.Time
+}
+
+type pushRecord struct {
+	digest string // the digest the tag pointed at when the time was set or first seen ("" = adopt)
+	at     time.Time
+}
+
+// Server is the Harbor replica. It is safe for concurrent use.
+type Server struct {
+	reg    *testregistry.Registry
+	http   *httptest.Server
+	secret string
+	client *http.Client
+	now    func() time.Time
+
+	mu        sync.Mutex
+	users     map[string]string
+	roles     map[string]map[string]Role // project -> user -> role
+	public    map[string]bool
+	projects  map[string]*project
+	repoIDs   map[string]int64
+	repoSeen  map[string]time.Time
+	artIDs    map[string]int64 // repo@digest
+	tagIDs    map[string]int64 // repo:tag@digest
+	pushed    map[string]pushRecord
+	immutable map[string]bool // repo:tag
+	manifests map[string]*manifestInfo
+	nextID    int64
+	reqs      []Request
+	fault     testregistry.Hook
+}
+
+// New starts the replica on 127.0.0.1 and installs its hook on the
+// registry. Close stops it (the registry is the caller's).
+func New(o Options) (*Server, error) {
+	if o.Registry == nil {
+		return nil, errors.New("harbortest: Options.Registry is required")
+	}
+	var rnd [16]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		reg:       o.Registry,
+		secret:    hex.EncodeToString(rnd[:]),
+		client:    &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: time.Minute},
+		now:       o.Now,
+		users:     map[string]string{},
+		roles:     map[string]map[string]Role{},
+		public:    map[string]bool{},
+		projects:  map[string]*project{},
+		repoIDs:   map[string]int64{},
+		repoSeen:  map[string]time.Time{},
+		artIDs:    map[string]int64{},
+		tagIDs:    map[string]int64{},
+		pushed:    map[string]pushRecord{},
+		immutable: map[string]bool{},
+		manifests: map[string]*manifestInfo{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for u, p := range o.Users {
+		s.users[u] = p
+	}
+	for _, p := range o.Public {
+		s.public[p] = true
+	}
+	s.http = httptest.NewServer(http.HandlerFunc(s.serveAPI))
+	s.reg.SetHook(s.registryHook)
+	return s, nil
+}
+
+// URL is the replica's base URL, http://127.0.0.1:PORT (the API is at
+// URL()+APIPath).
+func (s *Server) URL() string { return s.http.URL }
+
+// APIURL is URL()+APIPath, what a client takes as its API base.
+func (s *Server) APIURL() string { return s.http.URL + APIPath }
+
+// Close stops the replica and removes its hook from the registry.
+func (s *Server) Close() {
+	s.reg.SetHook(nil)
+	s.http.Close()
+}
+
+// AddUser adds (or changes) an account.
+func (s *Server) AddUser(name, password string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[name] = password
+}
+
+// SetRole gives user the role in project (RoleNone: not a member).
+func (s *Server) SetRole(projectName, user string, role Role) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.roles[projectName] == nil {
+		s.roles[projectName] = map[string]Role{}
+	}
+	s.roles[projectName][user] = role
+}
+
+// AddProject creates a project that has no repository yet.
+func (s *Server) AddProject(name string, public bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.projectLocked(name)
+	s.public[name] = public
+}
+
+// SetPushTime sets the push time Harbor reports for repo:tag. It holds
+// until the tag is moved to another digest (Harbor then records a new
+// push time; the replica takes the time it first sees the move).
+func (s *Server) SetPushTime(repo, tag string, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pushed[repo+":"+tag] = pushRecord{at: t}
+}
+
+// SetImmutable makes repo:tag immutable (as a tag immutability rule
+// matching it would) or mutable again.
+func (s *Server) SetImmutable(repo, tag string, immutable bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if immutable {
+		s.immutable[repo+":"+tag] = true
+	} else {
+		delete(s.immutable, repo+":"+tag)
+	}
+}
+
+// SetRegistryFault installs a hook that sees registry API requests before
+// the replica's own Harbor behaviour (fault injection); nil removes it.
+func (s *Server) SetRegistryFault(h testregistry.Hook) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = h
+}
+
+// Requests returns the REST requests received so far, oldest first.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.reqs...)
+}
+
+// ResetRequests clears the request log.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reqs = nil
+}
+
+// Deletes returns the REST DELETE requests received, as "DELETE rawpath".
+func (s *Server) Deletes() []string {
+	var out []string
+	for _, r := range s.Requests() {
+		if r.Method == http.MethodDelete {
+			out = append(out, r.Method+" "+r.RawPath)
+		}
+	}
+	return out
+}
+
+func (s *Server) id() int64 {
+	s.nextID++
+	return s.nextID
+}
+
+func (s *Server) projectLocked(name string) *project {
+	p := s.projects[name]
+	if p == nil {
+		p = &project{id: s.id(), name: name, created: s.now()}
+		s.projects[name] = p
+	}
+	return p
+}
+
+// role is user's role in project; "" user is anonymous.
+func (s *Server) roleLocked(projectName, user string) Role {
+	if user == "" {
+		return RoleNone
+	}
+	if r, ok := s.roles[projectName][user]; ok {
+		return r
+	}
+	return RoleMaintainer
+}
+
+// syncProjects learns the projects from the registry catalog (the first
+// path segment of every repository) and returns the projects, by ID.
+func (s *Server) syncProjects(ctx context.Context) ([]*project, map[string][]string, error) {
+	repos, err := s.catalog(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	byProject := map[string][]string{}
+	for _, r := range repos {
+		p, _, ok := strings.Cut(r, "/")
+		if !ok {
+			continue // Harbor repositories always live in a project
+		}
+		byProject[p] = append(byProject[p], r)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(byProject))
+	for p := range byProject {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s.projectLocked(n)
+		for _, r := range byProject[n] {
+			if s.repoIDs[r] == 0 {
+				s.repoIDs[r] = s.id()
+				s.repoSeen[r] = s.now()
+			}
+		}
+	}
+	out := make([]*project, 0, len(s.projects))
+	for _, p := range s.projects {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out, byProject, nil
+}
