@@ -572,23 +572,31 @@ type tagRow struct {
 }
 
 // tagRows lists repo's tags, newest push first (Docker Hub's default
-// ordering is -last_updated), ties by name.
+// ordering is -last_updated), ties by name. It sends only the tag list to
+// the registry: a tag's digest is read (and a move noticed) when it is
+// rendered.
 func (s *Server) tagRows(ctx context.Context, repo string) ([]tagRow, error) {
 	names, err := testregistry.ListTags(ctx, s.reg.Addr()+"/"+repo)
 	if err != nil {
 		return nil, err
 	}
 	rows := make([]tagRow, 0, len(names))
+	now := time.Now().UTC()
+	s.mu.Lock()
 	for _, n := range names {
-		at, err := s.pushedAt(ctx, repo, n)
-		if testregistry.IsNotFound(err) {
-			continue // deleted meanwhile
-		}
-		if err != nil {
-			return nil, err
+		key := repo + ":" + n
+		at, pinned := s.pinned[key]
+		if !pinned {
+			st, ok := s.seen[key]
+			if !ok {
+				st = seenTag{at: now} // digest learnt when rendered
+				s.seen[key] = st
+			}
+			at = st.at
 		}
 		rows = append(rows, tagRow{name: n, pushed: at})
 	}
+	s.mu.Unlock()
 	sort.SliceStable(rows, func(i, j int) bool {
 		if !rows[i].pushed.Equal(rows[j].pushed) {
 			return rows[i].pushed.After(rows[j].pushed)
@@ -598,28 +606,25 @@ func (s *Server) tagRows(ctx context.Context, repo string) ([]tagRow, error) {
 	return rows, nil
 }
 
-// pushedAt is the push time of repo:tag: set by the test, else when the
-// replica first saw the tag on its current digest.
-func (s *Server) pushedAt(ctx context.Context, repo, tag string) (time.Time, error) {
+// observe records that repo:tag points at digest and returns its push
+// time: set by the test, else when the replica first saw the tag on this
+// digest.
+func (s *Server) observe(repo, tag, digest string) time.Time {
 	key := repo + ":" + tag
 	s.mu.Lock()
-	t, pinned := s.pinned[key]
-	s.mu.Unlock()
-	if pinned {
-		return t, nil
-	}
-	d, err := s.descriptor(ctx, repo, tag)
-	if err != nil {
-		return time.Time{}, err
-	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st, ok := s.seen[key]; ok && st.digest == d.Digest.String() {
-		return st.at, nil
+	if t, ok := s.pinned[key]; ok {
+		return t
 	}
-	now := time.Now().UTC()
-	s.seen[key] = seenTag{digest: d.Digest.String(), at: now}
-	return now, nil
+	st, ok := s.seen[key]
+	switch {
+	case !ok, st.digest != "" && st.digest != digest:
+		st = seenTag{digest: digest, at: time.Now().UTC()} // new, or pushed again
+	case st.digest == "":
+		st.digest = digest
+	}
+	s.seen[key] = st
+	return st.at
 }
 
 func (s *Server) descriptor(ctx context.Context, repo, ref string) (v1.Descriptor, error) {
@@ -738,12 +743,12 @@ func (s *Server) id(key string) int {
 // tagJSON renders one tag the way the Hub API lists it: the documented
 // tag schema plus the fields the live API also returns (digest,
 // media_type, content_type, tag_status).
-func (s *Server) tagJSON(ctx context.Context, repo string, row tagRow) (map[string]any, error) {
-	d, err := s.descriptor(ctx, repo, row.name)
+func (s *Server) tagJSON(ctx context.Context, repo, tag string) (map[string]any, error) {
+	d, err := s.descriptor(ctx, repo, tag)
 	if err != nil {
 		return nil, err
 	}
-	ts := row.pushed.UTC().Format(time.RFC3339Nano)
+	ts := s.observe(repo, tag, d.Digest.String()).UTC().Format(time.RFC3339Nano)
 	info, err := s.describe(ctx, repo, d, ts)
 	if err != nil {
 		return nil, err
@@ -751,7 +756,7 @@ func (s *Server) tagJSON(ctx context.Context, repo string, row tagRow) (map[stri
 	ns, _, _ := strings.Cut(repo, "/")
 	var pushed any = ts
 	s.mu.Lock()
-	if s.omitted[repo+":"+row.name] {
+	if s.omitted[repo+":"+tag] {
 		pushed = nil
 	}
 	s.mu.Unlock()
@@ -760,8 +765,8 @@ func (s *Server) tagJSON(ctx context.Context, repo string, row tagRow) (map[stri
 		images = []map[string]any{}
 	}
 	return map[string]any{
-		"creator": 1, "id": s.id(repo + ":" + row.name), "images": images, "last_updated": ts, "last_updater": 1,
-		"last_updater_username": ns, "name": row.name, "repository": s.id(repo), "full_size": info.size, "v2": true,
+		"creator": 1, "id": s.id(repo + ":" + tag), "images": images, "last_updated": ts, "last_updater": 1,
+		"last_updater_username": ns, "name": tag, "repository": s.id(repo), "full_size": info.size, "v2": true,
 		"status": "active", "tag_status": "active", "tag_last_pulled": nil, "tag_last_pushed": pushed,
 		"media_type": string(d.MediaType), "content_type": "image", "digest": d.Digest.String(),
 	}, nil
@@ -786,7 +791,7 @@ func (s *Server) listTags(w http.ResponseWriter, req *http.Request, repo string)
 	paginate(w, req, rows, func(page []tagRow) ([]any, error) {
 		out := make([]any, 0, len(page))
 		for _, r := range page {
-			t, err := s.tagJSON(ctx, repo, r)
+			t, err := s.tagJSON(ctx, repo, r.name)
 			if testregistry.IsNotFound(err) {
 				continue
 			}
@@ -800,17 +805,11 @@ func (s *Server) listTags(w http.ResponseWriter, req *http.Request, repo string)
 }
 
 func (s *Server) getTag(w http.ResponseWriter, req *http.Request, repo, tag string) {
-	ctx := req.Context()
-	at, err := s.pushedAt(ctx, repo, tag)
+	t, err := s.tagJSON(req.Context(), repo, tag)
 	if testregistry.IsNotFound(err) {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	t, err := s.tagJSON(ctx, repo, tagRow{name: tag, pushed: at})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return

@@ -162,6 +162,7 @@ func missing(doc, got any, path string) []string {
 // TestDocumentedFields: every field of Docker's documented examples (and of
 // an observed live tag listing) is in the replica's answer to the same call.
 func TestDocumentedFields(t *testing.T) {
+	t.Parallel()
 	f := start(t, Options{})
 	f.push(t, "acme/app:v1", 1)
 	f.tag(t, "acme/app:stable", "acme/app:v1")
@@ -257,6 +258,7 @@ func TestDocumentedFields(t *testing.T) {
 // page_size capped at 100, a page past the end is 404, next/previous are
 // absolute links on the replica's host.
 func TestPagination(t *testing.T) {
+	t.Parallel()
 	f := start(t, Options{})
 	f.push(t, "acme/app:t0", 1)
 	for i := 1; i < 5; i++ {
@@ -305,10 +307,29 @@ func TestPagination(t *testing.T) {
 
 // TestPageSizeCap: more than 100 tags come in pages of at most 100.
 func TestPageSizeCap(t *testing.T) {
+	t.Parallel()
 	f := start(t, Options{})
 	f.push(t, "acme/app:t000", 1)
+	// One manifest PUT per tag (testregistry.Tag costs three requests).
+	req, _ := http.NewRequest(http.MethodGet, "http://"+f.addr+"/v2/acme/app/manifests/t000", nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	for i := 1; i < 103; i++ {
-		f.tag(t, fmt.Sprintf("acme/app:t%03d", i), "acme/app:t000")
+		req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("http://%s/v2/acme/app/manifests/t%03d", f.addr, i), bytes.NewReader(manifest))
+		req.Header.Set("Content-Type", resp.Header.Get("Content-Type"))
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != http.StatusCreated {
+			t.Fatalf("PUT t%03d: %d", i, r.StatusCode)
+		}
 	}
 	a := f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories/app/tags?page_size=500", "", nil)
 	m := a.json(t)
@@ -321,6 +342,7 @@ func TestPageSizeCap(t *testing.T) {
 // the answer is 429 with X-Retry-After, a unix time, or Retry-After in
 // seconds with RetryAfterSeconds.
 func TestRateLimitHeaders(t *testing.T) {
+	t.Parallel()
 	for _, seconds := range []bool{false, true} {
 		t.Run(fmt.Sprintf("RetryAfterSeconds=%v", seconds), func(t *testing.T) {
 			f := start(t, Options{RateLimit: 3, RetryAfterSeconds: seconds})
@@ -360,6 +382,7 @@ func TestRateLimitHeaders(t *testing.T) {
 // the registry API refuses DELETE with 405 like Docker Hub's; requests are
 // recorded with their auth scheme.
 func TestDeletes(t *testing.T) {
+	t.Parallel()
 	f := start(t, Options{})
 	d := f.push(t, "acme/app:old", 1)
 	f.tag(t, "acme/app:stable", "acme/app:old")
@@ -436,6 +459,7 @@ func TestDeletes(t *testing.T) {
 // TestPushTimes: first seen on a digest, stable across listings, new when
 // the tag moves; SetPushed and OmitPushed override.
 func TestPushTimes(t *testing.T) {
+	t.Parallel()
 	f := start(t, Options{})
 	f.push(t, "acme/app:a", 1)
 	f.push(t, "acme/app:b", 2)
