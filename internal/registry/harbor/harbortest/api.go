@@ -260,7 +260,10 @@ func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request, user, 
 	if !s.access(w, user, projectName, false) {
 		return
 	}
-	repos := byProject[projectName]
+	repos, ok := page(w, r, byProject[projectName])
+	if !ok {
+		return
+	}
 	out := []repositoryJSON{}
 	for _, name := range repos {
 		rj, err := s.repository(r, projectName, name)
@@ -270,9 +273,7 @@ func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request, user, 
 		}
 		out = append(out, rj)
 	}
-	if out, ok := page(w, r, out); ok {
-		writeJSON(w, out)
-	}
+	writeJSON(w, out)
 }
 
 func (s *Server) repository(r *http.Request, projectName, name string) (repositoryJSON, error) {

@@ -114,6 +114,26 @@ func (s *Server) catalog(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// head returns the digest tag points at, "" when it does not exist (any
+// more).
+func (s *Server) head(ctx context.Context, repo, tag string) (string, error) {
+	resp, err := s.send(ctx, http.MethodHead, "/v2/"+repo+"/manifests/"+tag, http.Header{"Accept": {acceptManifests}})
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if d := resp.Header.Get("Docker-Content-Digest"); d != "" {
+			return d, nil
+		}
+		return "", fmt.Errorf("HEAD %s:%s: no Docker-Content-Digest", repo, tag)
+	case http.StatusNotFound:
+		return "", nil // deleted meanwhile
+	}
+	return "", fmt.Errorf("HEAD %s:%s: %s", repo, tag, resp.Status)
+}
+
 // manifest fetches (once per digest) and parses a manifest.
 func (s *Server) manifest(ctx context.Context, repo, digest string) (*manifestInfo, error) {
 	s.mu.Lock()
@@ -179,14 +199,13 @@ func (s *Server) artifacts(ctx context.Context, repo string) ([]*artifact, error
 	}
 	digestOf := map[string]string{}
 	for _, t := range tags {
-		d, err := testregistry.Digest(ctx, s.reg.Addr()+"/"+repo+":"+t)
+		d, err := s.head(ctx, repo, t)
 		if err != nil {
-			if testregistry.IsNotFound(err) || strings.Contains(err.Error(), "MANIFEST_UNKNOWN") {
-				continue // deleted meanwhile
-			}
 			return nil, err
 		}
-		digestOf[t] = d.String()
+		if d != "" {
+			digestOf[t] = d
+		}
 	}
 	infos := map[string]*manifestInfo{}
 	for _, d := range digestOf {
