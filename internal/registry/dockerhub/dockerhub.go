@@ -89,7 +89,7 @@ type Backend struct {
 	token   string
 	gen     uint64
 	authErr error            // the login was refused: no further requests
-	denied  map[string]error // repo -> the refusal of a tag delete there
+	denied  map[string]*registry.AuthError // repo -> the refusal of a tag delete there
 }
 
 var _ registry.Backend = (*Backend)(nil)
@@ -119,7 +119,7 @@ func New(o Options) (*Backend, error) {
 		secret:     o.Password,
 		who:        fmt.Sprintf("Docker Hub account %q", o.Username),
 		namespaces: nss,
-		denied:     map[string]error{},
+		denied:     map[string]*registry.AuthError{},
 	}
 	b.api = &restapi.Client{Base: api, HTTP: o.HTTP, UserAgent: cmp.Or(o.UserAgent, "tagsweep"), Auth: b.authorize}
 	return b, nil
@@ -164,11 +164,12 @@ func (b *Backend) bearer(ctx context.Context) (string, uint64, error) {
 	resp, err := b.api.Do(ctx, http.MethodPost, "/v2/auth/token", map[string]string{"identifier": b.user, "secret": b.secret}, http.StatusOK)
 	if err != nil {
 		err = b.classify(err, "log in to the Hub API", "a username and "+DeleteScope+" (a personal or organization access token; a password also works without SSO)")
+		err = &loginError{err}
 		var ae *registry.AuthError
 		if errors.As(err, &ae) {
 			b.authErr = err // wrong credentials stay wrong
 		}
-		return "", 0, &loginError{err}
+		return "", 0, err
 	}
 	var out struct {
 		AccessToken string `json:"access_token"`
@@ -428,14 +429,15 @@ func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
 		return err
 	}
 	key := ns + "/" + name
+	op := "delete tag " + tag
 	b.mu.Lock()
 	refused := b.denied[key]
 	b.mu.Unlock()
 	if refused != nil {
-		return refused
+		return fmt.Errorf("%s: not sent, a delete in %s was refused: %w", op, key, refused)
 	}
 	path := fmt.Sprintf("/v2/repositories/%s/%s/tags/%s/", url.PathEscape(ns), url.PathEscape(name), url.PathEscape(tag))
-	_, err = b.do(ctx, http.MethodDelete, path, "delete tag "+tag, fmt.Sprintf("%s, with access to repository %q", DeleteScope, key),
+	_, err = b.do(ctx, http.MethodDelete, path, op, fmt.Sprintf("%s, with access to repository %q", DeleteScope, key),
 		http.StatusNoContent, http.StatusOK, http.StatusAccepted)
 	var ae *registry.AuthError
 	var le *loginError
@@ -443,7 +445,7 @@ func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
 		// A 401 with a fresh token, or a 403: the token may not delete
 		// here, and asking again per tag only spends requests.
 		b.mu.Lock()
-		b.denied[key] = err
+		b.denied[key] = ae
 		b.mu.Unlock()
 	}
 	return err

@@ -589,6 +589,9 @@ func TestDeleteWithoutScope(t *testing.T) {
 					}
 				}
 			}
+			if err2 == nil || !strings.Contains(err2.Error(), "delete tag v2: not sent") {
+				t.Errorf("second delete: %v", err2)
+			}
 			noSecrets(t, err1, err2)
 			same(t, "requests", e.requests(), want)
 			same(t, "tags left", e.tags(t, "acme/app"), []string{"v1", "v2"})
