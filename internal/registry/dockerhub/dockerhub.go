@@ -88,7 +88,7 @@ type Backend struct {
 	mu      sync.Mutex // guards token, gen, authErr, denied; held while logging in
 	token   string
 	gen     uint64
-	authErr error            // the login was refused: no further requests
+	authErr error                          // the login was refused: no further requests
 	denied  map[string]*registry.AuthError // repo -> the refusal of a tag delete there
 }
 
