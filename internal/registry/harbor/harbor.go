@@ -126,11 +126,19 @@ func New(o Options) (*Backend, error) {
 	return b, nil
 }
 
-// Who describes the credentials of the REST API, never the secret.
-func (b *Backend) Who() string { return b.who }
+// Who describes the credentials in use, never the secret. With a
+// username both APIs use it; without, the registry API has its own
+// (docker config or anonymous) and the REST API is anonymous.
+func (b *Backend) Who() string {
+	if b.username != "" {
+		return b.who
+	}
+	return b.Backend.Who() + "; anonymous for the Harbor API"
+}
 
-// Requests counts the requests sent: registry API and REST API.
-func (b *Backend) Requests() int64 { return b.Backend.Stats().Requests + b.api.Requests() }
+// APIRequests counts the requests sent to the REST API (the registry
+// API's are in Stats).
+func (b *Backend) APIRequests() int64 { return b.api.Requests() }
 
 // Capabilities describes Harbor: push times from the REST API.
 func (b *Backend) Capabilities() registry.Capabilities {

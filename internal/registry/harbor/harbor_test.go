@@ -173,7 +173,7 @@ func TestNew(t *testing.T) {
 		}
 	}
 	for user, want := range map[string]string{
-		"":              "anonymous access to the Harbor API (no username input)",
+		"":              `anonymous access (no username input and no docker config entry for 127.0.0.1:1); anonymous for the Harbor API`,
 		"ci":            `user "ci" (from the username input)`,
 		"robot$sweeper": `robot account "robot$sweeper" (from the username input)`,
 	} {
@@ -200,8 +200,8 @@ func TestNew(t *testing.T) {
 	if ok, err := b.TagDeleteSupported(context.Background(), "p/r"); !ok || err != nil {
 		t.Errorf("TagDeleteSupported = %v, %v", ok, err)
 	}
-	if b.Requests() != 0 {
-		t.Errorf("%d requests sent", b.Requests())
+	if n := b.APIRequests() + b.Stats().Requests; n != 0 {
+		t.Errorf("%d requests sent", n)
 	}
 }
 
