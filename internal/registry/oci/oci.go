@@ -619,10 +619,10 @@ func deleteRefused(host string) string {
 	case h == "ghcr.io" || strings.HasSuffix(h, ".ghcr.io"):
 		// skopeo#1880: GHCR answers the registry DELETE with 405 and deletes
 		// through the GitHub Packages API only.
-		return "GHCR refuses deletes through the registry API (405 UNSUPPORTED); it deletes package versions through the GitHub Packages API, which tagsweep does not use yet"
+		return "GHCR refuses deletes through the registry API (405 UNSUPPORTED); it deletes package versions through the GitHub Packages API: use provider: ghcr (the default for ghcr.io) with a token that has delete:packages"
 	case h == "docker.io" || h == "registry-1.docker.io" || h == "index.docker.io":
 		// docker/hub-feedback#2360: Docker Hub deletes through the Hub API.
-		return "Docker Hub refuses deletes through the registry API (405 UNSUPPORTED); it deletes tags through the Hub API, which tagsweep does not use yet"
+		return "Docker Hub refuses deletes through the registry API (405 UNSUPPORTED); it deletes tags through the Hub API: use provider: dockerhub (the default for docker.io) with an access token that has Read, Write, Delete scope"
 	}
 	return "the registry refuses deletes (405 UNSUPPORTED): enable them, e.g. REGISTRY_STORAGE_DELETE_ENABLED=true " +
 		"(storage.delete.enabled: true) for the CNCF distribution registry, then restart it"
