@@ -111,7 +111,7 @@ func New(o Options) (*Backend, error) {
 	switch {
 	case o.Username == "":
 		b.who = "anonymous access to the Harbor API (no username input)"
-	case strings.HasPrefix(o.Username, "robot$") || strings.HasPrefix(o.Username, "robot+"):
+	case strings.HasPrefix(o.Username, "robot$"): // Harbor's default robot name prefix
 		b.who = fmt.Sprintf("robot account %q (from the username input)", o.Username)
 	default:
 		b.who = fmt.Sprintf("user %q (from the username input)", o.Username)
