@@ -35,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tagsweep/tagsweep/internal/registry"
@@ -81,6 +82,13 @@ type Backend struct {
 	findWait  time.Duration
 	sleep     func(ctx context.Context, d time.Duration) error
 
+	// retag points tag at digest again (restores a tag whose placeholder
+	// could not be deleted); nil when the registry backend cannot.
+	retag func(ctx context.Context, repo, tag, digest string) error
+	// scopes are the token's classic scopes from the last X-OAuth-Scopes
+	// header; nil when GitHub sent none (GITHUB_TOKEN, fine-grained, app).
+	scopes atomic.Pointer[[]string]
+
 	mu    sync.Mutex
 	kinds map[string]*ownerKind // lower-case owner -> its kind, looked up once
 	pkgs  map[string]*pkg       // lower-case repository -> its versions
@@ -103,6 +111,22 @@ type pkg struct {
 	ids     map[string]int64 // digest -> version id, tagged and untagged
 	refresh sync.Mutex       // one listing at a time
 	denied  error            // a delete refused for lack of permission: the others will be too
+
+	// Until a delete in the package succeeded, deletes go one at a time:
+	// a token without permission gets one refusal, not one per worker, and
+	// no second tag is moved onto a placeholder before the first is known
+	// to be deletable.
+	first  sync.Mutex
+	proven atomic.Bool
+}
+
+// gate waits for the package's turn while no delete has succeeded yet.
+func (p *pkg) gate() (release func()) {
+	if p.proven.Load() {
+		return func() {}
+	}
+	p.first.Lock()
+	return p.first.Unlock
 }
 
 // New returns the GHCR backend.
@@ -142,12 +166,20 @@ func New(o Options) (*Backend, error) {
 		kinds:     map[string]*ownerKind{},
 		pkgs:      map[string]*pkg{},
 	}
+	if rt, ok := any(o.Registry).(retagger); ok {
+		b.retag = rt.TagDigest
+	}
 	for _, ow := range o.Owners {
 		if ow = strings.ToLower(strings.TrimSpace(ow)); ow != "" && !contains(b.owners, ow) {
 			b.owners = append(b.owners, ow)
 		}
 	}
 	return b, nil
+}
+
+// retagger is a registry backend that can point a tag at an existing manifest.
+type retagger interface {
+	TagDigest(ctx context.Context, repo, tag, digest string) error
 }
 
 // Who describes the credentials: the registry's and the API token's, never a secret.
@@ -260,8 +292,9 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, _ []str
 	if err != nil {
 		return err
 	}
+	defer p.gate()()
 	if e := p.deniedErr(); e != nil {
-		return e
+		return fmt.Errorf("delete %s of %s: not tried, an earlier delete in the package was refused: %w", digest, p.repo, e)
 	}
 	id, ok := p.id(digest)
 	if !ok {
@@ -279,13 +312,27 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, _ []str
 // DeleteTag removes one tag and leaves its manifest: GHCR deletes only
 // whole versions, so the tag is moved onto a placeholder image of its own,
 // and the placeholder's version is deleted.
+//
+// Moving the tag is the one change made before GitHub says whether the
+// token may delete: a classic token whose scopes lack delete:packages is
+// refused before anything moves; otherwise, when the placeholder's version
+// cannot be deleted, the tag is pointed back at its image where the
+// registry backend can (TagDigest), and the error names both digests.
 func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
 	p, err := b.pkg(repo)
 	if err != nil {
 		return err
 	}
+	defer p.gate()()
 	if e := p.deniedErr(); e != nil {
-		return e
+		return fmt.Errorf("delete tag %s of %s: not tried, an earlier delete in the package was refused: %w", tag, p.repo, e)
+	}
+	if sc := b.scopes.Load(); sc != nil && !contains(*sc, "delete:packages") {
+		return &permissionError{op: fmt.Sprintf("delete tag %s of %s (not moved)", tag, p.repo), who: b.who, scopes: *sc, noScope: true}
+	}
+	was, err := b.Resolve(ctx, p.repo, tag)
+	if err != nil {
+		return err // ErrNotFound: the tag is gone already
 	}
 	d, err := b.PushPlaceholder(ctx, p.repo, tag)
 	if err != nil {
@@ -298,30 +345,54 @@ func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
 	}
 	var id int64
 	var ok bool
-	for try := 0; try < b.findTries; try++ {
+	for try := 0; try < b.findTries && !ok; try++ {
 		if try > 0 {
 			if err := b.wait(ctx, b.findWait*time.Duration(try)); err != nil {
-				return err
+				return b.moved(ctx, p, tag, was, d, err)
 			}
 		}
 		if _, err := b.listVersions(ctx, p, d); err != nil {
-			return fmt.Errorf("delete tag %s: it now points at the placeholder %s, whose package version could not be listed: %w", tag, d, err)
+			return b.moved(ctx, p, tag, was, d, err)
 		}
-		if id, ok = p.id(d); ok {
-			break
-		}
+		id, ok = p.id(d)
 	}
 	if !ok {
-		return fmt.Errorf("delete tag %s of %s: it now points at the placeholder %s, but no package version with that digest was listed after %d tries: delete that version (and so the tag) in the package settings",
-			tag, repo, d, b.findTries)
+		return b.moved(ctx, p, tag, was, d, fmt.Errorf("no package version with the placeholder's digest was listed after %d tries", b.findTries))
 	}
-	if err := b.deleteVersion(ctx, p, d, id); err != nil {
-		if errors.Is(err, registry.ErrNotFound) {
-			return nil
-		}
-		return fmt.Errorf("delete tag %s: it now points at the placeholder %s (package version %d), which could not be deleted: %w", tag, d, id, err)
+	if err := b.deleteVersion(ctx, p, d, id); err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return b.moved(ctx, p, tag, was, d, err)
 	}
 	return nil
+}
+
+// moved explains a tag left on its placeholder, after pointing it back at
+// its image where the registry backend can.
+func (b *Backend) moved(ctx context.Context, p *pkg, tag, was, placeholder string, cause error) error {
+	if b.retag != nil {
+		if rerr := b.retag(context.WithoutCancel(ctx), p.repo, tag, was); rerr == nil {
+			return &movedError{msg: fmt.Sprintf("delete tag %s of %s: not deleted, the tag points at %s again (the placeholder %s stays as an untagged package version)",
+				tag, p.repo, was, placeholder), err: cause}
+		} else {
+			cause = errors.Join(cause, fmt.Errorf("pointing the tag back at %s: %w", was, rerr))
+		}
+	}
+	return &movedError{msg: fmt.Sprintf("delete tag %s of %s: it now points at a placeholder image %s instead of %s; "+
+		"delete the placeholder's package version (which removes the tag) or tag %s again", tag, p.repo, placeholder, was, was), err: cause}
+}
+
+// movedError keeps the cause's sentinels (ErrDenied, ErrRateLimited) but
+// never ErrNotFound, which would count the tag as deleted.
+type movedError struct {
+	msg string
+	err error
+}
+
+func (e *movedError) Error() string { return e.msg + ": " + e.err.Error() }
+func (e *movedError) Unwrap() error {
+	if errors.Is(e.err, registry.ErrNotFound) {
+		return nil
+	}
+	return e.err
 }
 
 // deleteVersion sends the DELETE and explains a refusal.
@@ -334,6 +405,7 @@ func (b *Backend) deleteVersion(ctx context.Context, p *pkg, digest string, id i
 	_, err = b.api.Do(ctx, http.MethodDelete, path+"/"+strconv.FormatInt(id, 10), nil)
 	if err == nil {
 		p.forget(digest)
+		p.proven.Store(true)
 		return nil
 	}
 	var se *restapi.StatusError
@@ -430,6 +502,7 @@ func (b *Backend) pages(ctx context.Context, path string, each func(body []byte)
 		if err != nil {
 			return err
 		}
+		b.noteScopes(resp.Header)
 		if err := each(resp.Body); err != nil {
 			var se *json.SyntaxError
 			var te *json.UnmarshalTypeError
@@ -441,6 +514,20 @@ func (b *Backend) pages(ctx context.Context, path string, each func(body []byte)
 		next = restapi.NextLink(resp.Header)
 	}
 	return nil
+}
+
+// noteScopes records the token's classic scopes (X-OAuth-Scopes) of an answer.
+func (b *Backend) noteScopes(h http.Header) {
+	v, ok := h[http.CanonicalHeaderKey("X-OAuth-Scopes")]
+	if !ok {
+		b.scopes.Store(nil)
+		return
+	}
+	list := strings.Split(scopeList(v), ", ")
+	if len(list) == 1 && list[0] == "" {
+		list = []string{}
+	}
+	b.scopes.Store(&list)
 }
 
 // kind decides once per owner whether it is an organization or a user.
@@ -457,7 +544,10 @@ func (b *Backend) kind(ctx context.Context, owner string) (string, error) {
 		var u struct {
 			Type string `json:"type"`
 		}
-		_, err := b.api.GetJSON(ctx, "/users/"+url.PathEscape(owner), &u)
+		resp, err := b.api.GetJSON(ctx, "/users/"+url.PathEscape(owner), &u)
+		if err == nil {
+			b.noteScopes(resp.Header)
+		}
 		switch {
 		case err != nil:
 			k.err = b.apiErr(err, fmt.Sprintf("look up the GitHub owner %s", owner), "read access to the GitHub API")
@@ -583,14 +673,20 @@ type permissionError struct {
 	op, who, message string
 	status           int
 	scopes           []string // X-OAuth-Scopes values; nil when the header is absent
+	noScope          bool     // refused before asking: the scopes lack delete:packages
 }
 
 func (e *permissionError) Error() string {
-	msg := fmt.Sprintf("%s: GitHub answered %d", e.op, e.status)
-	if e.message != "" {
-		msg += fmt.Sprintf(" (%q)", e.message)
+	var msg string
+	if e.noScope {
+		msg = e.op + ": " + e.who + " lacks the delete:packages scope"
+	} else {
+		msg = fmt.Sprintf("%s: GitHub answered %d", e.op, e.status)
+		if e.message != "" {
+			msg += fmt.Sprintf(" (%q)", e.message)
+		}
+		msg += " although the version is listed: " + e.who + " may not delete it"
 	}
-	msg += " although the version is listed: " + e.who + " may not delete it"
 	switch {
 	case e.scopes == nil:
 		msg += " (GitHub did not list its scopes: a GITHUB_TOKEN, fine-grained token or app token)"

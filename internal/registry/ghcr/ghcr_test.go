@@ -637,6 +637,89 @@ func TestDeletePermissionMissing(t *testing.T) {
 	}
 }
 
+// TestDeleteTagScopesLackDelete: a classic token whose scopes lack
+// delete:packages is refused before the tag is moved: no push, no DELETE.
+func TestDeleteTagScopesLackDelete(t *testing.T) {
+	t.Parallel()
+	e := start(t, setup{replica: ghcrtest.Options{Scopes: "read:packages, write:packages"}})
+	ctx := context.Background()
+	shared := e.push(t, "octo/app:stable", 1)
+	e.tag(t, "octo/app:old", "octo/app:stable")
+	if _, err := e.b.Tags(ctx, "octo/app"); err != nil {
+		t.Fatal(err)
+	}
+	e.reg.ResetRequests()
+	e.api.ResetRequests()
+	err := e.b.DeleteTag(ctx, "octo/app", "old")
+	if !errors.Is(err, registry.ErrDenied) || errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("DeleteTag: %v; want ErrDenied", err)
+	}
+	for _, want := range []string{"lacks the delete:packages scope", "read:packages, write:packages", "not moved"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	noToken(t, err)
+	if n := e.reg.Requests().Total + len(e.api.Requests()); n != 0 {
+		t.Errorf("%d requests: %v", n, e.requests())
+	}
+	if d, _ := e.b.Resolve(ctx, "octo/app", "old"); d != shared {
+		t.Errorf("old moved to %s", d)
+	}
+}
+
+// TestDeleteTagRestoredAfterRefusal: without scopes to tell (a
+// GITHUB_TOKEN), the tag is moved before GitHub refuses the delete (404);
+// DeleteTag then points it back at its image where the registry backend
+// can, and says where it points where it cannot. Never success.
+func TestDeleteTagRestoredAfterRefusal(t *testing.T) {
+	t.Parallel()
+	e := start(t, setup{replica: ghcrtest.Options{NoScopes: true}})
+	ctx := context.Background()
+	shared := e.push(t, "octo/app:stable", 1)
+	e.tag(t, "octo/app:old", "octo/app:stable")
+	e.tag(t, "octo/app:old2", "octo/app:stable")
+	e.push(t, "octo/app:new", 2)
+	e.api.DenyDeletes("")
+	var retagged []string
+	e.b.retag = func(ctx context.Context, repo, tag, digest string) error {
+		retagged = append(retagged, repo+":"+tag+"->"+digest)
+		return testregistry.Tag(ctx, e.reg.Addr()+"/"+repo+":"+tag, e.reg.Addr()+"/"+repo+"@"+digest)
+	}
+	err := e.b.DeleteTag(ctx, "octo/app", "old")
+	if !errors.Is(err, registry.ErrDenied) || errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("DeleteTag: %v; want ErrDenied", err)
+	}
+	for _, want := range []string{"points at " + shared + " again", "untagged package version", "did not list its scopes", "delete:packages"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if d, _ := e.b.Resolve(ctx, "octo/app", "old"); d != shared {
+		t.Errorf("old points at %s, want %s again", d, shared)
+	}
+	if diff := gocmp.Diff([]string{"octo/app:old->" + shared}, retagged); diff != "" {
+		t.Errorf("retag calls (-want +got):\n%s", diff)
+	}
+	if len(e.api.Deleted()) != 0 {
+		t.Errorf("deleted %v", e.api.Deleted())
+	}
+
+	// Without a way to retag, the error says where the tag points.
+	b2, err := New(Options{Registry: e.b.Backend, API: e.api.APIURL(), Token: token, TokenSource: "GITHUB_TOKEN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b2.DeleteTag(ctx, "octo/app", "old2")
+	if !errors.Is(err, registry.ErrDenied) || !strings.Contains(err.Error(), "now points at a placeholder image") || !strings.Contains(err.Error(), "instead of "+shared) {
+		t.Errorf("DeleteTag without retag: %v", err)
+	}
+	if !strings.Contains(err.Error(), "from GITHUB_TOKEN") {
+		t.Errorf("error does not name the token source: %v", err)
+	}
+	noToken(t, err)
+}
+
 // TestDeleteTagPushDenied: the placeholder push refused (403) names write:packages.
 func TestDeleteTagPushDenied(t *testing.T) {
 	t.Parallel()

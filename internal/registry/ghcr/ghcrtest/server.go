@@ -83,6 +83,9 @@ type Options struct {
 	PathPrefix string
 	// Scopes is the X-OAuth-Scopes header on every answer. Empty: DefaultScopes.
 	Scopes string
+	// NoScopes leaves X-OAuth-Scopes out, as for a GITHUB_TOKEN, a
+	// fine-grained token or an app token.
+	NoScopes bool
 	// RateLimit is the primary limit per hour (x-ratelimit-limit). 0: 5000.
 	RateLimit int
 	// Now is the clock (times of new versions, rate-limit resets). Nil: time.Now.
@@ -282,7 +285,8 @@ func (s *Server) Inject(f Fault) {
 
 // DenyDeletes makes the token one without delete permission: every DELETE
 // answers 404 "Package not found." (as GitHub does, vlaurin/action-ghcr-prune#4),
-// and X-OAuth-Scopes says scopes from now on.
+// and X-OAuth-Scopes says scopes from now on (unless NoScopes). Scopes that
+// include delete:packages stand for a token without admin access to the package.
 func (s *Server) DenyDeletes(scopes string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -483,7 +487,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-GitHub-Media-Type", "github.v3; format=json")
-	h.Set("X-OAuth-Scopes", s.scopes)
+	if !s.o.NoScopes {
+		h.Set("X-OAuth-Scopes", s.scopes)
+	}
 
 	// The primary limit: every request counts.
 	now := s.o.Now()
