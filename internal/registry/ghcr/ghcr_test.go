@@ -720,6 +720,65 @@ func TestDeleteTagRestoredAfterRefusal(t *testing.T) {
 	noToken(t, err)
 }
 
+// TestConcurrentDeletes: while no delete in a package has succeeded,
+// concurrent deletes go one at a time, so a token that may not delete (here
+// a classic token with delete:packages but without admin access to the
+// package) gets one refusal, not one per worker; once one succeeded, the
+// rest proceed.
+func TestConcurrentDeletes(t *testing.T) {
+	t.Parallel()
+	e := start(t, setup{replica: ghcrtest.Options{Orgs: []string{"acme"}}})
+	ctx := context.Background()
+	var denied, allowed []string
+	for i := range 6 {
+		denied = append(denied, e.push(t, fmt.Sprintf("acme/locked:t%d", i), int64(i)))
+		allowed = append(allowed, e.push(t, fmt.Sprintf("acme/open:t%d", i), int64(10+i)))
+	}
+	e.push(t, "acme/open:keep", 99)
+	for _, repo := range []string{"acme/locked", "acme/open"} {
+		if _, err := e.b.Tags(ctx, repo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(repo string, digests []string) []error {
+		errs := make([]error, len(digests))
+		var wg sync.WaitGroup
+		for i, d := range digests {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = e.b.DeleteDigest(ctx, repo, d, nil)
+			}()
+		}
+		wg.Wait()
+		return errs
+	}
+	for i, err := range run("acme/open", allowed) {
+		if err != nil {
+			t.Errorf("allowed delete %d: %v", i, err)
+		}
+	}
+	if got := len(e.api.Deleted()); got != len(allowed) {
+		t.Errorf("%d versions deleted, want %d", got, len(allowed))
+	}
+	e.api.DenyDeletes(ghcrtest.DefaultScopes)
+	e.api.ResetRequests()
+	for i, err := range run("acme/locked", denied) {
+		if !errors.Is(err, registry.ErrDenied) || !strings.Contains(err.Error(), "it has the scopes: delete:packages") {
+			t.Errorf("delete %d: %v", i, err)
+		}
+	}
+	var dels int
+	for _, r := range e.api.Requests() {
+		if r.Method == http.MethodDelete {
+			dels++
+		}
+	}
+	if dels != 1 {
+		t.Errorf("%d DELETEs for a token that may not delete, want 1: %v", dels, e.requests())
+	}
+}
+
 // TestDeleteTagPushDenied: the placeholder push refused (403) names write:packages.
 func TestDeleteTagPushDenied(t *testing.T) {
 	t.Parallel()
