@@ -20,6 +20,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/ghcr/ghcrtest"
@@ -159,10 +160,11 @@ func (e *env) variant(t *testing.T, repo, base, tag string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// multiarch pushes a two-platform index with a buildx-style attestation.
+// multiarch pushes a two-platform index with a buildx-style attestation
+// manifest of its amd64 image; children are the three digests it lists.
 func (e *env) multiarch(t *testing.T, ref string, seed int64) (index string, children []string) {
 	t.Helper()
-	var kids []v1.Image
+	var adds []mutate.IndexAddendum
 	for i, p := range []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}} {
 		img, err := testregistry.BuildImage(testregistry.ImageSpec{Seed: seed*10 + int64(i), Platform: &p})
 		if err != nil {
@@ -170,9 +172,17 @@ func (e *env) multiarch(t *testing.T, ref string, seed int64) (index string, chi
 		}
 		d, _ := img.Digest()
 		children = append(children, d.String())
-		kids = append(kids, img)
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
 	}
-	h, err := testregistry.PushIndex(context.Background(), e.reg.Addr()+"/"+ref, testregistry.IndexSpec{Children: kids})
+	att, err := testregistry.BuildImage(testregistry.ImageSpec{Seed: seed*10 + 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad, _ := att.Digest()
+	children = append(children, ad.String())
+	adds = append(adds, mutate.IndexAddendum{Add: att, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "unknown", Architecture: "unknown"},
+		Annotations: map[string]string{registry.AnnotationReferenceType: registry.ReferenceTypeAttestation, registry.AnnotationReferenceDigest: children[0]}}})
+	h, err := testregistry.PushIndex(context.Background(), e.reg.Addr()+"/"+ref, testregistry.IndexSpec{Addenda: adds})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,8 +410,8 @@ func TestDeleteDigestIndexAndChildren(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := e.ids(t, "acme/app")
-	if len(ids) != 4 {
-		t.Fatalf("versions %v, want the index, 2 children and new", ids)
+	if len(ids) != 5 {
+		t.Fatalf("versions %v, want the index, 2 platform images, the attestation and new", ids)
 	}
 	e.api.ResetRequests()
 	for _, d := range append([]string{idx}, kids...) {
