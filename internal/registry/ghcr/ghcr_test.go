@@ -962,8 +962,6 @@ func TestEnterpriseServer(t *testing.T) {
 	if err := e.b.DeleteDigest(ctx, "acme/tools/ci", old, nil); err != nil {
 		t.Fatal(err)
 	}
-	id := e.ids(t, "acme/tools/ci")
-	_ = id
 	want := []string{
 		"GET /api/v3/users/acme 200",
 		"GET /api/v3/orgs/acme/packages?package_type=container&per_page=100 200",
