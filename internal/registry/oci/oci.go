@@ -525,6 +525,21 @@ func (b *Backend) PushPlaceholder(ctx context.Context, repo, tag string) (string
 	return d.String(), nil
 }
 
+// TagDigest points repo:tag at the existing manifest digest (a manifest
+// PUT of the same bytes under the tag): how a tag moved onto a
+// placeholder is put back when the placeholder cannot be deleted.
+func (b *Backend) TagDigest(ctx context.Context, repo, tag, digest string) error {
+	need := fmt.Sprintf("push on repository %q (to point tag %s back at %s)", repo, tag, digest)
+	desc, err := b.puller.Get(ctx, b.repo(repo).Digest(digest))
+	if err != nil {
+		return b.classify(err, need, "get manifest "+digest)
+	}
+	if err := remote.Tag(b.repo(repo).Tag(tag), desc, remote.WithContext(ctx), remote.WithAuth(b.auth), remote.WithTransport(b.base), remote.WithUserAgent(b.ua)); err != nil {
+		return b.classify(err, need, "tag "+digest+" as "+tag)
+	}
+	return nil
+}
+
 // TagDeleteSupported asks once per registry whether DELETE by tag works,
 // by deleting a tag name that does not exist: a registry that can delete
 // tags answers 404 MANIFEST_UNKNOWN, one that cannot answers 400 (CNCF

@@ -899,6 +899,16 @@ func TestPushPlaceholder(t *testing.T) {
 	if got, err := b.Resolve(ctx, "app", "keep"); err != nil || got != shared {
 		t.Errorf("keep points at %s, %v; want %s", got, err, shared)
 	}
+	// TagDigest points a tag back at an existing manifest.
+	if err := b.TagDigest(ctx, "app", "other", shared); err != nil {
+		t.Fatalf("TagDigest: %v", err)
+	}
+	if got, err := b.Resolve(ctx, "app", "other"); err != nil || got != shared {
+		t.Errorf("other points at %s, %v after TagDigest; want %s", got, err, shared)
+	}
+	if err := b.TagDigest(ctx, "app", "x", "sha256:"+strings.Repeat("0", 64)); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("TagDigest of a missing manifest = %v, want ErrNotFound", err)
+	}
 	// Deleting the placeholder takes the tag and leaves the shared image.
 	if err := b.DeleteDigest(ctx, "app", d1, []string{"stale"}); err != nil {
 		t.Fatal(err)
