@@ -159,6 +159,8 @@ func New(o Options) (*Backend, error) {
 				return nil
 			},
 			UserAgent: o.UserAgent,
+			// GitHub signals exhausted and secondary limits with 403.
+			Forbidden403Limits: true,
 		},
 		who:       "the GitHub token (from " + src + ")",
 		findTries: 6,

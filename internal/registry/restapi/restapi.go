@@ -50,6 +50,10 @@ type Client struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock. The default is time.Now.
 	Now func() time.Time
+	// Forbidden403Limits: a 403 can be a rate limit (GitHub: an exhausted
+	// primary limit, secondary limits). Elsewhere a 403 is always a
+	// refusal. The default is false.
+	Forbidden403Limits bool
 
 	requests   atomic.Int64
 	rateLimits atomic.Int64
@@ -294,7 +298,7 @@ func (c *Client) rateLimit(r *Response) (time.Duration, bool) {
 	switch {
 	case r.Status == http.StatusTooManyRequests:
 		return max(wait, 0), true
-	case r.Status == http.StatusForbidden && (said || exhausted || secondary(r.Body)):
+	case r.Status == http.StatusForbidden && c.Forbidden403Limits && (said || exhausted || secondary(r.Body)):
 		// GitHub: an exhausted primary limit and secondary limits are 403s.
 		if !said && secondary(r.Body) {
 			wait = time.Minute // GitHub: wait at least a minute

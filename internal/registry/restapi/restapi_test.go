@@ -54,7 +54,7 @@ func client(t *testing.T, s *script) (*Client, *[]time.Duration) {
 	base, _ := url.Parse(srv.URL + "/api/v3")
 	var slept []time.Duration
 	var mu sync.Mutex
-	c := &Client{Base: base, Now: func() time.Time { return t0 },
+	c := &Client{Base: base, Now: func() time.Time { return t0 }, Forbidden403Limits: true,
 		Auth: func(_ context.Context, r *http.Request) error {
 			r.Header.Set("Authorization", "Bearer tok")
 			return nil
@@ -165,6 +165,18 @@ func TestErrors(t *testing.T) {
 		}
 		if len(*slept) != 2 || (*slept)[1] <= (*slept)[0]/2 {
 			t.Errorf("backoff waits %v", *slept)
+		}
+	})
+	t.Run("a 403 is never a rate limit outside GitHub", func(t *testing.T) {
+		t.Parallel()
+		s := &script{answers: []func(http.ResponseWriter){answer(403, `{"message":"insufficient scope"}`, "X-RateLimit-Remaining", "0",
+			"X-RateLimit-Reset", strconv.FormatInt(t0.Add(time.Minute).Unix(), 10))}}
+		c, slept := client(t, s)
+		c.Forbidden403Limits = false
+		_, err := c.Do(context.Background(), http.MethodDelete, "/x", nil)
+		var se *StatusError
+		if !errors.As(err, &se) || se.Status != 403 || errors.Is(err, ErrRateLimited) || len(*slept) != 0 || len(s.got) != 1 {
+			t.Errorf("err = %v, slept %v, %d requests", err, *slept, len(s.got))
 		}
 	})
 	t.Run("a wait beyond MaxWait fails at once", func(t *testing.T) {
