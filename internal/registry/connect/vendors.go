@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"strings"
 
+	"github.com/tagsweep/tagsweep/internal/netutil"
 	"github.com/tagsweep/tagsweep/internal/registry/dockerhub"
 	"github.com/tagsweep/tagsweep/internal/registry/ghcr"
+	"github.com/tagsweep/tagsweep/internal/registry/harbor"
 	"github.com/tagsweep/tagsweep/internal/registry/oci"
 	"github.com/tagsweep/tagsweep/internal/registry/provider"
 )
@@ -13,6 +15,26 @@ import (
 func init() {
 	vendors[provider.GHCR] = newGHCR
 	vendors[provider.DockerHub] = newDockerHub
+	vendors[provider.Harbor] = newHarbor
+}
+
+// newHarbor: the registry API for reading and digest deletes, the Harbor
+// REST API for listing (push times, immutability) and single-tag deletes.
+func newHarbor(s Settings, reg *oci.Backend, creds oci.Credentials) (*Built, error) {
+	scheme := cmp.Or(s.Scheme, "https")
+	if s.Scheme == "" && netutil.IsLoopback(s.Host) {
+		scheme = "http"
+	}
+	api, err := apiURL(s, "TAGSWEEP_HARBOR_API_URL", scheme+"://"+s.Host+"/api/v2.0")
+	if err != nil {
+		return nil, err
+	}
+	b, err := harbor.New(harbor.Options{Registry: reg, API: api, Username: creds.Username, Password: creds.Password,
+		HTTP: apiClient(s, api), UserAgent: s.UserAgent})
+	if err != nil {
+		return nil, err
+	}
+	return &Built{Backend: b, Who: b.Who(), Requests: func() int64 { return reg.Stats().Requests + b.APIRequests() }}, nil
 }
 
 // newGHCR: the registry API of ghcr.io for reading, the GitHub Packages
