@@ -677,6 +677,9 @@ func (b *Backend) classify(err error, need, op string) error {
 		return fmt.Errorf("%s: %w", op, &registry.AuthError{Status: te.StatusCode, Who: b.who, Need: need, Detail: detail, Err: sentinel})
 	case http.StatusNotFound:
 		return &statusError{sentinel: registry.ErrNotFound, err: fmt.Errorf("%s: %w", op, err)}
+	case http.StatusPreconditionFailed:
+		// Harbor: an immutable tag, or an artifact another references.
+		return &statusError{sentinel: registry.ErrProtected, err: fmt.Errorf("%s: the registry protects it: %w", op, err)}
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		return &statusError{sentinel: registry.ErrRateLimited, err: fmt.Errorf("%s: still refused after retries: %w", op, err)}
 	}

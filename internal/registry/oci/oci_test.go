@@ -962,3 +962,27 @@ func TestPageSize(t *testing.T) {
 		t.Errorf("catalog requests in %v: want n=1000", queries)
 	}
 }
+
+// A 412 on DELETE (Harbor: immutable tag, artifact referenced by another)
+// is the registry protecting the manifest, not a failure to retry.
+func TestDeletePreconditionIsProtection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
+	d := pushImage(t, r.Addr()+"/app:locked", testregistry.ImageSpec{Seed: 1})
+	r.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method != http.MethodDelete {
+			return false
+		}
+		testregistry.WriteError(w, http.StatusPreconditionFailed, "PRECONDITION", "the tag locked configured as immutable, cannot be deleted")
+		return true
+	})
+	b := newBackend(t, r.Addr())
+	err := b.DeleteDigest(ctx, "app", d, nil)
+	if !errors.Is(err, registry.ErrProtected) || !strings.Contains(err.Error(), "configured as immutable") {
+		t.Errorf("DeleteDigest = %v, want ErrProtected with the registry's message", err)
+	}
+	if n := r.Requests().Of(http.MethodDelete, testregistry.ClassManifest); n != 1 {
+		t.Errorf("%d DELETEs, want 1 (no retry)", n)
+	}
+}
