@@ -149,6 +149,11 @@ func TestGHCRSweep(t *testing.T) {
 	}
 	checkCounts(t, res)
 	noSecret(t, res, res.outputs["report-file"], ghcrToken)
+	// The token found in the environment is masked like the password: it
+	// appears once on stdout, in the ::add-mask:: line, and nowhere else.
+	if n := strings.Count(res.stdout, ghcrToken); n != 1 || !strings.Contains(res.stdout, "::add-mask::"+ghcrToken+"\n") {
+		t.Errorf("GITHUB_TOKEN on stdout %d times, want once in ::add-mask::\n%s", n, res.stdout)
+	}
 	if diff := cmp.Diff(deletedTagsOutput(t, dry), deletedTagsOutput(t, res)); diff != "" {
 		t.Errorf("real run deleted other tags than the dry run planned (-dry +real):\n%s", diff)
 	}
