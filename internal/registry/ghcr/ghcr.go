@@ -629,14 +629,7 @@ func (b *Backend) wait(ctx context.Context, d time.Duration) error {
 	if b.sleep != nil {
 		return b.sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return restapi.Sleep(ctx, d)
 }
 
 // apiErr maps a REST API error to the registry sentinels.

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/tagsweep/tagsweep/internal/registry/restapi"
 )
 
 // pinScheme sends every request to the registry host over one scheme,
@@ -157,16 +159,7 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func sleepCtx(ctx context.Context, d time.Duration) error { return restapi.Sleep(ctx, d) }
 
 // baseTransport is the HTTP transport with the TLS settings of the inputs:
 // the system roots plus ca-file, and no verification when insecure.
