@@ -157,6 +157,14 @@ func invalid(w io.Writer, err error) int {
 	return ExitInvalid
 }
 
+// withTimeout bounds the run by the timeout input; the cause names it.
+func withTimeout(ctx context.Context, c *config.Config) (context.Context, context.CancelFunc) {
+	if c.Timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, c.Timeout, fmt.Errorf("timeout %s reached", c.TimeoutText))
+}
+
 // ageSource is the age a run uses: the push time where the provider
 // reports one (age-source auto or pushed), else the creation time.
 func ageSource(c *config.Config) string {
@@ -215,13 +223,15 @@ func sweep(ctx context.Context, args []string, env Env) int {
 	}
 	log := env.Stderr
 	fmt.Fprintf(log, "tagsweep %s: %s, repositories %s, %s as %s\n", version(), c.Host, strings.Join(c.Repositories, ","), mode(c.DryRun), b.Who)
+	ctx, cancel := withTimeout(ctx, c)
+	defer cancel()
 	e := engine.New(b.Backend, engine.Options{
 		Registry: c.Host, Repositories: c.Repositories, Rules: c.Rules, DryRun: c.DryRun,
-		Concurrency: c.Concurrency, Now: env.Now, Log: log,
+		Concurrency: c.Concurrency, Now: env.Now, Log: log, MaxDeletions: c.MaxDeletions,
 		Policy: report.Policy{
 			Repositories: c.Repositories, Keep: c.Keep, OlderThan: c.OlderThanText, IncludeTags: c.IncludeTags,
 			ExcludeTags: c.ExcludeTags, KeepSemver: c.KeepSemver, OrderBy: c.OrderBy, DeleteOrphans: c.DeleteOrphans,
-			Provider: string(c.Provider), AgeSource: ageSource(c),
+			Provider: string(c.Provider), AgeSource: ageSource(c), MaxDeletions: c.MaxDeletions, Timeout: c.TimeoutText,
 		},
 	})
 	rep := e.Run(ctx)
@@ -336,6 +346,8 @@ func list(ctx context.Context, args []string, env Env) int {
 	if code >= 0 {
 		return code
 	}
+	ctx, cancel := withTimeout(ctx, c)
+	defer cancel()
 	e := engine.New(b.Backend, engine.Options{Registry: c.Host, Repositories: c.Repositories, Concurrency: c.Concurrency, Now: env.Now})
 	repos, err := e.List(ctx, c.Rules.Include, c.Rules.Exclude)
 	code = ExitOK

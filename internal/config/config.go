@@ -55,6 +55,8 @@ var Inputs = []Input{
 	{Name: "delete-orphans", Default: "false", Bool: true, Sweep: true, Description: "Also delete sha256-<hex>* tags (signatures, attestations, referrer indexes) whose subject digest no longer exists."},
 	{Name: "provider", Default: "auto", Sweep: true, List: true, Description: "auto (from the registry host), oci, ghcr, dockerhub, harbor, ecr, gar, acr, quay or gitlab: how tagsweep lists and deletes on this registry. For ghcr the GitHub API is GITHUB_API_URL, else https://api.github.com."},
 	{Name: "age-source", Default: "auto", Sweep: true, List: true, Description: "auto (the registry's push time where the provider has one, else the image's created time), created or pushed."},
+	{Name: "max-deletions", Default: "0", Sweep: true, Description: "If the plan would delete more tags than this (attached tags included), delete nothing and exit 1 with the count; dry-run reports the same refusal. 0: no cap."},
+	{Name: "timeout", Default: "0", Sweep: true, List: true, Description: "Bound on the whole run (Go duration or Nd, e.g. 20m, 1d); on expiry no new deletion starts, the report is written and the exit code is 1. 0: none."},
 }
 
 // Lookup returns the raw value of an input and whether it was given.
@@ -83,6 +85,9 @@ type Config struct {
 	Roots         *x509.CertPool
 	ReportFile    string
 	DeleteOrphans bool
+	MaxDeletions  int
+	Timeout       time.Duration
+	TimeoutText   string
 	// Provider is the provider, resolved from auto by the host.
 	Provider  provider.Kind
 	AgeSource policy.AgeSource
@@ -189,6 +194,13 @@ func Load(get Lookup, list bool) (*Config, error) {
 	c.Rules.Include, c.Rules.Exclude = include, exclude
 
 	c.Concurrency = integer("concurrency", val("concurrency"), 1, 1000, bad)
+	if v := val("timeout"); v != "0" {
+		d, err := ParseDuration(v)
+		if err != nil {
+			bad("timeout", v, err.Error())
+		}
+		c.Timeout, c.TimeoutText = d, v
+	}
 	c.CAFile = val("ca-file")
 	if c.CAFile != "" {
 		c.Roots, err = loadRoots(c.CAFile)
@@ -199,6 +211,7 @@ func Load(get Lookup, list bool) (*Config, error) {
 
 	if !list {
 		c.Keep = integer("keep", val("keep"), 0, 1<<30, bad)
+		c.MaxDeletions = integer("max-deletions", val("max-deletions"), 0, 1<<30, bad)
 		if v := val("older-than"); v != "" {
 			d, err := ParseDuration(v)
 			if err != nil {

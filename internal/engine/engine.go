@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,12 @@ type Options struct {
 	Now func() time.Time
 	// Log receives progress lines. The default is io.Discard.
 	Log io.Writer
+	// MaxDeletions, when positive, caps the tags a run deletes: a plan
+	// deleting more (attached tags included) deletes nothing at all.
+	MaxDeletions int
+	// Grace is how long deletions already sent may finish after the run's
+	// context ends (timeout, SIGTERM). The default is 10 seconds.
+	Grace time.Duration
 }
 
 // Engine applies a policy through a backend.
@@ -64,6 +71,9 @@ func New(b registry.Backend, o Options) *Engine {
 	}
 	if len(o.Repositories) == 0 {
 		o.Repositories = []string{"**"}
+	}
+	if o.Grace <= 0 {
+		o.Grace = 10 * time.Second
 	}
 	if o.DryRun {
 		b = registry.DryRun(b)
@@ -104,24 +114,97 @@ func (e *Engine) Run(ctx context.Context) *report.Report {
 	}
 	e.logf("%d repositories in scope", len(repos))
 	results := make([]report.Repository, len(repos))
+	xs := make([]*execution, len(repos))
 	var warnMu sync.Mutex
+	warn := func(ws []string) {
+		warnMu.Lock()
+		rep.Warnings = append(rep.Warnings, ws...)
+		warnMu.Unlock()
+	}
+	// With max-deletions every repository is planned before anything is
+	// deleted; without it each repository goes on to delete as soon as
+	// it is planned.
+	twoPhase := e.o.MaxDeletions > 0
 	g := errgroup.Group{}
 	g.SetLimit(e.o.Concurrency)
 	for i, name := range repos {
 		g.Go(func() error {
-			r, warns := e.repository(ctx, name)
-			results[i] = r
-			warnMu.Lock()
-			rep.Warnings = append(rep.Warnings, warns...)
-			warnMu.Unlock()
+			x, warns := e.plan(ctx, name)
+			warn(warns)
+			xs[i] = x
+			if !twoPhase {
+				results[i] = e.finish(ctx, x)
+				xs[i] = nil // the snapshot is no longer needed
+			}
 			return nil
 		})
 	}
 	_ = g.Wait()
+	if twoPhase {
+		if err := e.capDeletions(xs); err != nil {
+			rep.Errors = append(rep.Errors, err.Error())
+		}
+		g := errgroup.Group{}
+		g.SetLimit(e.o.Concurrency)
+		for i, x := range xs {
+			g.Go(func() error {
+				results[i] = e.finish(ctx, x)
+				return nil
+			})
+		}
+		_ = g.Wait()
+	}
+	if ctx.Err() != nil {
+		rep.Errors = append(rep.Errors, "the run stopped early: "+stopped(ctx))
+	}
 	rep.Repositories = results
 	sort.Strings(rep.Warnings)
 	rep.Warnings = compact(rep.Warnings)
 	return rep
+}
+
+// stopped says why ctx ended (the cause: timeout, signal).
+func stopped(ctx context.Context) string {
+	if c := context.Cause(ctx); c != nil {
+		return c.Error()
+	}
+	return ctx.Err().Error()
+}
+
+// capDeletions blocks every repository when the plans delete more tags
+// than max-deletions, naming the count and the first few tags.
+func (e *Engine) capDeletions(xs []*execution) error {
+	total := 0
+	var first []string
+	for _, x := range xs {
+		if x == nil || x.plan == nil {
+			continue
+		}
+		for _, it := range x.plan.Items {
+			if it.Action == policy.Delete {
+				total++
+				if len(first) < 5 {
+					first = append(first, x.repo+":"+it.Tag)
+				}
+			}
+		}
+	}
+	if total <= e.o.MaxDeletions {
+		return nil
+	}
+	more := ""
+	if total > len(first) {
+		more = fmt.Sprintf(" and %d more", total-len(first))
+	}
+	err := fmt.Errorf("max-deletions: the plan would delete %d tags, more than max-deletions=%d; nothing was deleted (%s%s)",
+		total, e.o.MaxDeletions, strings.Join(first, ", "), more)
+	for _, x := range xs {
+		if x != nil && x.blocked == nil {
+			x.blocked = err
+			x.capped = true
+		}
+	}
+	return err
 }
 
 func compact(s []string) []string {
@@ -196,21 +279,21 @@ func (s *snapshot) input(now time.Time) policy.Input {
 	return policy.Input{Tags: s.tags, Manifests: s.manifests, Referrers: s.referrers, Exists: s.exists, Now: now, Forced: s.vanished}
 }
 
-// repository handles one repository from listing to report.
-func (e *Engine) repository(ctx context.Context, name string) (report.Repository, []string) {
-	out := report.Repository{Name: name, Tags: []report.Tag{}}
-	var warns []string
+// plan lists, inspects and plans one repository. The execution it returns
+// carries the plan (or the error that stopped the repository) to finish.
+func (e *Engine) plan(ctx context.Context, name string) (*execution, []string) {
+	x := &execution{e: e, repo: name}
 	listed, err := e.b.Tags(ctx, name)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
 			err = fmt.Errorf("repository %q not found: %w", name, err)
 		}
-		out.Error = err.Error()
+		x.listErr = err
 		e.logf("%s: %v", name, err)
-		return out, nil
+		return x, nil
 	}
 	snap := e.inspect(ctx, name, listed)
-	warns = append(warns, snap.warnings...)
+	warns := append([]string(nil), snap.warnings...)
 	now := e.o.Now()
 	in := snap.input(now)
 
@@ -236,14 +319,35 @@ func (e *Engine) repository(ctx context.Context, name string) (report.Repository
 		}
 	}
 	e.logf("%s: %d tags, %d to delete", name, len(plan.Items), plan.Deletes())
-
-	x := &execution{e: e, repo: name, plan: plan, snap: snap, in: in, asked: asked}
-	switch {
-	case len(snap.errs) > 0:
+	x.plan, x.snap, x.in, x.asked = plan, snap, in, asked
+	if len(snap.errs) > 0 {
 		x.blocked = fmt.Errorf("not deleted: the repository could not be inspected completely: %w", errors.Join(snap.errs...))
-		out.Error = x.blocked.Error()
-	case !e.o.DryRun && (plan.Deletes() > 0 || len(plan.Untagged) > 0):
+	}
+	return x, warns
+}
+
+// finish takes the second look, deletes and reports one planned repository.
+func (e *Engine) finish(ctx context.Context, x *execution) report.Repository {
+	out := report.Repository{Name: x.repo, Tags: []report.Tag{}}
+	if x.listErr != nil {
+		out.Error = x.listErr.Error()
+		return out
+	}
+	switch {
+	case x.blocked != nil:
+		if !x.capped {
+			out.Error = x.blocked.Error()
+		}
+	case !e.o.DryRun && (x.plan.Deletes() > 0 || len(x.plan.Untagged) > 0):
+		if ctx.Err() != nil {
+			x.blocked = fmt.Errorf("not deleted: the run stopped before the second look: %s", stopped(ctx))
+			out.Error = x.blocked.Error()
+			break
+		}
 		if err := x.secondLook(ctx); err != nil {
+			if ctx.Err() != nil {
+				err = fmt.Errorf("%w (%s)", err, stopped(ctx))
+			}
 			x.blocked = fmt.Errorf("not deleted: second look failed: %w", err)
 			out.Error = x.blocked.Error()
 		}
@@ -254,7 +358,7 @@ func (e *Engine) repository(ctx context.Context, name string) (report.Repository
 	if len(x.errs) > 0 && out.Error == "" {
 		out.Error = errors.Join(x.errs...).Error()
 	}
-	return out, warns
+	return out
 }
 
 // inspect resolves every tag with the full Accept set and walks the graph

@@ -27,6 +27,10 @@ type execution struct {
 	snap    *snapshot
 	in      policy.Input
 	blocked error
+	// capped: blocked by max-deletions (reported once, for the run).
+	capped bool
+	// listErr: the tags could not be listed; nothing else was done.
+	listErr error
 	// asked: the registry was asked whether it deletes single tags.
 	asked bool
 
@@ -217,6 +221,10 @@ func (x *execution) execute(ctx context.Context) {
 	if x.blocked != nil {
 		return
 	}
+	// Deletions already sent finish (within the grace period) when the run
+	// stops; no new one starts.
+	dctx, done := x.e.deleteContext(ctx)
+	defer done()
 	tagsOn := map[string][]string{}
 	for _, t := range x.in.Tags {
 		if t.Digest != "" {
@@ -230,7 +238,7 @@ func (x *execution) execute(ctx context.Context) {
 			byTag = append(byTag, it)
 		}
 	}
-	x.deleteTags(ctx, byTag)
+	x.deleteTags(ctx, dctx, byTag)
 
 	for _, layer := range x.plan.Layers {
 		g := errgroup.Group{}
@@ -247,13 +255,22 @@ func (x *execution) execute(ctx context.Context) {
 					break
 				}
 			}
+			if x.digestErr[d] == nil && ctx.Err() != nil {
+				x.digestErr[d] = notStarted(ctx)
+			}
 			skip := x.digestErr[d] != nil || x.protected[d] != ""
 			x.mu.Unlock()
 			if skip {
 				continue
 			}
 			g.Go(func() error {
-				err := e.b.DeleteDigest(ctx, x.repo, d, tagsOn[d])
+				if ctx.Err() != nil {
+					x.mu.Lock()
+					x.digestErr[d] = notStarted(ctx)
+					x.mu.Unlock()
+					return nil
+				}
+				err := e.b.DeleteDigest(dctx, x.repo, d, tagsOn[d])
 				if errors.Is(err, registry.ErrNotFound) {
 					err = nil // already gone
 				}
@@ -280,7 +297,7 @@ func (x *execution) execute(ctx context.Context) {
 // deleteTags deletes single tags. The first one whose manifest a kept tag
 // shares is checked: if the kept tag went with it, the registry deleted
 // the manifest rather than the tag, and no further tag is deleted.
-func (x *execution) deleteTags(ctx context.Context, items []policy.Item) {
+func (x *execution) deleteTags(ctx, dctx context.Context, items []policy.Item) {
 	if len(items) == 0 {
 		return
 	}
@@ -294,7 +311,10 @@ func (x *execution) deleteTags(ctx context.Context, items []policy.Item) {
 		}
 	}
 	one := func(it policy.Item) outcome {
-		err := e.b.DeleteTag(ctx, x.repo, it.Tag)
+		if ctx.Err() != nil {
+			return outcome{err: notStarted(ctx)}
+		}
+		err := e.b.DeleteTag(dctx, x.repo, it.Tag)
 		switch {
 		case err == nil, errors.Is(err, registry.ErrNotFound):
 			return outcome{done: true}
@@ -323,7 +343,7 @@ func (x *execution) deleteTags(ctx context.Context, items []policy.Item) {
 		}
 		rest = append(append([]policy.Item(nil), items[:i]...), items[i+1:]...)
 		if o.done {
-			if _, err := e.b.Resolve(ctx, x.repo, k); errors.Is(err, registry.ErrNotFound) {
+			if _, err := e.b.Resolve(dctx, x.repo, k); errors.Is(err, registry.ErrNotFound) {
 				err := fmt.Errorf("deleting tag %s also removed kept tag %s: this registry deletes the manifest on a tag delete; no further tags were deleted in %s", it.Tag, k, x.repo)
 				x.errs = append(x.errs, err)
 				for _, r := range rest {
@@ -349,6 +369,34 @@ func (x *execution) deleteTags(ctx context.Context, items []policy.Item) {
 		})
 	}
 	_ = g.Wait()
+}
+
+// notStarted is the error of a deletion the stopped run did not start.
+func notStarted(ctx context.Context) error {
+	return fmt.Errorf("not deleted: the run stopped before this deletion: %s", stopped(ctx))
+}
+
+// deleteContext is the context deletions are sent with: it outlives ctx
+// by the grace period, so that a deletion in flight when the run stops
+// gets its answer and is reported as what it is.
+func (e *Engine) deleteContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var timer *time.Timer
+	var mu sync.Mutex
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		timer = time.AfterFunc(e.o.Grace, cancel)
+		mu.Unlock()
+	})
+	return d, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
 }
 
 // report turns the plan and what happened into report entries.

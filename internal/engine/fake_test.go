@@ -42,6 +42,9 @@ type fake struct {
 	refuse map[string]bool
 	// deleteTags records the tags DeleteDigest was given, by digest.
 	deleteTags map[string][]string
+	// onDelete runs (unlocked) when a delete arrives, before it is done,
+	// with the call as recorded; a delete then fails if its ctx is done.
+	onDelete func(call string)
 
 	calls     []string
 	tagsCalls map[string]int
@@ -271,6 +274,9 @@ func (f *fake) TagDeleteSupported(ctx context.Context, repo string) (bool, error
 }
 
 func (f *fake) DeleteTag(ctx context.Context, repo, tag string) error {
+	if err := f.arrive(ctx, "DeleteTag "+repo+":"+tag); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("DeleteTag " + repo + ":" + tag); err != nil {
@@ -300,7 +306,22 @@ func (f *fake) dropDigest(repo, d string) {
 	}
 }
 
+// arrive runs the onDelete hook and fails a delete whose context is done,
+// as an HTTP request would.
+func (f *fake) arrive(ctx context.Context, call string) error {
+	f.mu.Lock()
+	hook := f.onDelete
+	f.mu.Unlock()
+	if hook != nil {
+		hook(call)
+	}
+	return ctx.Err()
+}
+
 func (f *fake) DeleteDigest(ctx context.Context, repo, digest string, tags []string) error {
+	if err := f.arrive(ctx, "DeleteDigest "+repo+"@"+digest); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("DeleteDigest " + repo + "@" + digest); err != nil {

@@ -51,6 +51,10 @@ type Policy struct {
 	// AgeSource is the age in use: "pushed" where the provider reports push
 	// times and age-source is auto or pushed, else "created".
 	AgeSource string `json:"ageSource,omitempty"`
+	// MaxDeletions is the cap on deletions (0: none).
+	MaxDeletions int `json:"maxDeletions,omitempty"`
+	// Timeout bounds the run, as given ("" : none).
+	Timeout string `json:"timeout,omitempty"`
 }
 
 // Repository is the outcome for one repository.

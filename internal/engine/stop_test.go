@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tagsweep/tagsweep/internal/report"
+)
+
+// twoRepos: app has 3 stale tags, api 2 (keep 1 each).
+func twoRepos() *fake {
+	f := newFake()
+	for i, repo := range []string{"app", "api"} {
+		n := 4 - i
+		for j := range n {
+			d := dg(string(rune('a'+i*5+j)) + "0")
+			f.image(d, daysAgo(10+j)).tag(repo, "t"+string(rune('0'+j)), d)
+		}
+	}
+	return f
+}
+
+func TestMaxDeletions(t *testing.T) {
+	t.Parallel()
+	for _, dry := range []bool{false, true} {
+		t.Run(map[bool]string{false: "real", true: "dry run"}[dry], func(t *testing.T) {
+			t.Parallel()
+			f := twoRepos()
+			rep := run(t, f, Options{Rules: rules(1), MaxDeletions: 4, DryRun: dry})
+			if got := f.Deletes(); len(got) != 0 {
+				t.Errorf("deleted %v despite the cap", got)
+			}
+			if len(f.Calls("Resolve ")) != 0 {
+				t.Error("a capped run took a second look")
+			}
+			if len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], "the plan would delete 5 tags, more than max-deletions=4; nothing was deleted (api:t1, api:t2, app:t1, app:t2, app:t3)") {
+				t.Errorf("errors = %q", rep.Errors)
+			}
+			if !rep.Failed() || rep.Totals.Failed != 5 || rep.Totals.Deleted != 0 || rep.Totals.Kept != 2 {
+				t.Errorf("totals %+v failed=%v; want 5 failed, 2 kept, 0 deleted", rep.Totals, rep.Failed())
+			}
+			for _, r := range rep.Repositories {
+				if r.Error != "" {
+					t.Errorf("%s: the cap is reported per repository too: %q", r.Name, r.Error)
+				}
+			}
+		})
+	}
+	t.Run("within the cap", func(t *testing.T) {
+		t.Parallel()
+		f := twoRepos()
+		rep := run(t, f, Options{Rules: rules(1), MaxDeletions: 5})
+		if rep.Failed() || rep.Totals.Deleted != 5 || len(f.Deletes()) != 5 {
+			t.Errorf("totals %+v, deletes %v, errors %v", rep.Totals, f.Deletes(), rep.Errors)
+		}
+	})
+}
+
+// runCtx is run with a context.
+func runCtx(ctx context.Context, f *fake, o Options) *report.Report {
+	o.Registry = "fake.test"
+	o.Now = func() time.Time { return now }
+	if o.Concurrency == 0 {
+		o.Concurrency = 4
+	}
+	return New(f, o).Run(ctx)
+}
+
+// A run stopped while deleting lets the deletion in flight finish, starts
+// no new one, and reports what happened: deleted, or failed with why.
+func TestStopDuringDeletions(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	for j := range 5 {
+		d := dg(string(rune('a'+j)) + "1")
+		f.image(d, daysAgo(10+j)).tag("app", "t"+string(rune('0'+j)), d)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	var once sync.Once
+	f.onDelete = func(string) {
+		once.Do(func() { cancel(errors.New("interrupted by terminated")) })
+	}
+	rep := runCtx(ctx, f, Options{Rules: rules(1), Concurrency: 1})
+	r := repoOf(t, rep, "app")
+	got := actions(r)
+	want := map[string]string{"t0": report.Kept}
+	deleted := 0
+	for tg, a := range got {
+		if a == report.Deleted {
+			deleted++
+			want[tg] = report.Deleted
+		} else if tg != "t0" {
+			want[tg] = report.Failed + " (error)"
+			if e := tagOf(t, r, tg).Error; !strings.Contains(e, "the run stopped before this deletion: interrupted by terminated") {
+				t.Errorf("%s: error %q", tg, e)
+			}
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" || deleted != 1 {
+		t.Errorf("actions (-want +got), want one deletion (the one in flight) and 3 not started:\n%s", diff)
+	}
+	if n := len(f.Deletes()); n != 1 {
+		t.Errorf("deletes that reached the registry: %v", f.Deletes())
+	}
+	if len(rep.Errors) != 1 || rep.Errors[0] != "the run stopped early: interrupted by terminated" {
+		t.Errorf("errors = %q", rep.Errors)
+	}
+	if rep.Totals.Tags != 5 || rep.Totals.Deleted != 1 || rep.Totals.Failed != 3 || rep.Totals.Kept != 1 {
+		t.Errorf("totals %+v", rep.Totals)
+	}
+}
+
+// A run stopped before a repository's second look deletes nothing there,
+// and says why.
+func TestStopBeforeSecondLook(t *testing.T) {
+	t.Parallel()
+	f := twoRepos()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	f.onTags = func(f *fake, repo string, n int) {
+		if repo == "app" {
+			cancel(errors.New("timeout 1s reached"))
+		}
+	}
+	rep := runCtx(ctx, f, Options{Rules: rules(1), Concurrency: 1})
+	if d := f.Calls("DeleteDigest app@"); len(d) != 0 {
+		t.Errorf("app deleted after the stop: %v", d)
+	}
+	if e := repoOf(t, rep, "app").Error; !strings.Contains(e, "timeout 1s reached") {
+		t.Errorf("app error = %q", e)
+	}
+	if !rep.Failed() {
+		t.Error("a stopped run did not fail")
+	}
+}
