@@ -74,6 +74,13 @@ func runAction(t *testing.T, in inputs) result {
 // command-line arguments (flags, which take precedence over both).
 func runActionWith(t *testing.T, in inputs, extraEnv []string, args ...string) result {
 	t.Helper()
+	return runActionStarted(t, in, extraEnv, nil, args...)
+}
+
+// runActionStarted is runActionWith that hands the started process to
+// started (to signal it).
+func runActionStarted(t *testing.T, in inputs, extraEnv []string, started func(*os.Process), args ...string) result {
+	t.Helper()
 	dir := t.TempDir()
 	out, sum, rep := filepath.Join(dir, "output"), filepath.Join(dir, "summary"), filepath.Join(dir, "report.json")
 	for _, f := range []string{out, sum} {
@@ -83,7 +90,7 @@ func runActionWith(t *testing.T, in inputs, extraEnv []string, args ...string) r
 	}
 	env := []string{"GITHUB_ACTIONS=true", "GITHUB_OUTPUT=" + out, "GITHUB_STEP_SUMMARY=" + sum, "HOME=" + dir, "DOCKER_CONFIG=" + dir}
 	all := []string{"registry", "repositories", "username", "password", "keep", "older-than", "include-tags", "exclude-tags",
-		"keep-semver", "order-by", "dry-run", "concurrency", "insecure", "ca-file", "report-file", "delete-orphans", "provider", "age-source"}
+		"keep-semver", "order-by", "dry-run", "concurrency", "insecure", "ca-file", "report-file", "delete-orphans", "provider", "age-source", "max-deletions", "timeout"}
 	if _, ok := in["report-file"]; !ok {
 		in["report-file"] = rep
 	}
@@ -95,7 +102,7 @@ func runActionWith(t *testing.T, in inputs, extraEnv []string, args ...string) r
 			env = append(env, "INPUT_"+strings.ToUpper(name)+"="+v)
 		}
 	}
-	r := run(t, append(env, extraEnv...), args...)
+	r := runStarted(t, append(env, extraEnv...), started, args...)
 	r.outputs = parseOutputs(t, read(t, out))
 	r.summary = read(t, sum)
 	if b, err := os.ReadFile(in["report-file"]); err == nil {
@@ -110,13 +117,25 @@ func runActionWith(t *testing.T, in inputs, extraEnv []string, args ...string) r
 // run runs the binary with exactly env (plus PATH) and arguments.
 func run(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	return runStarted(t, env, nil, args...)
+}
+
+// runStarted is run that hands the started process to started.
+func runStarted(t *testing.T, env []string, started func(*os.Process), args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		if started != nil {
+			started(cmd.Process)
+		}
+		err = cmd.Wait()
+	}
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
