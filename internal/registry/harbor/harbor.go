@@ -268,17 +268,11 @@ func getAll[T any](ctx context.Context, b *Backend, path, op, need string) ([]T,
 			return nil, b.apiError(err, op, need)
 		}
 		out = append(out, page...)
-		link := restapi.NextLink(resp.Header)
-		if link == "" {
+		// Harbor's links are host-relative (/api/v2.0/...?page=2); restapi
+		// resolves them on the API's own host.
+		if next = restapi.NextLink(resp.Header); next == "" {
 			break
 		}
-		// Harbor's links are host-relative: resolve them against the API
-		// base (restapi would put a relative link under the base path).
-		u, err := url.Parse(link)
-		if err != nil {
-			return nil, fmt.Errorf("%s: bad pagination link %q: %w", op, link, err)
-		}
-		next = b.api.Base.ResolveReference(u).String()
 	}
 	return out, nil
 }

@@ -108,6 +108,12 @@ func (c *Client) URL(path string) (*url.URL, error) {
 		return u, nil
 	}
 	out := *c.Base
+	if bp := strings.TrimSuffix(c.Base.Path, "/"); bp != "" && strings.HasPrefix(u.Path, bp+"/") {
+		// A host-relative link that already carries the base path
+		// (Harbor's Link: </api/v2.0/projects?page=2>).
+		out.Path, out.RawPath, out.RawQuery = u.Path, u.RawPath, u.RawQuery
+		return &out, nil
+	}
 	out.Path = strings.TrimSuffix(c.Base.Path, "/") + "/" + strings.TrimPrefix(u.Path, "/")
 	out.RawPath = ""
 	if u.RawPath != "" {

@@ -76,6 +76,7 @@ func TestURL(t *testing.T) {
 		"/orgs/acme/packages?package_type=container":        "https://ghe.example.com/api/v3/orgs/acme/packages?package_type=container",
 		"/orgs/acme/packages/container/team%2Fapi/versions": "https://ghe.example.com/api/v3/orgs/acme/packages/container/team%2Fapi/versions",
 		"https://ghe.example.com/api/v3/x?page=2":           "https://ghe.example.com/api/v3/x?page=2",
+		"/api/v3/projects?page=2&page_size=100":             "https://ghe.example.com/api/v3/projects?page=2&page_size=100",
 	} {
 		u, err := c.URL(in)
 		if err != nil || u.String() != want {
