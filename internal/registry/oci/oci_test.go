@@ -3,12 +3,15 @@ package oci
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -984,5 +987,39 @@ func TestDeletePreconditionIsProtection(t *testing.T) {
 	}
 	if n := r.Requests().Of(http.MethodDelete, testregistry.ClassManifest); n != 1 {
 		t.Errorf("%d DELETEs, want 1 (no retry)", n)
+	}
+}
+
+// A pagination Link to another host is refused: the credentials never go
+// there and the listing fails instead of mixing in another registry.
+func TestPaginationLinkToAnotherHost(t *testing.T) {
+	t.Parallel()
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		elsewhere.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"name":"app","tags":["stolen"]}`)
+	}))
+	defer other.Close()
+	r := startDistribution(t, testregistry.Options{})
+	pushImage(t, r.Addr()+"/app:v1", testregistry.ImageSpec{Seed: 1})
+	r.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
+		if !strings.HasSuffix(req.URL.Path, "/tags/list") && !strings.HasSuffix(req.URL.Path, "/_catalog") {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Link", "<"+other.URL+req.URL.Path+"?last=v1>; rel=\"next\"")
+		fmt.Fprint(w, `{"name":"app","tags":["v1"],"repositories":["app"]}`)
+		return true
+	})
+	b := newBackend(t, r.Addr(), WithCredentials(Credentials{Username: "u", Password: "secret-password"}))
+	if tags, err := b.TagNames(context.Background(), "app"); err == nil {
+		t.Errorf("TagNames followed a link to another host: %v", tags)
+	}
+	if repos, err := b.Repositories(context.Background()); err == nil {
+		t.Errorf("Repositories followed a link to another host: %v", repos)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("%d requests went to the other host", n)
 	}
 }
