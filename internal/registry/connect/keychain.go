@@ -2,6 +2,7 @@ package connect
 
 import (
 	"io"
+	"os"
 
 	ecr "github.com/awslabs/amazon-ecr-credential-helper/ecr-login"
 	"github.com/chrismellard/docker-credential-acr-env/pkg/credhelper"
@@ -19,6 +20,11 @@ import (
 func Keychain(k provider.Kind) authn.Keychain {
 	switch k {
 	case provider.ECR:
+		// The helper caches tokens under ~/.ecr by default; tagsweep runs
+		// once, possibly on a read-only root filesystem: no cache.
+		if os.Getenv("AWS_ECR_DISABLE_CACHE") == "" && os.Getenv("AWS_ECR_CACHE_DIR") == "" {
+			_ = os.Setenv("AWS_ECR_DISABLE_CACHE", "true")
+		}
 		return authn.NewMultiKeychain(authn.DefaultKeychain, authn.NewKeychainFromHelper(ecr.NewECRHelper(ecr.WithLogger(io.Discard))))
 	case provider.GAR:
 		return authn.NewMultiKeychain(authn.DefaultKeychain, google.Keychain)
