@@ -86,6 +86,13 @@ func TestInvalidInput(t *testing.T) {
 		{"bad repositories glob", inputs{"repositories": "team/[a"}, "repositories", []string{`team/[a`}},
 		{"registry with a user", inputs{"registry": "bob@" + addrVar}, "registry", []string{"bob@"}},
 		{"registry with an unknown scheme", inputs{"registry": "ftp://" + addrVar}, "registry", []string{"ftp://"}},
+		{"unknown provider", inputs{"provider": "nexus"}, "provider", []string{`"nexus"`, "ghcr"}},
+		{"age-source unknown", inputs{"age-source": "pulled"}, "age-source", []string{`"pulled"`}},
+		{"max-deletions negative", inputs{"max-deletions": "-5"}, "max-deletions", []string{`"-5"`}},
+		{"max-deletions not a number", inputs{"max-deletions": "lots"}, "max-deletions", []string{`"lots"`}},
+		{"timeout", inputs{"timeout": "soon"}, "timeout", []string{`"soon"`}},
+		{"ghcr repositories without an owner", inputs{"provider": "ghcr", "password": "tok", "repositories": "*/app"}, "repositories", []string{`"*/app"`, "owner"}},
+		{"dockerhub without a username", inputs{"provider": "dockerhub", "repositories": "acme/app"}, "username", []string{"Docker Hub", "Read, Write, Delete"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
