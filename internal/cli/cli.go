@@ -157,6 +157,13 @@ func invalid(w io.Writer, err error) int {
 	return ExitInvalid
 }
 
+func shardText(c *config.Config) string {
+	if c.Shards == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d", c.Shard, c.Shards)
+}
+
 // withTimeout bounds the run by the timeout input; the cause names it.
 func withTimeout(ctx context.Context, c *config.Config) (context.Context, context.CancelFunc) {
 	if c.Timeout <= 0 {
@@ -228,10 +235,11 @@ func sweep(ctx context.Context, args []string, env Env) int {
 	e := engine.New(b.Backend, engine.Options{
 		Registry: c.Host, Repositories: c.Repositories, Rules: c.Rules, DryRun: c.DryRun,
 		Concurrency: c.Concurrency, Now: env.Now, Log: log, MaxDeletions: c.MaxDeletions,
+		Shard: c.Shard, Shards: c.Shards, Progress: 5 * time.Second, Groups: runner.InActions(),
 		Policy: report.Policy{
 			Repositories: c.Repositories, Keep: c.Keep, OlderThan: c.OlderThanText, IncludeTags: c.IncludeTags,
 			ExcludeTags: c.ExcludeTags, KeepSemver: c.KeepSemver, OrderBy: c.OrderBy, DeleteOrphans: c.DeleteOrphans,
-			Provider: string(c.Provider), AgeSource: ageSource(c), MaxDeletions: c.MaxDeletions, Timeout: c.TimeoutText,
+			Provider: string(c.Provider), AgeSource: ageSource(c), MaxDeletions: c.MaxDeletions, Timeout: c.TimeoutText, Shard: shardText(c),
 		},
 	})
 	rep := e.Run(ctx)
@@ -348,7 +356,8 @@ func list(ctx context.Context, args []string, env Env) int {
 	}
 	ctx, cancel := withTimeout(ctx, c)
 	defer cancel()
-	e := engine.New(b.Backend, engine.Options{Registry: c.Host, Repositories: c.Repositories, Concurrency: c.Concurrency, Now: env.Now})
+	e := engine.New(b.Backend, engine.Options{Registry: c.Host, Repositories: c.Repositories, Concurrency: c.Concurrency, Now: env.Now,
+		Shard: c.Shard, Shards: c.Shards})
 	repos, err := e.List(ctx, c.Rules.Include, c.Rules.Exclude)
 	code = ExitOK
 	if err != nil {

@@ -56,6 +56,7 @@ var Inputs = []Input{
 	{Name: "provider", Default: "auto", Sweep: true, List: true, Description: "auto (from the registry host), oci, ghcr, dockerhub, harbor, ecr, gar, acr, quay or gitlab: how tagsweep lists and deletes on this registry. For ghcr the GitHub API is GITHUB_API_URL, else https://api.github.com."},
 	{Name: "age-source", Default: "auto", Sweep: true, List: true, Description: "auto (the registry's push time where the provider has one, else the image's created time), created or pushed."},
 	{Name: "max-deletions", Default: "0", Sweep: true, Description: "If the plan would delete more tags than this (attached tags included), delete nothing and exit 1 with the count; dry-run reports the same refusal. 0: no cap."},
+	{Name: "shard", Sweep: true, List: true, Description: "i/n: handle only the repositories whose stable hash falls in shard i of n (i from 0 to n-1, or 1 to n: n is shard 0), to split a large registry over a matrix or a Kubernetes Indexed Job."},
 	{Name: "timeout", Default: "0", Sweep: true, List: true, Description: "Bound on the whole run (Go duration or Nd, e.g. 20m, 1d); on expiry no new deletion starts, the report is written and the exit code is 1. 0: none."},
 }
 
@@ -86,6 +87,8 @@ type Config struct {
 	ReportFile    string
 	DeleteOrphans bool
 	MaxDeletions  int
+	// Shard/Shards is the shard input (Shards 0: not set).
+	Shard, Shards int
 	Timeout       time.Duration
 	TimeoutText   string
 	// Provider is the provider, resolved from auto by the host.
@@ -194,6 +197,13 @@ func Load(get Lookup, list bool) (*Config, error) {
 	c.Rules.Include, c.Rules.Exclude = include, exclude
 
 	c.Concurrency = integer("concurrency", val("concurrency"), 1, 1000, bad)
+	if v := val("shard"); v != "" {
+		i, n, err := ParseShard(v)
+		if err != nil {
+			bad("shard", v, err.Error())
+		}
+		c.Shard, c.Shards = i, n
+	}
 	if v := val("timeout"); v != "0" {
 		d, err := ParseDuration(v)
 		if err != nil {
@@ -332,6 +342,23 @@ func ParseDuration(v string) (time.Duration, error) {
 		return 0, errors.New("is negative")
 	}
 	return d, nil
+}
+
+// ParseShard reads "i/n": n from 1 to 10000, i from 0 to n (n and 0 are
+// the same shard, so 0-based and 1-based matrices both work).
+func ParseShard(v string) (i, n int, err error) {
+	a, b, ok := strings.Cut(strings.TrimSpace(v), "/")
+	i, err1 := strconv.Atoi(strings.TrimSpace(a))
+	n, err2 := strconv.Atoi(strings.TrimSpace(b))
+	switch {
+	case !ok || err1 != nil || err2 != nil:
+		return 0, 0, errors.New("is not i/n (e.g. 0/4 or 1/4)")
+	case n < 1 || n > 10000:
+		return 0, 0, errors.New("must have n from 1 to 10000")
+	case i < 0 || i > n:
+		return 0, 0, fmt.Errorf("must have i from 0 to %d (0-based: 0 to %d; 1-based: 1 to %d)", n, n-1, n)
+	}
+	return i, n, nil
 }
 
 // ParseRegistry splits "https://host:port" into host and scheme.

@@ -92,6 +92,21 @@ func TestProvider(t *testing.T) {
 	}
 }
 
+func TestShardMaxDeletionsTimeout(t *testing.T) {
+	t.Parallel()
+	c, err := Load(lookup(map[string]string{"registry": "r.example.com", "shard": " 3 / 8 ", "max-deletions": "250", "timeout": "1d"}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Shard != 3 || c.Shards != 8 || c.MaxDeletions != 250 || c.Timeout != 24*time.Hour || c.TimeoutText != "1d" {
+		t.Errorf("got shard %d/%d, max-deletions %d, timeout %s (%q)", c.Shard, c.Shards, c.MaxDeletions, c.Timeout, c.TimeoutText)
+	}
+	c, err = Load(lookup(map[string]string{"registry": "r.example.com"}), false)
+	if err != nil || c.Shards != 0 || c.MaxDeletions != 0 || c.Timeout != 0 {
+		t.Errorf("defaults: %+v, %v", c, err)
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -123,6 +138,12 @@ func TestInvalid(t *testing.T) {
 		{"username without password", "username", "bot", `password: "" is required when username is set`},
 		{"provider unknown", "provider", "artifactory", `provider: "artifactory" is not a provider (one of acr, auto, dockerhub, ecr, gar, ghcr, gitlab, harbor, oci, quay)`},
 		{"age-source unknown", "age-source", "pulled", `age-source: "pulled" must be auto, created or pushed`},
+		{"shard not i/n", "shard", "2", `shard: "2" is not i/n`},
+		{"shard beyond n", "shard", "5/4", `shard: "5/4" must have i from 0 to 4 (0-based: 0 to 3; 1-based: 1 to 4)`},
+		{"shard n zero", "shard", "0/0", `shard: "0/0" must have n from 1 to 10000`},
+		{"shard negative", "shard", "-1/4", `shard: "-1/4" must have i from 0 to 4`},
+		{"max-deletions", "max-deletions", "many", `max-deletions: "many" is not a whole number`},
+		{"timeout", "timeout", "forever", `timeout: "forever" is not a duration`},
 		{"age-source pushed without push times", "age-source", "pushed", `age-source: "pushed" needs a provider that reports push times (ghcr, dockerhub, harbor); the oci provider does not`},
 	}
 	for _, tc := range cases {

@@ -9,10 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/glob"
@@ -48,6 +50,14 @@ type Options struct {
 	// Grace is how long deletions already sent may finish after the run's
 	// context ends (timeout, SIGTERM). The default is 10 seconds.
 	Grace time.Duration
+	// Shard, when Shards > 1, keeps only the repositories whose stable
+	// hash falls in shard Shard (0-based; Shard == Shards means 0).
+	Shard, Shards int
+	// Progress, when positive, prints a progress line this often.
+	Progress time.Duration
+	// Groups prints each repository's lines as one GitHub Actions log
+	// group when the repository is done (::group:: / ::endgroup::).
+	Groups bool
 }
 
 // Engine applies a policy through a backend.
@@ -55,6 +65,9 @@ type Engine struct {
 	b    registry.Backend
 	o    Options
 	logm sync.Mutex
+
+	// progress counters
+	reposDone, tagsRead, tagsDeleted atomic.Int64
 }
 
 // New returns an engine. In dry-run the backend is wrapped so that it
@@ -113,6 +126,10 @@ func (e *Engine) Run(ctx context.Context) *report.Report {
 		return rep
 	}
 	e.logf("%d repositories in scope", len(repos))
+	if e.o.Progress > 0 {
+		stop := e.progress(len(repos))
+		defer stop()
+	}
 	results := make([]report.Repository, len(repos))
 	xs := make([]*execution, len(repos))
 	var warnMu sync.Mutex
@@ -161,6 +178,50 @@ func (e *Engine) Run(ctx context.Context) *report.Report {
 	sort.Strings(rep.Warnings)
 	rep.Warnings = compact(rep.Warnings)
 	return rep
+}
+
+// InShard keeps the repositories whose stable hash (FNV-1a of the name)
+// falls in shard i of n. i may be 0..n-1 or 1..n: n is the same shard as
+// 0, so 0-based (Kubernetes JOB_COMPLETION_INDEX) and 1-based matrices
+// both cover every repository exactly once.
+func InShard(repos []string, i, n int) []string {
+	if n <= 1 {
+		return repos
+	}
+	var out []string
+	for _, r := range repos {
+		h := fnv.New64a()
+		h.Write([]byte(r))
+		if h.Sum64()%uint64(n) == uint64(i%n) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// progress prints a line every Progress until stopped.
+func (e *Engine) progress(total int) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(e.o.Progress)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				verb := "deleted"
+				if e.o.DryRun {
+					verb = "to delete"
+				}
+				e.logf("progress: %d/%d repositories done, %d tags inspected, %d %s", e.reposDone.Load(), total, e.tagsRead.Load(), e.tagsDeleted.Load(), verb)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 // stopped says why ctx ended (the cause: timeout, signal).
@@ -221,6 +282,17 @@ func compact(s []string) []string {
 // pattern is one (no catalog request), else the catalog filtered by the
 // globs.
 func (e *Engine) discover(ctx context.Context) ([]string, error) {
+	repos, err := e.matching(ctx)
+	if err != nil || e.o.Shards <= 1 {
+		return repos, err
+	}
+	in := InShard(repos, e.o.Shard, e.o.Shards)
+	e.logf("shard %d/%d: %d of the %d repositories that match", e.o.Shard, e.o.Shards, len(in), len(repos))
+	return in, nil
+}
+
+// matching lists the repositories the globs match.
+func (e *Engine) matching(ctx context.Context) ([]string, error) {
 	allLiteral := true
 	for _, p := range e.o.Repositories {
 		allLiteral = allLiteral && Literal(p)
@@ -289,7 +361,7 @@ func (e *Engine) plan(ctx context.Context, name string) (*execution, []string) {
 			err = fmt.Errorf("repository %q not found: %w", name, err)
 		}
 		x.listErr = err
-		e.logf("%s: %v", name, err)
+		x.logf("%s: %v", name, err)
 		return x, nil
 	}
 	snap := e.inspect(ctx, name, listed)
@@ -318,7 +390,7 @@ func (e *Engine) plan(ctx context.Context, name string) (*execution, []string) {
 			plan = policy.Make(e.o.Rules, in)
 		}
 	}
-	e.logf("%s: %d tags, %d to delete", name, len(plan.Items), plan.Deletes())
+	x.logf("%s: %d tags, %d to delete", name, len(plan.Items), plan.Deletes())
 	x.plan, x.snap, x.in, x.asked = plan, snap, in, asked
 	if len(snap.errs) > 0 {
 		x.blocked = fmt.Errorf("not deleted: the repository could not be inspected completely: %w", errors.Join(snap.errs...))
@@ -327,8 +399,9 @@ func (e *Engine) plan(ctx context.Context, name string) (*execution, []string) {
 }
 
 // finish takes the second look, deletes and reports one planned repository.
-func (e *Engine) finish(ctx context.Context, x *execution) report.Repository {
-	out := report.Repository{Name: x.repo, Tags: []report.Tag{}}
+func (e *Engine) finish(ctx context.Context, x *execution) (out report.Repository) {
+	out = report.Repository{Name: x.repo, Tags: []report.Tag{}}
+	defer func() { e.done(x, out) }()
 	if x.listErr != nil {
 		out.Error = x.listErr.Error()
 		return out
@@ -359,6 +432,39 @@ func (e *Engine) finish(ctx context.Context, x *execution) report.Repository {
 		out.Error = errors.Join(x.errs...).Error()
 	}
 	return out
+}
+
+// done counts a finished repository and prints its lines: as one log
+// group in GitHub Actions, with the outcome in the group's title.
+func (e *Engine) done(x *execution, out report.Repository) {
+	e.reposDone.Add(1)
+	var deleted, failed int
+	for _, t := range out.Tags {
+		switch t.Action {
+		case report.Deleted, report.WouldDelete:
+			deleted++
+		case report.Failed:
+			failed++
+		}
+	}
+	verb := "deleted"
+	if e.o.DryRun {
+		verb = "would be deleted"
+	}
+	result := fmt.Sprintf("%s: %d tags, %d %s, %d failed", x.repo, len(out.Tags), deleted, verb, failed)
+	if out.Error != "" {
+		result += ": " + out.Error
+	}
+	if !e.o.Groups {
+		return
+	}
+	e.logm.Lock()
+	defer e.logm.Unlock()
+	fmt.Fprintf(e.o.Log, "::group::%s\n", result)
+	for _, l := range x.lines {
+		fmt.Fprintln(e.o.Log, l)
+	}
+	fmt.Fprintln(e.o.Log, "::endgroup::")
 }
 
 // inspect resolves every tag with the full Accept set and walks the graph
@@ -394,6 +500,7 @@ func (e *Engine) inspect(ctx context.Context, repo string, listed []registry.Tag
 		}
 	}
 	got := func(idx []int, m *registry.Manifest) {
+		e.tagsRead.Add(int64(len(idx)))
 		mu.Lock()
 		defer mu.Unlock()
 		for _, i := range idx {

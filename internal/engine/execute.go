@@ -33,6 +33,8 @@ type execution struct {
 	listErr error
 	// asked: the registry was asked whether it deletes single tags.
 	asked bool
+	// lines are the repository's log lines, kept for its log group.
+	lines []string
 
 	mu        sync.Mutex
 	outcome   map[string]outcome // tag -> outcome of a planned deletion
@@ -175,7 +177,7 @@ func (x *execution) secondLook(ctx context.Context) error {
 		}
 	}
 	if changed > 0 {
-		e.logf("%s: second look: %d tags changed during the run", x.repo, changed)
+		x.logf("%s: second look: %d tags changed during the run", x.repo, changed)
 	}
 	x.plan, x.in = plan, in
 	return nil
@@ -285,6 +287,7 @@ func (x *execution) execute(ctx context.Context) {
 					x.errs = append(x.errs, err)
 				} else {
 					x.gone[d] = true
+					e.tagsDeleted.Add(int64(len(tagsOn[d])))
 				}
 				return nil
 			})
@@ -317,6 +320,7 @@ func (x *execution) deleteTags(ctx, dctx context.Context, items []policy.Item) {
 		err := e.b.DeleteTag(dctx, x.repo, it.Tag)
 		switch {
 		case err == nil, errors.Is(err, registry.ErrNotFound):
+			e.tagsDeleted.Add(1)
 			return outcome{done: true}
 		case errors.Is(err, registry.ErrProtected):
 			return outcome{kept: true, reason: err.Error()}
@@ -369,6 +373,15 @@ func (x *execution) deleteTags(ctx, dctx context.Context, items []policy.Item) {
 		})
 	}
 	_ = g.Wait()
+}
+
+// logf logs a line of the repository: at once, or kept for its log group.
+func (x *execution) logf(format string, args ...any) {
+	if !x.e.o.Groups {
+		x.e.logf(format, args...)
+		return
+	}
+	x.lines = append(x.lines, fmt.Sprintf(format, args...))
 }
 
 // notStarted is the error of a deletion the stopped run did not start.

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -136,5 +137,93 @@ func TestStopBeforeSecondLook(t *testing.T) {
 	}
 	if !rep.Failed() {
 		t.Error("a stopped run did not fail")
+	}
+}
+
+// Shards partition the repositories: every repository in exactly one
+// shard, 0-based and 1-based numbering alike, and the same every time.
+func TestInShard(t *testing.T) {
+	t.Parallel()
+	var repos []string
+	for i := range 200 {
+		repos = append(repos, fmt.Sprintf("team-%d/app-%d", i%7, i))
+	}
+	for _, n := range []int{1, 2, 3, 8} {
+		seen := map[string]int{}
+		for i := range n {
+			part := InShard(repos, i, n)
+			if n > 2 && (len(part) < 200/n/2 || len(part) > 2*200/n) {
+				t.Errorf("shard %d/%d has %d of 200 repositories: unbalanced", i, n, len(part))
+			}
+			for _, r := range part {
+				seen[r]++
+			}
+			if diff := cmp.Diff(part, InShard(repos, i, n)); diff != "" {
+				t.Errorf("shard %d/%d is not stable", i, n)
+			}
+		}
+		for _, r := range repos {
+			if seen[r] != 1 {
+				t.Errorf("n=%d: %s in %d shards", n, r, seen[r])
+			}
+		}
+		if diff := cmp.Diff(InShard(repos, 0, n), InShard(repos, n, n)); diff != "" {
+			t.Errorf("shard %d/%d differs from 0/%d", n, n, n)
+		}
+	}
+}
+
+// syncWriter collects log lines and signals the first line containing want.
+type syncWriter struct {
+	mu   sync.Mutex
+	b    strings.Builder
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if strings.Contains(string(p), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// Long runs print progress lines; in GitHub Actions each repository's
+// lines form one log group titled with its outcome.
+func TestProgressAndGroups(t *testing.T) {
+	t.Parallel()
+	f := twoRepos()
+	w := &syncWriter{want: "progress: ", seen: make(chan struct{})}
+	f.onTags = func(f *fake, repo string, n int) {
+		if repo == "app" && n == 1 {
+			select { // hold the run until a progress line is out
+			case <-w.seen:
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}
+	rep := run(t, f, Options{Rules: rules(1), Log: w, Progress: time.Millisecond, Groups: true, Concurrency: 1})
+	if rep.Failed() {
+		t.Fatalf("run failed: %+v", rep.Errors)
+	}
+	out := w.String()
+	for _, want := range []string{
+		"progress: 1/2 repositories done, 3 tags inspected, 2 deleted",
+		"::group::api: 3 tags, 2 deleted, 0 failed\napi: 3 tags, 2 to delete\n::endgroup::\n",
+		"::group::app: 4 tags, 3 deleted, 0 failed\napp: 4 tags, 3 to delete\n::endgroup::\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -55,6 +55,8 @@ type Policy struct {
 	MaxDeletions int `json:"maxDeletions,omitempty"`
 	// Timeout bounds the run, as given ("" : none).
 	Timeout string `json:"timeout,omitempty"`
+	// Shard is the shard input ("i/n"), when set.
+	Shard string `json:"shard,omitempty"`
 }
 
 // Repository is the outcome for one repository.
