@@ -1,0 +1,473 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Media types of what the seed pushes.
+const (
+	mtManifest = "application/vnd.oci.image.manifest.v1+json"
+	mtIndex    = "application/vnd.oci.image.index.v1+json"
+	mtConfig   = "application/vnd.oci.image.config.v1+json"
+	mtLayer    = "application/vnd.oci.image.layer.v1.tar"
+)
+
+// seedEpoch is the instant the seeded history ends. It is fixed, not the
+// wall clock, so that the same -seed gives byte-identical content (and
+// digests) on every run.
+var seedEpoch = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+
+type platform struct {
+	Architecture string `json:"architecture"`
+	OS           string `json:"os"`
+}
+
+type descriptor struct {
+	MediaType string    `json:"mediaType"`
+	Digest    string    `json:"digest"`
+	Size      int64     `json:"size"`
+	Platform  *platform `json:"platform,omitempty"`
+}
+
+func digestOf(b []byte) string {
+	s := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+func desc(mt string, b []byte) descriptor {
+	return descriptor{MediaType: mt, Digest: digestOf(b), Size: int64(len(b))}
+}
+
+// objKind is what one tagged object of the seed is.
+type objKind int
+
+const (
+	kindSingle objKind = iota // an image with one tag
+	kindPair                  // an image with two tags (a build tagged twice)
+	kindIndex                 // a multi-arch index (amd64 + arm64, untagged children), one tag
+)
+
+// tagInfo is one seeded tag.
+type tagInfo struct {
+	Tag     string
+	Digest  string
+	Created time.Time
+	Kind    objKind
+}
+
+// repoModel is one seeded repository and what the policy makes of it.
+type repoModel struct {
+	Name string
+	Tags []tagInfo // in the policy's order: created desc, then tag name desc
+	// Keep is the set of tags the policy keeps (the first keep of Tags).
+	Keep map[string]bool
+	// Configs is the number of distinct config blobs reachable from the
+	// tags (tagged images and index children).
+	Configs int
+	// Children is the number of distinct untagged child manifests of the
+	// indexes.
+	Children int
+	// DigestDeletes are the tagged digests the policy removes (no kept tag
+	// on them); TagDeletes the stale tags whose digest a kept tag shares
+	// (removed by tag); ChildDeletes the untagged children that only
+	// deleted indexes reach.
+	DigestDeletes, TagDeletes, ChildDeletes int
+	// BoundaryPair: the keep boundary splits a build tagged twice (the
+	// last kept tag and the first stale one share a digest).
+	BoundaryPair bool
+	// indexChildren maps an index digest to its children's digests.
+	indexChildren map[string][]string
+}
+
+// seedJob is one push: its blobs, then a manifest PUT under ref (a tag or
+// the manifest's digest).
+type seedJob struct {
+	repo      string
+	blobs     [][]byte
+	ref       string
+	mediaType string
+	manifest  []byte
+}
+
+// dataset is everything seeded, in push stages (blobs shared by a
+// repository; images and index children; indexes and second tags).
+type dataset struct {
+	Repos  []*repoModel
+	stages [3][]seedJob
+	Tags   int
+	// counts for the description
+	Singles, Pairs, Indexes, Boundary int
+}
+
+type datasetOptions struct {
+	Repos, TagsPerRepo, Keep int
+	Seed                     uint64
+	PairFraction             float64 // fraction of tags that share a digest with another tag
+	IndexFraction            float64 // fraction of tags that are multi-arch indexes
+	BoundaryEvery            int     // every Nth repository gets a build tagged twice split by the keep boundary (0: none forced)
+	Span                     time.Duration
+}
+
+func repoName(r int) string { return fmt.Sprintf("team/svc-%03d", r) }
+
+// makeDataset builds the content deterministically from o.Seed.
+func makeDataset(o datasetOptions) *dataset {
+	ds := &dataset{}
+	for r := 0; r < o.Repos; r++ {
+		ds.addRepo(r, o)
+	}
+	return ds
+}
+
+func (ds *dataset) addRepo(r int, o datasetOptions) {
+	name := repoName(r)
+	rng := rand.New(rand.NewPCG(o.Seed, uint64(r)+1))
+	T := o.TagsPerRepo
+	nIdx := int(float64(T)*o.IndexFraction + 0.5)
+	if nIdx < 1 && T >= 20 {
+		nIdx = 1
+	}
+	nPairs := int(float64(T)*o.PairFraction/2 + 0.5)
+	for 2*nPairs+nIdx > T {
+		nPairs--
+	}
+	nSingle := T - 2*nPairs - nIdx
+	nObj := nSingle + nPairs + nIdx
+
+	// Distinct creation times (whole seconds) over the span, newest first.
+	seen := map[int64]bool{}
+	created := make([]time.Time, 0, nObj)
+	for len(created) < nObj {
+		s := rng.Int64N(int64(o.Span / time.Second))
+		if seen[s] {
+			continue
+		}
+		seen[s] = true
+		created = append(created, seedEpoch.Add(-time.Duration(s)*time.Second))
+	}
+	sort.Slice(created, func(i, j int) bool { return created[i].After(created[j]) })
+
+	kinds := make([]objKind, 0, nObj)
+	for i := 0; i < nSingle; i++ {
+		kinds = append(kinds, kindSingle)
+	}
+	for i := 0; i < nPairs; i++ {
+		kinds = append(kinds, kindPair)
+	}
+	for i := 0; i < nIdx; i++ {
+		kinds = append(kinds, kindIndex)
+	}
+	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+	if o.BoundaryEvery > 0 && r%o.BoundaryEvery == 0 && nPairs > 0 {
+		forceBoundaryPair(kinds, o.Keep)
+	}
+
+	m := &repoModel{Name: name, Keep: map[string]bool{}, indexChildren: map[string][]string{}}
+	ds.Repos = append(ds.Repos, m)
+	ds.Tags += T
+
+	// One base layer per repository, shared by every image.
+	baseLayer := make([]byte, 2048)
+	for i := range baseLayer {
+		baseLayer[i] = byte(rng.UintN(256))
+	}
+	ds.stages[0] = append(ds.stages[0], seedJob{repo: name, blobs: [][]byte{baseLayer}})
+	base := desc(mtLayer, baseLayer)
+
+	image := func(when time.Time, arch, label string) (seedJob, descriptor) {
+		cfg, _ := json.Marshal(map[string]any{
+			"architecture": arch,
+			"os":           "linux",
+			"created":      when.UTC().Format(time.RFC3339),
+			"config":       map[string]any{"Labels": map[string]string{"bench.image": label}},
+			"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{base.Digest}},
+		})
+		man, _ := json.Marshal(map[string]any{
+			"schemaVersion": 2, "mediaType": mtManifest,
+			"config": desc(mtConfig, cfg), "layers": []descriptor{base},
+		})
+		return seedJob{repo: name, blobs: [][]byte{cfg}, mediaType: mtManifest, manifest: man}, desc(mtManifest, man)
+	}
+
+	// Build numbers grow with time: the oldest object is build 1.
+	for i := 0; i < nObj; i++ {
+		when := created[i]
+		build := nObj - i
+		tag := fmt.Sprintf("build-%05d", build)
+		label := name + ":" + tag
+		switch kinds[i] {
+		case kindSingle, kindPair:
+			j, d := image(when, "amd64", label)
+			j.ref = tag
+			ds.stages[1] = append(ds.stages[1], j)
+			m.Configs++
+			m.Tags = append(m.Tags, tagInfo{Tag: tag, Digest: d.Digest, Created: when, Kind: kinds[i]})
+			if kinds[i] == kindPair {
+				sum := sha256.Sum256([]byte(label))
+				second := "git-" + hex.EncodeToString(sum[:])[:7]
+				ds.stages[2] = append(ds.stages[2], seedJob{repo: name, ref: second, mediaType: mtManifest, manifest: j.manifest})
+				m.Tags = append(m.Tags, tagInfo{Tag: second, Digest: d.Digest, Created: when, Kind: kindPair})
+				ds.Pairs++
+			} else {
+				ds.Singles++
+			}
+		case kindIndex:
+			amd, amdD := image(when, "amd64", label+"/amd64")
+			arm, armD := image(when, "arm64", label+"/arm64")
+			amd.ref, arm.ref = amdD.Digest, armD.Digest
+			ds.stages[1] = append(ds.stages[1], amd, arm)
+			m.Configs += 2
+			m.Children += 2
+			amdD.Platform = &platform{Architecture: "amd64", OS: "linux"}
+			armD.Platform = &platform{Architecture: "arm64", OS: "linux"}
+			idx, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": mtIndex, "manifests": []descriptor{amdD, armD}})
+			ds.stages[2] = append(ds.stages[2], seedJob{repo: name, ref: tag, mediaType: mtIndex, manifest: idx})
+			d := digestOf(idx)
+			m.indexChildren[d] = []string{amdD.Digest, armD.Digest}
+			m.Tags = append(m.Tags, tagInfo{Tag: tag, Digest: d, Created: when, Kind: kindIndex})
+			ds.Indexes++
+		}
+	}
+	m.applyPolicy(o.Keep)
+	if m.BoundaryPair {
+		ds.Boundary++
+	}
+}
+
+// forceBoundaryPair reorders kinds (in created order, newest first) so
+// that the object holding the keep-th and (keep+1)-th tags is a pair.
+func forceBoundaryPair(kinds []objKind, keep int) {
+	tags := func(k objKind) int {
+		if k == kindPair {
+			return 2
+		}
+		return 1
+	}
+	swapLater := func(i int, want func(objKind) bool) bool {
+		for j := i + 1; j < len(kinds); j++ {
+			if want(kinds[j]) {
+				kinds[i], kinds[j] = kinds[j], kinds[i]
+				return true
+			}
+		}
+		return false
+	}
+	for attempt := 0; attempt < 4; attempt++ {
+		acc := 0
+		i := 0
+		for ; i < len(kinds) && acc < keep-1; i++ {
+			acc += tags(kinds[i])
+		}
+		if i >= len(kinds) {
+			return
+		}
+		if acc == keep-1 {
+			if kinds[i] == kindPair || !swapLater(i, func(k objKind) bool { return k == kindPair }) {
+				return
+			}
+			continue
+		}
+		// acc == keep: the pair before i overshot; make it a single.
+		if !swapLater(i-1, func(k objKind) bool { return k != kindPair }) {
+			return
+		}
+	}
+}
+
+// applyPolicy sorts the tags in the policy's order (created desc, ties by
+// tag name, byte-wise, highest first) and derives what the policy keeps
+// and deletes.
+func (m *repoModel) applyPolicy(keep int) {
+	sort.Slice(m.Tags, func(i, j int) bool {
+		a, b := m.Tags[i], m.Tags[j]
+		if !a.Created.Equal(b.Created) {
+			return a.Created.After(b.Created)
+		}
+		return a.Tag > b.Tag
+	})
+	keptDigest := map[string]bool{}
+	for i, t := range m.Tags {
+		if i < keep {
+			m.Keep[t.Tag] = true
+			keptDigest[t.Digest] = true
+		}
+	}
+	keptChild := map[string]bool{}
+	for d := range keptDigest {
+		for _, c := range m.indexChildren[d] {
+			keptChild[c] = true
+		}
+	}
+	staleDigest := map[string]bool{}
+	for i, t := range m.Tags {
+		if i < keep {
+			continue
+		}
+		if keptDigest[t.Digest] {
+			m.TagDeletes++
+			if i == keep {
+				m.BoundaryPair = true
+			}
+			continue
+		}
+		staleDigest[t.Digest] = true
+	}
+	m.DigestDeletes = len(staleDigest)
+	for d := range staleDigest {
+		for _, c := range m.indexChildren[d] {
+			if !keptChild[c] {
+				m.ChildDeletes++
+			}
+		}
+	}
+}
+
+// stale returns the tags the policy deletes.
+func (m *repoModel) stale() []tagInfo {
+	var out []tagInfo
+	for _, t := range m.Tags {
+		if !m.Keep[t.Tag] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// seeder pushes jobs with plain HTTP straight to the registry (no proxy,
+// no latency): a monolithic POST per blob where the registry takes it,
+// else POST + PUT, and a PUT per manifest.
+type seeder struct {
+	base       string
+	hc         *http.Client
+	monolithic atomic.Int32 // 0 unknown, 1 yes, 2 no
+	requests   atomic.Int64
+}
+
+func newSeeder(addr string, conns int) *seeder {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = conns
+	return &seeder{base: "http://" + addr, hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
+}
+
+func (s *seeder) do(ctx context.Context, method, u, ct string, body []byte, want ...int) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	s.requests.Add(1)
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	for _, w := range want {
+		if resp.StatusCode == w {
+			return resp, nil
+		}
+	}
+	return nil, fmt.Errorf("%s %s: %s", method, u, resp.Status)
+}
+
+func (s *seeder) blob(ctx context.Context, repo string, data []byte) error {
+	d := digestOf(data)
+	u := fmt.Sprintf("%s/v2/%s/blobs/uploads/?digest=%s", s.base, repo, url.QueryEscape(d))
+	var body []byte
+	if s.monolithic.Load() != 2 {
+		body = data
+	}
+	resp, err := s.do(ctx, http.MethodPost, u, "application/octet-stream", body, http.StatusCreated, http.StatusAccepted)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode == http.StatusCreated {
+		s.monolithic.Store(1)
+		return nil
+	}
+	s.monolithic.Store(2)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		return err
+	}
+	b, _ := url.Parse(s.base + "/")
+	loc = b.ResolveReference(loc)
+	q := loc.Query()
+	q.Set("digest", d)
+	loc.RawQuery = q.Encode()
+	_, err = s.do(ctx, http.MethodPut, loc.String(), "application/octet-stream", data, http.StatusCreated)
+	return err
+}
+
+func (s *seeder) push(ctx context.Context, j seedJob) error {
+	for _, b := range j.blobs {
+		if err := s.blob(ctx, j.repo, b); err != nil {
+			return err
+		}
+	}
+	if j.manifest == nil {
+		return nil
+	}
+	_, err := s.do(ctx, http.MethodPut, fmt.Sprintf("%s/v2/%s/manifests/%s", s.base, j.repo, j.ref), j.mediaType, j.manifest, http.StatusCreated)
+	return err
+}
+
+// run pushes the stages in order, each with workers goroutines.
+func (s *seeder) run(ctx context.Context, ds *dataset, workers int) error {
+	for _, stage := range ds.stages {
+		if err := parallel(ctx, workers, len(stage), func(ctx context.Context, i int) error { return s.push(ctx, stage[i]) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parallel runs f(0..n-1) on workers goroutines and returns the first error.
+func parallel(ctx context.Context, workers, n int, f func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var once sync.Once
+	var first error
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := f(ctx, i); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
