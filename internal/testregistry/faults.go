@@ -103,6 +103,12 @@ type FaultMix struct {
 	// Match, when set, restricts injection to the requests it accepts;
 	// the others are forwarded untouched (and not counted as injected).
 	Match func(*http.Request) bool
+	// Key, when set, rewrites the key a request's decisions are drawn
+	// for: by default "METHOD /path?query" (with the random part of
+	// tagsweep's tag-delete probe dropped). Use it to replace parts of the
+	// path that differ between runs of the same scenario, e.g. digests of
+	// content that embeds the registry's address, by stable names.
+	Key func(key string) string
 }
 
 // UniformFaultMix spreads total (the per-request fault probability)
@@ -360,6 +366,9 @@ func (p *FaultProxy) decide(req *http.Request) decision {
 	key := req.Method + " " + path
 	if i := strings.Index(key, probeTag); i >= 0 {
 		key = key[:i+len(probeTag)] + "*"
+	}
+	if p.mix.Key != nil {
+		key = p.mix.Key(key)
 	}
 	p.mu.Lock()
 	p.counts.Requests++

@@ -346,6 +346,23 @@ func TestFaultSeedReproducible(t *testing.T) {
 	if slices.Equal(a, d) {
 		t.Errorf("seeds 42 and 43 gave the same faults")
 	}
+	// A Key that renames the paths gives the faults of the renamed ones.
+	renamed := mix
+	renamed.Key = func(k string) string { return strings.Replace(k, "/manifests/v1", "/manifests/alias", 1) }
+	pk, pa := f.proxy(t, 42, renamed), f.proxy(t, 42, mix)
+	for i := 0; i < 12; i++ {
+		sendAll(t, f, pk, []string{"GET /v2/app/manifests/v1"})
+		sendAll(t, f, pa, []string{"GET /v2/app/manifests/alias"})
+	}
+	kinds := func(ev []FaultEvent) (out []string) {
+		for _, e := range ev {
+			out = append(out, fmt.Sprintf("#%d %s %s", e.N, e.Kind, strings.Split(e.Detail, ",")[0]))
+		}
+		return out
+	}
+	if ek, ea := kinds(pk.Events()), kinds(pa.Events()); len(ek) == 0 || !slices.Equal(ek, ea) {
+		t.Errorf("Key: faults %v, want those of the renamed path %v", ek, ea)
+	}
 	// Same seed, same arrival order: the same Seq numbers too.
 	p1, p2 := f.proxy(t, 9, mix), f.proxy(t, 9, mix)
 	sendAll(t, f, p1, reqs)
