@@ -479,8 +479,31 @@ func (b *Backend) deleteClient(ctx context.Context, repo string) (*http.Client, 
 	return lc.client, nil
 }
 
-// del sends DELETE /v2/<repo>/manifests/<ref>.
-func (b *Backend) del(ctx context.Context, repo, ref string) error {
+// remove sends DELETE /v2/<repo>/manifests/<ref> and finds out what
+// happened when the answer is lost (connection reset or closed after the
+// request was sent): a HEAD tells whether the manifest or tag is gone. If
+// it is, the deletion happened. A digest still there is deleted again (a
+// digest names one manifest, so the retry deletes only what was meant);
+// a tag still there is not, since it may have been pushed again.
+func (b *Backend) remove(ctx context.Context, repo, ref string) error {
+	for attempt := 1; ; attempt++ {
+		err := b.sendDelete(ctx, repo, ref)
+		var te *transport.Error
+		if err == nil || errors.As(err, &te) || ctx.Err() != nil {
+			return err
+		}
+		_, herr := b.puller.Head(ctx, b.ref(repo, ref))
+		if errors.As(herr, &te) && te.StatusCode == http.StatusNotFound {
+			return nil // gone: the lost answer was a success
+		}
+		if herr != nil || !strings.HasPrefix(ref, "sha256:") || attempt == 3 {
+			return fmt.Errorf("%w (the answer was lost; %s is still there)", err, ref)
+		}
+	}
+}
+
+// sendDelete sends one DELETE /v2/<repo>/manifests/<ref>.
+func (b *Backend) sendDelete(ctx context.Context, repo, ref string) error {
 	c, err := b.deleteClient(ctx, repo)
 	if err != nil {
 		return err
@@ -557,7 +580,7 @@ func (b *Backend) TagDeleteSupported(ctx context.Context, repo string) (bool, er
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	err := b.del(ctx, repo, "tagsweep-probe-"+hex.EncodeToString(rnd[:]))
+	err := b.sendDelete(ctx, repo, "tagsweep-probe-"+hex.EncodeToString(rnd[:]))
 	var te *transport.Error
 	switch {
 	case err == nil:
@@ -574,7 +597,7 @@ func (b *Backend) TagDeleteSupported(ctx context.Context, repo string) (bool, er
 		// off altogether (distribution >= 3.1.1 checks on the tag path
 		// too). A digest that does not exist tells which, deleting nothing.
 		b.tagDelete.Store(2)
-		derr := b.del(ctx, repo, "sha256:"+strings.Repeat("0", 64))
+		derr := b.sendDelete(ctx, repo, "sha256:"+strings.Repeat("0", 64))
 		if errors.As(derr, &te) && te.StatusCode == http.StatusMethodNotAllowed {
 			e := error(&statusError{sentinel: registry.ErrDeleteDisabled, err: fmt.Errorf("%s: %w", deleteRefused(b.host), derr)})
 			b.deleteDisabled.Store(&e)
@@ -587,7 +610,7 @@ func (b *Backend) TagDeleteSupported(ctx context.Context, repo string) (bool, er
 
 // DeleteTag deletes one tag (OCI 1.1 DELETE by tag).
 func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
-	err := b.del(ctx, repo, tag)
+	err := b.remove(ctx, repo, tag)
 	var te *transport.Error
 	if errors.As(err, &te) && (te.StatusCode == http.StatusBadRequest || te.StatusCode == http.StatusMethodNotAllowed) {
 		b.tagDelete.Store(2)
@@ -614,7 +637,7 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []
 			}
 		}
 	}
-	err := b.del(ctx, repo, digest)
+	err := b.remove(ctx, repo, digest)
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusMethodNotAllowed {
 		e := error(&statusError{sentinel: registry.ErrDeleteDisabled, err: fmt.Errorf("%s: %w", deleteRefused(b.host), err)})

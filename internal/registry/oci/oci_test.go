@@ -1023,3 +1023,61 @@ func TestPaginationLinkToAnotherHost(t *testing.T) {
 		t.Errorf("%d requests went to the other host", n)
 	}
 }
+
+// The registry deletes, then the answer is lost (the connection closes):
+// the backend finds the manifest gone and reports success; a tag still
+// there after a lost answer is not deleted blindly.
+func TestDeleteAnswerLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
+	d := pushImage(t, r.Addr()+"/app:old", testregistry.ImageSpec{Seed: 1})
+	pushImage(t, r.Addr()+"/app:other", testregistry.ImageSpec{Seed: 2})
+	var deletes atomic.Int32
+	execute := atomic.Bool{}
+	execute.Store(true)
+	r.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method != http.MethodDelete || req.Header.Get("X-Through") != "" {
+			return false
+		}
+		deletes.Add(1)
+		if execute.Load() {
+			fwd, _ := http.NewRequest(http.MethodDelete, "http://"+r.Addr()+req.URL.Path, nil)
+			fwd.Header.Set("X-Through", "1")
+			if resp, err := http.DefaultClient.Do(fwd); err == nil {
+				resp.Body.Close()
+			}
+		}
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close() // the answer is lost
+		}
+		return true
+	})
+	b := newBackend(t, r.Addr())
+	if err := b.DeleteDigest(ctx, "app", d, nil); err != nil {
+		t.Errorf("DeleteDigest with a lost answer = %v, want success (the manifest is gone)", err)
+	}
+	if ok, _ := b.Exists(ctx, "app", d); ok {
+		t.Error("the manifest still exists")
+	}
+	// The DELETE never reaches the registry: a digest is sent again (and
+	// fails again here), a tag is not.
+	execute.Store(false)
+	before := deletes.Load()
+	err := b.DeleteTag(ctx, "app", "other")
+	if err == nil || !strings.Contains(err.Error(), "the answer was lost; other is still there") {
+		t.Errorf("DeleteTag with a lost request = %v", err)
+	}
+	if n := deletes.Load() - before; n != 1 {
+		t.Errorf("tag DELETE sent %d times, want once", n)
+	}
+	before = deletes.Load()
+	d2, _ := b.Resolve(ctx, "app", "other")
+	if err := b.DeleteDigest(ctx, "app", d2, nil); err == nil {
+		t.Error("DeleteDigest that never reached the registry succeeded")
+	}
+	if n := deletes.Load() - before; n != 3 {
+		t.Errorf("digest DELETE sent %d times, want 3", n)
+	}
+}
