@@ -568,6 +568,45 @@ func TestTagDeleteCascadeGuard(t *testing.T) {
 	}
 }
 
+// A failed first tag delete proves nothing: the next one on a kept digest
+// is checked too (review finding: the guard used to stop after any first
+// attempt, and a cascading registry then took a kept tag).
+func TestTagDeleteCascadeGuardAfterAFailure(t *testing.T) {
+	t.Parallel()
+	f := newFake().
+		image(dg("1"), daysAgo(40)).image(dg("2"), daysAgo(40)).
+		tag("app", "latest", dg("1")).tag("app", "a1", dg("1")).
+		tag("app", "stable", dg("2")).tag("app", "b1", dg("2")).tag("app", "c1", dg("2"))
+	f.tagDelete, f.cascade = true, true
+	f.fail("DeleteTag app:a1", errors.New("503 after retries"))
+	rep := run(t, f, Options{Rules: rules(0, "latest", "stable")})
+	if diff := cmp.Diff([]string{"DeleteTag app:a1", "DeleteTag app:b1"}, f.Deletes()); diff != "" {
+		t.Errorf("deletions (-want +got):\n%s", diff)
+	}
+	app := repoOf(t, rep, "app")
+	if !strings.Contains(app.Error, "also removed kept tag stable") {
+		t.Errorf("repository error = %q", app.Error)
+	}
+	if c1 := tagOf(t, app, "c1"); c1.Action != report.Failed || !strings.Contains(c1.Error, "no further tags were deleted") {
+		t.Errorf("c1 = %+v", c1)
+	}
+}
+
+// A tag on a child of a kept index is guarded like one on a kept tag's
+// digest: the child itself must survive the tag delete.
+func TestTagDeleteCascadeGuardChildOfKeptIndex(t *testing.T) {
+	t.Parallel()
+	f := newFake().
+		image(dg("c"), daysAgo(40)).index(dg("i"), daysAgo(1), dg("c")).image(dg("o"), daysAgo(50)).
+		tag("app", "multi", dg("i")).tag("app", "amd64-old", dg("c")).tag("app", "other", dg("o"))
+	f.tagDelete, f.cascade = true, true
+	rep := run(t, f, Options{Rules: rules(1)})
+	app := repoOf(t, rep, "app")
+	if !strings.Contains(app.Error, "also removed manifest "+dg("c")) {
+		t.Errorf("repository error = %q, want the child's loss named", app.Error)
+	}
+}
+
 func TestDiscovery(t *testing.T) {
 	t.Parallel()
 	catalog := []string{"app", "other", "team/api", "team/x/worker"}
@@ -714,6 +753,23 @@ func TestInspectionOddities(t *testing.T) {
 		}
 		if got := actions(repoOf(t, rep, "app")); !cmp.Equal(map[string]string{"v1": report.Deleted, "v2": report.Kept}, got) {
 			t.Errorf("actions = %v", got)
+		}
+	})
+	// Review finding: a KEPT index with a missing child made every real
+	// run's second look fail, while the dry run planned deletions.
+	t.Run("kept index child missing", func(t *testing.T) {
+		t.Parallel()
+		for _, dry := range []bool{true, false} {
+			f := newFake().image(dg("0"), daysAgo(40)).image(dg("c"), daysAgo(1)).index(dg("9"), daysAgo(1), dg("c"), dg("d")).
+				tag("app", "v0", dg("0")).tag("app", "v2", dg("9"))
+			rep := run(t, f, Options{Rules: rules(1), DryRun: dry})
+			want := map[string]string{"v0": report.Deleted, "v2": report.Kept}
+			if dry {
+				want["v0"] = report.WouldDelete
+			}
+			if got := actions(repoOf(t, rep, "app")); !cmp.Equal(want, got) {
+				t.Errorf("dry run %v: actions = %v, want %v (errors %q)", dry, got, want, repoOf(t, rep, "app").Error)
+			}
 		}
 	})
 }

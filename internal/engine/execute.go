@@ -196,7 +196,11 @@ func (x *execution) fetchClosure(ctx context.Context, ms map[string]*registry.Ma
 			m, ok := ms[d]
 			if !ok {
 				var err error
-				if m, err = x.e.b.Manifest(ctx, x.repo, d); err != nil {
+				m, err = x.e.b.Manifest(ctx, x.repo, d)
+				if errors.Is(err, registry.ErrNotFound) {
+					continue // a missing child: nothing behind it to protect
+				}
+				if err != nil {
 					return fmt.Errorf("manifest %s: %w", d, err)
 				}
 				ms[d] = m
@@ -334,10 +338,19 @@ func (x *execution) deleteTags(ctx, dctx context.Context, items []policy.Item) {
 			return outcome{err: err}
 		}
 	}
-	rest := items
+	// Tags on a digest that must survive (a kept tag shares it, or a kept
+	// index lists it) go one at a time until one is deleted and the digest
+	// is seen to survive it; only then do the others go in parallel. A
+	// failed delete proves nothing either way.
+	survive := map[string]bool{}
+	for _, d := range x.plan.Kept {
+		survive[d] = true
+	}
+	var rest []policy.Item
+	proven := e.o.DryRun
 	for i, it := range items {
-		k := keptOn[it.Digest]
-		if k == "" || e.o.DryRun {
+		if proven || (!survive[it.Digest] && keptOn[it.Digest] == "") {
+			rest = append(rest, it)
 			continue
 		}
 		o := one(it)
@@ -345,18 +358,28 @@ func (x *execution) deleteTags(ctx, dctx context.Context, items []policy.Item) {
 		if o.err != nil {
 			x.errs = append(x.errs, o.err)
 		}
-		rest = append(append([]policy.Item(nil), items[:i]...), items[i+1:]...)
-		if o.done {
-			if _, err := e.b.Resolve(dctx, x.repo, k); errors.Is(err, registry.ErrNotFound) {
-				err := fmt.Errorf("deleting tag %s also removed kept tag %s: this registry deletes the manifest on a tag delete; no further tags were deleted in %s", it.Tag, k, x.repo)
-				x.errs = append(x.errs, err)
-				for _, r := range rest {
-					x.outcome[r.Tag] = outcome{err: err}
-				}
-				return
-			}
+		if !o.done {
+			continue
 		}
-		break
+		ok, err := e.b.Exists(dctx, x.repo, it.Digest)
+		if ok {
+			proven = true
+			continue
+		}
+		what := "manifest " + it.Digest
+		if k := keptOn[it.Digest]; k != "" {
+			what = "kept tag " + k
+		}
+		if err == nil {
+			err = fmt.Errorf("deleting tag %s also removed %s: this registry deletes the manifest on a tag delete; no further tags were deleted in %s", it.Tag, what, x.repo)
+		} else {
+			err = fmt.Errorf("could not check that %s survived the deletion of tag %s (%v); no further tags were deleted in %s", what, it.Tag, err, x.repo)
+		}
+		x.errs = append(x.errs, err)
+		for _, r := range append(rest, items[i+1:]...) {
+			x.outcome[r.Tag] = outcome{err: err}
+		}
+		return
 	}
 	g := errgroup.Group{}
 	g.SetLimit(e.o.Concurrency)

