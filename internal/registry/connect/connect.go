@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -151,7 +152,20 @@ func apiClient(s Settings, api *url.URL) *http.Client {
 	skip := s.Insecure && strings.EqualFold(api.Host, s.Host)
 	t.TLSClientConfig = &tls.Config{RootCAs: s.Roots, InsecureSkipVerify: skip, MinVersion: tls.VersionTLS12} //nolint:gosec // insecure is the user's explicit choice
 	t.MaxIdleConnsPerHost = max(s.Concurrency, 2)
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: t, CheckRedirect: sameOrigin}
+}
+
+// sameOrigin refuses a redirect that leaves the API's scheme and host:
+// Go would re-send the Authorization header (and a login's body) to it.
+func sameOrigin(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+		return fmt.Errorf("refusing a redirect from %s://%s to %s://%s: credentials stay on the API's own origin", first.Scheme, first.Host, req.URL.Scheme, req.URL.Host)
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
 }
 
 // owners returns the first path segment of every repository glob, the

@@ -3,9 +3,13 @@ package connect
 import (
 	"encoding/base64"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -116,5 +120,43 @@ func TestGHCRTokenFromEnvironment(t *testing.T) {
 	}
 	if strings.Contains(b.Who, "ghs_secret") || !strings.Contains(b.Who, `user "octocat" (from GITHUB_ACTOR)`) || !strings.Contains(b.Who, "GITHUB_TOKEN") {
 		t.Errorf("Who = %q: want the actor and never the token", b.Who)
+	}
+}
+
+// The vendor API client never follows a redirect off the API's origin
+// (a downgrade to http, another host): the token would go with it.
+func TestAPIClientRedirects(t *testing.T) {
+	t.Parallel()
+	var leaked atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			leaked.Add(1)
+		}
+	}))
+	defer other.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, other.URL+"/x", http.StatusTemporaryRedirect)
+		case "/here":
+			http.Redirect(w, r, "/final", http.StatusFound)
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer api.Close()
+	u, _ := url.Parse(api.URL)
+	c := apiClient(Settings{Concurrency: 2}, u)
+	req, _ := http.NewRequest(http.MethodGet, api.URL+"/away", nil)
+	req.Header.Set("Authorization", "Bearer secret")
+	if _, err := c.Do(req); err == nil || !strings.Contains(err.Error(), "refusing a redirect") {
+		t.Errorf("redirect to another host: %v", err)
+	}
+	req, _ = http.NewRequest(http.MethodGet, api.URL+"/here", nil)
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Errorf("same-origin redirect: %v %v", resp, err)
+	}
+	if leaked.Load() != 0 {
+		t.Error("the token reached the other host")
 	}
 }

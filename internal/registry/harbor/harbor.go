@@ -258,6 +258,9 @@ func getAll[T any](ctx context.Context, b *Backend, path, op, need string) ([]T,
 	var out []T
 	seen := map[string]bool{}
 	for next := path; next != ""; {
+		if len(seen) >= 100000 {
+			return nil, fmt.Errorf("%s: more than 100000 pages: giving up", op)
+		}
 		if seen[next] {
 			return nil, fmt.Errorf("%s: the pagination links loop back to %s", op, next)
 		}
@@ -269,8 +272,8 @@ func getAll[T any](ctx context.Context, b *Backend, path, op, need string) ([]T,
 		}
 		out = append(out, page...)
 		// Harbor's links are host-relative (/api/v2.0/...?page=2); restapi
-		// resolves them on the API's own host.
-		if next = restapi.NextLink(resp.Header); next == "" {
+		// resolves them on the API's own host. An empty page ends it.
+		if next = restapi.NextLink(resp.Header); next == "" || len(page) == 0 {
 			break
 		}
 	}
@@ -391,9 +394,18 @@ func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
 		return nil
 	}
 	mapped := b.apiError(err, "delete tag "+tag, needDelete(project))
-	if errors.Is(mapped, registry.ErrNotFound) && ref != tag {
-		if now, rerr := b.Backend.Resolve(ctx, repo, tag); rerr == nil && now != ref {
+	if errors.Is(mapped, registry.ErrNotFound) {
+		// Gone is "already deleted" only if the tag really is gone.
+		now, rerr := b.Backend.Resolve(ctx, repo, tag)
+		switch {
+		case errors.Is(rerr, registry.ErrNotFound):
+			return mapped
+		case rerr != nil:
+			return fmt.Errorf("delete tag %s: Harbor answered 404 and the tag could not be resolved: %v", tag, rerr)
+		case ref != tag && now != ref:
 			return fmt.Errorf("delete tag %s: not deleted: it now points at %s, not at %s as listed", tag, now, ref)
+		default:
+			return fmt.Errorf("delete tag %s: Harbor answered 404 but the tag still points at %s: not deleted", tag, now)
 		}
 	}
 	return mapped
