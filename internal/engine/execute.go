@@ -91,6 +91,9 @@ func (x *execution) secondLook(ctx context.Context) error {
 
 	in := x.in
 	in.Forced = map[string]string{}
+	for t, why := range x.in.Forced {
+		in.Forced[t] = why // registry-protected and vanished tags stay so
+	}
 	in.Decided = map[string]policy.Decision{}
 	in.Manifests = make(map[string]*registry.Manifest, len(x.snap.manifests))
 	for d, m := range x.snap.manifests {

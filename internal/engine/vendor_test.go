@@ -110,3 +110,27 @@ func TestDeleteDigestTagsAndRefusal(t *testing.T) {
 		t.Errorf("old = %s, want deleted", got.Action)
 	}
 }
+
+// A registry-protected signature tag is kept even when its subject is
+// deleted, in the plan, the dry run and the second look alike.
+func TestProtectedSignatureTag(t *testing.T) {
+	t.Parallel()
+	for _, dry := range []bool{true, false} {
+		f := newFake().image(dg("a"), daysAgo(30)).image(dg("s"), daysAgo(30)).image(dg("n"), daysAgo(1))
+		sig := "sha256-" + dg("a")[7:] + ".sig"
+		f.tag("app", "old", dg("a")).tag("app", sig, dg("s")).tag("app", "new", dg("n"))
+		f.listDigests = true
+		f.protected[sig] = "immutable tag (Harbor tag immutability rule)"
+		rep := run(t, f, Options{Rules: rules(1), DryRun: dry})
+		r := repoOf(t, rep, "app")
+		if s := tagOf(t, r, sig); s.Action != report.Kept || s.Reason != "immutable tag (Harbor tag immutability rule)" {
+			t.Errorf("dry=%v: signature = %s %q, want kept as immutable", dry, s.Action, s.Reason)
+		}
+		if r.Error != "" {
+			t.Errorf("dry=%v: repository error %q", dry, r.Error)
+		}
+		if !dry && len(f.Calls("DeleteDigest app@"+dg("s"))) != 0 {
+			t.Error("the protected signature was deleted")
+		}
+	}
+}

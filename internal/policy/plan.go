@@ -449,6 +449,15 @@ func (p *planner) resolve() *Plan {
 		if it.Subject == "" {
 			continue
 		}
+		if reason, ok := p.in.Forced[it.Tag]; ok {
+			// The registry protects it (or it vanished): kept whatever
+			// its subject's fate, and what it reaches with it.
+			it.Action, it.Reason = Keep, reason
+			if it.Digest != "" {
+				keptRoots = append(keptRoots, *it)
+			}
+			continue
+		}
 		if it.Digest == "" {
 			it.Action, it.Reason = Keep, "could not be inspected"
 			continue
