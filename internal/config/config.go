@@ -164,6 +164,13 @@ func Load(get Lookup, list bool) (*Config, error) {
 	} else {
 		c.Provider = provider.Resolve(k, c.Host)
 	}
+	if c.Provider == provider.GHCR || c.Provider == provider.DockerHub {
+		// Their repository names are lower case; an owner written as
+		// ${{ github.repository_owner }} (MyOrg) must still match.
+		for i, r := range c.Repositories {
+			c.Repositories[i] = strings.ToLower(r)
+		}
+	}
 	switch v := val("age-source"); policy.AgeSource(v) {
 	case policy.AgeAuto, policy.AgeCreated:
 		c.AgeSource = policy.AgeSource(v)

@@ -83,6 +83,15 @@ func TestProvider(t *testing.T) {
 			t.Errorf("%s provider=%q age-source=%q: got %s/%s (rules %s), want %s/%s", tc.registry, tc.provider, tc.ageSource, c.Provider, c.AgeSource, c.Rules.AgeSource, tc.want, tc.wantAge)
 		}
 	}
+	// GHCR and Docker Hub names are lower case: so are the globs there.
+	c, err := Load(lookup(map[string]string{"registry": "ghcr.io", "repositories": "MyOrg/**,MyOrg/App"}), false)
+	if err != nil || !cmp.Equal([]string{"myorg/**", "myorg/app"}, c.Repositories) {
+		t.Errorf("ghcr repositories = %v, %v", c.Repositories, err)
+	}
+	c, err = Load(lookup(map[string]string{"registry": "registry.example.com", "repositories": "Team/App"}), false)
+	if err != nil || !cmp.Equal([]string{"Team/App"}, c.Repositories) {
+		t.Errorf("oci repositories = %v, %v", c.Repositories, err)
+	}
 	// ghcr.io takes a token without a user name; other registries do not.
 	if _, err := Load(lookup(map[string]string{"registry": "ghcr.io", "password": "tok"}), false); err != nil {
 		t.Errorf("ghcr with a token alone: %v", err)

@@ -219,7 +219,7 @@ func model(in fuzzInputs, raw map[string]string, caOK bool) refModel {
 	pv := val("provider", "auto")
 	for _, k := range []provider.Kind{provider.Auto, provider.OCI, provider.GHCR, provider.DockerHub, provider.Harbor,
 		provider.ECR, provider.GAR, provider.ACR, provider.Quay, provider.GitLab, "gcr"} {
-		if strings.EqualFold(pv, string(k)) {
+		if strings.EqualFold(pv, string(k)) || strings.ToLower(pv) == string(k) {
 			m.provider = k
 		}
 	}
