@@ -34,6 +34,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -46,7 +47,7 @@ type options struct {
 	latency             time.Duration
 	seed                uint64
 	tools               string
-	concurrency         int
+	concurrency         string
 	pairFraction        float64
 	indexFraction       float64
 	boundaryEvery       int
@@ -59,6 +60,7 @@ type options struct {
 	fromHead            bool
 	regbotBin, craneBin string
 	seedWorkers         int
+	logRequests         bool
 	set                 [][2]string // flags set on the command line: name, value
 }
 
@@ -70,7 +72,7 @@ func main() {
 	flag.DurationVar(&o.latency, "latency", 25*time.Millisecond, "latency the proxy adds to every request")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the generated data (same seed, same content and digests)")
 	flag.StringVar(&o.tools, "tools", "tagsweep,regbot,crane", "tools to run, in this order: tagsweep, regbot, crane")
-	flag.IntVar(&o.concurrency, "concurrency", 0, "tagsweep --concurrency (0: not passed, tagsweep's default)")
+	flag.StringVar(&o.concurrency, "concurrency", "0", "tagsweep --concurrency; a comma-separated list runs tagsweep once per value (0: not passed, tagsweep's default 8; the targets are at the default)")
 	flag.Float64Var(&o.pairFraction, "pair-fraction", 0.2, "fraction of tags that share their digest with another tag (builds tagged twice)")
 	flag.Float64Var(&o.indexFraction, "index-fraction", 0.02, "fraction of tags that are multi-arch indexes")
 	flag.IntVar(&o.boundaryEvery, "boundary-every", 4, "in every Nth repository the keep boundary splits a build tagged twice (0: only where chance puts it)")
@@ -84,6 +86,7 @@ func main() {
 	flag.StringVar(&o.regbotBin, "regbot", "", "regbot binary (default: PATH, then GOPATH/bin)")
 	flag.StringVar(&o.craneBin, "crane", "", "crane binary (default: PATH, then GOPATH/bin)")
 	flag.IntVar(&o.seedWorkers, "seed-workers", 16, "parallel pushes while seeding")
+	flag.BoolVar(&o.logRequests, "log-requests", false, "write every request the proxy passes to TOOL/requests.txt in the work directory (start and end in seconds, method, path, status); use with -keep-work")
 	flag.Parse()
 	flag.Visit(func(f *flag.Flag) { o.set = append(o.set, [2]string{f.Name, f.Value.String()}) })
 	if flag.NArg() > 0 || o.repos < 1 || o.tags < o.keep+1 || o.keep < 1 {
@@ -214,7 +217,13 @@ func run(ctx context.Context, o options) (bool, error) {
 			if err != nil {
 				return false, err
 			}
-			tools = append(tools, newTagsweep(bin, built, o.keep, o.concurrency))
+			for _, c := range strings.Split(o.concurrency, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(c))
+				if err != nil || n < 0 {
+					return false, fmt.Errorf("-concurrency: %q is not a number >= 0", c)
+				}
+				tools = append(tools, newTagsweep(bin, built, o.keep, n))
+			}
 		case "regbot":
 			bin := o.regbotBin
 			if bin == "" {
@@ -296,7 +305,7 @@ func run(ctx context.Context, o options) (bool, error) {
 	}
 	ok := true
 	for _, r := range rep.runs {
-		if r.Tool.Key == "tagsweep" && (!r.Check.OK() || r.Exit != 0) {
+		if strings.HasPrefix(r.Tool.Key, "tagsweep") && (!r.Check.OK() || r.Exit != 0) {
 			ok = false
 		}
 	}
@@ -334,6 +343,16 @@ func runOne(ctx context.Context, o options, t *tool, ds *dataset, seedDir, work,
 	px, err := startProxy(reg.Addr(), o.latency)
 	if err != nil {
 		return nil, err
+	}
+	if o.logRequests {
+		f, err := os.Create(filepath.Join(dir, "requests.txt"))
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		bw := bufio.NewWriter(f)
+		defer bw.Flush()
+		px.log = bw
 	}
 	argv, err := t.command(px.Addr(), dir)
 	if err != nil {

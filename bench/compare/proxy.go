@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -26,6 +28,8 @@ type proxy struct {
 	rp      *httputil.ReverseProxy
 
 	mu      sync.Mutex
+	log     io.Writer // every request, one line each, when set
+	t0      time.Time
 	byRoute map[string]int // "GET manifest"
 	status  map[int]int
 	total   int
@@ -46,7 +50,7 @@ func startProxy(target string, latency time.Duration) (*proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{latency: latency, ln: ln, byRoute: map[string]int{}, status: map[int]int{}}
+	p := &proxy{latency: latency, ln: ln, byRoute: map[string]int{}, status: map[int]int{}, t0: time.Now()}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 512, 512
 	p.rp = httputil.NewSingleHostReverseProxy(u)
@@ -122,6 +126,9 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	p.byRoute[key]++
 	p.status[rec.code]++
 	p.total++
+	if p.log != nil {
+		fmt.Fprintf(p.log, "%.3f %.3f %s %s %d\n", start.Sub(p.t0).Seconds(), end.Sub(p.t0).Seconds(), req.Method, req.URL.RequestURI(), rec.code)
+	}
 	p.mu.Unlock()
 }
 

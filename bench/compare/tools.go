@@ -32,6 +32,8 @@ type tool struct {
 	// Shown is the command as printed in the results, with REGISTRY for
 	// the address.
 	Shown string
+	// Concurrency is tagsweep's concurrency (8 is its default).
+	Concurrency int
 	// PathDir is put first on the tool's PATH (the crane loop finds crane
 	// there).
 	PathDir string
@@ -43,7 +45,9 @@ type toolRun struct {
 	Exit     int
 	Err      string
 	Wall     time.Duration
-	MaxRSS   int64 // KiB, the largest process of the tool's process tree
+	MaxRSS   int64 // KiB, the largest VmHWM of one process of the tool's process group
+	TreeRSS  int64 // KiB, the largest sum of VmRSS over the group at one instant
+	Procs    int   // processes seen in the group
 	UserCPU  time.Duration
 	SysCPU   time.Duration
 	Stats    proxyStats
@@ -72,9 +76,8 @@ func cleanEnv(home string) []string {
 }
 
 // runTool runs argv with env, its output going to logPath, and returns its
-// wall time and resource use (from wait4: ru_maxrss is the largest of the
-// process and its waited-for descendants, so for the shell loop it is the
-// largest crane or jq process, or the shell).
+// wall time, CPU (from wait4: the process and its waited-for descendants)
+// and peak memory (sampled from /proc, see rssSampler).
 func runTool(ctx context.Context, argv, env []string, dir, logPath string, timeout time.Duration) (toolRun, error) {
 	var tr toolRun
 	logf, err := os.Create(logPath)
@@ -90,13 +93,17 @@ func runTool(ctx context.Context, argv, env []string, dir, logPath string, timeo
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	start := time.Now()
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return tr, err
+	}
+	rss := startRSS(cmd.Process.Pid)
+	err = cmd.Wait()
 	tr.Wall = time.Since(start)
+	tr.MaxRSS, tr.TreeRSS, tr.Procs = rss.Stop()
 	tr.Log = logPath
 	if cmd.ProcessState != nil {
 		tr.Exit = cmd.ProcessState.ExitCode()
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			tr.MaxRSS = ru.Maxrss
 			tr.UserCPU = time.Duration(ru.Utime.Nano())
 			tr.SysCPU = time.Duration(ru.Stime.Nano())
 		}
@@ -192,10 +199,13 @@ func versionOf(bin string, args ...string) string {
 // newTagsweep runs the binary as a user would: registry and keep, default
 // concurrency unless concurrency > 0, no dry run, a JSON report.
 func newTagsweep(bin, built string, keep, concurrency int) *tool {
-	t := &tool{Name: "tagsweep", Key: "tagsweep", Version: built}
+	t := &tool{Name: "tagsweep", Key: "tagsweep", Version: built, Concurrency: 8}
 	extra := []string{}
 	if concurrency > 0 {
 		extra = append(extra, "--concurrency", strconv.Itoa(concurrency))
+		t.Name = fmt.Sprintf("tagsweep --concurrency %d", concurrency)
+		t.Key = fmt.Sprintf("tagsweep-c%d", concurrency)
+		t.Concurrency = concurrency
 	}
 	t.command = func(addr, dir string) ([]string, error) {
 		argv := append([]string{bin, "--registry", addr, "--keep", strconv.Itoa(keep)}, extra...)
