@@ -419,7 +419,7 @@ func notStarted(ctx context.Context) error {
 // by the grace period, so that a deletion in flight when the run stops
 // gets its answer and is reported as what it is.
 func (e *Engine) deleteContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	d, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d, cancel := context.WithCancel(registry.WithStop(context.WithoutCancel(ctx), ctx))
 	var timer *time.Timer
 	var mu sync.Mutex
 	stop := context.AfterFunc(ctx, func() {

@@ -424,6 +424,13 @@ func (b *Backend) TagDeleteSupported(context.Context, string) (bool, error) { re
 // DeleteTag removes one tag through the Hub API; the manifest and its other
 // tags stay.
 func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
+	if err := registry.Stopped(ctx); err != nil {
+		return err
+	}
+	return b.deleteTag(ctx, repo, tag)
+}
+
+func (b *Backend) deleteTag(ctx context.Context, repo, tag string) error {
 	ns, name, err := split(repo)
 	if err != nil {
 		return err
@@ -457,6 +464,10 @@ func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
 // Docker Hub refuses). A tag that moved to another digest is not deleted
 // and makes the call fail, so that the engine does not report it deleted.
 func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []string) error {
+	if err := registry.Stopped(ctx); err != nil {
+		return err
+	}
+	ctx = registry.Committed(ctx) // the tags of one digest go together
 	var errs []error
 	for _, t := range tags {
 		cur, err := b.Resolve(ctx, repo, t)
@@ -470,7 +481,7 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []
 			errs = append(errs, fmt.Errorf("tag %s moved from %s to %s during the run: not deleted", t, digest, cur))
 			continue
 		}
-		if err := b.DeleteTag(ctx, repo, t); err != nil && !errors.Is(err, registry.ErrNotFound) {
+		if err := b.deleteTag(ctx, repo, t); err != nil && !errors.Is(err, registry.ErrNotFound) {
 			errs = append(errs, err)
 		}
 	}

@@ -298,6 +298,10 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, _ []str
 	if e := p.deniedErr(); e != nil {
 		return fmt.Errorf("delete %s of %s: not tried, an earlier delete in the package was refused: %w", digest, p.repo, e)
 	}
+	if err := registry.Stopped(ctx); err != nil {
+		return err
+	}
+	ctx = registry.Committed(ctx)
 	id, ok := p.id(digest)
 	if !ok {
 		if _, err := b.listVersions(ctx, p, ""); err != nil {
@@ -329,6 +333,10 @@ func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
 	if e := p.deniedErr(); e != nil {
 		return fmt.Errorf("delete tag %s of %s: not tried, an earlier delete in the package was refused: %w", tag, p.repo, e)
 	}
+	if err := registry.Stopped(ctx); err != nil {
+		return err
+	}
+	ctx = registry.Committed(ctx) // placeholder push and version delete go together
 	if sc := b.scopes.Load(); sc != nil && !contains(*sc, "delete:packages") {
 		return &permissionError{op: fmt.Sprintf("delete tag %s of %s (not moved)", tag, p.repo), who: b.who, scopes: *sc, noScope: true}
 	}

@@ -375,6 +375,9 @@ func parseTime(s string) time.Time {
 // since is not deleted (Harbor answers 404: the tag is not on that
 // artifact). A 412 (immutable tag) is ErrProtected with Harbor's reason.
 func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
+	if err := registry.Stopped(ctx); err != nil {
+		return err
+	}
 	project, name, err := split(repo)
 	if err != nil {
 		return err

@@ -504,6 +504,9 @@ func (b *Backend) remove(ctx context.Context, repo, ref string) error {
 
 // sendDelete sends one DELETE /v2/<repo>/manifests/<ref>.
 func (b *Backend) sendDelete(ctx context.Context, repo, ref string) error {
+	if err := registry.Stopped(ctx); err != nil {
+		return err
+	}
 	c, err := b.deleteClient(ctx, repo)
 	if err != nil {
 		return err
@@ -630,7 +633,11 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []
 	if p := b.deleteDisabled.Load(); p != nil {
 		return *p
 	}
-	if b.untagFirst {
+	if b.untagFirst && len(tags) > 0 {
+		if err := registry.Stopped(ctx); err != nil {
+			return err
+		}
+		ctx = registry.Committed(ctx) // untag and delete go together
 		for _, t := range tags {
 			if err := b.DeleteTag(ctx, repo, t); err != nil && !errors.Is(err, registry.ErrNotFound) {
 				return fmt.Errorf("untag before deleting %s: %w", digest, err)
