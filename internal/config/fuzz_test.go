@@ -39,7 +39,7 @@ import (
 type fuzzInputs struct {
 	registry, repositories, keep, olderThan, include, exclude, keepSemver, orderBy string
 	dryRun, concurrency, insecure, provider, ageSource, username, password         string
-	deleteOrphans                                                                  string
+	deleteOrphans, shard, timeout, maxDeletions                                    string
 	// caMode says what ca-file points at (see caPath); caData is the
 	// content of the file for the modes that write one.
 	caMode uint8
@@ -50,7 +50,7 @@ type fuzzInputs struct {
 func (in fuzzInputs) add(f *testing.F) {
 	f.Add(in.registry, in.repositories, in.keep, in.olderThan, in.include, in.exclude, in.keepSemver, in.orderBy,
 		in.dryRun, in.concurrency, in.insecure, in.provider, in.ageSource, in.username, in.password,
-		in.deleteOrphans, in.caMode, in.caData, in.list)
+		in.deleteOrphans, in.shard, in.timeout, in.maxDeletions, in.caMode, in.caData, in.list)
 }
 
 // fuzzPEM is a self-signed CA certificate, made once per process.
@@ -170,7 +170,8 @@ func refBool(v string) (val, ok bool) {
 // the values of the simple ones.
 type refModel struct {
 	bad                                 map[string]bool
-	keep, concurrency                   int
+	keep, concurrency, maxDeletions     int
+	shard, shards                       int
 	dryRun, insecure, deleteOrphans     bool
 	repositories, include, exclude      []string
 	provider                            provider.Kind
@@ -214,6 +215,14 @@ func model(in fuzzInputs, raw map[string]string, caOK bool) refModel {
 			m.bad["repositories"] = true
 		}
 	}
+	defer func() {
+		if m.provider == provider.GHCR || m.provider == provider.DockerHub {
+			// Their repository names are lower case: so are the globs.
+			for i, r := range m.repositories {
+				m.repositories[i] = strings.ToLower(r)
+			}
+		}
+	}()
 
 	m.provider = ""
 	pv := val("provider", "auto")
@@ -277,6 +286,20 @@ func model(in fuzzInputs, raw map[string]string, caOK bool) refModel {
 	if m.concurrency, ok = refInt(val("concurrency", "8"), 1, 1000); !ok {
 		m.bad["concurrency"] = true
 	}
+	if v := val("shard", ""); v != "" {
+		a, b, _ := strings.Cut(v, "/")
+		n, nok := refInt(strings.TrimSpace(b), 1, 10000)
+		i, iok := refInt(strings.TrimSpace(a), 0, n)
+		if !nok || !iok {
+			m.bad["shard"] = true
+		}
+		m.shard, m.shards = i, n
+	}
+	if v := val("timeout", "0"); v != "0" {
+		if _, err := ParseDuration(v); err != nil { // FuzzParseDuration checks it
+			m.bad["timeout"] = true
+		}
+	}
 	if !caOK {
 		m.bad["ca-file"] = true
 	}
@@ -285,6 +308,9 @@ func model(in fuzzInputs, raw map[string]string, caOK bool) refModel {
 	}
 	if m.keep, ok = refInt(val("keep", "10"), 0, 1<<30); !ok {
 		m.bad["keep"] = true
+	}
+	if m.maxDeletions, ok = refInt(val("max-deletions", "0"), 0, 1<<30); !ok {
+		m.bad["max-deletions"] = true
 	}
 	m.olderThanText = val("older-than", "")
 	if m.olderThanText != "" {
@@ -354,22 +380,33 @@ func FuzzLoad(f *testing.F) {
 		{registry: "registry.example.com", caMode: caDirectory | 8},
 		{registry: "registry.example.com", keep: "x", list: true},
 		{registry: "registry.example.com", keepSemver: "1.0\n>=2", olderThan: "1\n2h"},
+		{registry: "ghcr.io", repositories: "MyOrg/*", password: "t"},
+		{registry: "docker.io", repositories: "MyOrg/App", provider: "dockerhub", username: "u", password: "t"},
+		{registry: "registry.example.com", repositories: "MyOrg/*"},
+		{registry: "registry.example.com", shard: "0/4", timeout: "20m", maxDeletions: "50"},
+		{registry: "registry.example.com", shard: " 4 / 4 ", timeout: "1d", maxDeletions: "0"},
+		{registry: "registry.example.com", shard: "5/4", timeout: "00", maxDeletions: "-1"},
+		{registry: "registry.example.com", shard: "0/0", timeout: "-1h", maxDeletions: "x"},
+		{registry: "registry.example.com", shard: "a/b", timeout: "0", maxDeletions: "1073741825", list: true},
+		{registry: "registry.example.com", shard: "1/2/3", timeout: " 0 "},
+		{registry: "registry.example.com", shard: "+1/+10000", timeout: "1w2d3h"},
 	}
 	for _, s := range seeds {
 		s.add(f)
 	}
 	f.Fuzz(func(t *testing.T, registry, repositories, keep, olderThan, include, exclude, keepSemver, orderBy,
-		dryRun, concurrency, insecure, providerV, ageSource, username, password, deleteOrphans string,
-		caMode uint8, caData []byte, list bool) {
+		dryRun, concurrency, insecure, providerV, ageSource, username, password, deleteOrphans, shard, timeout,
+		maxDeletions string, caMode uint8, caData []byte, list bool) {
 		in := fuzzInputs{registry, repositories, keep, olderThan, include, exclude, keepSemver, orderBy,
-			dryRun, concurrency, insecure, providerV, ageSource, username, password, deleteOrphans, caMode, caData, list}
+			dryRun, concurrency, insecure, providerV, ageSource, username, password, deleteOrphans, shard, timeout,
+			maxDeletions, caMode, caData, list}
 		ca, caOK := caPath(t, caMode, caData)
 		raw := map[string]string{
 			"registry": registry, "repositories": repositories, "keep": keep, "older-than": olderThan,
 			"include-tags": include, "exclude-tags": exclude, "keep-semver": keepSemver, "order-by": orderBy,
 			"dry-run": dryRun, "concurrency": concurrency, "insecure": insecure, "provider": providerV,
 			"age-source": ageSource, "username": username, "password": password, "delete-orphans": deleteOrphans,
-			"ca-file": ca,
+			"shard": shard, "timeout": timeout, "max-deletions": maxDeletions, "ca-file": ca,
 		}
 		want := model(in, raw, caOK)
 		get := func(raw map[string]string) Lookup { return func(name string) string { return raw[name] } }
@@ -506,6 +543,14 @@ func checkConfig(t *testing.T, c *Config, in fuzzInputs, want refModel, ca strin
 		t.Errorf("lists = %q %q %q, want %q %q %q", c.Repositories, c.IncludeTags, c.ExcludeTags,
 			want.repositories, want.include, want.exclude)
 	}
+	if c.Shard != want.shard || c.Shards != want.shards || c.Shards < 0 || c.Shards > 10000 || c.Shard < 0 ||
+		c.Shard > c.Shards || (c.Shards == 0) != (strings.TrimSpace(in.shard) == "") {
+		t.Errorf("Shard = %d/%d, want %d/%d", c.Shard, c.Shards, want.shard, want.shards)
+	}
+	if tt := strings.TrimSpace(in.timeout); c.Timeout < 0 || (tt == "" || tt == "0") != (c.TimeoutText == "") ||
+		(c.TimeoutText != "" && c.TimeoutText != tt) {
+		t.Errorf("Timeout = %v %q for input %q", c.Timeout, c.TimeoutText, in.timeout)
+	}
 	if c.CAFile != ca || (c.Roots != nil) != (ca != "") {
 		t.Errorf("CAFile = %q (roots %v), want %q", c.CAFile, c.Roots != nil, ca)
 	}
@@ -535,6 +580,9 @@ func checkConfig(t *testing.T, c *Config, in fuzzInputs, want refModel, ca strin
 	}
 	if c.OrderBy != "created" && c.OrderBy != "semver" {
 		t.Errorf("OrderBy = %q", c.OrderBy)
+	}
+	if c.MaxDeletions != want.maxDeletions {
+		t.Errorf("MaxDeletions = %d, want %d", c.MaxDeletions, want.maxDeletions)
 	}
 	if c.DryRun != want.dryRun || c.DeleteOrphans != want.deleteOrphans {
 		t.Errorf("DryRun, DeleteOrphans = %v, %v; want %v, %v", c.DryRun, c.DeleteOrphans, want.dryRun, want.deleteOrphans)
@@ -752,6 +800,37 @@ func FuzzParseRegistry(f *testing.F) {
 					t.Errorf("ParseRegistry(%q) accepted port %q", v, p)
 				}
 			}
+		}
+	})
+}
+
+// FuzzParseShard: "i/n" is accepted exactly when n is a whole number from 1
+// to 10000 and i one from 0 to n (blanks around either), and gives them;
+// the canonical text parses back to the same shard.
+func FuzzParseShard(f *testing.F) {
+	for _, s := range []string{"0/4", "1/4", "4/4", "5/4", "0/0", "0/1", "1/1", "9999/10000", "10000/10000", "0/10001",
+		" 2 / 3 ", "a/b", "1/2/3", "/", "", "1", "-1/4", "+1/+4", "-0/4", "01/04", "1 /\t4", "1/4\n", "99999999999999999999/1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		i, n, err := ParseShard(s)
+		a, b, cut := strings.Cut(strings.TrimSpace(s), "/")
+		wn, nok := refInt(strings.TrimSpace(b), 1, 10000)
+		wi, iok := refInt(strings.TrimSpace(a), 0, wn)
+		if want := cut && nok && iok; want != (err == nil) {
+			t.Fatalf("ParseShard(%q) = %d, %d, %v; want ok=%v", s, i, n, err, want)
+		}
+		if err != nil {
+			if i != 0 || n != 0 {
+				t.Errorf("ParseShard(%q) = %d, %d with error %v", s, i, n, err)
+			}
+			return
+		}
+		if i != wi || n != wn || n < 1 || n > 10000 || i < 0 || i > n {
+			t.Errorf("ParseShard(%q) = %d/%d, want %d/%d", s, i, n, wi, wn)
+		}
+		if i2, n2, err := ParseShard(fmt.Sprintf("%d/%d", i, n)); err != nil || i2 != i || n2 != n {
+			t.Errorf("ParseShard(%d/%d) = %d/%d, %v", i, n, i2, n2, err)
 		}
 	})
 }

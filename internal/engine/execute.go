@@ -40,6 +40,7 @@ type execution struct {
 	outcome   map[string]outcome // tag -> outcome of a planned deletion
 	digestErr map[string]error   // digest -> why it was not deleted
 	protected map[string]string  // digest -> why the registry kept it
+	partial   map[string]bool    // tags removed by a digest deletion that failed later
 	gone      map[string]bool    // digests deleted
 	errs      []error
 	reclaimed int64
@@ -226,6 +227,7 @@ func (x *execution) execute(ctx context.Context) {
 	x.outcome = map[string]outcome{}
 	x.digestErr = map[string]error{}
 	x.protected = map[string]string{}
+	x.partial = map[string]bool{}
 	x.gone = map[string]bool{}
 	if x.blocked != nil {
 		return
@@ -288,6 +290,14 @@ func (x *execution) execute(ctx context.Context) {
 				if errors.Is(err, registry.ErrProtected) {
 					x.protected[d] = err.Error()
 					return nil
+				}
+				var pe *registry.PartialError
+				if errors.As(err, &pe) {
+					// Some of its tags went: those are reported deleted.
+					for _, t := range pe.Done {
+						x.partial[t] = true
+					}
+					e.tagsDeleted.Add(int64(len(pe.Done)))
 				}
 				if err != nil {
 					x.digestErr[d] = err
@@ -468,6 +478,8 @@ func (x *execution) report() []report.Tag {
 				}
 			case x.protected[it.Digest] != "":
 				t.Action, t.Reason = report.Kept, x.protected[it.Digest]
+			case x.partial[it.Tag]:
+				// removed before its digest's deletion failed
 			default:
 				err = x.digestErr[it.Digest]
 			}

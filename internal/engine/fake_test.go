@@ -40,6 +40,9 @@ type fake struct {
 	protected   map[string]string    // tag -> why the registry keeps it
 	// refuse makes DeleteDigest of these digests answer ErrProtected.
 	refuse map[string]bool
+	// partly makes DeleteDigest of a digest remove only these tags and
+	// fail with a registry.PartialError.
+	partly map[string][]string
 	// deleteTags records the tags DeleteDigest was given, by digest.
 	deleteTags map[string][]string
 	// onDelete runs (unlocked) when a delete arrives, before it is done,
@@ -331,6 +334,12 @@ func (f *fake) DeleteDigest(ctx context.Context, repo, digest string, tags []str
 	sort.Strings(f.deleteTags[digest])
 	if f.refuse[digest] {
 		return fmt.Errorf("delete %s: the registry protects it (immutable tag): %w", digest, registry.ErrProtected)
+	}
+	if done, ok := f.partly[digest]; ok {
+		for _, t := range done {
+			delete(f.repos[repo], t)
+		}
+		return &registry.PartialError{Done: done, Err: fmt.Errorf("untag %s: 429 after retries", digest)}
 	}
 	if _, ok := f.manifests[digest]; !ok {
 		return fmt.Errorf("delete %s: %w", digest, registry.ErrNotFound)

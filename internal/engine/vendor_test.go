@@ -134,3 +134,21 @@ func TestProtectedSignatureTag(t *testing.T) {
 		}
 	}
 }
+
+// A digest deletion that removed some of its tags before failing reports
+// those tags deleted and the others failed.
+func TestPartialDigestDeletion(t *testing.T) {
+	t.Parallel()
+	f := newFake().image(dg("a"), daysAgo(30)).image(dg("n"), daysAgo(1))
+	f.tag("app", "old-1", dg("a")).tag("app", "old-2", dg("a")).tag("app", "new", dg("n"))
+	f.partly = map[string][]string{dg("a"): {"old-1"}}
+	rep := run(t, f, Options{Rules: rules(1)})
+	r := repoOf(t, rep, "app")
+	want := map[string]string{"new": report.Kept, "old-1": report.Deleted, "old-2": report.Failed + " (error)"}
+	if diff := cmp.Diff(want, actions(r)); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+	if rep.Totals.Deleted != 1 || rep.Totals.Failed != 1 || !strings.Contains(r.Error, "429 after retries") {
+		t.Errorf("totals %+v, error %q", rep.Totals, r.Error)
+	}
+}

@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. Backends wrap them (fmt.Errorf("delete tag %s: %w", ...))
@@ -58,3 +59,19 @@ func (e *AuthError) Error() string {
 
 // Unwrap returns the sentinel.
 func (e *AuthError) Unwrap() error { return e.Err }
+
+// PartialError is a deletion made of several requests that failed part
+// way (Docker Hub removing a digest's tags one by one, Artifact Registry
+// untagging before the manifest DELETE): Done names the tags that were
+// removed, which are reported deleted; the rest failed with Err.
+type PartialError struct {
+	Done []string
+	Err  error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("%v (tags removed before the failure: %s)", e.Err, strings.Join(e.Done, ", "))
+}
+
+// Unwrap returns the failure.
+func (e *PartialError) Unwrap() error { return e.Err }

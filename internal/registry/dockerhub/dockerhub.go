@@ -469,11 +469,13 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []
 	}
 	ctx = registry.Committed(ctx) // the tags of one digest go together
 	var errs []error
+	var done []string
 	for _, t := range tags {
 		cur, err := b.Resolve(ctx, repo, t)
 		switch {
 		case errors.Is(err, registry.ErrNotFound):
-			continue // gone already
+			done = append(done, t) // gone already
+			continue
 		case err != nil:
 			errs = append(errs, fmt.Errorf("tag %s: %w", t, err))
 			continue
@@ -483,10 +485,16 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []
 		}
 		if err := b.deleteTag(ctx, repo, t); err != nil && !errors.Is(err, registry.ErrNotFound) {
 			errs = append(errs, err)
+			continue
 		}
+		done = append(done, t)
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("untag %s: %w", digest, errors.Join(errs...))
+	if len(errs) == 0 {
+		return nil
 	}
-	return nil
+	err := fmt.Errorf("untag %s: %w", digest, errors.Join(errs...))
+	if len(done) > 0 {
+		return &registry.PartialError{Done: done, Err: err}
+	}
+	return err
 }

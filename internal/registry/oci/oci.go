@@ -638,12 +638,31 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []
 			return err
 		}
 		ctx = registry.Committed(ctx) // untag and delete go together
+		var done []string
 		for _, t := range tags {
 			if err := b.DeleteTag(ctx, repo, t); err != nil && !errors.Is(err, registry.ErrNotFound) {
-				return fmt.Errorf("untag before deleting %s: %w", digest, err)
+				return partial(done, fmt.Errorf("untag before deleting %s: %w", digest, err))
 			}
+			done = append(done, t)
 		}
+		if err := b.deleteManifest(ctx, repo, digest); err != nil {
+			return partial(done, fmt.Errorf("%w: its tags are gone, the untagged manifest stays", err))
+		}
+		return nil
 	}
+	return b.deleteManifest(ctx, repo, digest)
+}
+
+// partial wraps err in a registry.PartialError when some tags went.
+func partial(done []string, err error) error {
+	if len(done) == 0 {
+		return err
+	}
+	return &registry.PartialError{Done: done, Err: err}
+}
+
+// deleteManifest sends the DELETE of a digest.
+func (b *Backend) deleteManifest(ctx context.Context, repo, digest string) error {
 	err := b.remove(ctx, repo, digest)
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusMethodNotAllowed {
