@@ -48,7 +48,8 @@ type Options struct {
 	// deleting more (attached tags included) deletes nothing at all.
 	MaxDeletions int
 	// Grace is how long deletions already sent may finish after the run's
-	// context ends (timeout, SIGTERM). The default is 10 seconds.
+	// context ends (timeout, SIGTERM). The default is 5 seconds, under the
+	// 7.5 s a cancelled GitHub Actions job waits before its next signal.
 	Grace time.Duration
 	// Shard, when Shards > 1, keeps only the repositories whose stable
 	// hash falls in shard Shard (0-based; Shard == Shards means 0).
@@ -86,7 +87,7 @@ func New(b registry.Backend, o Options) *Engine {
 		o.Repositories = []string{"**"}
 	}
 	if o.Grace <= 0 {
-		o.Grace = 10 * time.Second
+		o.Grace = 5 * time.Second
 	}
 	if o.DryRun {
 		b = registry.DryRun(b)
