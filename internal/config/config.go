@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"regexp"
@@ -329,11 +330,16 @@ func ParseDuration(v string) (time.Duration, error) {
 		return 0, errors.New("is not a duration (e.g. 30d, 2w, 36h)")
 	}
 	var d time.Duration
+	tooLong := errors.New("is too long (at most about 290 years)")
 	for i, unit := range []time.Duration{7 * 24 * time.Hour, 24 * time.Hour} {
 		if m[i+1] != "" {
 			n, err := strconv.Atoi(m[i+1])
 			if err != nil || n > 100000 {
 				return 0, errors.New("is not a duration (e.g. 30d, 2w, 36h)")
+			}
+			// A wrapped-around sum would turn "585 years" into 3 days.
+			if int64(n) > (math.MaxInt64-int64(d))/int64(unit) {
+				return 0, tooLong
 			}
 			d += time.Duration(n) * unit
 		}
@@ -342,6 +348,9 @@ func ParseDuration(v string) (time.Duration, error) {
 		rest, err := time.ParseDuration(m[3])
 		if err != nil {
 			return 0, errors.New("is not a duration (e.g. 30d, 2w, 36h)")
+		}
+		if rest > 0 && d > math.MaxInt64-rest {
+			return 0, tooLong
 		}
 		d += rest
 	}
@@ -383,8 +392,8 @@ func ParseRegistry(v string) (host, scheme string, err error) {
 	if s == "" {
 		return "", "", errors.New("has no host")
 	}
-	u, perr := url.Parse("//" + s)
-	if perr != nil || u.Host != s || u.User != nil {
+	u, perr := url.Parse("https://" + s)
+	if perr != nil || u.Host != s || u.User != nil || u.Hostname() == "" {
 		return "", "", errors.New("is not host[:port] (no path, user or query; repositories go in the repositories input)")
 	}
 	if p := u.Port(); p != "" {

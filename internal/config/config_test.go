@@ -153,6 +153,10 @@ func TestInvalid(t *testing.T) {
 		{"shard negative", "shard", "-1/4", `shard: "-1/4" must have i from 0 to 4`},
 		{"max-deletions", "max-deletions", "many", `max-deletions: "many" is not a whole number`},
 		{"timeout", "timeout", "forever", `timeout: "forever" is not a duration`},
+		{"older-than overflowing", "older-than", "30501w", `older-than: "30501w" is too long`},
+		{"older-than overflowing with a Go duration", "older-than", "15000w2562047h", `older-than: "15000w2562047h" is too long`},
+		{"registry without a host", "registry", ":5000", `registry: ":5000" is not host[:port]`},
+		{"registry bare IPv6", "registry", "::1", `registry: "::1" is not host[:port]`},
 		{"age-source pushed without push times", "age-source", "pushed", `age-source: "pushed" needs a provider that reports push times (ghcr, dockerhub, harbor); the oci provider does not`},
 	}
 	for _, tc := range cases {

@@ -101,6 +101,13 @@ func (c *Client) URL(path string) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad API path %q: %w", path, err)
 	}
+	if u.Host != "" && !u.IsAbs() {
+		// //host/path: another host unless it is the API's own.
+		if u.Host != c.Base.Host {
+			return nil, fmt.Errorf("refusing a link to //%s: the API is %s://%s", u.Host, c.Base.Scheme, c.Base.Host)
+		}
+		u.Scheme = c.Base.Scheme
+	}
 	if u.IsAbs() {
 		if u.Scheme != c.Base.Scheme || u.Host != c.Base.Host {
 			return nil, fmt.Errorf("refusing a link to %s://%s: the API is %s://%s", u.Scheme, u.Host, c.Base.Scheme, c.Base.Host)

@@ -83,7 +83,7 @@ func TestURL(t *testing.T) {
 			t.Errorf("URL(%q) = %v, %v; want %s", in, u, err, want)
 		}
 	}
-	for _, in := range []string{"https://evil.example.com/api/v3/x", "http://ghe.example.com/api/v3/x"} {
+	for _, in := range []string{"https://evil.example.com/api/v3/x", "http://ghe.example.com/api/v3/x", "//evil.example.com/x?page=2"} {
 		if _, err := c.URL(in); err == nil || !strings.Contains(err.Error(), "refusing a link") {
 			t.Errorf("URL(%q) = %v; want a refusal", in, err)
 		}
