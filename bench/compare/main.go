@@ -61,6 +61,8 @@ type options struct {
 	regbotBin, craneBin string
 	seedWorkers         int
 	logRequests         bool
+	publish             string
+	saveMD              string
 	set                 [][2]string // flags set on the command line: name, value
 }
 
@@ -87,11 +89,20 @@ func main() {
 	flag.StringVar(&o.craneBin, "crane", "", "crane binary (default: PATH, then GOPATH/bin)")
 	flag.IntVar(&o.seedWorkers, "seed-workers", 16, "parallel pushes while seeding")
 	flag.BoolVar(&o.logRequests, "log-requests", false, "write every request the proxy passes to TOOL/requests.txt in the work directory (start and end in seconds, method, path, status); use with -keep-work")
+	flag.StringVar(&o.saveMD, "save", "", "also write the generated markdown to this file")
+	flag.StringVar(&o.publish, "publish", "", "put the markdown saved by an earlier run (-save) into -results and exit; runs nothing")
 	flag.Parse()
 	flag.Visit(func(f *flag.Flag) { o.set = append(o.set, [2]string{f.Name, f.Value.String()}) })
 	if flag.NArg() > 0 || o.repos < 1 || o.tags < o.keep+1 || o.keep < 1 {
 		fmt.Fprintln(os.Stderr, "compare: bad arguments (need -repos >= 1, -keep >= 1, -tags > -keep)")
 		os.Exit(2)
+	}
+	if o.publish != "" {
+		if err := publish(o); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -297,6 +308,11 @@ func run(ctx context.Context, o options) (bool, error) {
 
 	md := rep.markdown()
 	fmt.Print(md)
+	if o.saveMD != "" {
+		if err := os.WriteFile(o.saveMD, []byte(md), 0o644); err != nil {
+			return false, err
+		}
+	}
 	if o.write {
 		if err := writeResults(o.results, md); err != nil {
 			return false, err
@@ -419,4 +435,24 @@ func fmtSpan(d time.Duration) string {
 		return fmt.Sprintf("%d days", d/(24*time.Hour))
 	}
 	return d.String()
+}
+
+// publish writes a saved run into the results file.
+func publish(o options) error {
+	md, err := os.ReadFile(o.publish)
+	if err != nil {
+		return err
+	}
+	if o.results == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			return err
+		}
+		o.results = filepath.Join(root, "bench", "RESULTS.md")
+	}
+	if err := writeResults(o.results, string(md)); err != nil {
+		return err
+	}
+	fmt.Println("wrote", o.results)
+	return nil
 }

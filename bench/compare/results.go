@@ -31,7 +31,7 @@ func (r *report) command() string {
 	args := []string{"go run ./bench/compare"}
 	for _, f := range r.o.set {
 		switch f[0] {
-		case "write", "keep-work", "work", "results":
+		case "write", "keep-work", "work", "results", "save", "log-requests":
 			continue
 		}
 		args = append(args, "-"+f[0]+"="+f[1])
