@@ -15,11 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -33,6 +35,7 @@ import (
 
 	"github.com/tagsweep/tagsweep/internal/netutil"
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/restapi"
 )
 
 // Scheme says how to reach the registry.
@@ -279,7 +282,11 @@ func (b *Backend) repo(r string) name.Repository {
 
 // Repositories lists the catalog (paginated by ggcr, following Link).
 func (b *Backend) Repositories(ctx context.Context) ([]string, error) {
-	repos, err := b.puller.Catalog(ctx, b.reg)
+	var repos []string
+	err := readAgain(ctx, func() (err error) {
+		repos, err = b.puller.Catalog(ctx, b.reg)
+		return err
+	})
 	if err != nil {
 		return nil, b.classify(err, "catalog access (registry:catalog:*)", "list repositories")
 	}
@@ -302,7 +309,11 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error)
 // TagNames lists every tag name of repo (paginated by ggcr, following Link).
 func (b *Backend) TagNames(ctx context.Context, repo string) ([]string, error) {
 	r := b.repo(repo)
-	tags, err := b.puller.List(ctx, r)
+	var tags []string
+	err := readAgain(ctx, func() (err error) {
+		tags, err = b.puller.List(ctx, r)
+		return err
+	})
 	if err != nil {
 		return nil, b.classify(err, fmt.Sprintf("pull on repository %q", repo), "list tags")
 	}
@@ -320,7 +331,11 @@ func (b *Backend) ref(repo, ref string) name.Reference {
 // Resolve HEADs a tag with the full Accept set.
 func (b *Backend) Resolve(ctx context.Context, repo, tag string) (string, error) {
 	ref := b.ref(repo, tag)
-	d, err := b.puller.Head(ctx, ref)
+	var d *v1.Descriptor
+	err := readAgain(ctx, func() (err error) {
+		d, err = b.puller.Head(ctx, ref)
+		return err
+	})
 	if err != nil {
 		return "", b.classify(err, fmt.Sprintf("pull on repository %q", repo), "resolve "+tag)
 	}
@@ -339,6 +354,45 @@ func (b *Backend) Exists(ctx context.Context, repo, digest string) (bool, error)
 // Manifest GETs a manifest with the full Accept set; for an image with an
 // image config it also GETs the config to read `created`.
 func (b *Backend) Manifest(ctx context.Context, repo, ref string) (*registry.Manifest, error) {
+	var m *registry.Manifest
+	err := readAgain(ctx, func() (err error) {
+		m, err = b.manifest(ctx, repo, ref)
+		return err
+	})
+	return m, err
+}
+
+// readAgain runs read, an idempotent read, again when its answer was cut
+// off (the connection reset or closed mid-body: unexpected EOF), up to 4
+// times with a short backoff. HTTP statuses are the transports' business
+// (retries, Retry-After); this covers what they cannot see, a body that
+// breaks off after the headers.
+func readAgain(ctx context.Context, read func() error) error {
+	var err error
+	for attempt := range 4 {
+		if err = read(); err == nil || !cutOff(err) || ctx.Err() != nil {
+			return err
+		}
+		wait := time.Duration(100<<attempt) * time.Millisecond
+		if serr := restapi.Sleep(ctx, wait+time.Duration(mrand.Int64N(int64(wait)/2))); serr != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// cutOff reports whether err is a connection lost mid-answer.
+func cutOff(err error) bool {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return false
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "unexpected EOF") || strings.Contains(err.Error(), "connection reset")
+}
+
+func (b *Backend) manifest(ctx context.Context, repo, ref string) (*registry.Manifest, error) {
 	r := b.ref(repo, ref)
 	need := fmt.Sprintf("pull on repository %q", repo)
 	desc, err := b.puller.Get(ctx, r)
@@ -428,7 +482,14 @@ func (b *Backend) Referrers(ctx context.Context, repo, digest string) ([]string,
 		return nil, registry.ErrReferrersUnsupported
 	}
 	r := b.repo(repo)
-	idx, err := remote.Referrers(r.Digest(digest), remote.Reuse(b.puller), remote.WithContext(ctx))
+	var idx v1.ImageIndex
+	err := readAgain(ctx, func() (err error) {
+		idx, err = remote.Referrers(r.Digest(digest), remote.Reuse(b.puller), remote.WithContext(ctx))
+		if err == nil {
+			_, err = idx.IndexManifest()
+		}
+		return err
+	})
 	if err == nil {
 		var im *v1.IndexManifest
 		if im, err = idx.IndexManifest(); err == nil {
@@ -445,7 +506,8 @@ func (b *Backend) Referrers(ctx context.Context, repo, digest string) ([]string,
 	switch {
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
-	case errors.As(err, &te), errors.As(err, &ue):
+	case errors.As(err, &te), errors.As(err, &ue), cutOff(err):
+		// A lost connection says nothing about the API's existence.
 		return nil, b.classify(err, fmt.Sprintf("pull on repository %q", repo), "list referrers of "+digest)
 	}
 	// ggcr answers 404/400/406 or a non-index body, with the tag fallback
