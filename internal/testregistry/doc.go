@@ -25,6 +25,7 @@
 // return errors rather than taking a testing.T, so that non-test code can use
 // them. Content is deterministic: the same spec and seed always produce the
 // same digests.
+//
 // [NewFaultProxy] puts a seeded fault-injecting reverse proxy in front of
 // any of them (resets, truncated bodies, 429/5xx with and without
 // Retry-After, latency, DELETEs carried out whose answer is lost): the same
