@@ -3,8 +3,10 @@
 package report
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"time"
 )
@@ -158,8 +160,48 @@ func (r *Report) JSON() ([]byte, error) {
 // WriteJSON streams the report, indented, to w (100k tags make a report
 // of tens of MB; it is not built in memory first).
 func (r *Report) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	// The report without its repositories, then each repository encoded
+	// on its own into the "repositories" array: json.Encoder would build
+	// the whole document (twice, to indent it) before writing a byte.
+	head := *r
+	head.Repositories = []Repository{}
+	frame, err := marshal(&head, "")
+	if err != nil {
+		return err
+	}
+	const slot = `"repositories": []`
+	i := bytes.Index(frame, []byte(slot))
+	if i < 0 {
+		return errors.New("report: no repositories slot")
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(frame[:i+len(slot)-1])
+	for n, repo := range r.Repositories {
+		if n > 0 {
+			bw.WriteString(",")
+		}
+		bw.WriteString("\n    ")
+		b, err := marshal(&repo, "    ")
+		if err != nil {
+			return err
+		}
+		bw.Write(bytes.TrimSuffix(b, []byte("\n")))
+	}
+	if len(r.Repositories) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.Write(frame[i+len(slot)-1:])
+	return bw.Flush()
+}
+
+// marshal encodes v indented by two spaces under prefix, HTML left alone.
+func marshal(v any, prefix string) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent(prefix, "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(r)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
