@@ -543,7 +543,8 @@ func (b *Backend) deleteClient(ctx context.Context, repo string) (*http.Client, 
 
 // remove sends DELETE /v2/<repo>/manifests/<ref> and finds out what
 // happened when the answer is lost (connection reset or closed after the
-// request was sent): a HEAD tells whether the manifest or tag is gone. If
+// request was sent) or is a 5xx: a HEAD tells whether the manifest or tag
+// is gone. If
 // it is, the deletion happened. A digest still there is deleted again (a
 // digest names one manifest, so the retry deletes only what was meant);
 // a tag still there is not, since it may have been pushed again.
@@ -551,9 +552,11 @@ func (b *Backend) remove(ctx context.Context, repo, ref string) error {
 	for attempt := 1; ; attempt++ {
 		err := b.sendDelete(ctx, repo, ref)
 		var te *transport.Error
-		if err == nil || errors.As(err, &te) || ctx.Err() != nil {
+		if err == nil || (errors.As(err, &te) && te.StatusCode < 500) || ctx.Err() != nil || registry.Stopped(ctx) != nil {
 			return err
 		}
+		// No answer, or a 5xx after the transport's retries (a gateway
+		// may answer 502 for a DELETE the registry carried out).
 		_, herr := b.puller.Head(ctx, b.ref(repo, ref))
 		if errors.As(herr, &te) && te.StatusCode == http.StatusNotFound {
 			return nil // gone: the lost answer was a success
