@@ -103,6 +103,11 @@ func TestBound(t *testing.T) {
 			t.Fatal("more deletes than stale tags")
 		}
 	}
+	for _, m := range ds.Repos {
+		if got := len(m.freedDigests()); got != m.DigestDeletes+m.ChildDeletes {
+			t.Fatalf("%s: %d freed digests, %d + %d deletes", m.Name, got, m.DigestDeletes, m.ChildDeletes)
+		}
+	}
 	if b.Total() != want+1 { // + the catalog page
 		t.Fatalf("bound %d, want %d", b.Total(), want+1)
 	}

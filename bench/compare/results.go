@@ -196,8 +196,8 @@ func (r *report) markdown() string {
 	b.WriteString("Final state:\n\n")
 	for _, t := range r.runs {
 		c := t.Check
-		fmt.Fprintf(&b, "- %s: %s; %d of %d kept tags present with their original digest and pulled, %d of %d stale tags gone",
-			t.Tool.Name, c.summary(), c.KeptOK, bd.TaggedKept, c.StaleGone, bd.TaggedStale)
+		fmt.Fprintf(&b, "- %s: %s; %d of %d kept tags present with their original digest and pulled, %d of %d stale tags gone; %d of the %d manifests the policy frees still there by digest",
+			t.Tool.Name, c.summary(), c.KeptOK, bd.TaggedKept, c.StaleGone, bd.TaggedStale, c.FreedLeft, c.FreedDigests)
 		if t.Exit != 0 || t.Err != "" {
 			fmt.Fprintf(&b, "; exit %d (%s)", t.Exit, strings.TrimSpace(t.Err))
 		}

@@ -335,6 +335,37 @@ func (m *repoModel) applyPolicy(keep int) {
 	}
 }
 
+// freedDigests returns the manifests the policy frees: tagged digests no
+// kept tag is on, and the index children that only those reach.
+func (m *repoModel) freedDigests() []string {
+	kept := map[string]bool{}
+	for _, t := range m.Tags {
+		if m.Keep[t.Tag] {
+			kept[t.Digest] = true
+			for _, c := range m.indexChildren[t.Digest] {
+				kept[c] = true
+			}
+		}
+	}
+	seen := map[string]bool{}
+	var out []string
+	add := func(d string) {
+		if !kept[d] && !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	for _, t := range m.Tags {
+		if !m.Keep[t.Tag] {
+			add(t.Digest)
+			for _, c := range m.indexChildren[t.Digest] {
+				add(c)
+			}
+		}
+	}
+	return out
+}
+
 // stale returns the tags the policy deletes.
 func (m *repoModel) stale() []tagInfo {
 	var out []tagInfo

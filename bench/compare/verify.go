@@ -24,6 +24,11 @@ type checkResult struct {
 	StaleGone      int
 	Unexpected     []string // tags that were never seeded
 	Errors         []string
+	// Reclaim: of the digests the policy frees (tagged digests no kept tag
+	// is on, and the index children only they reach), how many still
+	// resolve by digest (a tool that only untags leaves them for the
+	// registry's garbage collector with --delete-untagged).
+	FreedDigests, FreedLeft int
 }
 
 func (c checkResult) OK() bool {
@@ -97,6 +102,29 @@ func checkState(ctx context.Context, addr string, ds *dataset) checkResult {
 			}
 		}
 	}
+	// Digests the policy frees.
+	type freed struct{ repo, digest string }
+	var frees []freed
+	for _, m := range ds.Repos {
+		for _, d := range m.freedDigests() {
+			frees = append(frees, freed{m.Name, d})
+		}
+	}
+	res.FreedDigests = len(frees)
+	left := make([]bool, len(frees))
+	if err := parallel(ctx, 16, len(frees), func(ctx context.Context, i int) error {
+		ok, err := testregistry.Exists(ctx, addr+"/"+frees[i].repo+"@"+frees[i].digest)
+		left[i] = ok
+		return err
+	}); err != nil {
+		res.Errors = append(res.Errors, "checking freed digests: "+err.Error())
+	}
+	for _, l := range left {
+		if l {
+			res.FreedLeft++
+		}
+	}
+
 	err := parallel(ctx, 16, len(jobs), func(ctx context.Context, i int) error {
 		j := jobs[i]
 		ref := addr + "/" + j.repo.Name + ":" + j.tag.Tag
