@@ -30,7 +30,8 @@ type proxy struct {
 	mu      sync.Mutex
 	log     io.Writer // every request, one line each, when set
 	t0      time.Time
-	byRoute map[string]int // "GET manifest"
+	byRoute map[string]int           // "GET manifest"
+	upRoute map[string]time.Duration // registry time by route, summed
 	status  map[int]int
 	total   int
 
@@ -50,7 +51,7 @@ func startProxy(target string, latency time.Duration) (*proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{latency: latency, ln: ln, byRoute: map[string]int{}, status: map[int]int{}, t0: time.Now()}
+	p := &proxy{latency: latency, ln: ln, byRoute: map[string]int{}, upRoute: map[string]time.Duration{}, status: map[int]int{}, t0: time.Now()}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 512, 512
 	p.rp = httputil.NewSingleHostReverseProxy(u)
@@ -124,6 +125,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	key := req.Method + " " + string(testregistry.Classify(req.URL.Path))
 	p.mu.Lock()
 	p.byRoute[key]++
+	p.upRoute[key] += end.Sub(up)
 	p.status[rec.code]++
 	p.total++
 	if p.log != nil {
@@ -136,6 +138,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 type proxyStats struct {
 	Total       int
 	ByRoute     map[string]int
+	UpRoute     map[string]time.Duration // registry time by route, summed
 	Status      map[int]int
 	Conns       int64
 	MaxInFlight int64
@@ -146,10 +149,13 @@ type proxyStats struct {
 func (p *proxy) Stats() proxyStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := proxyStats{Total: p.total, ByRoute: map[string]int{}, Status: map[int]int{}, Conns: p.conns.Load(),
+	s := proxyStats{Total: p.total, ByRoute: map[string]int{}, UpRoute: map[string]time.Duration{}, Status: map[int]int{}, Conns: p.conns.Load(),
 		MaxInFlight: p.maxInFlight.Load(), Held: time.Duration(p.held.Load()), Upstream: time.Duration(p.upstream.Load())}
 	for k, v := range p.byRoute {
 		s.ByRoute[k] = v
+	}
+	for k, v := range p.upRoute {
+		s.UpRoute[k] = v
 	}
 	for k, v := range p.status {
 		s.Status[k] = v

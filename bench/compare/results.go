@@ -174,6 +174,17 @@ func (r *report) markdown() string {
 		}
 		b.WriteString("\n")
 	}
+	for _, k := range keys {
+		fmt.Fprintf(&b, "| registry time per %s (mean) |  |", k)
+		for _, t := range r.runs {
+			if n := t.Stats.ByRoute[k]; n > 0 {
+				fmt.Fprintf(&b, " %s |", (t.Stats.UpRoute[k] / time.Duration(n)).Round(10*time.Microsecond))
+			} else {
+				b.WriteString("  |")
+			}
+		}
+		b.WriteString("\n")
+	}
 	b.WriteString("| responses by status |  |")
 	for _, t := range r.runs {
 		fmt.Fprintf(&b, " %s |", statusLine(t.Stats.Status))
