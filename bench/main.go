@@ -32,6 +32,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tagsweep/tagsweep/bench/internal/seedpush"
+
 	"github.com/tagsweep/tagsweep/internal/cli"
 	"github.com/tagsweep/tagsweep/internal/report"
 )
@@ -198,11 +200,11 @@ func run(ctx context.Context, o options, out io.Writer) (bool, error) {
 	}
 	start := time.Now()
 	plan := makeSeedPlan(o.repos, o.tags, start)
-	sd := newSeeder(reg.Addr(), o.seedWorkers)
-	if err := sd.run(ctx, plan, o.seedWorkers); err != nil {
+	sd := seedpush.New(reg.Addr(), o.seedWorkers)
+	if err := sd.Run(ctx, o.seedWorkers, plan.stages[:]...); err != nil {
 		return false, fmt.Errorf("seed: %w", err)
 	}
-	seed := seedResult{plan: plan, wall: time.Since(start), requests: sd.requests.Load()}
+	seed := seedResult{plan: plan, wall: time.Since(start), requests: sd.Requests()}
 	fmt.Fprintf(out, "seeded %d tags in %d repositories (%d builds, %d indexes with %d children, %d signature tags, %d release/latest/main tags, %d unknown-age, %d untagged referrers) in %s, %d requests\n",
 		plan.tags, len(plan.repos), plan.builds, plan.indexes, plan.children, plan.sigs, plan.aliases, plan.unknownAge, plan.referrers,
 		seed.wall.Round(time.Millisecond), seed.requests)

@@ -3,18 +3,13 @@ package main
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
-	"net/url"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/tagsweep/tagsweep/bench/internal/seedpush"
 )
 
 // Media types the seeder writes.
@@ -42,13 +37,8 @@ type platform struct {
 	OS           string `json:"os"`
 }
 
-func digestOf(b []byte) string {
-	s := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(s[:])
-}
-
 func desc(mt string, b []byte) descriptor {
-	return descriptor{MediaType: mt, Digest: digestOf(b), Size: int64(len(b))}
+	return descriptor{MediaType: mt, Digest: seedpush.Digest(b), Size: int64(len(b))}
 }
 
 // tarBlob is an uncompressed tar holding one file of size bytes derived
@@ -95,13 +85,7 @@ func manifestJSON(config descriptor, layers []descriptor, subject *descriptor, a
 
 // seedJob is one push: its own blobs (uploaded first), then a manifest
 // PUT under ref (a tag or the manifest's digest).
-type seedJob struct {
-	repo      string
-	blobs     [][]byte
-	ref       string
-	mediaType string
-	manifest  []byte
-}
+type seedJob = seedpush.Job
 
 // seedPlan is everything to push, in stages: shared blobs, then images
 // and artifacts, then what references them (indexes, alias tags).
@@ -156,7 +140,7 @@ func (p *seedPlan) addRepo(repo string, r, t int, now time.Time) {
 	p.aliases += nRelease + nAlias
 	p.unknownAge += nRepro
 
-	shared := func(b []byte) { p.stages[0] = append(p.stages[0], seedJob{repo: repo, blobs: [][]byte{b}}) }
+	shared := func(b []byte) { p.stages[0] = append(p.stages[0], seedJob{Repo: repo, Blobs: [][]byte{b}}) }
 	base := []descriptor{}
 	for i, size := range []int{6000, 3000} {
 		b := tarBlob(fmt.Sprintf("base-%d", i), size)
@@ -183,7 +167,7 @@ func (p *seedPlan) addRepo(repo string, r, t int, now time.Time) {
 	image := func(created time.Time, arch, label string, layers []descriptor) (seedJob, descriptor) {
 		cfg := imageConfig(created, arch, label, layers)
 		m := manifestJSON(desc(mtConfig, cfg), layers, nil, "", nil)
-		return seedJob{repo: repo, blobs: [][]byte{cfg}, mediaType: mtManifest, manifest: m}, desc(mtManifest, m)
+		return seedJob{Repo: repo, Blobs: [][]byte{cfg}, MediaType: mtManifest, Manifest: m}, desc(mtManifest, m)
 	}
 	span := int64(180 * 24 * time.Hour)
 	type build struct {
@@ -197,7 +181,7 @@ func (p *seedPlan) addRepo(repo string, r, t int, now time.Time) {
 		created := now.Add(-time.Duration(rng.Int64N(span))).Truncate(time.Second)
 		layers := append(append([]descriptor{}, base...), group(i))
 		j, d := image(created, "amd64", fmt.Sprintf("%s:build-%06d", repo, i), layers)
-		j.ref = fmt.Sprintf("build-%06d", i)
+		j.Ref = fmt.Sprintf("build-%06d", i)
 		builds[i] = build{j, d, created}
 		p.stages[1] = append(p.stages[1], j)
 		if created.After(builds[newest].created) {
@@ -206,21 +190,21 @@ func (p *seedPlan) addRepo(repo string, r, t int, now time.Time) {
 	}
 	for i := 0; i < nRepro; i++ {
 		j, _ := image(time.Unix(0, 0), "amd64", fmt.Sprintf("%s:repro-%04d", repo, i), base)
-		j.ref = fmt.Sprintf("repro-%04d", i)
+		j.Ref = fmt.Sprintf("repro-%04d", i)
 		p.stages[1] = append(p.stages[1], j)
 	}
 	var prevArm descriptor
 	for k := 0; k < nIdx; k++ {
 		created := now.Add(-time.Duration(rng.Int64N(span))).Truncate(time.Second)
 		amd, amdD := image(created, "amd64", fmt.Sprintf("%s:mr-%05d/amd64", repo, k), base)
-		amd.ref = amdD.Digest
+		amd.Ref = amdD.Digest
 		p.stages[1] = append(p.stages[1], amd)
 		p.children++
 		armD := prevArm
 		if k%2 == 0 {
 			var arm seedJob
 			arm, armD = image(created.Add(time.Minute), "arm64", fmt.Sprintf("%s:mr-%05d/arm64", repo, k), base)
-			arm.ref = armD.Digest
+			arm.Ref = armD.Digest
 			p.stages[1] = append(p.stages[1], arm)
 			p.children++
 			prevArm = armD
@@ -228,7 +212,7 @@ func (p *seedPlan) addRepo(repo string, r, t int, now time.Time) {
 		amdD.Platform = &platform{Architecture: "amd64", OS: "linux"}
 		armD.Platform = &platform{Architecture: "arm64", OS: "linux"}
 		idx, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": mtIndex, "manifests": []descriptor{amdD, armD}})
-		p.stages[2] = append(p.stages[2], seedJob{repo: repo, ref: fmt.Sprintf("mr-%05d", k), mediaType: mtIndex, manifest: idx})
+		p.stages[2] = append(p.stages[2], seedJob{Repo: repo, Ref: fmt.Sprintf("mr-%05d", k), MediaType: mtIndex, Manifest: idx})
 	}
 	// Signatures, spread over the builds.
 	for k := 0; k < nSig; k++ {
@@ -241,20 +225,20 @@ func (p *seedPlan) addRepo(repo string, r, t int, now time.Time) {
 		l := desc(mtSigning, payload)
 		l.Annotations = map[string]string{"dev.cosignproject.cosign/signature": fmt.Sprintf("MEUCIQ%x", sha256.Sum256(payload))}
 		m := manifestJSON(desc(mtConfig, sigConfig), []descriptor{l}, nil, "", nil)
-		p.stages[1] = append(p.stages[1], seedJob{repo: repo, blobs: [][]byte{payload}, ref: "sha256-" + subject.Digest[len("sha256:"):] + ".sig", mediaType: mtManifest, manifest: m})
+		p.stages[1] = append(p.stages[1], seedJob{Repo: repo, Blobs: [][]byte{payload}, Ref: "sha256-" + subject.Digest[len("sha256:"):] + ".sig", MediaType: mtManifest, Manifest: m})
 	}
 	// OCI 1.1 referrers (SBOMs), untagged.
 	for i := 7; i < nBuild; i += 50 {
 		subject := builds[i].d
 		payload, _ := json.Marshal(map[string]any{"spdxVersion": "SPDX-2.3", "name": subject.Digest})
 		m := manifestJSON(desc(mtEmpty, emptyBlob), []descriptor{desc(mtSPDX, payload)}, &subject, mtSPDX, nil)
-		p.stages[1] = append(p.stages[1], seedJob{repo: repo, blobs: [][]byte{payload}, ref: digestOf(m), mediaType: mtManifest, manifest: m})
+		p.stages[1] = append(p.stages[1], seedJob{Repo: repo, Blobs: [][]byte{payload}, Ref: seedpush.Digest(m), MediaType: mtManifest, Manifest: m})
 		p.referrers++
 	}
 	// Second tags on build images: release-N (spread), latest (the newest
 	// build), main (some build).
 	alias := func(tag string, b build) {
-		p.stages[2] = append(p.stages[2], seedJob{repo: repo, ref: tag, mediaType: mtManifest, manifest: b.job.manifest})
+		p.stages[2] = append(p.stages[2], seedJob{Repo: repo, Ref: tag, MediaType: mtManifest, Manifest: b.job.Manifest})
 	}
 	for k := 0; k < nRelease; k++ {
 		alias(fmt.Sprintf("release-%04d", k), builds[(k*nBuild/max(nRelease, 1)+3)%nBuild])
@@ -263,130 +247,4 @@ func (p *seedPlan) addRepo(repo string, r, t int, now time.Time) {
 		alias("latest", builds[newest])
 		alias("main", builds[rng.IntN(nBuild)])
 	}
-}
-
-// seeder pushes a plan with plain HTTP requests: one POST per blob where
-// the registry takes monolithic uploads (ggcr), else POST + PUT
-// (distribution), and one PUT per manifest.
-type seeder struct {
-	base       string
-	hc         *http.Client
-	monolithic atomic.Int32 // 0 unknown, 1 yes, 2 no
-	requests   atomic.Int64
-}
-
-func newSeeder(addr string, conns int) *seeder {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = conns
-	return &seeder{base: "http://" + addr, hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
-}
-
-func (s *seeder) do(ctx context.Context, method, u, ct string, body []byte, want ...int) (*http.Response, error) {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, r)
-	if err != nil {
-		return nil, err
-	}
-	if ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
-	s.requests.Add(1)
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	for _, w := range want {
-		if resp.StatusCode == w {
-			return resp, nil
-		}
-	}
-	return nil, fmt.Errorf("%s %s: %s", method, u, resp.Status)
-}
-
-func (s *seeder) blob(ctx context.Context, repo string, data []byte) error {
-	d := digestOf(data)
-	u := fmt.Sprintf("%s/v2/%s/blobs/uploads/?digest=%s", s.base, repo, url.QueryEscape(d))
-	var body []byte
-	if s.monolithic.Load() != 2 {
-		body = data
-	}
-	resp, err := s.do(ctx, http.MethodPost, u, "application/octet-stream", body, http.StatusCreated, http.StatusAccepted)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode == http.StatusCreated {
-		s.monolithic.Store(1)
-		return nil
-	}
-	s.monolithic.Store(2)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil {
-		return err
-	}
-	b, _ := url.Parse(s.base + "/")
-	loc = b.ResolveReference(loc)
-	q := loc.Query()
-	q.Set("digest", d)
-	loc.RawQuery = q.Encode()
-	_, err = s.do(ctx, http.MethodPut, loc.String(), "application/octet-stream", data, http.StatusCreated)
-	return err
-}
-
-func (s *seeder) push(ctx context.Context, j seedJob) error {
-	for _, b := range j.blobs {
-		if err := s.blob(ctx, j.repo, b); err != nil {
-			return err
-		}
-	}
-	if j.manifest == nil {
-		return nil
-	}
-	_, err := s.do(ctx, http.MethodPut, fmt.Sprintf("%s/v2/%s/manifests/%s", s.base, j.repo, j.ref), j.mediaType, j.manifest, http.StatusCreated)
-	return err
-}
-
-// run pushes the stages in order, each with workers goroutines.
-func (s *seeder) run(ctx context.Context, p *seedPlan, workers int) error {
-	for _, stage := range p.stages {
-		if err := parallel(ctx, workers, len(stage), func(ctx context.Context, i int) error { return s.push(ctx, stage[i]) }); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// parallel runs f(0..n-1) on workers goroutines and returns the first error.
-func parallel(ctx context.Context, workers, n int, f func(context.Context, int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var next atomic.Int64
-	var once sync.Once
-	var first error
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				if err := f(ctx, i); err != nil {
-					once.Do(func() { first = err; cancel() })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tagsweep/tagsweep/bench/internal/seedpush"
+
 	"github.com/tagsweep/tagsweep/internal/report"
 )
 
@@ -99,7 +101,7 @@ func verifyRegistry(ctx context.Context, addr string, rep *report.Report, worker
 	accept := strings.Join([]string{mtIndex, mtManifest, "application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.docker.distribution.manifest.v2+json"}, ",")
 	var mu sync.Mutex
 	var problems []string
-	err := parallel(ctx, workers, len(checks), func(ctx context.Context, i int) error {
+	err := seedpush.Parallel(ctx, workers, len(checks), func(ctx context.Context, i int) error {
 		c := checks[i]
 		req, err := http.NewRequestWithContext(ctx, http.MethodHead, fmt.Sprintf("http://%s/v2/%s/manifests/%s", addr, c.repo, c.ref), nil)
 		if err != nil {

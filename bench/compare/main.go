@@ -39,6 +39,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tagsweep/tagsweep/bench/internal/seedpush"
+
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
 
@@ -85,8 +87,8 @@ func main() {
 	flag.BoolVar(&o.write, "write", true, "write the results into -results (the section \"Against the tools users pick instead\")")
 	flag.StringVar(&o.results, "results", "", "results file (default: bench/RESULTS.md of this module)")
 	flag.BoolVar(&o.fromHead, "from-head", true, "build tagsweep from the committed HEAD (git archive) instead of the working tree")
-	flag.StringVar(&o.regbotBin, "regbot", "", "regbot binary (default: PATH, then GOPATH/bin)")
-	flag.StringVar(&o.craneBin, "crane", "", "crane binary (default: PATH, then GOPATH/bin)")
+	flag.StringVar(&o.regbotBin, "regbot", "", "regbot binary (default: PATH, then GOBIN and GOPATH/bin; installed with go install when missing)")
+	flag.StringVar(&o.craneBin, "crane", "", "crane binary (default: PATH, then GOBIN and GOPATH/bin; installed with go install when missing)")
 	flag.IntVar(&o.seedWorkers, "seed-workers", 16, "parallel pushes while seeding")
 	flag.BoolVar(&o.logRequests, "log-requests", false, "write every request the proxy passes to TOOL/requests.txt in the work directory (start and end in seconds, method, path, status); use with -keep-work")
 	flag.StringVar(&o.saveMD, "save", "", "also write the generated markdown to this file")
@@ -238,20 +240,20 @@ func run(ctx context.Context, o options) (bool, error) {
 		case "regbot":
 			bin := o.regbotBin
 			if bin == "" {
-				if bin, err = findBinary("regbot"); err != nil {
-					return false, fmt.Errorf("%w: go install github.com/regclient/regclient/cmd/regbot@v0.11.7", err)
+				if bin, err = findOrInstall(ctx, "regbot", "github.com/regclient/regclient/cmd/regbot@v0.11.7"); err != nil {
+					return false, err
 				}
 			}
 			tools = append(tools, newRegbot(bin, o.keep))
 		case "crane":
 			bin := o.craneBin
 			if bin == "" {
-				if bin, err = findBinary("crane"); err != nil {
-					return false, fmt.Errorf("%w: go install github.com/google/go-containerregistry/cmd/crane@v0.22.1", err)
+				if bin, err = findOrInstall(ctx, "crane", "github.com/google/go-containerregistry/cmd/crane@v0.22.1"); err != nil {
+					return false, err
 				}
 			}
 			if _, err := exec.LookPath("jq"); err != nil {
-				return false, fmt.Errorf("the crane loop needs jq: %w", err)
+				return false, fmt.Errorf("the crane loop needs jq (apt-get install jq): %w", err)
 			}
 			tools = append(tools, newCraneLoop(bin, o.keep))
 		case "":
@@ -274,13 +276,13 @@ func run(ctx context.Context, o options) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	sd := newSeeder(reg.Addr(), o.seedWorkers)
-	err = sd.run(ctx, ds, o.seedWorkers)
+	sd := seedpush.New(reg.Addr(), o.seedWorkers)
+	err = sd.Run(ctx, o.seedWorkers, ds.stages[:]...)
 	_ = reg.Close()
 	if err != nil {
 		return false, fmt.Errorf("seed: %w", err)
 	}
-	rep.seedWall, rep.seedReqs = time.Since(start), sd.requests.Load()
+	rep.seedWall, rep.seedReqs = time.Since(start), sd.Requests()
 	for i := range ds.stages {
 		ds.stages[i] = nil
 	}

@@ -115,8 +115,20 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "- final state correct%s (%d kept tags present with their digest and pulled, %d stale tags gone)\n",
 			verdict(ts.Check.OK() && ts.Exit == 0), ts.Check.KeptOK, ts.Check.StaleGone)
 		c := ts.Tool.Concurrency
-		fmt.Fprintf(&b, "- latency floor at concurrency %d: requests × %s / %d = %s; it took %s (%.1f requests in flight on average)\n\n",
+		fmt.Fprintf(&b, "- latency floor at concurrency %d: requests × %s / %d = %s; it took %s (%.1f requests in flight on average)\n",
 			c, o.latency, c, secs(time.Duration(float64(ts.Stats.Total)*float64(o.latency)/float64(c))), secs(ts.Wall), ts.Stats.Held.Seconds()/ts.Wall.Seconds())
+		// The best any client could do at this concurrency: the bound's
+		// requests, every slot always busy, a registry that answers at once.
+		ceil := time.Duration(float64(bd.Total()) * float64(o.latency) / float64(c))
+		fmt.Fprintf(&b, "- ceiling at concurrency %d: the bound's %d requests × %s / %d = %s is the least any run that sends them can take, even with every slot busy and a registry answering instantly",
+			c, bd.Total(), o.latency, c, secs(ceil))
+		if rb != nil {
+			fmt.Fprintf(&b, "; regbot's wall over it: %.1f×", rb.Wall.Seconds()/ceil.Seconds())
+		}
+		if cr != nil {
+			fmt.Fprintf(&b, "; the crane loop's: %.1f×", cr.Wall.Seconds()/ceil.Seconds())
+		}
+		b.WriteString("\n\n")
 	}
 
 	// The bound.
@@ -261,7 +273,8 @@ is a quick run of about a minute). What it does:
 
 1. It builds ` + "`cmd/tagsweep`" + ` from the committed HEAD (` + "`git archive`" + `, so that unfinished edits in a shared working tree
    are not measured; ` + "`-from-head=false`" + ` builds the working tree) and finds ` + "`regbot`" + ` (regclient v0.11.7) and ` + "`crane`" + `
-   (go-containerregistry v0.22.1) on PATH or in GOPATH/bin.
+   (go-containerregistry v0.22.1) on PATH, in GOBIN or in GOPATH/bin, installing those pinned versions with ` + "`go install`" + ` when
+   they are missing (the crane loop also needs ` + "`jq`" + `).
 2. It seeds a CNCF distribution v3 registry (` + "`testregistry.New`" + `, filesystem storage, deletes enabled) once, deterministically
    from ` + "`-seed`" + `: R repositories × T tags (default 20 × 250). About 20% of the tags are builds tagged twice
    (` + "`build-N`" + ` and ` + "`git-<sha>`" + ` on one digest), 2% are multi-arch indexes (amd64 and arm64 children, untagged, with

@@ -1,20 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
-	"net/url"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/tagsweep/tagsweep/bench/internal/seedpush"
 )
 
 // Media types of what the seed pushes.
@@ -42,13 +37,8 @@ type descriptor struct {
 	Platform  *platform `json:"platform,omitempty"`
 }
 
-func digestOf(b []byte) string {
-	s := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(s[:])
-}
-
 func desc(mt string, b []byte) descriptor {
-	return descriptor{MediaType: mt, Digest: digestOf(b), Size: int64(len(b))}
+	return descriptor{MediaType: mt, Digest: seedpush.Digest(b), Size: int64(len(b))}
 }
 
 // objKind is what one tagged object of the seed is.
@@ -94,13 +84,7 @@ type repoModel struct {
 
 // seedJob is one push: its blobs, then a manifest PUT under ref (a tag or
 // the manifest's digest).
-type seedJob struct {
-	repo      string
-	blobs     [][]byte
-	ref       string
-	mediaType string
-	manifest  []byte
-}
+type seedJob = seedpush.Job
 
 // dataset is everything seeded, in push stages (blobs shared by a
 // repository; images and index children; indexes and second tags).
@@ -184,7 +168,7 @@ func (ds *dataset) addRepo(r int, o datasetOptions) {
 	for i := range baseLayer {
 		baseLayer[i] = byte(rng.UintN(256))
 	}
-	ds.stages[0] = append(ds.stages[0], seedJob{repo: name, blobs: [][]byte{baseLayer}})
+	ds.stages[0] = append(ds.stages[0], seedJob{Repo: name, Blobs: [][]byte{baseLayer}})
 	base := desc(mtLayer, baseLayer)
 
 	image := func(when time.Time, arch, label string) (seedJob, descriptor) {
@@ -199,7 +183,7 @@ func (ds *dataset) addRepo(r int, o datasetOptions) {
 			"schemaVersion": 2, "mediaType": mtManifest,
 			"config": desc(mtConfig, cfg), "layers": []descriptor{base},
 		})
-		return seedJob{repo: name, blobs: [][]byte{cfg}, mediaType: mtManifest, manifest: man}, desc(mtManifest, man)
+		return seedJob{Repo: name, Blobs: [][]byte{cfg}, MediaType: mtManifest, Manifest: man}, desc(mtManifest, man)
 	}
 
 	// Build numbers grow with time: the oldest object is build 1.
@@ -211,14 +195,14 @@ func (ds *dataset) addRepo(r int, o datasetOptions) {
 		switch kinds[i] {
 		case kindSingle, kindPair:
 			j, d := image(when, "amd64", label)
-			j.ref = tag
+			j.Ref = tag
 			ds.stages[1] = append(ds.stages[1], j)
 			m.Configs++
 			m.Tags = append(m.Tags, tagInfo{Tag: tag, Digest: d.Digest, Created: when, Kind: kinds[i]})
 			if kinds[i] == kindPair {
 				sum := sha256.Sum256([]byte(label))
 				second := "git-" + hex.EncodeToString(sum[:])[:7]
-				ds.stages[2] = append(ds.stages[2], seedJob{repo: name, ref: second, mediaType: mtManifest, manifest: j.manifest})
+				ds.stages[2] = append(ds.stages[2], seedJob{Repo: name, Ref: second, MediaType: mtManifest, Manifest: j.Manifest})
 				m.Tags = append(m.Tags, tagInfo{Tag: second, Digest: d.Digest, Created: when, Kind: kindPair})
 				ds.Pairs++
 			} else {
@@ -227,15 +211,15 @@ func (ds *dataset) addRepo(r int, o datasetOptions) {
 		case kindIndex:
 			amd, amdD := image(when, "amd64", label+"/amd64")
 			arm, armD := image(when, "arm64", label+"/arm64")
-			amd.ref, arm.ref = amdD.Digest, armD.Digest
+			amd.Ref, arm.Ref = amdD.Digest, armD.Digest
 			ds.stages[1] = append(ds.stages[1], amd, arm)
 			m.Configs += 2
 			m.Children += 2
 			amdD.Platform = &platform{Architecture: "amd64", OS: "linux"}
 			armD.Platform = &platform{Architecture: "arm64", OS: "linux"}
 			idx, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": mtIndex, "manifests": []descriptor{amdD, armD}})
-			ds.stages[2] = append(ds.stages[2], seedJob{repo: name, ref: tag, mediaType: mtIndex, manifest: idx})
-			d := digestOf(idx)
+			ds.stages[2] = append(ds.stages[2], seedJob{Repo: name, Ref: tag, MediaType: mtIndex, Manifest: idx})
+			d := seedpush.Digest(idx)
 			m.indexChildren[d] = []string{amdD.Digest, armD.Digest}
 			m.Tags = append(m.Tags, tagInfo{Tag: tag, Digest: d, Created: when, Kind: kindIndex})
 			ds.Indexes++
@@ -375,130 +359,4 @@ func (m *repoModel) stale() []tagInfo {
 		}
 	}
 	return out
-}
-
-// seeder pushes jobs with plain HTTP straight to the registry (no proxy,
-// no latency): a monolithic POST per blob where the registry takes it,
-// else POST + PUT, and a PUT per manifest.
-type seeder struct {
-	base       string
-	hc         *http.Client
-	monolithic atomic.Int32 // 0 unknown, 1 yes, 2 no
-	requests   atomic.Int64
-}
-
-func newSeeder(addr string, conns int) *seeder {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = conns
-	return &seeder{base: "http://" + addr, hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
-}
-
-func (s *seeder) do(ctx context.Context, method, u, ct string, body []byte, want ...int) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
-	if err != nil {
-		return nil, err
-	}
-	if ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
-	s.requests.Add(1)
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	for _, w := range want {
-		if resp.StatusCode == w {
-			return resp, nil
-		}
-	}
-	return nil, fmt.Errorf("%s %s: %s", method, u, resp.Status)
-}
-
-func (s *seeder) blob(ctx context.Context, repo string, data []byte) error {
-	d := digestOf(data)
-	u := fmt.Sprintf("%s/v2/%s/blobs/uploads/?digest=%s", s.base, repo, url.QueryEscape(d))
-	var body []byte
-	if s.monolithic.Load() != 2 {
-		body = data
-	}
-	resp, err := s.do(ctx, http.MethodPost, u, "application/octet-stream", body, http.StatusCreated, http.StatusAccepted)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode == http.StatusCreated {
-		s.monolithic.Store(1)
-		return nil
-	}
-	s.monolithic.Store(2)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil {
-		return err
-	}
-	b, _ := url.Parse(s.base + "/")
-	loc = b.ResolveReference(loc)
-	q := loc.Query()
-	q.Set("digest", d)
-	loc.RawQuery = q.Encode()
-	_, err = s.do(ctx, http.MethodPut, loc.String(), "application/octet-stream", data, http.StatusCreated)
-	return err
-}
-
-func (s *seeder) push(ctx context.Context, j seedJob) error {
-	for _, b := range j.blobs {
-		if err := s.blob(ctx, j.repo, b); err != nil {
-			return err
-		}
-	}
-	if j.manifest == nil {
-		return nil
-	}
-	_, err := s.do(ctx, http.MethodPut, fmt.Sprintf("%s/v2/%s/manifests/%s", s.base, j.repo, j.ref), j.mediaType, j.manifest, http.StatusCreated)
-	return err
-}
-
-// run pushes the stages in order, each with workers goroutines.
-func (s *seeder) run(ctx context.Context, ds *dataset, workers int) error {
-	for _, stage := range ds.stages {
-		if err := parallel(ctx, workers, len(stage), func(ctx context.Context, i int) error { return s.push(ctx, stage[i]) }); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// parallel runs f(0..n-1) on workers goroutines and returns the first error.
-func parallel(ctx context.Context, workers, n int, f func(context.Context, int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var next atomic.Int64
-	var once sync.Once
-	var first error
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				if err := f(ctx, i); err != nil {
-					once.Do(func() { first = err; cancel() })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
 }

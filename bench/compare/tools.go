@@ -165,14 +165,21 @@ func gitOut(dir string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// findBinary looks for name on PATH, then in $(go env GOPATH)/bin.
+// findBinary looks for name on PATH, then in GOBIN and GOPATH/bin.
 func findBinary(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
+	var dirs []string // where go install puts binaries: GOBIN, else GOPATH/bin
+	if gobin := strings.TrimSpace(string(must(exec.Command("go", "env", "GOBIN").Output()))); gobin != "" {
+		dirs = append(dirs, gobin)
+	}
 	gopath := strings.TrimSpace(string(must(exec.Command("go", "env", "GOPATH").Output())))
 	for _, d := range filepath.SplitList(gopath) {
-		p := filepath.Join(d, "bin", name)
+		dirs = append(dirs, filepath.Join(d, "bin"))
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
 			return p, nil
 		}
@@ -181,6 +188,22 @@ func findBinary(name string) (string, error) {
 }
 
 func must(b []byte, _ error) []byte { return b }
+
+// findOrInstall finds name (findBinary) or, when it is nowhere, installs
+// the pinned pkg@version with go install into GOPATH/bin, so the benchmark
+// runs from one command on a fresh machine.
+func findOrInstall(ctx context.Context, name, pkg string) (string, error) {
+	if bin, err := findBinary(name); err == nil {
+		return bin, nil
+	}
+	fmt.Printf("%-10s not found: go install %s\n", name, pkg)
+	c := exec.CommandContext(ctx, "go", "install", pkg)
+	c.Stdout, c.Stderr = os.Stdout, os.Stderr
+	if err := c.Run(); err != nil {
+		return "", fmt.Errorf("go install %s: %w", pkg, err)
+	}
+	return findBinary(name)
+}
 
 func versionOf(bin string, args ...string) string {
 	out, _ := exec.Command(bin, args...).CombinedOutput()

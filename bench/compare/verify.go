@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tagsweep/tagsweep/bench/internal/seedpush"
+
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
 
@@ -112,7 +114,7 @@ func checkState(ctx context.Context, addr string, ds *dataset) checkResult {
 	}
 	res.FreedDigests = len(frees)
 	left := make([]bool, len(frees))
-	if err := parallel(ctx, 16, len(frees), func(ctx context.Context, i int) error {
+	if err := seedpush.Parallel(ctx, 16, len(frees), func(ctx context.Context, i int) error {
 		ok, err := testregistry.Exists(ctx, addr+"/"+frees[i].repo+"@"+frees[i].digest)
 		left[i] = ok
 		return err
@@ -125,7 +127,7 @@ func checkState(ctx context.Context, addr string, ds *dataset) checkResult {
 		}
 	}
 
-	err := parallel(ctx, 16, len(jobs), func(ctx context.Context, i int) error {
+	err := seedpush.Parallel(ctx, 16, len(jobs), func(ctx context.Context, i int) error {
 		j := jobs[i]
 		ref := addr + "/" + j.repo.Name + ":" + j.tag.Tag
 		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, fmt.Sprintf("http://%s/v2/%s/manifests/%s", addr, j.repo.Name, j.tag.Tag), nil)
