@@ -16,8 +16,8 @@
 // repository, delete the rest". Afterwards every kept tag must exist with
 // its original digest and pull, and every stale tag must be gone.
 //
-//	go run ./bench/compare                                   # 20 x 250 tags, 25ms, all three tools; writes bench/RESULTS.md
-//	go run ./bench/compare -repos 5 -tags 40 -write=false    # quick mode, about a minute
+//	go run ./bench/compare                                   # 20 x 250 tags, 25ms, all three tools (about 35 min); writes bench/RESULTS.md
+//	go run ./bench/compare -repos 5 -tags 40 -write=false    # quick mode, about 3 minutes
 //	go run ./bench/compare -tools tagsweep -write=false      # tagsweep alone
 //
 // See bench/RESULTS.md, "Against the tools users pick instead".

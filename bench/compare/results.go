@@ -268,8 +268,8 @@ const (
 
 const sectionIntro = `Issue 6 asks how tagsweep compares, on the same data and the same policy, with what users would
 run instead: regclient's regbot with a retention script, and a shell loop over crane. ` + "`go run ./bench/compare`" + `
-measures that in one command (about 40 minutes at the defaults, almost all of it the crane loop; ` + "`-repos 5 -tags 40 -write=false`" + `
-is a quick run of about a minute). What it does:
+measures that in one command (about 35 minutes at the defaults, 25 of them the crane loop; ` + "`-repos 5 -tags 40 -write=false`" + `
+is a quick run of about 3 minutes). What it does:
 
 1. It builds ` + "`cmd/tagsweep`" + ` from the committed HEAD (` + "`git archive`" + `, so that unfinished edits in a shared working tree
    are not measured; ` + "`-from-head=false`" + ` builds the working tree) and finds ` + "`regbot`" + ` (regclient v0.11.7) and ` + "`crane`" + `
