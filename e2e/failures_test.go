@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -800,4 +801,73 @@ func TestDeletesDisabledTagOnly(t *testing.T) {
 	if diff := cmp.Diff([]string{"dup", "new", "stable"}, listTags(t, a, "app")); diff != "" {
 		t.Errorf("tags left (-want +got):\n%s", diff)
 	}
+}
+
+// TestBearerTokenReused: behind a token service, tagsweep asks for a token
+// per repository and purpose (read, then delete), never per tag or per
+// request: with 3 repositories of 12 tags (36 manifest GETs, 36 config
+// GETs, 36 second-look HEADs, 30 DELETEs) it fetches at most 2 tokens per
+// repository plus one for the catalog, and no request is answered 401
+// beyond the challenges that lead to those tokens.
+func TestBearerTokenReused(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	repos := []string{"svc/a", "svc/b", "svc/c"}
+	var tags []string
+	for i := range 12 {
+		tags = append(tags, fmt.Sprintf("b%02d", i))
+	}
+	for _, repo := range repos {
+		seedAges(t, a, repo, tags...)
+	}
+	const pass = "reuse-pa55-e2e"
+	auth := bearerAuth("dora", pass)
+	var tokens, challenged, total atomic.Int32
+	r.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
+		total.Add(1)
+		if req.URL.Path == "/token" {
+			tokens.Add(1)
+		}
+		rec := &statusCode{ResponseWriter: w}
+		handled := auth(rec, req)
+		if rec.code == http.StatusUnauthorized {
+			challenged.Add(1)
+		}
+		return handled
+	})
+	in := inputs{"registry": a, "repositories": "svc/*", "keep": "2", "username": "dora", "password": pass}
+	res := runAction(t, in)
+	r.SetHook(nil)
+	if res.code != 0 || res.outputs["deleted-count"] != "30" {
+		t.Fatalf("exit %d, outputs %v; want 0 and 30 deleted\n%s", res.code, res.outputs, res.stderr)
+	}
+	for _, repo := range repos {
+		if diff := cmp.Diff([]string{"b00", "b01"}, listTags(t, a, repo)); diff != "" {
+			t.Errorf("%s: tags left (-want +got):\n%s", repo, diff)
+		}
+	}
+	maxTokens := int32(2*len(repos) + 1)
+	if n := tokens.Load(); n == 0 || n > maxTokens {
+		t.Errorf("%d token requests for %d repositories (%d requests in all); want 1..%d", n, len(repos), total.Load(), maxTokens)
+	}
+	// Each token follows one 401 challenge (a ping or the first request
+	// of a scope); anything more is a request sent without its token.
+	if c, n := challenged.Load(), tokens.Load(); c > n+1 {
+		t.Errorf("%d requests answered 401 for %d tokens: requests went out without the token", c, n)
+	}
+	t.Logf("%d requests, %d tokens, %d challenged", total.Load(), tokens.Load(), challenged.Load())
+}
+
+// statusCode remembers the status a hook answered with.
+type statusCode struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusCode) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
 }
