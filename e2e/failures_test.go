@@ -829,9 +829,9 @@ func TestBearerTokenReused(t *testing.T) {
 		if req.URL.Path == "/token" {
 			tokens.Add(1)
 		}
-		rec := &statusCode{ResponseWriter: w}
+		rec := &testregistry.StatusWriter{ResponseWriter: w}
 		handled := auth(rec, req)
-		if rec.code == http.StatusUnauthorized {
+		if rec.Code == http.StatusUnauthorized {
 			challenged.Add(1)
 		}
 		return handled
@@ -857,17 +857,4 @@ func TestBearerTokenReused(t *testing.T) {
 		t.Errorf("%d requests answered 401 for %d tokens: requests went out without the token", c, n)
 	}
 	t.Logf("%d requests, %d tokens, %d challenged", total.Load(), tokens.Load(), challenged.Load())
-}
-
-// statusCode remembers the status a hook answered with.
-type statusCode struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusCode) WriteHeader(code int) {
-	if s.code == 0 {
-		s.code = code
-	}
-	s.ResponseWriter.WriteHeader(code)
 }

@@ -78,26 +78,6 @@ func (p *proxy) Close() error {
 	return p.srv.Shutdown(ctx)
 }
 
-// statusRecorder remembers the status a response was sent with.
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.code == 0 {
-		s.code = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.code == 0 {
-		s.code = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
 func (p *proxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
 	n := p.inFlight.Add(1)
@@ -117,7 +97,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	up := time.Now()
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &testregistry.StatusWriter{ResponseWriter: w}
 	p.rp.ServeHTTP(rec, req)
 	end := time.Now()
 	p.upstream.Add(int64(end.Sub(up)))
@@ -126,10 +106,10 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	p.mu.Lock()
 	p.byRoute[key]++
 	p.upRoute[key] += end.Sub(up)
-	p.status[rec.code]++
+	p.status[rec.Status()]++
 	p.total++
 	if p.log != nil {
-		fmt.Fprintf(p.log, "%.3f %.3f %s %s %d\n", start.Sub(p.t0).Seconds(), end.Sub(p.t0).Seconds(), req.Method, req.URL.RequestURI(), rec.code)
+		fmt.Fprintf(p.log, "%.3f %.3f %s %s %d\n", start.Sub(p.t0).Seconds(), end.Sub(p.t0).Seconds(), req.Method, req.URL.RequestURI(), rec.Status())
 	}
 	p.mu.Unlock()
 }

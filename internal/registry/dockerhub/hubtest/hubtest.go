@@ -292,27 +292,15 @@ func (s *Server) RateLimitNext(n int, after time.Duration) {
 
 // --- HTTP ---
 
-type recorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
 // ServeHTTP answers one Hub API request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
 	scheme, _, _ := strings.Cut(req.Header.Get("Authorization"), " ")
-	rec := &recorder{ResponseWriter: w}
+	rec := &testregistry.StatusWriter{ResponseWriter: w}
 	defer func() {
 		s.mu.Lock()
 		s.requests = append(s.requests, Request{Method: req.Method, Path: req.URL.EscapedPath(), Query: req.URL.RawQuery,
-			Auth: scheme, Body: string(body), Status: cmpStatus(rec.status)})
+			Auth: scheme, Body: string(body), Status: rec.Status()})
 		s.mu.Unlock()
 	}()
 	if s.rateLimited(rec) {
@@ -340,13 +328,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	default:
 		writeError(rec, http.StatusNotFound, "not found")
 	}
-}
-
-func cmpStatus(s int) int {
-	if s == 0 {
-		return http.StatusOK
-	}
-	return s
 }
 
 // rateLimited sets the X-RateLimit-* headers and answers 429 when the

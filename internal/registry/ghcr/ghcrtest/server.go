@@ -468,19 +468,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a := r.Header.Get("Authorization"); a != "" {
 		req.Auth, _, _ = strings.Cut(a, " ")
 	}
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	defer func() { req.Status = sw.status; s.reqs = append(s.reqs, req) }()
+	sw := &testregistry.StatusWriter{ResponseWriter: w}
+	defer func() { req.Status = sw.Status(); s.reqs = append(s.reqs, req) }()
 	s.serve(sw, r, path)
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) {

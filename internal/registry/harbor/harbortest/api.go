@@ -8,27 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
-
-// statusWriter remembers the status written.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
 
 // caller is who a request is from: the Basic auth user when the password
 // matches, else anonymous (""), as Harbor's security middleware does.
@@ -51,13 +33,10 @@ func (s *Server) caller(r *http.Request) (user, scheme, basicUser string) {
 }
 
 func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request) {
-	w := &statusWriter{ResponseWriter: rw}
+	w := &testregistry.StatusWriter{ResponseWriter: rw}
 	user, scheme, basicUser := s.caller(r)
 	defer func() {
-		status := w.status
-		if status == 0 {
-			status = http.StatusOK
-		}
+		status := w.Status()
 		s.mu.Lock()
 		s.reqs = append(s.reqs, Request{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.EscapedPath(),
 			Query: r.URL.RawQuery, Auth: scheme, User: basicUser, Status: status})
@@ -98,7 +77,7 @@ func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
-	done := func() bool { return w.status != 0 }
+	done := func() bool { return w.Code != 0 }
 	switch {
 	case route(http.MethodGet, 1, "projects"):
 		if !done() {
