@@ -40,6 +40,10 @@ func TestMaxDeletionsRefuses(t *testing.T) {
 		if !strings.Contains(res.stderr, want) || !strings.Contains(res.summary, "more than max-deletions=5") {
 			t.Errorf("dry-run=%s: the refusal is not shown as\n%s\nstderr:\n%s", dry, want, res.stderr)
 		}
+		// Once, not again for each of the 6 tags it holds back.
+		if n := strings.Count(res.stderr, "more than max-deletions"); n != 1 {
+			t.Errorf("dry-run=%s: the refusal is on stderr %d times, want once:\n%s", dry, n, res.stderr)
+		}
 		checkCounts(t, res)
 		if res.outputs["deleted-count"] != "0" || res.outputs["failed-count"] != "6" || res.outputs["deleted-tags"] != "[]" {
 			t.Errorf("dry-run=%s: outputs %v", dry, res.outputs)

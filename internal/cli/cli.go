@@ -253,19 +253,7 @@ func sweep(ctx context.Context, args []string, env Env) int {
 			written = c.ReportFile
 		}
 	}
-	for _, msg := range rep.Errors {
-		fmt.Fprintf(log, "error: %s\n", msg)
-	}
-	for _, repo := range rep.Repositories {
-		if repo.Error != "" {
-			fmt.Fprintf(log, "error: %s: %s\n", repo.Name, repo.Error)
-		}
-		for _, t := range repo.Tags {
-			if t.Error != "" {
-				fmt.Fprintf(log, "error: %s:%s: %s\n", repo.Name, t.Tag, t.Error)
-			}
-		}
-	}
+	logErrors(log, rep)
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(log, "warning: %s\n", w)
 	}
@@ -404,4 +392,48 @@ func list(ctx context.Context, args []string, env Env) int {
 	}
 	tw.Flush()
 	return code
+}
+
+// logErrors prints the run's errors, then each repository's: its own and
+// its tags'. A message shared by several tags of a repository is one line
+// naming the first few (a blocked repository of 10k tags is not 10k
+// lines); a tag error that repeats the run's or the repository's error is
+// not printed again. The report and the summary still have every tag.
+func logErrors(log io.Writer, rep *report.Report) {
+	said := map[string]bool{}
+	for _, msg := range rep.Errors {
+		fmt.Fprintf(log, "error: %s\n", msg)
+		said[msg] = true
+	}
+	for _, repo := range rep.Repositories {
+		if repo.Error != "" {
+			fmt.Fprintf(log, "error: %s: %s\n", repo.Name, repo.Error)
+		}
+		var order []string
+		tags := map[string][]string{}
+		for _, t := range repo.Tags {
+			if t.Error == "" || said[t.Error] || t.Error == repo.Error {
+				continue
+			}
+			if tags[t.Error] == nil {
+				order = append(order, t.Error)
+			}
+			tags[t.Error] = append(tags[t.Error], t.Tag)
+		}
+		for _, msg := range order {
+			if ts := tags[msg]; len(ts) == 1 {
+				fmt.Fprintf(log, "error: %s:%s: %s\n", repo.Name, ts[0], msg)
+			} else {
+				fmt.Fprintf(log, "error: %s: %d tags (%s): %s\n", repo.Name, len(ts), nameFew(ts, 3), msg)
+			}
+		}
+	}
+}
+
+// nameFew joins up to n names and says how many more there are.
+func nameFew(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 }
