@@ -258,8 +258,8 @@ func sweep(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(log, "warning: %s\n", w)
 	}
 	t := rep.Totals
-	fmt.Fprintf(log, "%d repositories, %d tags: %d %s, %d kept, %d failed, %s reclaimable after GC, %d requests\n",
-		t.Repositories, t.Tags, t.Deleted, deletedWord(c.DryRun), t.Kept, t.Failed, report.Bytes(t.ReclaimedBytes), rep.Requests)
+	fmt.Fprintf(log, "%s, %s: %d %s, %d kept, %d failed, %s reclaimable after GC, %s\n",
+		report.Count(t.Repositories, "repository"), report.Count(t.Tags, "tag"), t.Deleted, deletedWord(c.DryRun), t.Kept, t.Failed, report.Bytes(t.ReclaimedBytes), report.Count(int(rep.Requests), "request"))
 
 	limit := 0
 	if runner.InActions() && env.Getenv("GITHUB_OUTPUT") != "" {

@@ -126,7 +126,7 @@ func (e *Engine) Run(ctx context.Context) *report.Report {
 		rep.Errors = append(rep.Errors, err.Error())
 		return rep
 	}
-	e.logf("%d repositories in scope", len(repos))
+	e.logf("%s in scope", report.Count(len(repos), "repository"))
 	if e.o.Progress > 0 {
 		stop := e.progress(len(repos))
 		defer stop()
@@ -391,7 +391,7 @@ func (e *Engine) plan(ctx context.Context, name string) (*execution, []string) {
 			plan = policy.Make(e.o.Rules, in)
 		}
 	}
-	x.logf("%s: %d tags, %d to delete", name, len(plan.Items), plan.Deletes())
+	x.logf("%s: %s, %d to delete", name, report.Count(len(plan.Items), "tag"), plan.Deletes())
 	x.plan, x.snap, x.in, x.asked = plan, snap, in, asked
 	if len(snap.errs) > 0 {
 		x.blocked = fmt.Errorf("not deleted: the repository could not be inspected completely: %w", errors.Join(snap.errs...))
@@ -452,7 +452,7 @@ func (e *Engine) done(x *execution, out report.Repository) {
 	if e.o.DryRun {
 		verb = "would be deleted"
 	}
-	result := fmt.Sprintf("%s: %d tags, %d %s, %d failed", x.repo, len(out.Tags), deleted, verb, failed)
+	result := fmt.Sprintf("%s: %s, %d %s, %d failed", x.repo, report.Count(len(out.Tags), "tag"), deleted, verb, failed)
 	if out.Error != "" {
 		result += ": " + out.Error
 	}

@@ -596,3 +596,14 @@ func TestWriteJSONStreamsTheSameDocument(t *testing.T) {
 		}
 	}
 }
+
+func TestCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0 repositories", 1: "1 repository", 2: "2 repositories"} {
+		if got := Count(n, "repository"); got != want {
+			t.Errorf("Count(%d, repository) = %q, want %q", n, got, want)
+		}
+	}
+	if got := Count(1, "tag") + ", " + Count(3, "tag"); got != "1 tag, 3 tags" {
+		t.Errorf("tags: %q", got)
+	}
+}

@@ -114,10 +114,10 @@ func (r *Report) Summary() string {
 			fmt.Fprintf(&b, "**Error**: %s\n\n", cell(repo.Error))
 		}
 		if len(gone) == 0 && len(failed) == 0 {
-			fmt.Fprintf(&b, "%s, nothing %s.\n\n", count(len(repo.Tags), "tag"), deleted)
+			fmt.Fprintf(&b, "%s, nothing %s.\n\n", Count(len(repo.Tags), "tag"), deleted)
 		} else {
 			fmt.Fprintf(&b, "%s: %d %s, %d kept, %d failed; %s reclaimable after GC.\n\n",
-				count(len(repo.Tags), "tag"), len(gone), deleted, len(kept), len(failed), Bytes(repo.ReclaimedBytes))
+				Count(len(repo.Tags), "tag"), len(gone), deleted, len(kept), len(failed), Bytes(repo.ReclaimedBytes))
 		}
 		if len(gone) > 0 {
 			b.WriteString("| tag | digest | age | reason |\n|---|---|---|---|\n")
@@ -225,9 +225,13 @@ func cell(s string) string { return cellEscaper.Replace(s) }
 var cellEscaper = strings.NewReplacer("\r", " ", "\n", " ", "|", "\\|", "<", "&lt;", ">", "&gt;")
 
 // count renders "1 tag", "2 tags".
-func count(n int, noun string) string {
+// Count says "1 tag", "2 tags".
+func Count(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
+	}
+	if stem, ok := strings.CutSuffix(noun, "y"); ok {
+		return fmt.Sprintf("%d %sies", n, stem)
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
