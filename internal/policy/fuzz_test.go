@@ -110,8 +110,11 @@ func randomRepo(seed uint64) (Rules, Input) {
 	if r.IntN(3) == 0 {
 		ru.OrderBy = OrderSemver
 	}
-	if r.IntN(3) == 0 {
+	switch r.IntN(4) {
+	case 0:
 		ru.Exclude = globs("t1", "t2")
+	case 1:
+		ru.Exclude = globs("t1", "*.sig")
 	}
 	ru.DeleteOrphans = r.IntN(2) == 0
 	return ru, in
@@ -188,10 +191,10 @@ func checkInvariants(t *testing.T, ru Rules, in Input, p *Plan) {
 		default:
 			t.Errorf("tag %s deleted without a method", it.Tag)
 		}
+		if _, excluded := firstMatch(ru.Exclude, it.Tag); excluded {
+			t.Errorf("excluded tag %s deleted", it.Tag)
+		}
 		if it.Subject == "" {
-			if _, excluded := firstMatch(ru.Exclude, it.Tag); excluded {
-				t.Errorf("excluded tag %s deleted", it.Tag)
-			}
 			if v, ok := ParseSemver(it.Tag); ok && ru.KeepSemver != nil && ru.KeepSemver.Check(v) {
 				t.Errorf("tag %s satisfies keep-semver but is deleted", it.Tag)
 			}

@@ -302,3 +302,30 @@ func TestReclaimedBytes(t *testing.T) {
 		t.Errorf("planning twice differs (-first +second):\n%s", diff)
 	}
 }
+
+// exclude-tags protects a sha256-<hex>* tag too: "matching tags are never
+// deleted" wins over rule 2's "they go with their subject" (a user who
+// excludes *.sig keeps every signature, and what it reaches).
+func TestExcludeProtectsAttachedTags(t *testing.T) {
+	t.Parallel()
+	newImg, oldImg, sigNew, sigOld, old2, sigOld2 := dg("a"), dg("b"), dg("5"), dg("6"), dg("c"), dg("7")
+	in := Input{Now: now, Tags: tags("new", newImg, "old", oldImg, "older", old2,
+		sig(newImg, ".sig"), sigNew, sig(oldImg, ".sig"), sigOld, sig(old2, ".att"), sigOld2),
+		Manifests: manifests(image(newImg, daysAgo(1)), image(oldImg, daysAgo(50)), image(old2, daysAgo(60)),
+			image(sigNew, time.Time{}), image(sigOld, time.Time{}), image(sigOld2, time.Time{}))}
+	p := Make(rules(keep(1), func(r *Rules) { r.Exclude = globs("*.sig") }), in)
+	want := map[string]string{
+		"new":               "keep: rank 1 of 3 by created, within keep=1",
+		"old":               "delete/digest: rank 2 of 3 by created, beyond keep=1",
+		"older":             "delete/digest: rank 3 of 3 by created, beyond keep=1",
+		sig(newImg, ".sig"): `keep: matches exclude-tags "*.sig"`,
+		sig(oldImg, ".sig"): `keep: matches exclude-tags "*.sig"`,
+		sig(old2, ".att"):   "delete/digest: attached to deleted older",
+	}
+	if diff := cmp.Diff(want, outcomes(p)); diff != "" {
+		t.Errorf("plan mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([][]string{{oldImg, old2}, {sigOld2}}, p.Layers, sortedLayers()); diff != "" {
+		t.Errorf("deletion layers (-want +got):\n%s", diff)
+	}
+}

@@ -458,6 +458,13 @@ func (p *planner) resolve() *Plan {
 			}
 			continue
 		}
+		if g, ok := firstMatch(p.rules.Exclude, it.Tag); ok && it.Digest != "" {
+			// exclude-tags: never deleted, whatever its subject's fate
+			// (a user who excludes *.sig keeps every signature).
+			it.Action, it.Reason = Keep, fmt.Sprintf("matches exclude-tags %q", g)
+			keptRoots = append(keptRoots, *it)
+			continue
+		}
 		if it.Digest == "" {
 			it.Action, it.Reason = Keep, "could not be inspected"
 			continue
