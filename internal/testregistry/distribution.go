@@ -1,6 +1,7 @@
 package testregistry
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -42,6 +43,10 @@ type Options struct {
 	// 0 means the registry's default, 1000. Ignored by StartLegacy
 	// (distribution 2.8 has no such setting).
 	MaxTags int
+	// CatalogEntries is catalog.maxentries: a GET _catalog?n=N with N
+	// larger than it is refused with 400 PAGINATION_NUMBER_INVALID. 0 means
+	// the registry's default, 1000. Ignored by StartLegacy.
+	CatalogEntries int
 }
 
 // defaultMaxTags mirrors the default that configuration.Parse applies; a
@@ -123,7 +128,7 @@ func New(ctx context.Context, opts Options) (*Registry, error) {
 				"uploadpurging": map[any]any{"enabled": false},
 			},
 		},
-		Catalog: configuration.Catalog{MaxEntries: defaultCatalogEntries},
+		Catalog: configuration.Catalog{MaxEntries: cmp.Or(opts.CatalogEntries, defaultCatalogEntries)},
 		Tags:    configuration.Tags{MaxTags: maxTags},
 	}
 	config.HTTP.Secret = hex.EncodeToString(secret)

@@ -165,6 +165,9 @@ type Backend struct {
 	base   http.RoundTripper // under ggcr's retry and user agent
 	ua     string
 	puller *remote.Puller
+	// unpaged lists without the n parameter, for registries configured
+	// to refuse n=1000 (distribution's catalog maxentries below it).
+	unpaged *remote.Puller
 	stats  *Stats
 
 	deleteClients sync.Map // repo -> *lazyClient
@@ -244,12 +247,14 @@ func New(host string, opts ...Option) (*Backend, error) {
 	// from the tag list it has anyway, instead of one GET per manifest.
 	// ggcr caps blob GETs (image configs) at WithJobs, 4 by default, under
 	// the request cap; the request cap is the one the user set.
-	b.puller, err = remote.NewPuller(remote.WithTransport(rt), remote.WithAuth(b.auth), remote.WithUserAgent(o.userAgent),
-		remote.WithRetryStatusCodes(retryCodes...), remote.WithReferrersTagFallback(false), remote.WithJobs(o.concurrency),
-		// ECR refuses n > 1000 on tags/list and _catalog (ggcr#1091); every
-		// registry here follows the Link header for the rest.
-		remote.WithPageSize(1000))
-	if err != nil {
+	popts := []remote.Option{remote.WithTransport(rt), remote.WithAuth(b.auth), remote.WithUserAgent(o.userAgent),
+		remote.WithRetryStatusCodes(retryCodes...), remote.WithReferrersTagFallback(false), remote.WithJobs(o.concurrency)}
+	// ECR refuses n > 1000 on tags/list and _catalog (ggcr#1091); every
+	// registry here follows the Link header for the rest.
+	if b.puller, err = remote.NewPuller(append(popts[:len(popts):len(popts)], remote.WithPageSize(1000))...); err != nil {
+		return nil, err
+	}
+	if b.unpaged, err = remote.NewPuller(append(popts[:len(popts):len(popts)], remote.WithPageSize(0))...); err != nil {
 		return nil, err
 	}
 	// The same layering for the delete clients built in deleteClient.
@@ -285,12 +290,32 @@ func (b *Backend) Repositories(ctx context.Context) ([]string, error) {
 	var repos []string
 	err := readAgain(ctx, func() (err error) {
 		repos, err = b.puller.Catalog(ctx, b.reg)
+		if pageSizeRefused(err) {
+			repos, err = b.unpaged.Catalog(ctx, b.reg)
+		}
 		return err
 	})
 	if err != nil {
 		return nil, b.classify(err, "catalog access (registry:catalog:*)", "list repositories")
 	}
 	return repos, nil
+}
+
+// pageSizeRefused reports a registry refusing the page size asked for
+// (distribution answers 400 PAGINATION_NUMBER_INVALID when n exceeds its
+// configured maxentries): the listing is asked again without n, letting
+// the registry pick its page size and following its Link header.
+func pageSizeRefused(err error) bool {
+	var te *transport.Error
+	if !errors.As(err, &te) || te.StatusCode != http.StatusBadRequest {
+		return false
+	}
+	for _, d := range te.Errors {
+		if d.Code == "PAGINATION_NUMBER_INVALID" {
+			return true
+		}
+	}
+	return false
 }
 
 // Tags lists every tag of repo: names only, the OCI tag list tells no more.
@@ -312,6 +337,9 @@ func (b *Backend) TagNames(ctx context.Context, repo string) ([]string, error) {
 	var tags []string
 	err := readAgain(ctx, func() (err error) {
 		tags, err = b.puller.List(ctx, r)
+		if pageSizeRefused(err) {
+			tags, err = b.unpaged.List(ctx, r)
+		}
 		return err
 	})
 	if err != nil {

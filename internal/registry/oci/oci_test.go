@@ -1081,3 +1081,28 @@ func TestDeleteAnswerLost(t *testing.T) {
 		t.Errorf("digest DELETE sent %d times, want 3", n)
 	}
 }
+
+// A registry whose catalog.maxentries is below the page size asked for
+// refuses n=1000 with 400 PAGINATION_NUMBER_INVALID; the catalog is asked
+// again without n and followed page by page through the Link header.
+func TestCatalogPageSizeRefused(t *testing.T) {
+	t.Parallel()
+	r := startDistribution(t, testregistry.Options{CatalogEntries: 2})
+	addr := r.Addr()
+	want := []string{"a", "b", "c", "team/d", "team/e"}
+	for i, repo := range want {
+		pushImage(t, addr+"/"+repo+":v1", testregistry.ImageSpec{Seed: int64(i + 1)})
+	}
+	r.ResetRequests()
+	repos, err := newBackend(t, addr).Repositories(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := gocmp.Diff(want, repos, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("Repositories (-want +got):\n%s", diff)
+	}
+	// The refused n=1000, then 3 pages of 2.
+	if n := r.Requests().Of(http.MethodGet, testregistry.ClassCatalog); n != 4 {
+		t.Errorf("catalog requests = %d, want 4 (one refused, 3 pages)", n)
+	}
+}
