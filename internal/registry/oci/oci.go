@@ -168,7 +168,7 @@ type Backend struct {
 	// unpaged lists without the n parameter, for registries configured
 	// to refuse n=1000 (distribution's catalog maxentries below it).
 	unpaged *remote.Puller
-	stats  *Stats
+	stats   *Stats
 
 	deleteClients sync.Map // repo -> *lazyClient
 	created       sync.Map // config digest -> time.Time, from the config's created
