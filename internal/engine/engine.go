@@ -430,9 +430,33 @@ func (e *Engine) finish(ctx context.Context, x *execution) (out report.Repositor
 	out.Tags = x.report()
 	out.ReclaimedBytes = x.reclaimed
 	if len(x.errs) > 0 && out.Error == "" {
-		out.Error = errors.Join(x.errs...).Error()
+		out.Error = joinErrors(x.errs)
 	}
 	return out
+}
+
+// joinErrors is a repository's error: one line per distinct failure. A
+// registry that refuses deletes altogether is said once, however many
+// DELETEs met the refusal before it was known (they go in parallel); each
+// tag's own error still names its digest.
+func joinErrors(errs []error) string {
+	var lines []string
+	seen := map[string]bool{}
+	refused := false
+	for _, err := range errs {
+		msg := err.Error()
+		if errors.Is(err, registry.ErrDeleteDisabled) {
+			if refused {
+				continue
+			}
+			refused = true
+		}
+		if !seen[msg] {
+			seen[msg] = true
+			lines = append(lines, msg)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // done counts a finished repository and prints its lines: as one log
@@ -454,7 +478,12 @@ func (e *Engine) done(x *execution, out report.Repository) {
 	}
 	result := fmt.Sprintf("%s: %s, %d %s, %d failed", x.repo, report.Count(len(out.Tags), "tag"), deleted, verb, failed)
 	if out.Error != "" {
-		result += ": " + out.Error
+		// A group title is one line: the first error, and how many more.
+		first, _, more := strings.Cut(out.Error, "\n")
+		result += ": " + first
+		if more {
+			result += " (more in the report)"
+		}
 	}
 	if !e.o.Groups {
 		return

@@ -795,3 +795,15 @@ func TestList(t *testing.T) {
 		t.Errorf("List deleted %v", d)
 	}
 }
+
+// A repository's error says each distinct failure once, and a registry
+// refusing deletes once however many DELETEs met the refusal.
+func TestJoinErrors(t *testing.T) {
+	refusal := func(d string) error {
+		return fmt.Errorf("the registry refuses deletes (405): DELETE %s: %w", d, registry.ErrDeleteDisabled)
+	}
+	got := joinErrors([]error{refusal("sha256:1"), errors.New("timeout"), refusal("sha256:2"), errors.New("timeout"), errors.New("reset")})
+	if want := "the registry refuses deletes (405): DELETE sha256:1: registry refuses deletes\ntimeout\nreset"; got != want {
+		t.Errorf("joinErrors = %q, want %q", got, want)
+	}
+}
