@@ -694,9 +694,10 @@ func (p *planner) onCycle(d string, gone, done map[string]bool) bool {
 	return false
 }
 
-// Reclaimed sums the blobs (configs and layers) referenced by the gone
-// manifests and by no other manifest of the repository: what the
-// registry's garbage collector frees.
+// Reclaimed sums what the registry's garbage collector frees: the gone
+// manifests themselves (a manifest is stored as a blob too) and the blobs
+// (configs and layers) they reference that no other manifest of the
+// repository does.
 func Reclaimed(manifests map[string]*registry.Manifest, gone map[string]bool) int64 {
 	used := map[string]bool{}
 	for d, m := range manifests {
@@ -709,6 +710,7 @@ func Reclaimed(manifests map[string]*registry.Manifest, gone map[string]bool) in
 	freed := map[string]int64{}
 	for d := range gone {
 		if m := manifests[d]; m != nil {
+			freed[d] = m.Size
 			for _, b := range m.Blobs {
 				if !used[b.Digest] {
 					freed[b.Digest] = b.Size
