@@ -807,3 +807,35 @@ func TestJoinErrors(t *testing.T) {
 		t.Errorf("joinErrors = %q, want %q", got, want)
 	}
 }
+
+// A dry run's report is the real run's, reason for reason: on a registry
+// that cannot delete single tags, a stale tag sharing a kept digest is
+// kept, and the signature on that digest names the same kept tag, though
+// the second look saw the stale tag as kept (it sorts first).
+func TestDryRunReasonsMatchRealRun(t *testing.T) {
+	t.Parallel()
+	seed := func() *fake {
+		return newFake().
+			image(dg("5"), daysAgo(1)).image(dg("1"), daysAgo(40)).image(dg("9"), time.Time{}).
+			tag("app", "t5", dg("5")).tag("app", "old-alias", dg("5")).tag("app", "t1", dg("1")).
+			tag("app", "sha256-"+strings.Repeat("5", 64)+".sig", dg("9"))
+	}
+	reasons := func(rep *report.Report) map[string]string {
+		out := map[string]string{}
+		for _, tg := range repoOf(t, rep, "app").Tags {
+			out[tg.Tag] = tg.Action + ": " + tg.Reason
+		}
+		return out
+	}
+	dry := reasons(run(t, seed(), Options{Rules: rules(1), DryRun: true}))
+	real := reasons(run(t, seed(), Options{Rules: rules(1)}))
+	for tag, r := range dry {
+		dry[tag] = strings.Replace(r, report.WouldDelete+":", report.Deleted+":", 1)
+	}
+	if diff := cmp.Diff(dry, real); diff != "" {
+		t.Errorf("dry run (-) and real run (+) differ:\n%s", diff)
+	}
+	if want := "kept: shares digest with kept tag t5"; real["old-alias"] != want {
+		t.Errorf("old-alias: %q, want %q", real["old-alias"], want)
+	}
+}

@@ -111,7 +111,10 @@ func (x *execution) secondLook(ctx context.Context) error {
 		known[it.Tag] = true
 		t := policy.Tag{Name: it.Tag, Digest: it.Digest, Pushed: pushed[it.Tag]}
 		if it.Subject == "" {
-			in.Decided[it.Tag] = policy.Decision{Action: it.Action, Reason: it.Reason}
+			// The selection, not the outcome: rule 6 is applied again to
+			// what the second look sees, so a stale tag kept for sharing a
+			// kept digest is kept for the same reason, named the same way.
+			in.Decided[it.Tag] = it.Selection
 			cur, still := current[it.Tag]
 			switch {
 			case !still:

@@ -87,6 +87,10 @@ type Item struct {
 	Reason  string
 	// Subject is, for a sha256-<hex>* tag, the digest it belongs to.
 	Subject string
+	// Selection is an ordinary tag's decision by the selection rules,
+	// before rule 6 keeps a stale tag that shares a kept digest: what the
+	// second look fixes (Input.Decided) before applying rule 6 again.
+	Selection Decision
 }
 
 // Untagged is a manifest without tags deleted with the sub-graph of a
@@ -417,6 +421,11 @@ func (p *planner) closure(roots []Item) map[string]reach {
 // reclaimed.
 func (p *planner) resolve() *Plan {
 	var keptRoots, delRoots, plain []Item
+	for i := range p.items {
+		if p.items[i].Subject == "" {
+			p.items[i].Selection = Decision{Action: p.items[i].Action, Reason: p.items[i].Reason}
+		}
+	}
 	for _, it := range p.items {
 		if it.Subject != "" {
 			continue
