@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -47,6 +48,17 @@ func TestNameFew(t *testing.T) {
 	} {
 		if got := nameFew(c.names, 3); got != c.want {
 			t.Errorf("nameFew(%q) = %q, want %q", c.names, got, c.want)
+		}
+	}
+}
+
+// `tagsweep version` and `tagsweep --version` print the version, exit 0.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		var out, errs strings.Builder
+		code := Main(context.Background(), args, Env{Getenv: func(string) string { return "" }, Stdout: &out, Stderr: &errs})
+		if code != ExitOK || !strings.HasPrefix(out.String(), "tagsweep ") || errs.Len() != 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out.String(), errs.String())
 		}
 	}
 }
