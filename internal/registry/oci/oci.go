@@ -695,9 +695,8 @@ func (b *Backend) TagDeleteSupported(ctx context.Context, repo string) (bool, er
 		b.tagDelete.Store(2)
 		derr := b.sendDelete(ctx, repo, "sha256:"+strings.Repeat("0", 64))
 		if errors.As(derr, &te) && te.StatusCode == http.StatusMethodNotAllowed {
-			e := error(&statusError{sentinel: registry.ErrDeleteDisabled, err: fmt.Errorf("%s: %w", deleteRefused(b.host), derr)})
-			b.deleteDisabled.Store(&e)
-			return false, e
+			b.refused()
+			return false, &statusError{sentinel: registry.ErrDeleteDisabled, err: errors.New(deleteRefused(b.host))}
 		}
 		return false, nil
 	}
@@ -759,14 +758,21 @@ func (b *Backend) deleteManifest(ctx context.Context, repo, digest string) error
 	err := b.remove(ctx, repo, digest)
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusMethodNotAllowed {
-		e := error(&statusError{sentinel: registry.ErrDeleteDisabled, err: fmt.Errorf("%s: %w", deleteRefused(b.host), err)})
-		b.deleteDisabled.Store(&e)
-		return e
+		b.refused()
+		return &statusError{sentinel: registry.ErrDeleteDisabled, err: fmt.Errorf("%s: %w", deleteRefused(b.host), err)}
 	}
 	if err != nil {
 		return b.classify(err, fmt.Sprintf("delete on repository %q", repo), "delete "+digest)
 	}
 	return nil
+}
+
+// refused remembers that the registry refuses deletes: later deletes
+// fail without a request, with an error that names no request, since
+// the 405 that taught it may have been another repository's.
+func (b *Backend) refused() {
+	e := error(&statusError{sentinel: registry.ErrDeleteDisabled, err: errors.New(deleteRefused(b.host) + "; not sent")})
+	b.deleteDisabled.CompareAndSwap(nil, &e)
 }
 
 // deleteRefused explains a 405 on DELETE for the registry at hand.
