@@ -191,16 +191,16 @@ func TestInputPrecedence(t *testing.T) {
 	for _, c := range []struct {
 		env  []string
 		args []string
-	}{{[]string{"TAGSWEEP_DRY_RUN=true"}, nil}, {nil, []string{"--dry-run"}}} {
+	}{{[]string{"TAGSWEEP_DRY_RUN=true"}, nil}, {nil, []string{"--dry-run"}}, {nil, []string{"--dry-run", "true", "--keep", "1"}}} {
 		res := runActionWith(t, inputs{"registry": a, "repositories": "app", "keep": "1", "dry-run": "false"}, c.env, c.args...)
 		if res.code != 0 || res.report == nil || !res.report.DryRun || len(r.Deletes()) != 0 {
 			t.Fatalf("env %v args %v over INPUT_DRY-RUN=false: exit %d, deletes %v; want a dry run", c.env, c.args, res.code, r.Deletes())
 		}
 	}
 
-	// The real thing: the flags win (--dry-run=false over TAGSWEEP_DRY_RUN=true),
-	// only the newest is left.
-	res := runActionWith(t, inputs{"registry": a, "repositories": "app", "keep": "3"}, []string{"TAGSWEEP_KEEP=5", "TAGSWEEP_DRY_RUN=true"}, "--keep", "1", "--dry-run=false")
+	// The real thing: the flags win (--dry-run false over TAGSWEEP_DRY_RUN=true,
+	// the value after a space), only the newest is left.
+	res := runActionWith(t, inputs{"registry": a, "repositories": "app", "keep": "3"}, []string{"TAGSWEEP_KEEP=5", "TAGSWEEP_DRY_RUN=true"}, "--keep", "1", "--dry-run", "false")
 	if res.code != 0 {
 		t.Fatalf("exit %d", res.code)
 	}

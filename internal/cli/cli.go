@@ -114,6 +114,30 @@ func (f *stringFlag) String() string     { return f.set[f.name] }
 func (f *stringFlag) Set(v string) error { f.set[f.name] = v; return nil }
 func (f *stringFlag) IsBoolFlag() bool   { return f.isBool }
 
+// joinBoolValues turns "--dry-run true" into "--dry-run=true": Go's flag
+// package takes a bool flag's value only after "=", and would leave "true"
+// as a stray argument. Only a boolean word right after a bool input is
+// joined; "--dry-run" alone still means true.
+func joinBoolValues(fs *flag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || a == "-" {
+			return append(out, args[i:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		if f := fs.Lookup(name); f != nil && strings.HasPrefix(a, "-") && i+1 < len(args) && config.IsBool(args[i+1]) {
+			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+				out = append(out, a+"="+args[i+1])
+				i++
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
 // inputs parses the flags of a command and returns the lookup that applies
 // the precedence: flag, TAGSWEEP_NAME, INPUT_NAME.
 func inputs(cmd string, args []string, env Env, runner *action.Runner, forList bool, extra func(*flag.FlagSet)) (config.Lookup, error) {
@@ -128,7 +152,7 @@ func inputs(cmd string, args []string, env Env, runner *action.Runner, forList b
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(joinBoolValues(fs, args)); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {

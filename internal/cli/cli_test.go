@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"strings"
 	"testing"
 
@@ -59,6 +60,28 @@ func TestVersion(t *testing.T) {
 		code := Main(context.Background(), args, Env{Getenv: func(string) string { return "" }, Stdout: &out, Stderr: &errs})
 		if code != ExitOK || !strings.HasPrefix(out.String(), "tagsweep ") || errs.Len() != 0 {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out.String(), errs.String())
+		}
+	}
+}
+
+// A bool input takes its value after a space too ("--dry-run true"), as
+// users write it in CI args; a bare "--dry-run" is still true, and a
+// string input's value is never taken for a bool's.
+func TestJoinBoolValues(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	set := map[string]string{}
+	fs.Var(&stringFlag{name: "dry-run", set: set, isBool: true}, "dry-run", "")
+	fs.Var(&stringFlag{name: "keep", set: set}, "keep", "")
+	for _, c := range []struct{ in, want []string }{
+		{[]string{"--dry-run", "true", "--keep", "3"}, []string{"--dry-run=true", "--keep", "3"}},
+		{[]string{"-dry-run", "FALSE"}, []string{"-dry-run=FALSE"}},
+		{[]string{"--dry-run", "--keep", "1"}, []string{"--dry-run", "--keep", "1"}},
+		{[]string{"--keep", "1", "--dry-run"}, []string{"--keep", "1", "--dry-run"}},
+		{[]string{"--dry-run", "maybe"}, []string{"--dry-run", "maybe"}},
+		{[]string{"--", "--dry-run", "true"}, []string{"--", "--dry-run", "true"}},
+	} {
+		if got := joinBoolValues(fs, c.in); !cmp.Equal(got, c.want) {
+			t.Errorf("joinBoolValues(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }

@@ -297,6 +297,12 @@ func integer(name, v string, lo, hi int, bad func(in, val, why string)) int {
 	return n
 }
 
+// IsBool reports whether v is a boolean value a bool input accepts.
+func IsBool(v string) bool {
+	_, err := parseBool(v)
+	return err == nil
+}
+
 func parseBool(v string) (bool, error) {
 	switch strings.ToLower(v) {
 	case "true", "yes", "on", "1":
