@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -39,6 +40,13 @@ func (p *pinScheme) RoundTrip(req *http.Request) (*http.Response, error) {
 		return p.next.RoundTrip(req)
 	}
 	out := req
+	if p.scheme == "https" && req.URL.Scheme == "http" && req.URL.Path == "/v2/" {
+		// ggcr's ping tries https first, then http on registries it may
+		// reach over plain HTTP. Pinned to https, the second try would
+		// repeat the first one's TLS error under an http:// URL, as if
+		// plain HTTP had been tried.
+		return nil, fmt.Errorf("plain HTTP not tried: %s is reached over https only", p.host)
+	}
 	if p.scheme != "" && req.URL.Scheme != p.scheme {
 		out = req.Clone(req.Context())
 		out.URL.Scheme = p.scheme

@@ -625,3 +625,23 @@ func TestLimiterContextWhileWaiting(t *testing.T) {
 		t.Errorf("peak in flight = %d, want 1 (the cancelled request must not be sent)", p)
 	}
 }
+
+// Pinned to https, ggcr's plain-HTTP ping fallback is not sent at all
+// (not even as a second TLS try): its error says so instead of showing a
+// TLS error under an http:// URL.
+func TestPinSchemeNoHTTPPing(t *testing.T) {
+	t.Parallel()
+	next := &echoRT{}
+	p := &pinScheme{host: "127.0.0.1:5000", scheme: "https", ggcrScheme: "http", next: next}
+	req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:5000/v2/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := p.RoundTrip(req)
+	if resp != nil || err == nil || !strings.Contains(err.Error(), "plain HTTP not tried") {
+		t.Errorf("RoundTrip = %v, %v; want the 'plain HTTP not tried' error", resp, err)
+	}
+	if len(next.urls) != 0 {
+		t.Errorf("sent %v", next.urls)
+	}
+}
