@@ -51,6 +51,11 @@ func (e *AuthError) Error() string {
 		verb = "denied"
 	}
 	msg := fmt.Sprintf("registry %s access (%d) for %s: needs %s", verb, e.Status, e.Who, e.Need)
+	if e.Status == 401 && !strings.HasPrefix(e.Who, "anonymous") {
+		// A 401 to credentials is a wrong password or token as often
+		// as a missing permission; the registry does not say which.
+		msg = fmt.Sprintf("registry refused access (401) for %s: the credentials were not accepted, or they lack %s", e.Who, e.Need)
+	}
 	if e.Detail != "" {
 		msg += ": " + e.Detail
 	}

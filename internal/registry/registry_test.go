@@ -115,7 +115,12 @@ func TestAuthError(t *testing.T) {
 	}{{
 		name:     "401",
 		err:      &AuthError{Status: 401, Who: `user "ci-bot" (from the username input)`, Need: `pull on repository "app"`, Err: ErrUnauthorized},
-		want:     `registry refused access (401) for user "ci-bot" (from the username input): needs pull on repository "app"`,
+		want:     `registry refused access (401) for user "ci-bot" (from the username input): the credentials were not accepted, or they lack pull on repository "app"`,
+		sentinel: ErrUnauthorized,
+	}, {
+		name:     "401 anonymous",
+		err:      &AuthError{Status: 401, Who: "anonymous access (no username input and no docker config entry for r.test)", Need: `pull on repository "app"`, Err: ErrUnauthorized},
+		want:     `registry refused access (401) for anonymous access (no username input and no docker config entry for r.test): needs pull on repository "app"`,
 		sentinel: ErrUnauthorized,
 	}, {
 		name:     "403 with detail",
