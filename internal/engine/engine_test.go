@@ -818,7 +818,10 @@ func TestDryRunReasonsMatchRealRun(t *testing.T) {
 		return newFake().
 			image(dg("5"), daysAgo(1)).image(dg("1"), daysAgo(40)).image(dg("9"), time.Time{}).
 			tag("app", "t5", dg("5")).tag("app", "old-alias", dg("5")).tag("app", "t1", dg("1")).
-			tag("app", "sha256-"+strings.Repeat("5", 64)+".sig", dg("9"))
+			tag("app", "sha256-"+strings.Repeat("5", 64)+".sig", dg("9")).
+			// a stale tag on a child of a kept (excluded) index
+			image(dg("8"), daysAgo(30)).index(dg("7"), daysAgo(30), dg("8")).
+			tag("app", "multi", dg("7")).tag("app", "plat", dg("8"))
 	}
 	reasons := func(rep *report.Report) map[string]string {
 		out := map[string]string{}
@@ -827,8 +830,8 @@ func TestDryRunReasonsMatchRealRun(t *testing.T) {
 		}
 		return out
 	}
-	dry := reasons(run(t, seed(), Options{Rules: rules(1), DryRun: true}))
-	real := reasons(run(t, seed(), Options{Rules: rules(1)}))
+	dry := reasons(run(t, seed(), Options{Rules: rules(1, "multi"), DryRun: true}))
+	real := reasons(run(t, seed(), Options{Rules: rules(1, "multi")}))
 	for tag, r := range dry {
 		dry[tag] = strings.Replace(r, report.WouldDelete+":", report.Deleted+":", 1)
 	}
@@ -837,5 +840,8 @@ func TestDryRunReasonsMatchRealRun(t *testing.T) {
 	}
 	if want := "kept: shares digest with kept tag t5"; real["old-alias"] != want {
 		t.Errorf("old-alias: %q, want %q", real["old-alias"], want)
+	}
+	if want := "kept: child of kept index multi"; real["plat"] != want {
+		t.Errorf("plat: %q, want %q", real["plat"], want)
 	}
 }

@@ -553,9 +553,14 @@ func (p *planner) resolve() *Plan {
 			continue
 		}
 		it.Action = Keep
-		switch {
-		case keptTagOn[it.Digest] != "":
-			it.Reason = fmt.Sprintf("shares digest with kept tag %s", keptTagOn[it.Digest])
+		// A kept tag on the digest, else what reaches it from a kept tag;
+		// the second look's protected digests (the first plan's kept ones)
+		// only when no tag does, so both looks give the same reason.
+		switch on := keptTagOn[it.Digest]; {
+		case on != "" && on != protected:
+			it.Reason = fmt.Sprintf("shares digest with kept tag %s", on)
+		case r.root == protected:
+			it.Reason = fmt.Sprintf("shares digest with kept tag %s", protected)
 		case r.kind == viaChild:
 			it.Reason = fmt.Sprintf("child of kept index %s", r.root)
 		default:
