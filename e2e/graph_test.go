@@ -295,3 +295,47 @@ func TestReferrersAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestExcludeKeepsSignatures: exclude-tags "*.sig" keeps every signature
+// tag, the one of a deleted image too (it wins over "attached tags go with
+// their subject"); the attestation of the deleted image still goes with it.
+func TestExcludeKeepsSignatures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRegistry(t)
+	a := r.Addr()
+	repo := a + "/app"
+	image(t, a, "app:new", daysAgo(1), 1)
+	old := image(t, a, "app:old", daysAgo(5), 2)
+	sigOld := check(testregistry.PushCosignSignature(ctx, repo, old, "sig", 3))
+	attOld := check(testregistry.PushCosignSignature(ctx, repo, old, "att", 4))
+	for _, dry := range []string{"true", "false"} {
+		res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1", "exclude-tags": "*.sig", "dry-run": dry})
+		if res.code != 0 {
+			t.Fatalf("dry-run=%s: exit %d\n%s", dry, res.code, res.stderr)
+		}
+		gone := report.Deleted
+		if dry == "true" {
+			gone = report.WouldDelete
+		}
+		want := map[string]string{
+			"new": report.Kept, "old": gone,
+			testregistry.CosignTag(old, "sig"): report.Kept + `: matches exclude-tags "*.sig"`,
+			testregistry.CosignTag(old, "att"): gone + ": attached to deleted old",
+		}
+		got := map[string]string{}
+		for name, tg := range byTag(t, res.report, "app") {
+			got[name] = tg.Action
+			if strings.HasPrefix(name, "sha256-") {
+				got[name] += ": " + tg.Reason
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("dry-run=%s (-want +got):\n%s", dry, diff)
+		}
+	}
+	if dels := deletedDigests(r); dels[sigOld.String()] != 0 || dels[old.String()] == 0 || dels[attOld.String()] == 0 {
+		t.Errorf("deletes: %v", r.Deletes())
+	}
+	gcAndVerify(t, r, true, "app:new", "app:"+testregistry.CosignTag(old, "sig"))
+}
