@@ -162,12 +162,12 @@ func TestGraphOnDistribution(t *testing.T) {
 	if dels[v1idx.String()] > dels[amd.String()] || dels[nested.String()] > dels[innerDigest.String()] || dels[v1idx.String()] > dels[sigV1.String()] {
 		t.Errorf("parents must be deleted before children and signatures: %v", r.Deletes())
 	}
-	before := blobBytes(t, r.Dir())
+	before := check(r.BlobBytes())
 	gcAndVerify(t, r, true, "app:v2", "app:"+testregistry.CosignTag(v2, "sig"), "app:"+testregistry.CosignTag(v2, "att"),
 		"app:"+testregistry.CosignTag(sharedDigest, "sig"))
 	// reclaimed-bytes is what the garbage collector freed: the deleted
 	// manifests and the configs and layers only they used.
-	if freed := before - blobBytes(t, r.Dir()); res.outputs["reclaimed-bytes"] != strconv.FormatInt(freed, 10) {
+	if freed := before - check(r.BlobBytes()); res.outputs["reclaimed-bytes"] != strconv.FormatInt(freed, 10) {
 		t.Errorf("reclaimed-bytes = %s, the garbage collector freed %d bytes", res.outputs["reclaimed-bytes"], freed)
 	}
 	left := []string{testregistry.CosignTag(v2, "att"), testregistry.CosignTag(v2, "sig"), testregistry.CosignTag(sharedDigest, "sig"), "v2"}

@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -371,25 +370,4 @@ func checkCounts(t *testing.T, r result) {
 	if tot.Kept != kept || tot.Deleted != deleted || tot.Failed != failed || tot.Tags != tags {
 		t.Errorf("report totals %+v disagree with outputs %v (tags seen %d)", tot, r.outputs, tags)
 	}
-}
-
-// blobBytes sums the blob data a distribution registry stores under dir
-// (manifests, configs and layers: each blob's data file).
-func blobBytes(t *testing.T, dir string) int64 {
-	t.Helper()
-	var n int64
-	err := filepath.WalkDir(filepath.Join(dir, "docker/registry/v2/blobs"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() != "data" {
-			return err
-		}
-		info, err := d.Info()
-		if err == nil {
-			n += info.Size()
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

@@ -60,15 +60,27 @@ func run(ctx context.Context, out io.Writer) error {
 	before := snapshot(ctx, addr)
 
 	section(out, "tagsweep: the same plan, for real")
-	if code := sweep(ctx, args, out); code != 0 {
+	var real strings.Builder
+	if code := sweep(ctx, args, io.MultiWriter(out, &real)); code != 0 {
 		return fmt.Errorf("run exited %d", code)
 	}
 	after := snapshot(ctx, addr)
 
 	section(out, "registry garbage-collect --delete-untagged, then pull every kept tag completely")
+	stored, err := reg.BlobBytes()
+	if err != nil {
+		return err
+	}
 	if err := reg.GC(ctx, true); err != nil {
 		return err
 	}
+	left, err := reg.BlobBytes()
+	if err != nil {
+		return err
+	}
+	_, estimate, _ := strings.Cut(real.String(), "\nreclaimed-bytes=")
+	estimate, _, _ = strings.Cut(estimate, "\n")
+	fmt.Fprintf(out, "The garbage collector freed %d bytes of blobs (%d before, %d after); tagsweep's reclaimed-bytes said %s.\n", stored-left, stored, left, estimate)
 	pulled := 0
 	for _, ref := range after {
 		if err := testregistry.VerifyPull(ctx, addr+"/"+ref); err != nil {

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/distribution/distribution/v3/configuration"
@@ -170,6 +172,24 @@ func (r *Registry) removeTemp() {
 	if r.tempDir {
 		_ = os.RemoveAll(r.dir)
 	}
+}
+
+// BlobBytes sums the blob data the registry stores (manifests, configs
+// and layers: each blob's data file): what its garbage collector frees
+// shows as the difference before and after a GC.
+func (r *Registry) BlobBytes() (int64, error) {
+	var n int64
+	err := filepath.WalkDir(filepath.Join(r.dir, "docker/registry/v2/blobs"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "data" {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			n += info.Size()
+		}
+		return err
+	})
+	return n, err
 }
 
 // Addr returns "127.0.0.1:PORT".
