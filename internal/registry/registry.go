@@ -28,6 +28,18 @@ const (
 	MediaTypeCosignSimpleSigning = "application/vnd.dev.cosign.simplesigning.v1+json"
 )
 
+// AnnotationPlaceholder marks, with the value PlaceholderMarker, the
+// manifest of a placeholder image: the tiny image (an empty config, no
+// layers) that tagsweep pushes onto a tag to take it off a shared digest on
+// a registry that deletes only whole manifests (GHCR), and deletes right
+// after. A tag still on one is the leftover of a run that stopped between
+// the push and the delete. Every backend that reads a manifest with this
+// annotation (and no layers) reports it as Manifest.Placeholder.
+const (
+	AnnotationPlaceholder = "dev.tagsweep.placeholder"
+	PlaceholderMarker     = "true"
+)
+
 // IsIndex reports whether mediaType is an OCI image index or a Docker manifest list.
 func IsIndex(mediaType string) bool {
 	return mediaType == MediaTypeOCIIndex || mediaType == MediaTypeDockerList
@@ -64,6 +76,10 @@ type Manifest struct {
 	ChildInfo map[string]string
 	// Blobs are the config and layer blobs of an image manifest.
 	Blobs []Blob
+	// Placeholder reports a tagsweep placeholder image: an image manifest
+	// with no layers and the AnnotationPlaceholder annotation. The planner
+	// never ranks a tag on one; it deletes it as a leftover.
+	Placeholder bool
 }
 
 // IsIndex reports whether m is an index.

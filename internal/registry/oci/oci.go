@@ -458,6 +458,9 @@ func (b *Backend) manifest(ctx context.Context, repo, ref string) (*registry.Man
 		if mf.Subject != nil {
 			m.Subject = mf.Subject.Digest.String()
 		}
+		// Only tagsweep's own placeholder: the marker on an image without
+		// layers (a marked image with content is an image, whatever it says).
+		m.Placeholder = mf.Annotations[registry.AnnotationPlaceholder] == registry.PlaceholderMarker && len(mf.Layers) == 0
 		m.Blobs = append(m.Blobs, registry.Blob{Digest: mf.Config.Digest.String(), Size: mf.Config.Size})
 		for _, l := range mf.Layers {
 			m.Blobs = append(m.Blobs, registry.Blob{Digest: l.Digest.String(), Size: l.Size})
@@ -624,14 +627,24 @@ func (b *Backend) sendDelete(ctx context.Context, repo, ref string) error {
 // tag of a shared digest is removed on registries that delete only
 // manifests (GHCR): the placeholder is deleted afterwards, and the tag
 // with it. It needs push access to repo.
+//
+// The manifest carries registry.AnnotationPlaceholder, which Manifest
+// reads back as Manifest.Placeholder: a run stopped between the push and
+// the delete leaves the tag on a placeholder, and the next run recognises
+// it as that leftover instead of ranking it as the newest push. The marker
+// is a manifest annotation only, not a config label: reading it costs no
+// config GET, every placeholder shares the one empty config blob, and a
+// label would be inherited by any image built FROM the tag.
 func (b *Backend) PushPlaceholder(ctx context.Context, repo, tag string) (string, error) {
 	var rnd [16]byte
 	_, _ = rand.Read(rnd[:])
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img = mutate.Annotations(img, map[string]string{
-		"org.opencontainers.image.description": "tagsweep placeholder: removes a single tag; deleted right after",
-		"dev.tagsweep.nonce":                   hex.EncodeToString(rnd[:]),
+		"org.opencontainers.image.description": "tagsweep placeholder: removes a single tag; deleted right after " +
+			"(a tag left on it is the leftover of an interrupted run, which the next run deletes)",
+		registry.AnnotationPlaceholder: registry.PlaceholderMarker,
+		"dev.tagsweep.nonce":           hex.EncodeToString(rnd[:]),
 	}).(v1.Image)
 	d, err := img.Digest()
 	if err != nil {

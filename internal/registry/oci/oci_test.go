@@ -932,8 +932,38 @@ func TestPushPlaceholder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.MediaType != registry.MediaTypeOCIManifest || len(m.Blobs) != 1 || m.Blobs[0].Size > 200 {
-		t.Errorf("placeholder manifest = %+v; want an OCI image with only a small config and no layers", m)
+	if m.MediaType != registry.MediaTypeOCIManifest || len(m.Blobs) != 1 || m.Blobs[0].Size > 200 || !m.Placeholder {
+		t.Errorf("placeholder manifest = %+v; want a placeholder: an OCI image with only a small config and no layers", m)
+	}
+}
+
+// TestManifestPlaceholder: Manifest reports Placeholder for an image
+// manifest with the marker annotation and no layers, whoever pushed it,
+// and for nothing else: not for an ordinary image, nor for an image with
+// layers that carries the marker (it has content, so it is an image).
+func TestManifestPlaceholder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startDistribution(t, testregistry.Options{})
+	mark := map[string]string{registry.AnnotationPlaceholder: registry.PlaceholderMarker}
+	for _, tc := range []struct {
+		tag  string
+		spec testregistry.ImageSpec
+		want bool
+	}{
+		{"plain", testregistry.ImageSpec{Seed: 1, Created: created}, false},
+		{"marked-with-layers", testregistry.ImageSpec{Seed: 2, Created: created, Annotations: mark}, false},
+		{"marked-empty", testregistry.ImageSpec{Layers: -1, Annotations: mark}, true},
+		{"other-value", testregistry.ImageSpec{Layers: -1, Annotations: map[string]string{registry.AnnotationPlaceholder: "no"}}, false},
+	} {
+		pushImage(t, r.Addr()+"/app:"+tc.tag, tc.spec)
+		m, err := newBackend(t, r.Addr()).Manifest(ctx, "app", tc.tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Placeholder != tc.want {
+			t.Errorf("%s: Placeholder = %v, want %v", tc.tag, m.Placeholder, tc.want)
+		}
 	}
 }
 
