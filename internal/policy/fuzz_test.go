@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"testing"
 	"time"
 
@@ -117,7 +118,39 @@ func randomRepo(seed uint64) (Rules, Input) {
 		ru.Exclude = globs("t1", "*.sig")
 	}
 	ru.DeleteOrphans = r.IntN(2) == 0
+	addPlaceholders(seed, &in, addTag)
 	return ru, in
+}
+
+// addPlaceholders adds, from a random stream of their own (so the rest of
+// the repository is what the seed gave before placeholders existed), the
+// leftovers of interrupted GHCR tag deletes: placeholder images, each with
+// one tag or two, some of them pushed more recently than anything, some
+// named like versions, like excluded tags or like signatures of images.
+func addPlaceholders(seed uint64, in *Input, addTag func(name, d string)) {
+	r := rand.New(rand.NewPCG(seed^0x706c616365686f6c, seed))
+	var images []string
+	for d, m := range in.Manifests {
+		if !m.IsIndex() {
+			images = append(images, d)
+		}
+	}
+	sort.Strings(images)
+	for i := range r.IntN(3) {
+		d := fmt.Sprintf("sha256:%064x", r.Uint64())
+		in.Manifests[d] = &registry.Manifest{Digest: d, MediaType: registry.MediaTypeOCIManifest, Size: 400, Placeholder: true,
+			Blobs: []registry.Blob{{Digest: fmt.Sprintf("sha256:%064x", 0xe0), Size: 2}}}
+		for range 1 + r.IntN(2) {
+			name := []string{fmt.Sprintf("p%d-%d", i, r.IntN(100)), fmt.Sprintf("%d.%d.%d", r.IntN(3), r.IntN(5), r.IntN(5)), "t1", "t2"}[r.IntN(4)]
+			if r.IntN(4) == 0 && len(images) > 0 {
+				name = sig(images[r.IntN(len(images))], ".sig")
+			}
+			addTag(name, d)
+			if r.IntN(2) == 0 {
+				in.Tags[len(in.Tags)-1].Pushed = now.Add(-time.Minute) // the newest push
+			}
+		}
+	}
 }
 
 // checkInvariants asserts what must hold for any plan: nothing a kept tag
@@ -135,7 +168,9 @@ func checkInvariants(t *testing.T, ru Rules, in Input, p *Plan) {
 		}
 		out = append(out, in.Referrers[d]...)
 		for _, it := range p.Items {
-			if it.Subject == d && it.Digest != "" {
+			// A sha256-<hex>* tag left on a placeholder is not its
+			// subject's signature any more.
+			if it.Subject == d && it.Digest != "" && !isPlaceholder(in, it.Digest) {
 				out = append(out, it.Digest)
 			}
 		}
@@ -191,6 +226,9 @@ func checkInvariants(t *testing.T, ru Rules, in Input, p *Plan) {
 		default:
 			t.Errorf("tag %s deleted without a method", it.Tag)
 		}
+		if isPlaceholder(in, it.Digest) {
+			continue // a leftover: deleted whatever the rules say
+		}
 		if _, excluded := firstMatch(ru.Exclude, it.Tag); excluded {
 			t.Errorf("excluded tag %s deleted", it.Tag)
 		}
@@ -210,6 +248,64 @@ func checkInvariants(t *testing.T, ru Rules, in Input, p *Plan) {
 	again := Make(ru, in)
 	if fmt.Sprint(again) != fmt.Sprint(p) {
 		t.Errorf("planning twice gives different plans")
+	}
+	checkPlaceholders(t, ru, in, p)
+}
+
+func isPlaceholder(in Input, d string) bool {
+	m := in.Manifests[d]
+	return m != nil && m.Placeholder
+}
+
+// checkPlaceholders asserts that a placeholder is never ranked: every tag
+// on one is deleted by digest as a leftover (unless the input forces it
+// kept), and every other tag gets the decision, method and reason it gets
+// in the same repository without the tags on placeholders, which changes
+// nothing else that is deleted or kept.
+func checkPlaceholders(t *testing.T, ru Rules, in Input, p *Plan) {
+	t.Helper()
+	var rest Input = in
+	rest.Tags = nil
+	for _, tg := range in.Tags {
+		if !isPlaceholder(in, tg.Digest) {
+			rest.Tags = append(rest.Tags, tg)
+		}
+	}
+	if len(rest.Tags) == len(in.Tags) {
+		return
+	}
+	without := Make(ru, rest)
+	other := map[string]Item{}
+	for _, it := range without.Items {
+		other[it.Tag] = it
+	}
+	for _, it := range p.Items {
+		if !isPlaceholder(in, it.Digest) {
+			if o := other[it.Tag]; o.Action != it.Action || o.Method != it.Method || o.Reason != it.Reason {
+				t.Errorf("tag %s: %s/%s %q beside leftovers, %s/%s %q without them", it.Tag, it.Action, it.Method, it.Reason, o.Action, o.Method, o.Reason)
+			}
+			continue
+		}
+		if _, forced := in.Forced[it.Tag]; forced {
+			continue
+		}
+		if it.Action != Delete || it.Method != ByDigest || it.Reason != ReasonPlaceholder {
+			t.Errorf("tag %s on a placeholder: %s/%s %q, want deleted by digest as a leftover", it.Tag, it.Action, it.Method, it.Reason)
+		}
+	}
+	var layers, wantLayers []string
+	for _, l := range p.Layers {
+		for _, d := range l {
+			if !isPlaceholder(in, d) {
+				layers = append(layers, d)
+			}
+		}
+	}
+	for _, l := range without.Layers {
+		wantLayers = append(wantLayers, l...)
+	}
+	if fmt.Sprint(layers) != fmt.Sprint(wantLayers) || fmt.Sprint(p.Kept) != fmt.Sprint(without.Kept) {
+		t.Errorf("leftovers changed what else goes or stays: layers %v kept %v, without them %v kept %v", p.Layers, p.Kept, without.Layers, without.Kept)
 	}
 }
 

@@ -66,6 +66,14 @@ const (
 	Delete Action = "delete"
 )
 
+// ReasonPlaceholder is the reason of a tag found on a placeholder image
+// (registry.Manifest.Placeholder): tagsweep pushed the placeholder onto
+// the tag to remove it from a shared digest, and a run stopped before
+// deleting it. The tag's own image is no longer behind it, so it is not a
+// candidate, takes no keep slot and is deleted, whatever include-tags,
+// exclude-tags, keep-semver and older-than say.
+const ReasonPlaceholder = "leftover placeholder of an interrupted run"
+
 // Method is how a deletion is carried out.
 type Method string
 
@@ -195,7 +203,9 @@ func Make(rules Rules, in Input) *Plan {
 		case t.Digest == "":
 		case src != AgeCreated && Plausible(t.Pushed, in.Now):
 			it.Created = t.Pushed
-			p.pushed = true
+			// A leftover placeholder is never ranked, so its push time
+			// does not name the ranking.
+			p.pushed = p.pushed || !p.placeholder(t.Digest)
 		case src == AgePushed:
 			// no push time: unknown age
 		default:
@@ -270,6 +280,10 @@ func (p *planner) selectTags() {
 			it.Action, it.Reason = Keep, "could not be inspected"
 			continue
 		}
+		if p.placeholder(it.Digest) {
+			it.Action, it.Reason = Delete, ReasonPlaceholder
+			continue
+		}
 		if g, ok := firstMatch(r.Exclude, it.Tag); ok {
 			it.Action, it.Reason = Keep, fmt.Sprintf("matches exclude-tags %q", g)
 			continue
@@ -337,6 +351,12 @@ func (p *planner) selectTags() {
 	}
 }
 
+// placeholder reports whether d is a placeholder image.
+func (p *planner) placeholder(d string) bool {
+	m := p.in.Manifests[d]
+	return m != nil && m.Placeholder
+}
+
 func firstMatch(gs []Glob, s string) (string, bool) {
 	for _, g := range gs {
 		if g.Match(s) {
@@ -355,7 +375,7 @@ func patterns(gs []Glob) string {
 }
 
 // edges lists what a manifest drags along: index children, referrers, and
-// the targets of its sha256-<hex>* tags, in a stable order.
+// the targets of its sha256-<hex>* tags (but placeholders), in a stable order.
 func (p *planner) edges(d string) []struct{ to, kind string } {
 	var out []struct{ to, kind string }
 	if m := p.in.Manifests[d]; m != nil {
@@ -367,7 +387,9 @@ func (p *planner) edges(d string) []struct{ to, kind string } {
 		out = append(out, struct{ to, kind string }{r, viaAttached})
 	}
 	for _, i := range p.attached[d] {
-		if t := p.items[i].Digest; t != "" {
+		// A sha256-<hex>* tag left on a placeholder no longer names
+		// anything of its subject's.
+		if t := p.items[i].Digest; t != "" && !p.placeholder(t) {
 			out = append(out, struct{ to, kind string }{t, viaAttached})
 		}
 	}
@@ -465,6 +487,13 @@ func (p *planner) resolve() *Plan {
 			if it.Digest != "" {
 				keptRoots = append(keptRoots, *it)
 			}
+			continue
+		}
+		if it.Digest != "" && p.placeholder(it.Digest) {
+			// Moved onto a placeholder by a run that stopped: its
+			// signature is gone already, whatever its subject's fate.
+			it.Action, it.Reason = Delete, ReasonPlaceholder
+			delRoots = append(delRoots, *it)
 			continue
 		}
 		if g, ok := firstMatch(p.rules.Exclude, it.Tag); ok && it.Digest != "" {
