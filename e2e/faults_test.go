@@ -570,22 +570,32 @@ type registryState map[string]map[string]string
 // snapshot reads every tag of the scenario's repositories and its digest.
 func snapshot(t *testing.T, addr string, sc *faultScenario) registryState {
 	t.Helper()
+	var names []string
+	for _, r := range sc.repos {
+		names = append(names, r.name)
+	}
+	return snapshotRepos(t, addr, names...)
+}
+
+// snapshotRepos reads every tag of repos and its digest.
+func snapshotRepos(t *testing.T, addr string, repos ...string) registryState {
+	t.Helper()
 	ctx := context.Background()
 	out := registryState{}
-	for _, r := range sc.repos {
-		tags, err := testregistry.ListTags(ctx, addr+"/"+r.name)
+	for _, name := range repos {
+		tags, err := testregistry.ListTags(ctx, addr+"/"+name)
 		if err != nil {
-			t.Fatalf("list %s: %v", r.name, err)
+			t.Fatalf("list %s: %v", name, err)
 		}
 		m := map[string]string{}
 		for _, tg := range tags {
-			d, err := testregistry.Digest(ctx, addr+"/"+r.name+":"+tg)
+			d, err := testregistry.Digest(ctx, addr+"/"+name+":"+tg)
 			if err != nil {
-				t.Fatalf("resolve %s:%s: %v", r.name, tg, err)
+				t.Fatalf("resolve %s:%s: %v", name, tg, err)
 			}
 			m[tg] = d.String()
 		}
-		out[r.name] = m
+		out[name] = m
 	}
 	return out
 }

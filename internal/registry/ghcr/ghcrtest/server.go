@@ -41,6 +41,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -159,6 +160,7 @@ type Server struct {
 	registry *testregistry.Registry
 	reg      *regClient
 	srv      *httptest.Server
+	hook     atomic.Pointer[testregistry.Hook]
 
 	mu          sync.Mutex
 	reqs        []Request
@@ -459,8 +461,24 @@ func (s *Server) derive(ctx context.Context, repo string) ([]*rec, error) {
 	return out, nil
 }
 
+// SetHook installs a hook that sees every API request before the replica
+// does; when it returns true it has answered the request, which the
+// replica then neither carries out nor records. It runs before the
+// replica takes its lock, so it may block (hold a request until the test
+// has killed the client) and may call Versions. nil removes it.
+func (s *Server) SetHook(h testregistry.Hook) {
+	if h == nil {
+		s.hook.Store(nil)
+		return
+	}
+	s.hook.Store(&h)
+}
+
 // ServeHTTP answers one API request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := s.hook.Load(); h != nil && (*h)(w, r) {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	path := r.URL.EscapedPath()
