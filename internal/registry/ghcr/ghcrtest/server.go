@@ -26,6 +26,8 @@
 // for a classic personal access token, X-OAuth-Scopes. Faults can be
 // injected: secondary rate limits, primary exhaustion, 429, a token without
 // delete permission (404 on DELETE), public versions with too many downloads.
+// A test hook (SetHook) sees each API request first and may answer it
+// instead, or hold it (to kill the client between two of its requests).
 // testdata/README.md names the documentation pages the shapes come from.
 package ghcrtest
 

@@ -438,3 +438,49 @@ func TestPathPrefix(t *testing.T) {
 		t.Errorf("without the prefix: %d, want 404", b.status)
 	}
 }
+
+// TestHook: a hook sees a request before the replica; one it answers is
+// neither carried out nor recorded, and it may call Versions (it runs
+// before the replica's lock). Without it the same DELETE goes through.
+func TestHook(t *testing.T) {
+	t.Parallel()
+	r, s := start(t, Options{})
+	push(t, r.Addr()+"/octo/app:v1", 1)
+	d2 := push(t, r.Addr()+"/octo/app:v2", 2)
+	vs, err := s.Versions("octo/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	for _, v := range vs {
+		if v.Digest == d2 {
+			id = v.ID
+		}
+	}
+	var seen []string
+	s.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
+		if _, err := s.Versions("octo/app"); err != nil {
+			t.Error(err)
+		}
+		seen = append(seen, req.Method)
+		w.WriteHeader(http.StatusTeapot)
+		return true
+	})
+	u := fmt.Sprintf("%s/users/octo/packages/container/app/versions/%d", s.URL(), id)
+	if a := call(t, http.MethodDelete, u, "Bearer "+token); a.status != http.StatusTeapot {
+		t.Errorf("hooked DELETE answered %d", a.status)
+	}
+	if ok, _ := testregistry.Exists(context.Background(), r.Addr()+"/octo/app@"+d2); !ok || len(s.Deleted()) != 0 || len(s.Requests()) != 0 {
+		t.Errorf("the hooked DELETE was carried out or recorded: exists %v, deleted %v, requests %v", ok, s.Deleted(), s.Requests())
+	}
+	if gocmp.Diff([]string{http.MethodDelete}, seen) != "" {
+		t.Errorf("the hook saw %v", seen)
+	}
+	s.SetHook(nil)
+	if a := call(t, http.MethodDelete, u, "Bearer "+token); a.status != http.StatusNoContent {
+		t.Errorf("DELETE without the hook answered %d %s", a.status, a.body)
+	}
+	if ok, _ := testregistry.Exists(context.Background(), r.Addr()+"/octo/app@"+d2); ok {
+		t.Errorf("the DELETE without the hook left the manifest")
+	}
+}
