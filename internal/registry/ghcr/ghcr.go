@@ -14,7 +14,11 @@
 // sent as %2F. Deleting a version deletes all its tags; GHCR cannot remove a
 // single tag of a shared digest, so DeleteTag first moves the tag onto a
 // placeholder image of its own (oci.Backend.PushPlaceholder) and deletes
-// that placeholder's version.
+// that placeholder's version. A run killed between the two leaves the tag on
+// the placeholder, whose manifest carries registry.AnnotationPlaceholder:
+// the next run reads it as Manifest.Placeholder, and the planner deletes the
+// tag as a leftover (policy.ReasonPlaceholder) instead of ranking it as the
+// package's newest push.
 //
 // Manifests, index children, referrers, Resolve and Exists still go through
 // the registry API (the embedded *oci.Backend): the REST API does not expose

@@ -145,7 +145,10 @@ func WithKeychain(k authn.Keychain) Option {
 
 // WithUntagFirst makes DeleteDigest delete the tags it is given before the
 // manifest, for registries that refuse to delete a tagged manifest
-// (Artifact Registry: 400 GOOGLE_MANIFEST_DANGLING_TAG). The default is false.
+// (Artifact Registry: 400 GOOGLE_MANIFEST_DANGLING_TAG). A run killed
+// between two untags leaves stale tags the next run deletes; killed after
+// the last one, it leaves the manifest untagged, which the OCI API cannot
+// list (the registry's own cleanup removes it). The default is false.
 func WithUntagFirst(b bool) Option { return func(o *options) error { o.untagFirst = b; return nil } }
 
 // WithName sets the registry kind and the garbage-collection hint that
