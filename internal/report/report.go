@@ -6,8 +6,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"io"
+	"reflect"
+	"strings"
 	"time"
 )
 
@@ -158,50 +160,111 @@ func (r *Report) JSON() ([]byte, error) {
 }
 
 // WriteJSON streams the report, indented, to w (100k tags make a report
-// of tens of MB; it is not built in memory first).
+// of tens of MB; it is not built in memory first). It writes the bytes
+// json.Encoder writes for the whole report (two-space indent, HTML left
+// alone; nil repositories as []), but encodes one top-level field, and one
+// repository, at a time: the object's keys and punctuation come from
+// Report's json tags, never from searching encoded text, so no value (an
+// empty policy list, a name or message of any content) can move them.
 func (r *Report) WriteJSON(w io.Writer) error {
-	// The report without its repositories, then each repository encoded
-	// on its own into the "repositories" array: json.Encoder would build
-	// the whole document (twice, to indent it) before writing a byte.
-	head := *r
-	head.Repositories = []Repository{}
-	frame, err := marshal(&head, "")
-	if err != nil {
-		return err
-	}
-	const slot = `"repositories": []`
-	i := bytes.Index(frame, []byte(slot))
-	if i < 0 {
-		return errors.New("report: no repositories slot")
-	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.Write(frame[:i+len(slot)-1])
-	for n, repo := range r.Repositories {
-		if n > 0 {
-			bw.WriteString(",")
-		}
-		bw.WriteString("\n    ")
-		b, err := marshal(&repo, "    ")
-		if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	put := func(v any, prefix string) error {
+		buf.Reset()
+		enc.SetIndent(prefix, "  ")
+		if err := enc.Encode(v); err != nil {
 			return err
 		}
-		bw.Write(bytes.TrimSuffix(b, []byte("\n")))
+		_, err := bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		return err
 	}
-	if len(r.Repositories) > 0 {
-		bw.WriteString("\n  ")
+	bw.WriteString("{")
+	rv := reflect.ValueOf(r).Elem()
+	sep := "\n  "
+	for _, f := range reportFields {
+		v := rv.Field(f.index)
+		if f.omitEmpty && emptyJSON(v) {
+			continue
+		}
+		bw.WriteString(sep + f.key + ": ")
+		sep = ",\n  "
+		if f.index != repositoriesField {
+			if err := put(v.Interface(), "  "); err != nil {
+				return err
+			}
+			continue
+		}
+		bw.WriteString("[")
+		for n := range r.Repositories {
+			if n > 0 {
+				bw.WriteString(",")
+			}
+			bw.WriteString("\n    ")
+			if err := put(&r.Repositories[n], "    "); err != nil {
+				return err
+			}
+		}
+		if len(r.Repositories) > 0 {
+			bw.WriteString("\n  ")
+		}
+		bw.WriteString("]")
 	}
-	bw.Write(frame[i+len(slot)-1:])
+	bw.WriteString("\n}\n")
 	return bw.Flush()
 }
 
-// marshal encodes v indented by two spaces under prefix, HTML left alone.
-func marshal(v any, prefix string) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetIndent(prefix, "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
+// jsonField is one top-level field of the JSON report.
+type jsonField struct {
+	index     int    // in Report
+	key       string // the encoded name, quotes included
+	omitEmpty bool
+}
+
+// reportFields are Report's JSON fields in declaration order (the order
+// encoding/json writes them); repositoriesField is the one WriteJSON
+// streams.
+var reportFields, repositoriesField = jsonFields(reflect.TypeFor[Report](), "Repositories")
+
+// jsonFields reads the json tags of t's fields. It supports what Report
+// uses, a name and omitempty, and panics on anything else (a new tag
+// option fails every test at once instead of writing other bytes than
+// encoding/json).
+func jsonFields(t reflect.Type, streamed string) ([]jsonField, int) {
+	var out []jsonField
+	at := -1
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag := sf.Tag.Get("json")
+		if !sf.IsExported() || tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if sf.Anonymous || name == "" || (opts != "" && opts != "omitempty") {
+			panic(fmt.Sprintf("report: WriteJSON cannot write %s.%s (json %q)", t.Name(), sf.Name, tag))
+		}
+		key, _ := json.Marshal(name)
+		out = append(out, jsonField{index: i, key: string(key), omitEmpty: opts == "omitempty"})
+		if sf.Name == streamed {
+			at = i
+		}
 	}
-	return b.Bytes(), nil
+	if at < 0 {
+		panic("report: " + t.Name() + " has no field " + streamed)
+	}
+	return out, at
+}
+
+// emptyJSON is encoding/json's test for omitempty.
+func emptyJSON(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+		return v.Len() == 0
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Interface, reflect.Pointer:
+		return v.IsZero()
+	}
+	return false
 }

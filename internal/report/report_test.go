@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -572,28 +571,6 @@ func TestSummaryPushTime(t *testing.T) {
 	r.Policy.Provider, r.Policy.AgeSource = "ghcr", "pushed"
 	if s := r.Summary(); !strings.Contains(s, "newest candidates per repository by push time") {
 		t.Errorf("summary with push times:\n%s", s)
-	}
-}
-
-// WriteJSON streams per repository yet writes exactly what encoding the
-// whole report at once writes.
-func TestWriteJSONStreamsTheSameDocument(t *testing.T) {
-	t.Parallel()
-	for _, r := range []*Report{sample(false), sample(true), {Registry: "empty", Repositories: []Repository{}}} {
-		var whole bytes.Buffer
-		enc := json.NewEncoder(&whole)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(r); err != nil {
-			t.Fatal(err)
-		}
-		var streamed bytes.Buffer
-		if err := r.WriteJSON(&streamed); err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(whole.String(), streamed.String()); diff != "" {
-			t.Errorf("streamed JSON differs (-whole +streamed):\n%s", diff)
-		}
 	}
 }
 
