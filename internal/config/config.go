@@ -313,15 +313,36 @@ func parseBool(v string) (bool, error) {
 	return false, errors.New("not a boolean")
 }
 
-// List splits a list input on newlines and commas, trimming blanks.
+// List splits a list input on newlines and on commas outside braces,
+// trimming blanks: `v{1,2}.*, latest` is the glob `v{1,2}.*` (either
+// alternative) and `latest`. A backslash escapes the next character, as in
+// a glob, so `\{` opens nothing; a brace left open runs to the end of its
+// line, where the glob then fails to compile with the whole piece named.
 func List(v string) []string {
 	var out []string
+	add := func(p string) {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
 	for _, line := range strings.Split(v, "\n") {
-		for _, p := range strings.Split(line, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
+		depth, start := 0, 0
+		for i := 0; i < len(line); i++ {
+			switch line[i] {
+			case '\\':
+				i++
+			case '{':
+				depth++
+			case '}':
+				depth = max(depth-1, 0)
+			case ',':
+				if depth == 0 {
+					add(line[start:i])
+					start = i + 1
+				}
 			}
 		}
+		add(line[start:])
 	}
 	return out
 }

@@ -228,7 +228,50 @@ func TestParseDuration(t *testing.T) {
 
 func TestList(t *testing.T) {
 	t.Parallel()
-	if diff := cmp.Diff([]string{"a", "b", "c d"}, List(" a,\n\nb ,, c d \n")); diff != "" {
-		t.Error(diff)
+	cases := []struct {
+		name, in string
+		want     []string
+	}{
+		{"newlines and commas, trimmed", " a,\n\nb ,, c d \n", []string{"a", "b", "c d"}},
+		{"a comma inside braces is one glob", "v{1,2}.*", []string{"v{1,2}.*"}},
+		{"braces among other items", "latest, v{1,2}.*,\nrc-{a,b}", []string{"latest", "v{1,2}.*", "rc-{a,b}"}},
+		{"nested braces", "{a,{b,c}}-x,y", []string{"{a,{b,c}}-x", "y"}},
+		{"an escaped brace opens nothing", `\{a,b}`, []string{`\{a`, "b}"}},
+		{"a stray closing brace", "a},b", []string{"a}", "b"}},
+		{"an open brace runs to the end of its line only", "x{a,b\ny,z", []string{"x{a,b", "y", "z"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if diff := cmp.Diff(tc.want, List(tc.in)); diff != "" {
+				t.Errorf("List(%q) (-want +got):\n%s", tc.in, diff)
+			}
+		})
+	}
+}
+
+// exclude-tags: v{1,2}.* is one glob that excludes v1.x and v2.x, and a
+// brace left open is invalid input naming the whole glob.
+func TestBraceGlobInput(t *testing.T) {
+	t.Parallel()
+	c, err := Load(lookup(map[string]string{"registry": "r.example", "exclude-tags": "v{1,2}.*, latest"}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"v{1,2}.*", "latest"}, c.ExcludeTags); diff != "" {
+		t.Errorf("exclude-tags (-want +got):\n%s", diff)
+	}
+	for tag, excluded := range map[string]bool{"v1.0": true, "v2.3": true, "v3.0": false, "latest": true, "2.*": false} {
+		got := false
+		for _, g := range c.Rules.Exclude {
+			got = got || g.Match(tag)
+		}
+		if got != excluded {
+			t.Errorf("%s excluded = %v, want %v", tag, got, excluded)
+		}
+	}
+	_, err = Load(lookup(map[string]string{"registry": "r.example", "exclude-tags": "v{1,2.*"}), false)
+	if err == nil || !strings.Contains(err.Error(), `exclude-tags: "v{1,2.*" is not a valid glob`) {
+		t.Errorf("open brace: error %v, want the whole glob named", err)
 	}
 }
