@@ -64,7 +64,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		case "ls":
 			return list(ctx, args[1:], env)
 		case "help":
-			usage(env.Stdout)
+			usage(env.Stdout, "tagsweep", false, nil)
 			return ExitOK
 		default:
 			fmt.Fprintf(env.Stderr, "tagsweep: unknown command %q (commands: ls, version; no command applies the policy)\n", args[0])
@@ -84,25 +84,6 @@ func version() string {
 	return Version
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `tagsweep: retention policies for container registries
-
-Usage:
-  tagsweep [--input value ...]   apply the retention policy
-  tagsweep ls [--input value ...] list repositories and tags
-  tagsweep version               print the version
-
-Every input is read from --NAME, then TAGSWEEP_NAME, then INPUT_NAME:
-`)
-	for _, in := range config.Inputs {
-		def := ""
-		if in.Default != "" {
-			def = " (default " + in.Default + ")"
-		}
-		fmt.Fprintf(w, "  --%-15s %s%s\n", in.Name, in.Description, def)
-	}
-}
-
 // stringFlag records a flag value; bool inputs accept a bare --name.
 type stringFlag struct {
 	name   string
@@ -116,8 +97,10 @@ func (f *stringFlag) IsBoolFlag() bool   { return f.isBool }
 
 // joinBoolValues turns "--dry-run true" into "--dry-run=true": Go's flag
 // package takes a bool flag's value only after "=", and would leave "true"
-// as a stray argument. Only a boolean word right after a bool input is
-// joined; "--dry-run" alone still means true.
+// as a stray argument. A word right after a bool input that is not itself
+// a flag is its value ("--dry-run maybe" is then refused as "maybe", not
+// as a stray argument); "--dry-run" alone, or before another flag, still
+// means true. tagsweep takes no positional arguments, so no word is lost.
 func joinBoolValues(fs *flag.FlagSet, args []string) []string {
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
@@ -125,8 +108,7 @@ func joinBoolValues(fs *flag.FlagSet, args []string) []string {
 		if a == "--" || a == "-" {
 			return append(out, args[i:]...)
 		}
-		name := strings.TrimLeft(a, "-")
-		if f := fs.Lookup(name); f != nil && strings.HasPrefix(a, "-") && i+1 < len(args) && config.IsBool(args[i+1]) {
+		if f := fs.Lookup(flagName(a)); f != nil && !strings.Contains(a, "=") && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
 			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
 				out = append(out, a+"="+args[i+1])
 				i++
@@ -141,16 +123,10 @@ func joinBoolValues(fs *flag.FlagSet, args []string) []string {
 // inputs parses the flags of a command and returns the lookup that applies
 // the precedence: flag, TAGSWEEP_NAME, INPUT_NAME.
 func inputs(cmd string, args []string, env Env, runner *action.Runner, forList bool, extra func(*flag.FlagSet)) (config.Lookup, error) {
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	set := map[string]string{}
-	for _, in := range config.Inputs {
-		if (forList && in.List) || (!forList && in.Sweep) {
-			fs.Var(&stringFlag{name: in.Name, set: set, isBool: in.Bool}, in.Name, in.Description)
-		}
-	}
-	if extra != nil {
-		extra(fs)
+	fs := flagSet(cmd, forList, set, extra)
+	if err := checkFlags(fs, args, forList); err != nil {
+		return nil, err
 	}
 	if err := fs.Parse(joinBoolValues(fs, args)); err != nil {
 		return nil, err
@@ -222,7 +198,7 @@ func setup(cmd string, args []string, env Env, forList bool, extra func(*flag.Fl
 	runner := action.New(env.Getenv, env.Stdout)
 	get, err := inputs(cmd, args, env, runner, forList, extra)
 	if errors.Is(err, flag.ErrHelp) {
-		usage(env.Stdout)
+		usage(env.Stdout, cmd, forList, extra)
 		return nil, nil, nil, ExitOK
 	}
 	if err == nil && check != nil {
@@ -356,10 +332,13 @@ func writeReport(path string, rep *report.Report) error {
 	return err
 }
 
+// lsFormat is the flag that chooses the output of tagsweep ls.
+const lsFormat = "format"
+
 func list(ctx context.Context, args []string, env Env) int {
 	format := "text"
 	c, b, _, code := setup("tagsweep ls", args, env, true, func(fs *flag.FlagSet) {
-		fs.StringVar(&format, "format", "text", "text or json")
+		fs.StringVar(&format, lsFormat, "text", "text or json")
 	}, func() error {
 		if format != "text" && format != "json" {
 			return fmt.Errorf("format: %q must be text or json", format)

@@ -77,7 +77,9 @@ func TestJoinBoolValues(t *testing.T) {
 		{[]string{"-dry-run", "FALSE"}, []string{"-dry-run=FALSE"}},
 		{[]string{"--dry-run", "--keep", "1"}, []string{"--dry-run", "--keep", "1"}},
 		{[]string{"--keep", "1", "--dry-run"}, []string{"--keep", "1", "--dry-run"}},
-		{[]string{"--dry-run", "maybe"}, []string{"--dry-run", "maybe"}},
+		{[]string{"--dry-run", "maybe"}, []string{"--dry-run=maybe"}},
+		{[]string{"--dry-run=false", "--keep", "1"}, []string{"--dry-run=false", "--keep", "1"}},
+		{[]string{"--keep", "true"}, []string{"--keep", "true"}},
 		{[]string{"--", "--dry-run", "true"}, []string{"--", "--dry-run", "true"}},
 	} {
 		if got := joinBoolValues(fs, c.in); !cmp.Equal(got, c.want) {
