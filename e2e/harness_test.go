@@ -33,6 +33,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Readable by every uid: a test runs the binary as a non-root user.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	binary = filepath.Join(dir, "tagsweep")
 	args := []string{"build", "-o", binary}
 	if os.Getenv("TAGSWEEP_E2E_RACE") != "" {
@@ -88,12 +93,23 @@ func runActionStarted(t *testing.T, in inputs, extraEnv []string, started func(*
 			t.Fatal(err)
 		}
 	}
-	env := []string{"GITHUB_ACTIONS=true", "GITHUB_OUTPUT=" + out, "GITHUB_STEP_SUMMARY=" + sum, "HOME=" + dir, "DOCKER_CONFIG=" + dir}
-	all := []string{"registry", "repositories", "username", "password", "keep", "older-than", "include-tags", "exclude-tags",
-		"keep-semver", "order-by", "dry-run", "concurrency", "insecure", "ca-file", "report-file", "delete-orphans", "provider", "age-source", "max-deletions", "timeout"}
 	if _, ok := in["report-file"]; !ok {
 		in["report-file"] = rep
 	}
+	r := runStarted(t, append(actionEnv(in, out, sum, dir), extraEnv...), started, args...)
+	r.outputs = parseOutputs(t, read(t, out))
+	r.summary = read(t, sum)
+	r.report = readReport(t, in["report-file"])
+	return r
+}
+
+// actionEnv is the environment the runner gives a docker action: every
+// input as INPUT_<NAME> ("" for those left out), the outputs and summary
+// files, GITHUB_ACTIONS, and home (also the docker config directory).
+func actionEnv(in inputs, output, summary, home string) []string {
+	env := []string{"GITHUB_ACTIONS=true", "GITHUB_OUTPUT=" + output, "GITHUB_STEP_SUMMARY=" + summary, "HOME=" + home, "DOCKER_CONFIG=" + home}
+	all := []string{"registry", "repositories", "username", "password", "keep", "older-than", "include-tags", "exclude-tags",
+		"keep-semver", "order-by", "dry-run", "concurrency", "insecure", "ca-file", "report-file", "delete-orphans", "provider", "age-source", "max-deletions", "timeout"}
 	for _, name := range all {
 		env = append(env, "INPUT_"+strings.ToUpper(name)+"="+in[name])
 	}
@@ -102,16 +118,21 @@ func runActionStarted(t *testing.T, in inputs, extraEnv []string, started func(*
 			env = append(env, "INPUT_"+strings.ToUpper(name)+"="+v)
 		}
 	}
-	r := runStarted(t, append(env, extraEnv...), started, args...)
-	r.outputs = parseOutputs(t, read(t, out))
-	r.summary = read(t, sum)
-	if b, err := os.ReadFile(in["report-file"]); err == nil {
-		r.report = &report.Report{}
-		if err := json.Unmarshal(b, r.report); err != nil {
-			t.Fatalf("report-file is not JSON: %v\n%s", err, b)
-		}
+	return env
+}
+
+// readReport decodes the JSON report at path, nil when there is none.
+func readReport(t *testing.T, path string) *report.Report {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
 	}
-	return r
+	rep := &report.Report{}
+	if err := json.Unmarshal(b, rep); err != nil {
+		t.Fatalf("report-file is not JSON: %v\n%s", err, b)
+	}
+	return rep
 }
 
 // run runs the binary with exactly env (plus PATH) and arguments.
@@ -123,12 +144,22 @@ func run(t *testing.T, env []string, args ...string) result {
 // runStarted is run that hands the started process to started.
 func runStarted(t *testing.T, env []string, started func(*os.Process), args ...string) result {
 	t.Helper()
+	return runCmd(t, env, nil, started, args...)
+}
+
+// runCmd is runStarted with configure applied to the command before it
+// starts (to run it as another user, for instance).
+func runCmd(t *testing.T, env []string, configure func(*exec.Cmd), started func(*os.Process), args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if configure != nil {
+		configure(cmd)
+	}
 	err := cmd.Start()
 	if err == nil {
 		if started != nil {

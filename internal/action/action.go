@@ -21,9 +21,34 @@ func New(getenv func(string) string, w io.Writer) *Runner {
 	return &Runner{getenv: getenv, a: githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(w))}
 }
 
+// The variables that name the files a step writes.
+const (
+	OutputFile  = "GITHUB_OUTPUT"
+	SummaryFile = "GITHUB_STEP_SUMMARY"
+)
+
+// File is a file the runner gives the step to write.
+type File struct {
+	// Var is the variable that names it: OutputFile or SummaryFile.
+	Var  string
+	Path string
+}
+
+// Files lists the files SetOutputs and AddSummary write to (those whose
+// variable is set), so that they can be checked before the run.
+func (r *Runner) Files() []File {
+	var out []File
+	for _, v := range []string{OutputFile, SummaryFile} {
+		if p := r.getenv(v); p != "" {
+			out = append(out, File{Var: v, Path: p})
+		}
+	}
+	return out
+}
+
 // InActions reports whether tagsweep runs as a GitHub Actions step.
 func (r *Runner) InActions() bool {
-	return r.getenv("GITHUB_ACTIONS") == "true" || r.getenv("GITHUB_OUTPUT") != ""
+	return r.getenv("GITHUB_ACTIONS") == "true" || r.getenv(OutputFile) != ""
 }
 
 // Input returns INPUT_<NAME> (upper case, "-" kept, as the runner sets it).
@@ -41,7 +66,7 @@ func (r *Runner) Mask(secret string) {
 // SetOutputs writes step outputs to GITHUB_OUTPUT. It reports whether it
 // did (false outside Actions).
 func (r *Runner) SetOutputs(outputs [][2]string) (bool, error) {
-	if r.getenv("GITHUB_OUTPUT") == "" {
+	if r.getenv(OutputFile) == "" {
 		return false, nil
 	}
 	return true, guard(func() {
@@ -54,7 +79,7 @@ func (r *Runner) SetOutputs(outputs [][2]string) (bool, error) {
 // AddSummary appends markdown to GITHUB_STEP_SUMMARY. It reports whether
 // it did (false when the variable is unset).
 func (r *Runner) AddSummary(markdown string) (bool, error) {
-	if r.getenv("GITHUB_STEP_SUMMARY") == "" {
+	if r.getenv(SummaryFile) == "" {
 		return false, nil
 	}
 	return true, guard(func() { r.a.AddStepSummary(markdown) })

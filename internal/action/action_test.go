@@ -236,3 +236,25 @@ func TestMask(t *testing.T) {
 		})
 	}
 }
+
+// Files names the files the step will write, and only those that are set.
+func TestFiles(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		env  env
+		want []File
+	}{
+		{"both", env{"GITHUB_OUTPUT": "/o", "GITHUB_STEP_SUMMARY": "/s"}, []File{{OutputFile, "/o"}, {SummaryFile, "/s"}}},
+		{"summary only", env{"GITHUB_STEP_SUMMARY": "/s"}, []File{{SummaryFile, "/s"}}},
+		{"outside Actions", env{"GITHUB_ACTIONS": "true"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if diff := cmp.Diff(tc.want, New(tc.env.get, &bytes.Buffer{}).Files()); diff != "" {
+				t.Errorf("Files() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -233,25 +234,60 @@ func sweep(ctx context.Context, args []string, env Env) int {
 	}
 	log := env.Stderr
 	fmt.Fprintf(log, "tagsweep %s: %s, repositories %s, %s as %s\n", version(), c.Host, strings.Join(c.Repositories, ","), mode(c.DryRun), b.Who)
+	if broken, errs := checkDestinations(destinations(c, runner), os.Getuid()); len(errs) > 0 {
+		now := time.Now
+		if env.Now != nil {
+			now = env.Now
+		}
+		rep := &report.Report{Registry: c.Host, DryRun: c.DryRun, StartedAt: now().UTC(), FinishedAt: now().UTC(),
+			Policy: policyOf(c), Repositories: []report.Repository{}}
+		for _, err := range errs {
+			rep.Errors = append(rep.Errors, err.Error())
+		}
+		rep.Errors = append(rep.Errors, "nothing was sent to the registry and nothing deleted: every output must be writable before the first request")
+		rep.Tally()
+		finish(c, env, runner, rep, broken)
+		return ExitFailed
+	}
 	ctx, cancel := withTimeout(ctx, c)
 	defer cancel()
 	e := engine.New(b.Backend, engine.Options{
 		Registry: c.Host, Repositories: c.Repositories, Rules: c.Rules, DryRun: c.DryRun,
 		Concurrency: c.Concurrency, Now: env.Now, Log: log, MaxDeletions: c.MaxDeletions,
 		Shard: c.Shard, Shards: c.Shards, Progress: 5 * time.Second, Groups: runner.InActions(),
-		Policy: report.Policy{
-			Repositories: c.Repositories, Keep: c.Keep, OlderThan: c.OlderThanText, IncludeTags: c.IncludeTags,
-			ExcludeTags: c.ExcludeTags, KeepSemver: c.KeepSemver, OrderBy: c.OrderBy, DeleteOrphans: c.DeleteOrphans,
-			Provider: string(c.Provider), AgeSource: ageSource(c), MaxDeletions: c.MaxDeletions, Timeout: c.TimeoutText, Shard: shardText(c),
-		},
+		Policy: policyOf(c),
 	})
 	rep := e.Run(ctx)
 	rep.Requests = b.Requests()
+	if !finish(c, env, runner, rep, nil) || rep.Failed() {
+		return ExitFailed
+	}
+	return ExitOK
+}
 
+// policyOf echoes the inputs that shape the plan, for the report.
+func policyOf(c *config.Config) report.Policy {
+	return report.Policy{
+		Repositories: c.Repositories, Keep: c.Keep, OlderThan: c.OlderThanText, IncludeTags: c.IncludeTags,
+		ExcludeTags: c.ExcludeTags, KeepSemver: c.KeepSemver, OrderBy: c.OrderBy, DeleteOrphans: c.DeleteOrphans,
+		Provider: string(c.Provider), AgeSource: ageSource(c), MaxDeletions: c.MaxDeletions, Timeout: c.TimeoutText, Shard: shardText(c),
+	}
+}
+
+// finish writes what the run did: the report file, the log lines, the job
+// summary and the step outputs. skip names destinations already known to
+// be unwritable. A summary or outputs that cannot be written go to stdout
+// instead, so that the log keeps the record of what was deleted. It
+// reports whether every destination was written.
+func finish(c *config.Config, env Env, runner *action.Runner, rep *report.Report, skip []string) bool {
+	log := env.Stderr
+	skipped := func(name string) bool { return slices.Contains(skip, name) }
+	ok := true
 	written := ""
-	if c.ReportFile != "" {
+	if c.ReportFile != "" && !skipped("report-file") {
 		if err := writeReport(c.ReportFile, rep); err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("report-file: %v", err))
+			ok = false
 		} else {
 			written = c.ReportFile
 		}
@@ -265,7 +301,7 @@ func sweep(ctx context.Context, args []string, env Env) int {
 		report.Count(t.Repositories, "repository"), report.Count(t.Tags, "tag"), t.Deleted, deletedWord(c.DryRun), t.Kept, t.Failed, report.Bytes(t.ReclaimedBytes), report.Count(int(rep.Requests), "request"))
 
 	limit := 0
-	if runner.InActions() && env.Getenv("GITHUB_OUTPUT") != "" {
+	if runner.InActions() && env.Getenv(action.OutputFile) != "" {
 		limit = report.MaxOutput
 	}
 	outputs, warning := rep.Outputs(written, limit)
@@ -274,27 +310,35 @@ func sweep(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(log, "warning: %s\n", warning)
 	}
 	summary := rep.Summary()
-	if ok, err := runner.AddSummary(summary); err != nil {
-		fmt.Fprintf(log, "error: job summary: %v\n", err)
-	} else if !ok {
+	wrote, err := false, error(nil)
+	if !skipped(action.SummaryFile) {
+		wrote, err = runner.AddSummary(summary)
+	}
+	if err != nil {
+		fmt.Fprintf(log, "error: job summary: %v; it follows on stdout\n", err)
+		ok = false
+	}
+	if !wrote || err != nil {
 		fmt.Fprintln(env.Stdout, summary)
 	}
 	var outs [][2]string
 	for _, o := range outputs {
 		outs = append(outs, [2]string{o.Name, o.Value})
 	}
-	if ok, err := runner.SetOutputs(outs); err != nil {
-		fmt.Fprintf(log, "error: step outputs: %v\n", err)
-		return ExitFailed
-	} else if !ok {
+	wrote, err = false, nil
+	if !skipped(action.OutputFile) {
+		wrote, err = runner.SetOutputs(outs)
+	}
+	if err != nil {
+		fmt.Fprintf(log, "error: step outputs: %v; they follow on stdout\n", err)
+		ok = false
+	}
+	if !wrote || err != nil {
 		for _, o := range outs {
 			fmt.Fprintf(env.Stdout, "%s=%s\n", o[0], o[1])
 		}
 	}
-	if rep.Failed() {
-		return ExitFailed
-	}
-	return ExitOK
+	return ok
 }
 
 func mode(dry bool) string {
