@@ -42,3 +42,35 @@ func TestActionYAML(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerfile keeps the image what a docker action and a CI job image
+// need: no USER instruction (GitHub runs a docker action as root, and the
+// runner's files belong to the runner's uid), a base with a POSIX shell
+// (GitLab CI and Jenkins run their steps through sh), CA certificates, and
+// tagsweep on the PATH as the entrypoint.
+func TestDockerfile(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var from []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0 || strings.HasPrefix(f[0], "#"):
+		case strings.EqualFold(f[0], "USER"):
+			t.Errorf("Dockerfile has %q: a docker action must run as the default user, root", line)
+		case strings.EqualFold(f[0], "FROM") && len(f) > 1:
+			from = append(from, f[1])
+		}
+	}
+	if len(from) == 0 || !strings.HasPrefix(from[len(from)-1], "alpine:") {
+		t.Errorf("final image FROM %v, want an alpine base (a POSIX shell)", from)
+	}
+	for _, want := range []string{"apk add --no-cache ca-certificates", "/usr/local/bin/tagsweep", `ENTRYPOINT ["/usr/local/bin/tagsweep"]`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+}
