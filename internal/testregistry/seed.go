@@ -409,7 +409,15 @@ func BuildReferrer(subject v1.Descriptor, artifactType string, seed int64, opts 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return newArtifact(subject, artifactType, seed, o)
+	return newReferrer(subject, artifactType, seed, o)
+}
+
+// newReferrer builds the artifact that refers to subject.
+func newReferrer(subject v1.Descriptor, artifactType string, seed int64, o referrerOptions) (*artifact, error) {
+	if artifactType == "" {
+		return nil, fmt.Errorf("testregistry: referrer artifactType must not be empty")
+	}
+	return newArtifact(ArtifactSpec{ArtifactType: artifactType, ConfigMediaType: o.configMediaType, Seed: seed, Annotations: o.annotations}, &subject)
 }
 
 // PushReferrer pushes an OCI 1.1 artifact manifest ([BuildReferrer]) whose
@@ -437,7 +445,7 @@ func PushReferrer(ctx context.Context, repo string, subject v1.Descriptor, artif
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	art, err := newArtifact(subject, artifactType, seed, o)
+	art, err := newReferrer(subject, artifactType, seed, o)
 	if err != nil {
 		return v1.Hash{}, err
 	}

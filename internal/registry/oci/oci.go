@@ -174,7 +174,7 @@ type Backend struct {
 	stats   *Stats
 
 	deleteClients sync.Map // repo -> *lazyClient
-	created       sync.Map // config digest -> time.Time, from the config's created
+	created       sync.Map // config digest -> configCreated
 
 	untagFirst bool
 	name       string
@@ -468,11 +468,20 @@ func (b *Backend) manifest(ctx context.Context, repo, ref string) (*registry.Man
 		for _, l := range mf.Layers {
 			m.Blobs = append(m.Blobs, registry.Blob{Digest: l.Digest.String(), Size: l.Size})
 		}
+		// The age of an image is its config's created; an artifact (a
+		// config without created: Helm charts, oras pushes) is dated by
+		// its org.opencontainers.image.created annotation. A config that
+		// is no image config (Helm's, oras' empty one) is not fetched:
+		// none of them carries created.
 		cmt := string(mf.Config.MediaType)
-		m.Created = parseTime(mf.Annotations[registry.AnnotationCreated])
-		if c, ok := b.created.Load(mf.Config.Digest.String()); ok && (cmt == registry.MediaTypeOCIConfig || cmt == registry.MediaTypeDockerConfig) {
-			m.Created = c.(time.Time) // tags sharing an image share its config: one GET
-		} else if cmt == registry.MediaTypeOCIConfig || cmt == registry.MediaTypeDockerConfig {
+		annotated := parseTime(mf.Annotations[registry.AnnotationCreated])
+		if cmt != registry.MediaTypeOCIConfig && cmt != registry.MediaTypeDockerConfig {
+			m.Created = annotated
+			m.ArtifactType = cmp.Or(string(mf.ArtifactType), cmt)
+			break
+		}
+		own, ok := b.created.Load(mf.Config.Digest.String())
+		if !ok { // tags sharing an image share its config: one GET
 			img, err := desc.Image()
 			if err != nil {
 				return nil, fmt.Errorf("read image %s: %w", ref, err)
@@ -481,20 +490,36 @@ func (b *Backend) manifest(ctx context.Context, repo, ref string) (*registry.Man
 			if err != nil {
 				return nil, b.classify(err, need, "get config of "+ref)
 			}
-			var cfg struct {
-				Created string `json:"created"`
-			}
-			if json.Unmarshal(raw, &cfg) == nil {
-				m.Created = parseTime(cfg.Created)
-			}
-			b.created.Store(mf.Config.Digest.String(), m.Created)
+			own = readCreated(raw)
+			b.created.Store(mf.Config.Digest.String(), own)
+		}
+		if c := own.(configCreated); c.set {
+			m.Created = c.at
 		} else {
-			m.ArtifactType = cmp.Or(string(mf.ArtifactType), cmt)
+			m.Created = annotated
 		}
 	default:
 		// schema 1 and unknown types: digest only, age unknown.
 	}
 	return m, nil
+}
+
+// configCreated is what an image config says of its creation: set is
+// false when it has no created (absent, null or ""), and at is zero when
+// created is not a time.
+type configCreated struct {
+	at  time.Time
+	set bool
+}
+
+func readCreated(config []byte) configCreated {
+	var cfg struct {
+		Created *string `json:"created"`
+	}
+	if json.Unmarshal(config, &cfg) != nil || cfg.Created == nil || *cfg.Created == "" {
+		return configCreated{}
+	}
+	return configCreated{at: parseTime(*cfg.Created), set: true}
 }
 
 func parseTime(s string) time.Time {

@@ -1141,3 +1141,104 @@ func TestCatalogPageSizeRefused(t *testing.T) {
 		t.Errorf("catalog requests = %d, want 4 (one refused, 3 pages)", n)
 	}
 }
+
+// TestArtifactAge: an image is dated by its config's created; an artifact,
+// a manifest whose config has no created (a Helm chart, an SBOM pushed
+// with oras), by its org.opencontainers.image.created annotation (contract
+// rule 1). Configs that are no image config are not fetched.
+func TestArtifactAge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
+	repo := r.Addr() + "/art"
+	annotated := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	ann := func(v string) map[string]string { return map[string]string{registry.AnnotationCreated: v} }
+	// An image config without created, as some builders write it.
+	noCreated := func(seed int64, a map[string]string) testregistry.ArtifactSpec {
+		return testregistry.ArtifactSpec{ConfigMediaType: registry.MediaTypeOCIConfig,
+			Config:         []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`),
+			LayerMediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Seed: seed, Annotations: a}
+	}
+	cases := []struct {
+		name         string
+		push         func(ref string) error
+		wantCreated  time.Time
+		artifactType string
+		configGETs   int // blob GETs of the config
+	}{
+		{"Helm chart: the annotation", func(ref string) error {
+			_, err := testregistry.PushArtifact(ctx, ref, testregistry.HelmChart("web", "1.2.3", annotated))
+			return err
+		}, annotated, testregistry.MediaTypeHelmConfig, 0},
+		{"oras SBOM: the annotation", func(ref string) error {
+			_, err := testregistry.PushArtifact(ctx, ref, testregistry.SBOM(annotated, 1))
+			return err
+		}, annotated, testregistry.MediaTypeSPDXJSON, 0},
+		{"artifact without the annotation: unknown", func(ref string) error {
+			_, err := testregistry.PushArtifact(ctx, ref, testregistry.SBOM(time.Time{}, 2))
+			return err
+		}, time.Time{}, testregistry.MediaTypeSPDXJSON, 0},
+		{"artifact with an annotation that is no time: unknown", func(ref string) error {
+			s := testregistry.SBOM(time.Time{}, 3)
+			s.Annotations = ann("yesterday")
+			_, err := testregistry.PushArtifact(ctx, ref, s)
+			return err
+		}, time.Time{}, testregistry.MediaTypeSPDXJSON, 0},
+		{"image config without created: the annotation", func(ref string) error {
+			_, err := testregistry.PushArtifact(ctx, ref, noCreated(4, ann("2025-03-04T05:06:07Z")))
+			return err
+		}, annotated, "", 1},
+		{"image with created and an annotation: the config", func(ref string) error {
+			_, err := testregistry.PushImage(ctx, ref, testregistry.ImageSpec{Created: created, Seed: 5, Annotations: ann("2025-03-04T05:06:07Z")})
+			return err
+		}, created, "", 1},
+	}
+	for i, tc := range cases {
+		tag := fmt.Sprintf("t%d", i)
+		if err := tc.push(repo + ":" + tag); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBackend(t, r.Addr()) // its own config cache
+			r.ResetRequests()
+			got, err := b.Manifest(ctx, "art", fmt.Sprintf("t%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Created.Equal(tc.wantCreated) || got.ArtifactType != tc.artifactType {
+				t.Errorf("created %v, artifact type %q; want %v, %q", got.Created, got.ArtifactType, tc.wantCreated, tc.artifactType)
+			}
+			if n := r.Requests().Of(http.MethodGet, testregistry.ClassBlob); n != tc.configGETs {
+				t.Errorf("%d config GETs, want %d", n, tc.configGETs)
+			}
+		})
+	}
+
+	// Two manifests sharing a config without created: each has its own
+	// annotation, though the config is read once.
+	t.Run("shared config, own annotations", func(t *testing.T) {
+		later := annotated.Add(48 * time.Hour)
+		for tag, when := range map[string]time.Time{"a": annotated, "b": later} {
+			s := noCreated(9, ann(when.Format(time.RFC3339)))
+			if _, err := testregistry.PushArtifact(ctx, repo+":"+tag, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := newBackend(t, r.Addr())
+		r.ResetRequests()
+		for tag, want := range map[string]time.Time{"a": annotated, "b": later} {
+			got, err := b.Manifest(ctx, "art", tag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Created.Equal(want) {
+				t.Errorf("%s: created %v, want %v", tag, got.Created, want)
+			}
+		}
+		if n := r.Requests().Of(http.MethodGet, testregistry.ClassBlob); n != 1 {
+			t.Errorf("%d config GETs, want 1", n)
+		}
+	})
+}
