@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/tagsweep/tagsweep/internal/report"
@@ -372,6 +373,21 @@ func digestOf(t *testing.T, ref string) v1.Hash {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// runReal runs in again for real after the dry run dry: it must exit 0
+// and delete exactly the tags the dry run planned.
+func runReal(t *testing.T, in inputs, dry result) result {
+	t.Helper()
+	in["dry-run"] = "false"
+	real := runAction(t, in)
+	if real.code != 0 {
+		t.Fatalf("real run exit %d", real.code)
+	}
+	if diff := cmp.Diff(deletedTagsOutput(t, dry), deletedTagsOutput(t, real)); diff != "" {
+		t.Errorf("the real run deleted other tags than the dry run planned (-dry +real):\n%s", diff)
+	}
+	return real
 }
 
 // checkCounts checks the contract's accounting: kept + deleted + failed

@@ -55,14 +55,7 @@ func TestKeepNewest(t *testing.T) {
 		t.Errorf("dry-run actions: %v", got)
 	}
 
-	in["dry-run"] = "false"
-	real := runAction(t, in)
-	if real.code != 0 {
-		t.Fatalf("real run exit %d", real.code)
-	}
-	if diff := cmp.Diff(deletedTagsOutput(t, dry), deletedTagsOutput(t, real)); diff != "" {
-		t.Errorf("real run deleted other tags than the dry run planned (-dry +real):\n%s", diff)
-	}
+	real := runReal(t, in, dry)
 	for k := range dry.outputs {
 		if k != "report-file" && dry.outputs[k] != real.outputs[k] {
 			t.Errorf("output %s: dry-run %q, real %q", k, dry.outputs[k], real.outputs[k])

@@ -310,35 +310,39 @@ func finish(c *config.Config, env Env, runner *action.Runner, rep *report.Report
 		fmt.Fprintf(log, "warning: %s\n", warning)
 	}
 	summary := rep.Summary()
-	wrote, err := false, error(nil)
-	if !skipped(action.SummaryFile) {
-		wrote, err = runner.AddSummary(summary)
-	}
-	if err != nil {
-		fmt.Fprintf(log, "error: job summary: %v; it follows on stdout\n", err)
-		ok = false
-	}
-	if !wrote || err != nil {
-		fmt.Fprintln(env.Stdout, summary)
-	}
+	ok = deliver(log, "job summary", "it follows", skipped(action.SummaryFile),
+		func() (bool, error) { return runner.AddSummary(summary) },
+		func() { fmt.Fprintln(env.Stdout, summary) }) && ok
 	var outs [][2]string
 	for _, o := range outputs {
 		outs = append(outs, [2]string{o.Name, o.Value})
 	}
-	wrote, err = false, nil
-	if !skipped(action.OutputFile) {
-		wrote, err = runner.SetOutputs(outs)
+	ok = deliver(log, "step outputs", "they follow", skipped(action.OutputFile),
+		func() (bool, error) { return runner.SetOutputs(outs) },
+		func() {
+			for _, o := range outs {
+				fmt.Fprintf(env.Stdout, "%s=%s\n", o[0], o[1])
+			}
+		}) && ok
+	return ok
+}
+
+// deliver writes one destination of the runner (unless skip: it is
+// known to be unwritable). Where the runner gives none, or the write
+// fails, stdout gets it (fallback): the log keeps the record. It reports
+// whether the write did not fail.
+func deliver(log io.Writer, what, follows string, skip bool, write func() (bool, error), fallback func()) bool {
+	wrote, err := false, error(nil)
+	if !skip {
+		wrote, err = write()
 	}
 	if err != nil {
-		fmt.Fprintf(log, "error: step outputs: %v; they follow on stdout\n", err)
-		ok = false
+		fmt.Fprintf(log, "error: %s: %v; %s on stdout\n", what, err, follows)
 	}
 	if !wrote || err != nil {
-		for _, o := range outs {
-			fmt.Fprintf(env.Stdout, "%s=%s\n", o[0], o[1])
-		}
+		fallback()
 	}
-	return ok
+	return err == nil
 }
 
 func mode(dry bool) string {
