@@ -298,7 +298,10 @@ func finish(c *config.Config, env Env, runner *action.Runner, rep *report.Report
 	}
 	t := rep.Totals
 	fmt.Fprintf(log, "%s, %s: %d %s, %d kept, %d failed, %s reclaimable after GC, %s\n",
-		report.Count(t.Repositories, "repository"), report.Count(t.Tags, "tag"), t.Deleted, deletedWord(c.DryRun), t.Kept, t.Failed, report.Bytes(t.ReclaimedBytes), report.Count(int(rep.Requests), "request"))
+		report.Count(t.Repositories, "repository"), report.Count(t.Tags, "tag"), t.Deleted, deletedWord(c.DryRun), t.Kept, t.Failed, rep.Reclaimed(t.ReclaimedBytes), report.Count(int(rep.Requests), "request"))
+	if rep.ReclaimedAtMost && t.ReclaimedBytes > 0 {
+		fmt.Fprintf(log, "note: reclaimable after GC is at most %s: %s\n", report.Bytes(t.ReclaimedBytes), report.ReclaimedNote)
+	}
 
 	limit := 0
 	if runner.InActions() && env.Getenv(action.OutputFile) != "" {

@@ -66,9 +66,14 @@ type Engine struct {
 	b    registry.Backend
 	o    Options
 	logm sync.Mutex
+	// literal are the repositories named without a glob: one missing or
+	// without tags is a warning naming it, not a silent "0 tags".
+	literal map[string]bool
 
 	// progress counters
 	reposDone, tagsRead, tagsDeleted atomic.Int64
+	// inexact: an untagged listing failed, so reclaimed-bytes may over-count.
+	inexact atomic.Bool
 }
 
 // New returns an engine. In dry-run the backend is wrapped so that it
@@ -92,7 +97,20 @@ func New(b registry.Backend, o Options) *Engine {
 	if o.DryRun {
 		b = registry.DryRun(b)
 	}
-	return &Engine{b: b, o: o}
+	literal := map[string]bool{}
+	for _, p := range o.Repositories {
+		if Literal(p) {
+			literal[p] = true
+		}
+	}
+	return &Engine{b: b, o: o, literal: literal}
+}
+
+// noSuchRepository is the warning for a repository named literally that
+// does not exist or lists no tags (registries answer a missing repository
+// with 404 NAME_UNKNOWN, or with 200 and no tags).
+func noSuchRepository(name string) string {
+	return name + ": no such repository, or it has no tags"
 }
 
 func (e *Engine) logf(format string, args ...any) {
@@ -114,17 +132,23 @@ func Literal(p string) bool { return glob.QuoteMeta(p) == p }
 // Run applies the policy and returns what happened.
 func (e *Engine) Run(ctx context.Context) *report.Report {
 	start := e.o.Now()
+	caps := e.b.Capabilities()
 	rep := &report.Report{Registry: e.o.Registry, DryRun: e.o.DryRun, StartedAt: start.UTC(), Policy: e.o.Policy,
-		Repositories: []report.Repository{}, GCHint: e.b.Capabilities().GCHint}
+		Repositories: []report.Repository{}, GCHint: caps.GCHint, ReclaimedAtMost: !caps.ListsUntagged}
 	defer func() {
 		rep.FinishedAt = e.o.Now().UTC()
+		rep.ReclaimedAtMost = rep.ReclaimedAtMost || e.inexact.Load()
 		rep.Tally()
 	}()
 
-	repos, err := e.discover(ctx)
+	repos, unmatched, err := e.discover(ctx)
 	if err != nil {
 		rep.Errors = append(rep.Errors, err.Error())
 		return rep
+	}
+	for _, name := range unmatched {
+		rep.Warnings = append(rep.Warnings, noSuchRepository(name))
+		e.logf("warning: %s (not in the catalog)", noSuchRepository(name))
 	}
 	e.logf("%s in scope", report.Count(len(repos), "repository"))
 	if e.o.Progress > 0 {
@@ -159,8 +183,9 @@ func (e *Engine) Run(ctx context.Context) *report.Report {
 	}
 	_ = g.Wait()
 	if twoPhase {
-		if err := e.capDeletions(xs); err != nil {
-			rep.Errors = append(rep.Errors, err.Error())
+		if c := e.capDeletions(xs); c != nil {
+			rep.Cap = c
+			rep.Errors = append(rep.Errors, c.Error())
 		}
 		g := errgroup.Group{}
 		g.SetLimit(e.o.Concurrency)
@@ -234,39 +259,32 @@ func stopped(ctx context.Context) string {
 }
 
 // capDeletions blocks every repository when the plans delete more tags
-// than max-deletions, naming the count and the first few tags.
-func (e *Engine) capDeletions(xs []*execution) error {
-	total := 0
-	var first []string
+// than max-deletions; the refusal names the count and the first few tags.
+func (e *Engine) capDeletions(xs []*execution) *report.Cap {
+	c := &report.Cap{Max: e.o.MaxDeletions}
 	for _, x := range xs {
 		if x == nil || x.plan == nil {
 			continue
 		}
 		for _, it := range x.plan.Items {
 			if it.Action == policy.Delete {
-				total++
-				if len(first) < 5 {
-					first = append(first, x.repo+":"+it.Tag)
+				c.Planned++
+				if len(c.First) < 5 {
+					c.First = append(c.First, x.repo+":"+it.Tag)
 				}
 			}
 		}
 	}
-	if total <= e.o.MaxDeletions {
+	if c.Planned <= e.o.MaxDeletions {
 		return nil
 	}
-	more := ""
-	if total > len(first) {
-		more = fmt.Sprintf(" and %d more", total-len(first))
-	}
-	err := fmt.Errorf("max-deletions: the plan would delete %d tags, more than max-deletions=%d; nothing was deleted (%s%s)",
-		total, e.o.MaxDeletions, strings.Join(first, ", "), more)
 	for _, x := range xs {
 		if x != nil && x.blocked == nil {
-			x.blocked = err
-			x.capped = true
+			x.blocked = c
+			x.capped = c
 		}
 	}
-	return err
+	return c
 }
 
 func compact(s []string) []string {
@@ -281,19 +299,21 @@ func compact(s []string) []string {
 
 // discover lists the repositories in scope: the literal names when every
 // pattern is one (no catalog request), else the catalog filtered by the
-// globs.
-func (e *Engine) discover(ctx context.Context) ([]string, error) {
-	repos, err := e.matching(ctx)
+// globs. unmatched are the literal names the catalog does not list (in
+// this shard).
+func (e *Engine) discover(ctx context.Context) (repos, unmatched []string, err error) {
+	repos, unmatched, err = e.matching(ctx)
 	if err != nil || e.o.Shards <= 1 {
-		return repos, err
+		return repos, unmatched, err
 	}
 	in := InShard(repos, e.o.Shard, e.o.Shards)
 	e.logf("shard %d/%d: %d of the %d repositories that match", e.o.Shard, e.o.Shards, len(in), len(repos))
-	return in, nil
+	return in, InShard(unmatched, e.o.Shard, e.o.Shards), nil
 }
 
-// matching lists the repositories the globs match.
-func (e *Engine) matching(ctx context.Context) ([]string, error) {
+// matching lists the repositories the globs match, and the literal
+// patterns that match no repository of the catalog.
+func (e *Engine) matching(ctx context.Context) ([]string, []string, error) {
 	allLiteral := true
 	for _, p := range e.o.Repositories {
 		allLiteral = allLiteral && Literal(p)
@@ -308,19 +328,19 @@ func (e *Engine) matching(ctx context.Context) ([]string, error) {
 			}
 		}
 		sort.Strings(out)
-		return out, nil
+		return out, nil, nil
 	}
 	var gs []*glob.Pattern
 	for _, p := range e.o.Repositories {
 		g, err := RepoGlob(p)
 		if err != nil {
-			return nil, fmt.Errorf("repositories: %w", err)
+			return nil, nil, fmt.Errorf("repositories: %w", err)
 		}
 		gs = append(gs, g)
 	}
 	all, err := e.b.Repositories(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("discover repositories: %w", err)
+		return nil, nil, fmt.Errorf("discover repositories: %w", err)
 	}
 	for _, r := range all {
 		for _, g := range gs {
@@ -331,7 +351,15 @@ func (e *Engine) matching(ctx context.Context) ([]string, error) {
 		}
 	}
 	sort.Strings(out)
-	return out, nil
+	var unmatched []string
+	for _, p := range e.o.Repositories {
+		if e.literal[p] && !seen[p] {
+			seen[p] = true
+			unmatched = append(unmatched, p)
+		}
+	}
+	sort.Strings(unmatched)
+	return out, unmatched, nil
 }
 
 // snapshot is what the first look learned about a repository.
@@ -357,6 +385,14 @@ func (s *snapshot) input(now time.Time) policy.Input {
 func (e *Engine) plan(ctx context.Context, name string) (*execution, []string) {
 	x := &execution{e: e, repo: name}
 	listed, err := e.b.Tags(ctx, name)
+	if errors.Is(err, registry.ErrNotFound) && e.literal[name] {
+		listed, err = nil, nil // said below, as for an empty listing
+	}
+	if err == nil && len(listed) == 0 && e.literal[name] {
+		x.logf("warning: %s", noSuchRepository(name))
+		x.plan, x.snap, x.in = &policy.Plan{}, &snapshot{}, policy.Input{}
+		return x, []string{noSuchRepository(name)}
+	}
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
 			err = fmt.Errorf("repository %q not found: %w", name, err)
@@ -366,6 +402,7 @@ func (e *Engine) plan(ctx context.Context, name string) (*execution, []string) {
 		return x, nil
 	}
 	snap := e.inspect(ctx, name, listed)
+	e.readUntagged(ctx, name, snap)
 	warns := append([]string(nil), snap.warnings...)
 	now := e.o.Now()
 	in := snap.input(now)
@@ -409,7 +446,7 @@ func (e *Engine) finish(ctx context.Context, x *execution) (out report.Repositor
 	}
 	switch {
 	case x.blocked != nil:
-		if !x.capped {
+		if x.capped == nil {
 			out.Error = x.blocked.Error()
 		}
 	case !e.o.DryRun && (x.plan.Deletes() > 0 || len(x.plan.Untagged) > 0):
@@ -703,6 +740,47 @@ func (e *Engine) inspect(ctx context.Context, repo string, listed []registry.Tag
 	return s
 }
 
+// readUntagged adds the repository's untagged manifests that no tag
+// reaches to the snapshot, where the backend lists them: nothing deletes
+// them, but the blobs they hold are not freed, so reclaimed-bytes counts
+// them as used. Where it cannot, the figure is an upper bound.
+func (e *Engine) readUntagged(ctx context.Context, repo string, s *snapshot) {
+	l, ok := e.b.(registry.UntaggedLister)
+	if !ok || !e.b.Capabilities().ListsUntagged {
+		return
+	}
+	digests, err := l.Untagged(ctx, repo)
+	if err != nil {
+		e.inexact.Store(true)
+		s.warnings = append(s.warnings, fmt.Sprintf("%s: could not list the untagged manifests (%v): reclaimed-bytes is at most the figure shown", repo, err))
+		return
+	}
+	var mu sync.Mutex
+	g := errgroup.Group{}
+	g.SetLimit(e.o.Concurrency)
+	for _, d := range digests {
+		if _, ok := s.manifests[d]; ok {
+			continue
+		}
+		g.Go(func() error {
+			m, err := e.b.Manifest(ctx, repo, d)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, registry.ErrNotFound):
+			case err != nil:
+				e.inexact.Store(true)
+				s.warnings = append(s.warnings, fmt.Sprintf("%s: could not read untagged manifest %s (%v): reclaimed-bytes is at most the figure shown", repo, d, err))
+			default:
+				s.manifests[d] = m
+				s.exists[d] = true
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
 // Listed is one repository as `tagsweep ls` shows it.
 type Listed struct {
 	Name  string      `json:"name"`
@@ -726,7 +804,7 @@ type ListedTag struct {
 // List discovers the repositories and inspects the tags that match
 // include and none of exclude, without planning or deleting.
 func (e *Engine) List(ctx context.Context, include, exclude []policy.Glob) ([]Listed, error) {
-	repos, err := e.discover(ctx)
+	repos, _, err := e.discover(ctx)
 	if err != nil {
 		return nil, err
 	}

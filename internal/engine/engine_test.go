@@ -230,7 +230,7 @@ func TestSharedDigest(t *testing.T) {
 	}{{
 		name:        "registry cannot delete single tags",
 		tagDelete:   false,
-		wantV1:      [2]string{report.Kept, "shares digest with kept tag latest"},
+		wantV1:      [2]string{report.Kept, "shares digest with kept tag latest (this registry cannot delete a single tag)"},
 		wantDeletes: nil,
 		wantLeft:    []string{"latest", "v1", "v2"},
 	}, {
@@ -277,7 +277,9 @@ func TestTagDeleteRefusedAtExecution(t *testing.T) {
 	f.fail("DeleteTag app:v1", fmt.Errorf("delete tag v1: %w", registry.ErrTagDeleteUnsupported))
 	rep := run(t, f, Options{Rules: rules(1, "latest")})
 	v1 := tagOf(t, repoOf(t, rep, "app"), "v1")
-	want := report.Tag{Tag: "v1", Digest: dg("1"), Action: report.Kept, Reason: "shares digest with kept tag latest"}
+	// The probe said single tags can go; the registry says otherwise now:
+	// the reason is the one a plan made knowing it.
+	want := report.Tag{Tag: "v1", Digest: dg("1"), Action: report.Kept, Reason: "shares digest with kept tag latest (this registry cannot delete a single tag)"}
 	if diff := cmp.Diff(want, v1, cmpIgnoreCreated); diff != "" {
 		t.Errorf("v1 (-want +got):\n%s", diff)
 	}
@@ -651,12 +653,52 @@ func TestDiscovery(t *testing.T) {
 			t.Errorf("report = %+v, want the catalog error and no repositories", rep)
 		}
 	})
+	// A repository named literally that does not exist (404) or lists no
+	// tags is a warning naming it (the contract), not an error or a silent
+	// "0 tags"; the same for one the catalog does not list, when another
+	// pattern is a glob. A glob that matches an empty repository says
+	// nothing.
 	t.Run("missing literal repository", func(t *testing.T) {
 		t.Parallel()
-		f := newFake()
-		rep := run(t, f, Options{Rules: rules(10), Repositories: []string{"nope"}})
-		if r := repoOf(t, rep, "nope"); !strings.Contains(r.Error, "not found") {
-			t.Errorf("nope error = %q, want not found", r.Error)
+		f := newFake().image(dg("a"), daysAgo(1)).tag("app", "v1", dg("a"))
+		f.repos["empty"] = map[string]string{}
+		f.repos["team/empty"] = map[string]string{}
+		cases := []struct {
+			name     string
+			repos    []string
+			want     []string
+			catalog  bool
+			inReport []string
+		}{
+			{name: "literals", repos: []string{"nope", "empty", "app"}, inReport: []string{"app", "empty", "nope"},
+				want: []string{"empty: no such repository, or it has no tags", "nope: no such repository, or it has no tags"}},
+			{name: "literal next to a glob", repos: []string{"nope", "team/*", "app"}, catalog: true, inReport: []string{"app", "team/empty"},
+				want: []string{"nope: no such repository, or it has no tags"}},
+		}
+		for _, tc := range cases {
+			var log strings.Builder
+			rep := run(t, f, Options{Rules: rules(10), Repositories: tc.repos, Log: &log})
+			if diff := cmp.Diff(tc.want, rep.Warnings); diff != "" {
+				t.Errorf("%s: warnings (-want +got):\n%s", tc.name, diff)
+			}
+			var names []string
+			for _, r := range rep.Repositories {
+				names = append(names, r.Name)
+				if r.Error != "" {
+					t.Errorf("%s: %s: error %q, want none", tc.name, r.Name, r.Error)
+				}
+			}
+			if diff := cmp.Diff(tc.inReport, names); diff != "" {
+				t.Errorf("%s: repositories in the report (-want +got):\n%s", tc.name, diff)
+			}
+			if rep.Failed() {
+				t.Errorf("%s: a missing repository failed the run: %+v", tc.name, rep)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(log.String(), "warning: "+w) {
+					t.Errorf("%s: the log does not warn %q:\n%s", tc.name, w, log.String())
+				}
+			}
 		}
 	})
 }
@@ -838,10 +880,10 @@ func TestDryRunReasonsMatchRealRun(t *testing.T) {
 	if diff := cmp.Diff(dry, real); diff != "" {
 		t.Errorf("dry run (-) and real run (+) differ:\n%s", diff)
 	}
-	if want := "kept: shares digest with kept tag t5"; real["old-alias"] != want {
+	if want := "kept: shares digest with kept tag t5 (this registry cannot delete a single tag)"; real["old-alias"] != want {
 		t.Errorf("old-alias: %q, want %q", real["old-alias"], want)
 	}
-	if want := "kept: child of kept index multi"; real["plat"] != want {
+	if want := "kept: child of kept index multi (this registry cannot delete a single tag)"; real["plat"] != want {
 		t.Errorf("plat: %q, want %q", real["plat"], want)
 	}
 }

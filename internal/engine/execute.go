@@ -27,8 +27,9 @@ type execution struct {
 	snap    *snapshot
 	in      policy.Input
 	blocked error
-	// capped: blocked by max-deletions (reported once, for the run).
-	capped bool
+	// capped: blocked by max-deletions (said once, for the run; each
+	// tag it held back keeps its plan's reason).
+	capped *report.Cap
 	// listErr: the tags could not be listed; nothing else was done.
 	listErr error
 	// asked: the registry was asked whether it deletes single tags.
@@ -290,10 +291,6 @@ func (x *execution) execute(ctx context.Context) {
 				}
 				x.mu.Lock()
 				defer x.mu.Unlock()
-				if errors.Is(err, registry.ErrProtected) {
-					x.protected[d] = err.Error()
-					return nil
-				}
 				var pe *registry.PartialError
 				if errors.As(err, &pe) {
 					// Some of its tags went: those are reported deleted.
@@ -301,6 +298,11 @@ func (x *execution) execute(ctx context.Context) {
 						x.partial[t] = true
 					}
 					e.tagsDeleted.Add(int64(len(pe.Done)))
+				}
+				if errors.Is(err, registry.ErrProtected) {
+					// This manifest only: kept with the registry's reason.
+					x.protected[d] = registry.ProtectedReason(err)
+					return nil
 				}
 				if err != nil {
 					x.digestErr[d] = err
@@ -343,11 +345,13 @@ func (x *execution) deleteTags(ctx, dctx context.Context, items []policy.Item) {
 			e.tagsDeleted.Add(1)
 			return outcome{done: true}
 		case errors.Is(err, registry.ErrProtected):
-			return outcome{kept: true, reason: err.Error()}
+			return outcome{kept: true, reason: registry.ProtectedReason(err)}
 		case errors.Is(err, registry.ErrTagDeleteUnsupported):
+			// The probe said it could; the registry says otherwise now. The
+			// reason is the one the planner gives when the probe says so.
 			reason := "the registry refused to delete the single tag"
 			if k := keptOn[it.Digest]; k != "" {
-				reason = fmt.Sprintf("shares digest with kept tag %s", k)
+				reason = policy.NoSingleTagDelete(policy.SharesDigest(k))
 			}
 			return outcome{kept: true, reason: reason}
 		default:
@@ -469,6 +473,8 @@ func (x *execution) report() []report.Tag {
 			t.Action = deleted
 			var err error
 			switch {
+			case x.capped != nil:
+				t.Action, t.Error, t.Capped = report.Failed, x.capped.TagError(), true
 			case x.blocked != nil:
 				err = x.blocked
 			case it.Method == policy.ByTag:
@@ -479,10 +485,10 @@ func (x *execution) report() []report.Tag {
 				case o.err != nil:
 					err = o.err
 				}
+			case x.partial[it.Tag]:
+				// removed before its digest's deletion failed (or was refused)
 			case x.protected[it.Digest] != "":
 				t.Action, t.Reason = report.Kept, x.protected[it.Digest]
-			case x.partial[it.Tag]:
-				// removed before its digest's deletion failed
 			default:
 				err = x.digestErr[it.Digest]
 			}
@@ -502,6 +508,8 @@ func (x *execution) report() []report.Tag {
 			err = x.blocked
 		}
 		switch {
+		case x.capped != nil:
+			a.Action, a.Error = report.Failed, x.capped.TagError()
 		case err != nil:
 			a.Action, a.Error = report.Failed, err.Error()
 		case x.protected[u.Digest] != "":

@@ -62,7 +62,7 @@ func TestGraph(t *testing.T) {
 			want: want{tags: map[string]string{
 				"new":    "keep: rank 1 of 2 by created, within keep=1",
 				"latest": `keep: matches exclude-tags "latest"`,
-				"old":    "keep: shares digest with kept tag latest",
+				"old":    "keep: shares digest with kept tag latest (this registry cannot delete a single tag)",
 			}},
 		},
 		{
@@ -81,7 +81,7 @@ func TestGraph(t *testing.T) {
 			want: want{tags: map[string]string{
 				"new":      "keep: rank 1 of 3 by created, within keep=2",
 				"multi":    "keep: rank 2 of 3 by created, within keep=2",
-				"amd-only": "keep: child of kept index multi",
+				"amd-only": "keep: child of kept index multi (this registry cannot delete a single tag)",
 			}},
 		},
 		{
@@ -121,7 +121,7 @@ func TestGraph(t *testing.T) {
 					"new":               "keep: rank 1 of 2 by created, within keep=1",
 					"old":               "delete/digest: rank 2 of 2 by created, beyond keep=1",
 					sig(newImg, ".sig"): "keep: attached to kept new",
-					sig(oldImg, ".sig"): "keep: shares digest with kept tag " + sig(newImg, ".sig"),
+					sig(oldImg, ".sig"): "keep: shares digest with kept tag " + sig(newImg, ".sig") + " (this registry cannot delete a single tag)",
 				},
 				layers: [][]string{{oldImg}},
 			},
@@ -223,7 +223,7 @@ func TestGraph(t *testing.T) {
 			in:   Input{Tags: tags("new", newImg, "old", oldImg), Manifests: base(), Protect: []string{oldImg}},
 			want: want{tags: map[string]string{
 				"new": "keep: rank 1 of 2 by created, within keep=1",
-				"old": "keep: shares digest with kept tag (changed during run)",
+				"old": "keep: shares digest with kept tag (changed during run) (this registry cannot delete a single tag)",
 			}},
 		},
 	}

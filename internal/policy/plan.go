@@ -151,6 +151,18 @@ func (p *Plan) NeedsTagDelete() bool {
 	return false
 }
 
+// SharesDigest is the reason of a stale tag kept because the kept tag
+// kept points at the same manifest (rule 6).
+func SharesDigest(kept string) string { return "shares digest with kept tag " + kept }
+
+// NoSingleTagDelete adds to the reason of a stale tag kept by rule 6 that
+// the registry cannot delete a single tag (where it can, the tag goes by
+// tag delete). The planner and the engine both word it here, so a dry run
+// and a real run give the same reason.
+func NoSingleTagDelete(reason string) string {
+	return reason + " (this registry cannot delete a single tag)"
+}
+
 var attachedTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})`)
 
 // SubjectOf returns the subject digest of a sha256-<64 hex>[suffix] tag
@@ -587,14 +599,16 @@ func (p *planner) resolve() *Plan {
 		// only when no tag does, so both looks give the same reason.
 		switch on := keptTagOn[it.Digest]; {
 		case on != "" && on != protected:
-			it.Reason = fmt.Sprintf("shares digest with kept tag %s", on)
+			it.Reason = SharesDigest(on)
 		case r.root == protected:
-			it.Reason = fmt.Sprintf("shares digest with kept tag %s", protected)
+			it.Reason = SharesDigest(protected)
 		case r.kind == viaChild:
 			it.Reason = fmt.Sprintf("child of kept index %s", r.root)
 		default:
 			it.Reason = fmt.Sprintf("attached to kept %s", r.root)
 		}
+		// Where single tags can be deleted, it would go by tag: say why not.
+		it.Reason = NoSingleTagDelete(it.Reason)
 	}
 
 	plan := &Plan{Items: p.items}

@@ -29,6 +29,15 @@ func (r *Recorder) DeleteDigest(_ context.Context, repo, digest string, _ []stri
 	return nil
 }
 
+// Untagged lists the untagged manifests through the wrapped backend,
+// when it can (reading, not deleting).
+func (r *Recorder) Untagged(ctx context.Context, repo string) ([]string, error) {
+	if l, ok := r.Backend.(UntaggedLister); ok {
+		return l.Untagged(ctx, repo)
+	}
+	return nil, ErrUntaggedUnsupported
+}
+
 func (r *Recorder) record(s string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

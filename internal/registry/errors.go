@@ -25,10 +25,46 @@ var (
 	ErrReferrersUnsupported = errors.New("registry has no referrers API")
 	// ErrRateLimited: the registry kept answering 429 after retries.
 	ErrRateLimited = errors.New("rate limited")
-	// ErrProtected: the registry protects the manifest (immutable tag,
-	// referenced by an index, ...).
+	// ErrProtected: the registry protects the manifest or tag (a lock, an
+	// immutability rule, a download limit, referenced by an index): that
+	// item is kept, and nothing else is affected. A *ProtectedError says why.
 	ErrProtected = errors.New("protected by the registry")
+	// ErrUntaggedUnsupported: the registry cannot list its untagged
+	// manifests (the OCI API lists tags only).
+	ErrUntaggedUnsupported = errors.New("registry cannot list untagged manifests")
 )
+
+// ProtectedError is a registry's refusal to delete one manifest or tag
+// that it protects. The engine keeps the item with Reason, not as a
+// failure, and goes on with every other deletion.
+type ProtectedError struct {
+	// Reason is what the report says of the item, e.g. "locked on the
+	// registry (ACR: writeEnabled or deleteEnabled is false)".
+	Reason string
+	// Err is the registry's answer (nil when there is none to add).
+	Err error
+}
+
+func (e *ProtectedError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+// Unwrap returns ErrProtected and the registry's answer.
+func (e *ProtectedError) Unwrap() []error { return []error{ErrProtected, e.Err} }
+
+// ProtectedReason is the reason an item the registry refused to delete
+// with err (an ErrProtected) is kept with: the ProtectedError's Reason,
+// else the whole message.
+func ProtectedReason(err error) string {
+	var pe *ProtectedError
+	if errors.As(err, &pe) {
+		return pe.Reason
+	}
+	return err.Error()
+}
 
 // AuthError explains a 401/403: which credentials were used (never the
 // secret) and what the operation needed.

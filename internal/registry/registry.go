@@ -118,6 +118,21 @@ type Capabilities struct {
 	GCHint string
 	// Pushed reports whether Tags gives push times (age-source: pushed).
 	Pushed bool
+	// ListsUntagged reports whether the backend is an UntaggedLister that
+	// lists every manifest without a tag (GHCR's untagged package
+	// versions). Where it does not (the OCI API lists tags only), a
+	// manifest left untagged by an overwritten tag is unseen, and
+	// reclaimed-bytes may count layers it still holds.
+	ListsUntagged bool
+}
+
+// UntaggedLister is a Backend that can list the manifests of a repository
+// that no tag points at.
+type UntaggedLister interface {
+	// Untagged returns the digests of repo's manifests without a tag, as
+	// of the last Tags listing of repo where the backend keeps one. It
+	// returns ErrUntaggedUnsupported where the registry cannot tell.
+	Untagged(ctx context.Context, repo string) ([]string, error)
 }
 
 // Backend hides registry-specific behaviour. Implementations are safe for

@@ -148,7 +148,7 @@ func TestAuthError(t *testing.T) {
 
 func TestSentinelsDistinct(t *testing.T) {
 	t.Parallel()
-	all := []error{ErrNotFound, ErrUnauthorized, ErrDenied, ErrDeleteDisabled, ErrTagDeleteUnsupported, ErrReferrersUnsupported, ErrRateLimited, ErrProtected}
+	all := []error{ErrNotFound, ErrUnauthorized, ErrDenied, ErrDeleteDisabled, ErrTagDeleteUnsupported, ErrReferrersUnsupported, ErrRateLimited, ErrProtected, ErrUntaggedUnsupported}
 	seen := map[string]bool{}
 	for i, a := range all {
 		if seen[a.Error()] {

@@ -38,6 +38,50 @@ type Report struct {
 	Requests int64 `json:"requests"`
 	// GCHint tells how to free the space on this registry.
 	GCHint string `json:"gcHint,omitempty"`
+	// ReclaimedAtMost says the reclaimed bytes are an upper bound: the
+	// registry cannot list its untagged manifests, and one of them (left by
+	// an overwritten tag) may hold layers counted as freed.
+	ReclaimedAtMost bool `json:"reclaimedAtMost,omitempty"`
+	// Cap is set when max-deletions refused the plan: nothing was deleted,
+	// and the tags it held back are reported failed with Capped set.
+	Cap *Cap `json:"maxDeletionsRefused,omitempty"`
+}
+
+// Cap is a plan that max-deletions refused.
+type Cap struct {
+	// Max is the max-deletions input.
+	Max int `json:"max"`
+	// Planned is the number of tags the plan would delete.
+	Planned int `json:"planned"`
+	// First names the first few of them, "repository:tag".
+	First []string `json:"first"`
+}
+
+// Error is the run's error: the count, the cap and the first tags.
+func (c *Cap) Error() string {
+	more := ""
+	if c.Planned > len(c.First) {
+		more = fmt.Sprintf(" and %d more", c.Planned-len(c.First))
+	}
+	return fmt.Sprintf("max-deletions: the plan would delete %d tags, more than max-deletions=%d; nothing was deleted (%s%s)",
+		c.Planned, c.Max, strings.Join(c.First, ", "), more)
+}
+
+// TagError is the short error of each tag the cap held back.
+func (c *Cap) TagError() string {
+	return fmt.Sprintf("not deleted: held back by max-deletions=%d (the plan would delete %d tags)", c.Max, c.Planned)
+}
+
+// ReclaimedNote explains a reclaimed figure that is an upper bound.
+const ReclaimedNote = "untagged manifests this registry cannot list may hold some of these layers"
+
+// Reclaimed renders n reclaimed bytes for people: "1.5 MiB", or "at most
+// 1.5 MiB" where the figure is an upper bound (see ReclaimedAtMost).
+func (r *Report) Reclaimed(n int64) string {
+	if r.ReclaimedAtMost && n > 0 {
+		return "at most " + Bytes(n)
+	}
+	return Bytes(n)
 }
 
 // Policy echoes the inputs that shaped the plan.
@@ -80,6 +124,9 @@ type Tag struct {
 	Action  string     `json:"action"`
 	Reason  string     `json:"reason"`
 	Error   string     `json:"error,omitempty"`
+	// Capped marks a tag the plan would delete that max-deletions held
+	// back (action failed): Reason is still the plan's.
+	Capped bool `json:"capped,omitempty"`
 	// Attached lists untagged manifests deleted with this tag's image:
 	// index children, attestations, referrers.
 	Attached []Attached `json:"attached,omitempty"`

@@ -94,16 +94,31 @@ func (r *Report) Summary() string {
 
 	t := r.Totals
 	b.WriteString("| repositories | tags | " + deleted + " | kept | failed | reclaimable after GC |\n|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %s |\n\n", t.Repositories, t.Tags, t.Deleted, t.Kept, t.Failed, Bytes(t.ReclaimedBytes))
+	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %s |\n\n", t.Repositories, t.Tags, t.Deleted, t.Kept, t.Failed, r.Reclaimed(t.ReclaimedBytes))
+	if r.ReclaimedAtMost && t.ReclaimedBytes > 0 {
+		fmt.Fprintf(&b, "Reclaimable after GC is at most %s: %s.\n\n", Bytes(t.ReclaimedBytes), ReclaimedNote)
+	}
+	if c := r.Cap; c != nil {
+		// One line for the refusal; the plan follows, each tag with its reason.
+		if r.DryRun {
+			fmt.Fprintf(&b, "**max-deletions would refuse this plan**: it deletes %d tags, more than max-deletions=%d, so a real run would delete nothing and exit 1. "+
+				"The tags it would delete are listed below with their reasons, under \"held back by max-deletions\".\n\n", c.Planned, c.Max)
+		} else {
+			fmt.Fprintf(&b, "**max-deletions refused this plan**: it would delete %d tags, more than max-deletions=%d, so nothing was deleted. "+
+				"The tags it would delete are listed below with their reasons, under \"held back by max-deletions\".\n\n", c.Planned, c.Max)
+		}
+	}
 
 	now := r.FinishedAt
 	for _, repo := range r.Repositories {
-		var gone, failed, kept []Tag
+		var gone, held, failed, kept []Tag
 		for _, tag := range repo.Tags {
-			switch tag.Action {
-			case Deleted, WouldDelete:
+			switch {
+			case tag.Action == Deleted, tag.Action == WouldDelete:
 				gone = append(gone, tag)
-			case Failed:
+			case tag.Action == Failed && tag.Capped:
+				held = append(held, tag)
+			case tag.Action == Failed:
 				failed = append(failed, tag)
 			default:
 				kept = append(kept, tag)
@@ -113,15 +128,24 @@ func (r *Report) Summary() string {
 		if repo.Error != "" {
 			fmt.Fprintf(&b, "**Error**: %s\n\n", cell(repo.Error))
 		}
-		if len(gone) == 0 && len(failed) == 0 {
+		switch {
+		case len(gone) == 0 && len(failed) == 0 && len(held) == 0:
 			fmt.Fprintf(&b, "%s, nothing %s.\n\n", Count(len(repo.Tags), "tag"), deleted)
-		} else {
+		case len(held) > 0:
+			fmt.Fprintf(&b, "%s: %d held back by max-deletions (reported failed), %d kept, %d failed otherwise.\n\n",
+				Count(len(repo.Tags), "tag"), len(held), len(kept), len(failed))
+		default:
 			fmt.Fprintf(&b, "%s: %d %s, %d kept, %d failed; %s reclaimable after GC.\n\n",
-				Count(len(repo.Tags), "tag"), len(gone), deleted, len(kept), len(failed), Bytes(repo.ReclaimedBytes))
+				Count(len(repo.Tags), "tag"), len(gone), deleted, len(kept), len(failed), r.Reclaimed(repo.ReclaimedBytes))
 		}
 		if len(gone) > 0 {
 			b.WriteString("| tag | digest | age | reason |\n|---|---|---|---|\n")
 			rows(&b, gone, now, false)
+			b.WriteString("\n")
+		}
+		if len(held) > 0 {
+			b.WriteString("Held back by max-deletions (the plan would delete these):\n\n| tag | digest | age | reason |\n|---|---|---|---|\n")
+			rows(&b, held, now, false)
 			b.WriteString("\n")
 		}
 		if len(failed) > 0 {
@@ -174,7 +198,7 @@ func rows(b *strings.Builder, tags []Tag, now time.Time, errs bool) {
 		n++
 		for _, a := range t.Attached {
 			last := a.Reason
-			if a.Action == Failed {
+			if a.Action == Failed && !t.Capped {
 				last = "failed: " + a.Error
 			}
 			fmt.Fprintf(b, "| ↳ %s | %s | | %s |\n", a.Kind, code(a.Digest), cell(last))

@@ -98,7 +98,10 @@ type Backend struct {
 	pkgs  map[string]*pkg       // lower-case repository -> its versions
 }
 
-var _ registry.Backend = (*Backend)(nil)
+var (
+	_ registry.Backend        = (*Backend)(nil)
+	_ registry.UntaggedLister = (*Backend)(nil)
+)
 
 type ownerKind struct {
 	once sync.Once
@@ -115,6 +118,10 @@ type pkg struct {
 	ids     map[string]int64 // digest -> version id, tagged and untagged
 	refresh sync.Mutex       // one listing at a time
 	denied  error            // a delete refused for lack of permission: the others will be too
+
+	// untagged are the digests of the versions without a tag, as of the
+	// last Tags (nil: not listed yet); guarded by mu.
+	untagged []string
 
 	// Until a delete in the package succeeded, deletes go one at a time:
 	// a token without permission gets one refusal, not one per worker, and
@@ -204,6 +211,8 @@ func (b *Backend) Capabilities() registry.Capabilities {
 			"Deleted versions can be restored for 30 days in the package settings (Restore), or with the REST API " +
 			"(POST …/packages/container/{package}/versions/{id}/restore).",
 		Pushed: true,
+		// The versions listing has every manifest, tagged or not.
+		ListsUntagged: true,
 	}
 }
 
@@ -276,10 +285,14 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error)
 	}
 	var out []registry.Tag
 	seen := map[string]bool{}
+	untagged := []string{}
 	for _, v := range vs {
 		pushed := parseTime(v.UpdatedAt)
 		if pushed.IsZero() {
 			pushed = parseTime(v.CreatedAt)
+		}
+		if len(v.Metadata.Container.Tags) == 0 {
+			untagged = append(untagged, v.Name)
 		}
 		for _, t := range v.Metadata.Container.Tags {
 			if seen[t] {
@@ -289,7 +302,32 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error)
 			out = append(out, registry.Tag{Name: t, Digest: v.Name, Pushed: pushed})
 		}
 	}
+	p.mu.Lock()
+	p.untagged = untagged
+	p.mu.Unlock()
 	return out, nil
+}
+
+// Untagged returns the digests of the package's versions without a tag
+// (platform images, attestations, images whose tag moved), as of the last
+// Tags listing; it lists the versions when there was none.
+func (b *Backend) Untagged(ctx context.Context, repo string) ([]string, error) {
+	p, err := b.pkg(repo)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	u := p.untagged
+	p.mu.Unlock()
+	if u == nil {
+		if _, err := b.Tags(ctx, repo); err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		u = p.untagged
+		p.mu.Unlock()
+	}
+	return append([]string(nil), u...), nil
 }
 
 // DeleteDigest deletes the package version of digest (all its tags go).

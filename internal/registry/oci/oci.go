@@ -183,6 +183,11 @@ type Backend struct {
 	tagDelete      atomic.Int32 // 0 unknown, 1 supported, 2 not
 	referrers      atomic.Int32 // 0 unknown, 1 supported, 2 not
 	deleteDisabled atomic.Pointer[error]
+	// offMu serialises the zero-digest probe; deletesOn records that the
+	// registry answered it 404 (deletes are on).
+	offMu     sync.Mutex
+	deletesOn bool
+	offMsg    string // why deletes are off, once known
 }
 
 var _ registry.Backend = (*Backend)(nil)
@@ -241,7 +246,11 @@ func New(host string, opts ...Option) (*Backend, error) {
 	default:
 		pin = "https"
 	}
-	rt = &pinScheme{host: reg.RegistryStr(), scheme: pin, ggcrScheme: reg.Scheme(), next: rt}
+	hint := ""
+	if pin == "https" {
+		hint = plainHTTPHint(host, o.scheme == SchemeHTTPS)
+	}
+	rt = &pinScheme{host: reg.RegistryStr(), scheme: pin, ggcrScheme: reg.Scheme(), plainHint: hint, next: rt}
 	rt = &limiter{slots: make(chan struct{}, o.concurrency), next: rt}
 	rt = &backoff{next: rt, maxRetries: o.maxRetries, base: o.retryBase, maxWait: o.retryMax, stats: b.stats, sleep: sleepCtx}
 	// ggcr retries the transient codes; 429 and 503 are ours (Retry-After).
@@ -299,7 +308,14 @@ func (b *Backend) Repositories(ctx context.Context) ([]string, error) {
 		return err
 	})
 	if err != nil {
-		return nil, b.classify(err, "catalog access (registry:catalog:*)", "list repositories")
+		err = b.classify(err, "catalog access (registry:catalog:*)", "list repositories")
+		if errors.Is(err, registry.ErrNotFound) {
+			// olareg and GHCR answer 404: the catalog is an optional
+			// extension of the distribution API, not part of the OCI spec.
+			return nil, fmt.Errorf("the registry does not serve the catalog (GET /v2/_catalog answered 404), so globs cannot be matched: "+
+				"list the repositories by name in `repositories` (e.g. team/api, without * or **): %w", err)
+		}
+		return nil, err
 	}
 	return repos, nil
 }
@@ -646,7 +662,10 @@ func (b *Backend) sendDelete(ctx context.Context, repo, ref string) error {
 	}
 	defer resp.Body.Close()
 	defer io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return transport.CheckError(resp, http.StatusOK, http.StatusAccepted, http.StatusNoContent)
+	if err := transport.CheckError(resp, http.StatusOK, http.StatusAccepted, http.StatusNoContent); err != nil {
+		return &deleteAnswer{err: err, header: resp.Header}
+	}
+	return nil
 }
 
 // PushPlaceholder pushes a tiny image of its own (an empty config and
@@ -704,7 +723,8 @@ func (b *Backend) TagDigest(ctx context.Context, repo, tag, digest string) error
 // by deleting a tag name that does not exist: a registry that can delete
 // tags answers 404 MANIFEST_UNKNOWN, one that cannot answers 400 (CNCF
 // registry 2.8: DIGEST_INVALID, distribution#3234) or 405 (UNSUPPORTED).
-// Nothing is deleted either way.
+// Nothing is deleted either way. A 405 is followed by the zero-digest
+// probe (deletesOff), which tells a registry with deletes off altogether.
 func (b *Backend) TagDeleteSupported(ctx context.Context, repo string) (bool, error) {
 	switch b.tagDelete.Load() {
 	case 1:
@@ -719,36 +739,41 @@ func (b *Backend) TagDeleteSupported(ctx context.Context, repo string) (bool, er
 	_, _ = rand.Read(rnd[:])
 	err := b.sendDelete(ctx, repo, "tagsweep-probe-"+hex.EncodeToString(rnd[:]))
 	var te *transport.Error
+	kind, _ := deleteRefusal(err)
 	switch {
-	case err == nil:
+	case err == nil, errors.As(err, &te) && te.StatusCode == http.StatusNotFound:
 		b.tagDelete.Store(1)
 		return true, nil
-	case errors.As(err, &te) && te.StatusCode == http.StatusNotFound:
-		b.tagDelete.Store(1)
-		return true, nil
-	case errors.As(err, &te) && te.StatusCode == http.StatusBadRequest:
-		b.tagDelete.Store(2)
+	case kind == itemProtected:
+		// The repository itself is protected (an ACR repository lock):
+		// that says nothing about the registry, so nothing is remembered;
+		// this repository deletes no single tag.
 		return false, nil
-	case errors.As(err, &te) && te.StatusCode == http.StatusMethodNotAllowed:
+	case kind == methodRefused && te.StatusCode == http.StatusMethodNotAllowed:
 		// 405 to a tag delete: single tags are unsupported, or deletes are
-		// off altogether (distribution >= 3.1.1 checks on the tag path
-		// too). A digest that does not exist tells which, deleting nothing.
+		// off altogether (distribution >= 3.1.1 checks on the tag path too).
 		b.tagDelete.Store(2)
-		derr := b.sendDelete(ctx, repo, "sha256:"+strings.Repeat("0", 64))
-		if errors.As(derr, &te) && te.StatusCode == http.StatusMethodNotAllowed {
-			b.refused()
-			return false, &statusError{sentinel: registry.ErrDeleteDisabled, err: errors.New(deleteRefused(b.host))}
+		if off := b.deletesOff(ctx, repo, err); off != nil {
+			return false, off
 		}
+		return false, nil
+	case kind == methodRefused:
+		b.tagDelete.Store(2)
 		return false, nil
 	}
 	return false, b.classify(err, fmt.Sprintf("delete on repository %q", repo), "probe tag deletion")
 }
 
-// DeleteTag deletes one tag (OCI 1.1 DELETE by tag).
+// DeleteTag deletes one tag (OCI 1.1 DELETE by tag). A tag the registry
+// protects is a registry.ProtectedError for that tag alone; a refusal
+// naming no protection (400, 405) means the registry cannot delete single
+// tags, which is remembered.
 func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
 	err := b.remove(ctx, repo, tag)
-	var te *transport.Error
-	if errors.As(err, &te) && (te.StatusCode == http.StatusBadRequest || te.StatusCode == http.StatusMethodNotAllowed) {
+	switch kind, reason := deleteRefusal(err); kind {
+	case itemProtected:
+		return &registry.ProtectedError{Reason: reason, Err: fmt.Errorf("delete tag %s: %w", tag, err)}
+	case methodRefused:
 		b.tagDelete.Store(2)
 		return &statusError{sentinel: registry.ErrTagDeleteUnsupported, err: fmt.Errorf("delete tag %s: %w", tag, err)}
 	}
@@ -758,8 +783,8 @@ func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
 	return nil
 }
 
-// DeleteDigest deletes a manifest by digest. A 405 is remembered: the
-// registry refuses deletes, so later calls fail without a request.
+// DeleteDigest deletes a manifest by digest. A registry found to refuse
+// deletes altogether is remembered, so later calls fail without a request.
 // The OCI API deletes the tags with the manifest; tags are deleted first
 // only WithUntagFirst.
 func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []string) error {
@@ -794,42 +819,26 @@ func partial(done []string, err error) error {
 	return &registry.PartialError{Done: done, Err: err}
 }
 
-// deleteManifest sends the DELETE of a digest.
+// deleteManifest sends the DELETE of a digest. A manifest the registry
+// protects is a registry.ProtectedError for that manifest alone. A 405
+// naming no protection marks the registry delete-disabled only when the
+// zero-digest probe is refused too; otherwise it fails this manifest.
 func (b *Backend) deleteManifest(ctx context.Context, repo, digest string) error {
 	err := b.remove(ctx, repo, digest)
 	var te *transport.Error
-	if errors.As(err, &te) && te.StatusCode == http.StatusMethodNotAllowed {
-		b.refused()
-		return &statusError{sentinel: registry.ErrDeleteDisabled, err: fmt.Errorf("%s: %w", deleteRefused(b.host), err)}
+	switch kind, reason := deleteRefusal(err); {
+	case kind == itemProtected:
+		return &registry.ProtectedError{Reason: reason, Err: fmt.Errorf("delete %s: %w", digest, err)}
+	case kind == methodRefused && errors.As(err, &te) && te.StatusCode == http.StatusMethodNotAllowed:
+		if off := b.deletesOff(ctx, repo, err); off != nil {
+			return fmt.Errorf("%w (delete %s)", off, digest)
+		}
+		return fmt.Errorf("delete %s: the registry refused to delete this manifest (405), though it deletes others: %w", digest, err)
 	}
 	if err != nil {
 		return b.classify(err, fmt.Sprintf("delete on repository %q", repo), "delete "+digest)
 	}
 	return nil
-}
-
-// refused remembers that the registry refuses deletes: later deletes
-// fail without a request, with an error that names no request, since
-// the 405 that taught it may have been another repository's.
-func (b *Backend) refused() {
-	e := error(&statusError{sentinel: registry.ErrDeleteDisabled, err: errors.New(deleteRefused(b.host) + "; not sent")})
-	b.deleteDisabled.CompareAndSwap(nil, &e)
-}
-
-// deleteRefused explains a 405 on DELETE for the registry at hand.
-func deleteRefused(host string) string {
-	h := strings.ToLower(host)
-	switch {
-	case h == "ghcr.io" || strings.HasSuffix(h, ".ghcr.io"):
-		// skopeo#1880: GHCR answers the registry DELETE with 405 and deletes
-		// through the GitHub Packages API only.
-		return "GHCR refuses deletes through the registry API (405 UNSUPPORTED); it deletes package versions through the GitHub Packages API: use provider: ghcr (the default for ghcr.io) with a token that has delete:packages"
-	case h == "docker.io" || h == "registry-1.docker.io" || h == "index.docker.io":
-		// docker/hub-feedback#2360: Docker Hub deletes through the Hub API.
-		return "Docker Hub refuses deletes through the registry API (405 UNSUPPORTED); it deletes tags through the Hub API: use provider: dockerhub (the default for docker.io) with an access token that has Read, Write, Delete scope"
-	}
-	return "the registry refuses deletes (405 UNSUPPORTED): enable them, e.g. REGISTRY_STORAGE_DELETE_ENABLED=true " +
-		"(storage.delete.enabled: true) for the CNCF distribution registry, then restart it"
 }
 
 // statusError keeps the registry's message and adds a sentinel.
@@ -841,7 +850,9 @@ type statusError struct {
 func (e *statusError) Error() string   { return e.err.Error() }
 func (e *statusError) Unwrap() []error { return []error{e.sentinel, e.err} }
 
-// classify maps a registry error to the sentinels, once, here.
+// classify maps a registry error to the sentinels, once, here. The
+// refusals of a DELETE (protections, unsupported deletes) are told apart
+// before, by deleteRefusal.
 func (b *Backend) classify(err error, need, op string) error {
 	if err == nil {
 		return nil
@@ -866,9 +877,6 @@ func (b *Backend) classify(err error, need, op string) error {
 		return fmt.Errorf("%s: %w", op, &registry.AuthError{Status: te.StatusCode, Who: b.who, Need: need, Detail: detail, Err: sentinel})
 	case http.StatusNotFound:
 		return &statusError{sentinel: registry.ErrNotFound, err: fmt.Errorf("%s: %w", op, err)}
-	case http.StatusPreconditionFailed:
-		// Harbor: an immutable tag, or an artifact another references.
-		return &statusError{sentinel: registry.ErrProtected, err: fmt.Errorf("%s: the registry protects it: %w", op, err)}
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		return &statusError{sentinel: registry.ErrRateLimited, err: fmt.Errorf("%s: still refused after retries: %w", op, err)}
 	}

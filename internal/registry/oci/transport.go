@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tagsweep/tagsweep/internal/netutil"
 	"github.com/tagsweep/tagsweep/internal/registry/restapi"
 )
 
@@ -32,7 +34,37 @@ type pinScheme struct {
 	host       string
 	scheme     string
 	ggcrScheme string
-	next       http.RoundTripper
+	// plainHint tells what to write when the host answers plain HTTP to
+	// the TLS handshake of a request pinned to https.
+	plainHint string
+	next      http.RoundTripper
+}
+
+// PlainHTTPError is a registry reached over TLS that answered in plain
+// HTTP: its Hint says how to ask for plain HTTP, if that is really meant.
+type PlainHTTPError struct {
+	Host, Hint string
+	Err        error
+}
+
+func (e *PlainHTTPError) Error() string {
+	return fmt.Sprintf("%s answered plain HTTP to a TLS handshake (%v): %s", e.Host, http.ErrSchemeMismatch, e.Hint)
+}
+
+// Unwrap returns the TLS error.
+func (e *PlainHTTPError) Unwrap() []error { return []error{http.ErrSchemeMismatch, e.Err} }
+
+// plainHTTPHint is what to write to reach host over plain HTTP: loopback
+// hosts may use http:// as they are, others need insecure too.
+func plainHTTPHint(host string, explicit bool) string {
+	why := "a registry without a scheme is reached over TLS"
+	if explicit {
+		why = "https:// means TLS only"
+	}
+	if netutil.IsLoopback(host) {
+		return fmt.Sprintf("%s; if plain HTTP is really meant, write `http://%s` in `registry`", why, host)
+	}
+	return fmt.Sprintf("%s; if plain HTTP is really meant, write `http://%s` in `registry` and set `insecure: true`", why, host)
 }
 
 func (p *pinScheme) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -52,6 +84,11 @@ func (p *pinScheme) RoundTrip(req *http.Request) (*http.Response, error) {
 		out.URL.Scheme = p.scheme
 	}
 	resp, err := p.next.RoundTrip(out)
+	var rh tls.RecordHeaderError
+	if err != nil && out.URL.Scheme == "https" && p.plainHint != "" && errors.As(err, &rh) && string(rh.RecordHeader[:]) == "HTTP/" {
+		// What http.Client reports as ErrSchemeMismatch (golang.org/issue/11111).
+		return nil, &PlainHTTPError{Host: p.host, Hint: p.plainHint, Err: err}
+	}
 	if resp != nil && req.URL.Path != "/v2/" {
 		shown := *req
 		u := *req.URL
