@@ -14,7 +14,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/tagsweep/tagsweep/internal/report"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
@@ -210,18 +212,34 @@ func TestDeletesDisabled(t *testing.T) {
 	}
 }
 
-// TestMissingRepository: a literal repository that does not exist fails
-// the run (exit 1, named in the error) while the other literal one is
-// still handled, without any catalog request.
+// TestMissingRepository: a literal repository that does not exist (404
+// NAME_UNKNOWN) or lists no tags (200 {"tags":[]}) is a warning naming it
+// in the log and the summary, not an error (the contract: "is a warning"),
+// so the run exits 0; the other literal one is still handled, without any
+// catalog request.
 func TestMissingRepository(t *testing.T) {
 	t.Parallel()
 	r := newRegistry(t)
 	a := r.Addr()
 	seedAges(t, a, "app", "new", "old")
+	seedAges(t, a, "emptied", "gone")
+	gone, err := name.ParseReference(a+"/emptied@"+digestOf(t, a+"/emptied:gone").String(), name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Delete(gone); err != nil { // distribution now lists emptied with no tags
+		t.Fatal(err)
+	}
 	r.ResetRequests()
-	res := runAction(t, inputs{"registry": a, "repositories": "app\nmissing", "keep": "1"})
-	if res.code != 1 {
-		t.Errorf("exit %d, want 1", res.code)
+	res := runAction(t, inputs{"registry": a, "repositories": "app\nmissing\nemptied", "keep": "1"})
+	if res.code != 0 {
+		t.Errorf("exit %d, want 0", res.code)
+	}
+	for _, name := range []string{"missing", "emptied"} {
+		w := name + ": no such repository, or it has no tags"
+		if !strings.Contains(res.stderr, "warning: "+w) || !strings.Contains(res.summary, "- "+w) {
+			t.Errorf("stderr or summary does not warn %q:\n%s\n%s", w, res.stderr, res.summary)
+		}
 	}
 	if diff := cmp.Diff([]string{"new"}, listTags(t, a, "app")); diff != "" {
 		t.Errorf("app tags left (-want +got):\n%s", diff)
@@ -233,16 +251,13 @@ func TestMissingRepository(t *testing.T) {
 	for _, repo := range res.report.Repositories {
 		if repo.Name == "missing" {
 			found = true
-			if !strings.Contains(repo.Error, "missing") {
-				t.Errorf("error of repository missing does not name it: %q", repo.Error)
+			if repo.Error != "" || len(repo.Tags) != 0 {
+				t.Errorf("repository missing: error %q, %d tags; want no error and no tags", repo.Error, len(repo.Tags))
 			}
 		}
 	}
 	if !found {
 		t.Errorf("report has no entry for repository missing")
-	}
-	if !strings.Contains(res.stderr, "missing") || !strings.Contains(res.summary, "missing") {
-		t.Errorf("stderr or summary does not name the missing repository:\n%s\n%s", res.stderr, res.summary)
 	}
 	if n := r.Requests().Of("GET", testregistry.ClassCatalog); n != 0 {
 		t.Errorf("%d catalog requests for literal repositories", n)

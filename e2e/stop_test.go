@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tagsweep/tagsweep/internal/report"
 )
 
 // stale seeds repos with n tags each, one day apart (tag t0 newest).
@@ -47,6 +49,26 @@ func TestMaxDeletionsRefuses(t *testing.T) {
 		checkCounts(t, res)
 		if res.outputs["deleted-count"] != "0" || res.outputs["failed-count"] != "6" || res.outputs["deleted-tags"] != "[]" {
 			t.Errorf("dry-run=%s: outputs %v", dry, res.outputs)
+		}
+		// The summary shows the plan it refused: one line saying so, then
+		// each tag with the plan's reason; the long message is not repeated
+		// on every row (issue 12).
+		line := "**max-deletions refused this plan**: it would delete 6 tags, more than max-deletions=5, so nothing was deleted."
+		if dry == "true" {
+			line = "**max-deletions would refuse this plan**: it deletes 6 tags, more than max-deletions=5, so a real run would delete nothing and exit 1."
+		}
+		if n := strings.Count(res.summary, "more than max-deletions=5"); n != 1 || !strings.Contains(res.summary, line) {
+			t.Errorf("dry-run=%s: the summary says the refusal %d times, want once as %q:\n%s", dry, n, line, res.summary)
+		}
+		for rank, tg := range []string{"t1", "t2", "t3"} {
+			reason := fmt.Sprintf("rank %d of 4 by created, beyond keep=1", rank+2) // t0 is the newest
+			if !strings.Contains(res.summary, fmt.Sprintf("| `%s` | `%s` |", tg, digestOf(t, a+"/team/api:"+tg))) || !strings.Contains(res.summary, reason+" |") {
+				t.Errorf("dry-run=%s: the summary does not show %s with its plan's reason %q:\n%s", dry, tg, reason, res.summary)
+			}
+			got := byTag(t, res.report, "team/api")[tg]
+			if got.Action != report.Failed || !got.Capped || got.Reason != reason || !strings.Contains(got.Error, "held back by max-deletions=5") {
+				t.Errorf("dry-run=%s: report %s = %+v, want failed, capped, reason %q", dry, tg, got, reason)
+			}
 		}
 	}
 	if d := r.Deletes(); len(d) != 0 {

@@ -161,9 +161,12 @@ func (r *Report) Summary() string {
 			b.WriteString("\n</details>\n\n")
 		}
 	}
-	if len(r.Errors) > 0 {
+	if len(r.Errors) > 0 && (r.Cap == nil || len(r.Errors) > 1) {
 		b.WriteString("### Errors\n\n")
 		for _, e := range r.Errors {
+			if r.Cap != nil && e == r.Cap.Error() {
+				continue // said at the top, above the plan it refused
+			}
 			fmt.Fprintf(&b, "- %s\n", cell(e))
 		}
 		b.WriteString("\n")
