@@ -584,3 +584,76 @@ func TestCount(t *testing.T) {
 		t.Errorf("tags: %q", got)
 	}
 }
+
+// capped is a run whose plan max-deletions refused: the tags it would
+// delete are failed, capped, with the plan's reasons.
+func capped(dryRun bool) *Report {
+	c := &Cap{Max: 2, Planned: 3, First: []string{"app:v1", "app:v2", "app:v3"}}
+	held := func(tg, d string, days int, reason string, attached ...Attached) Tag {
+		return Tag{Tag: tg, Digest: dg(d), Created: daysAgo(days), Action: Failed, Reason: reason, Error: c.TagError(), Capped: true, Attached: attached}
+	}
+	r := &Report{
+		Registry: "registry.example.test", DryRun: dryRun, StartedAt: started, FinishedAt: finished,
+		Policy: Policy{Repositories: []string{"app"}, Keep: 1, IncludeTags: []string{"*"}, OrderBy: "created", MaxDeletions: 2},
+		Repositories: []Repository{{Name: "app", Tags: []Tag{
+			{Tag: "v4", Digest: dg("4"), Created: daysAgo(1), Action: Kept, Reason: "rank 1 of 4 by created, within keep=1"},
+			held("v3", "3", 2, "rank 2 of 4 by created, beyond keep=1",
+				Attached{Digest: dg("a3"), Kind: "child", Action: Failed, Reason: "child of deleted index v3", Error: c.TagError()}),
+			held("v2", "2", 3, "rank 3 of 4 by created, beyond keep=1"),
+			held("v1", "1", 4, "rank 4 of 4 by created, beyond keep=1"),
+		}}},
+		Errors: []string{c.Error()},
+		Cap:    c,
+	}
+	r.Tally()
+	return r
+}
+
+// TestSummaryMaxDeletions: a plan that max-deletions refused is shown
+// under one line saying so (would refuse, in a dry run), each tag with
+// the plan's reason, and the cap's message is not repeated on the rows.
+func TestSummaryMaxDeletions(t *testing.T) {
+	t.Parallel()
+	for _, dry := range []bool{false, true} {
+		name := "summary-capped-real.md"
+		if dry {
+			name = "summary-capped-dry.md"
+		}
+		s := capped(dry).Summary()
+		golden(t, name, s)
+		if n := strings.Count(s, "more than max-deletions=2"); n != 1 {
+			t.Errorf("%s: the refusal is said %d times, want once", name, n)
+		}
+		if strings.Contains(s, "held back by max-deletions=2 (the plan") || strings.Contains(s, "failed: ") {
+			t.Errorf("%s: a row repeats the cap's error instead of the plan's reason:\n%s", name, s)
+		}
+		for _, reason := range []string{"rank 2 of 4 by created, beyond keep=1 |", "rank 4 of 4 by created, beyond keep=1 |", "child of deleted index v3 |"} {
+			if !strings.Contains(s, reason) {
+				t.Errorf("%s: no row with the plan's reason %q:\n%s", name, reason, s)
+			}
+		}
+	}
+}
+
+// TestSummaryReclaimedAtMost: where the registry cannot list untagged
+// manifests, the figure is "at most", in the totals and per repository,
+// with the reason; where it can, it is plain.
+func TestSummaryReclaimedAtMost(t *testing.T) {
+	t.Parallel()
+	r := sample(false)
+	r.ReclaimedAtMost = true
+	s := r.Summary()
+	for _, w := range []string{"| 3 | 9 | 3 | 5 | 1 | at most 3.0 MiB |",
+		"Reclaimable after GC is at most 3.0 MiB: untagged manifests this registry cannot list may hold some of these layers.",
+		"; at most 3.0 MiB reclaimable after GC."} {
+		if !strings.Contains(s, w) {
+			t.Errorf("summary lacks %q:\n%s", w, s)
+		}
+	}
+	if s := sample(false).Summary(); strings.Contains(s, "at most") {
+		t.Errorf("an exact figure is said to be at most:\n%s", s)
+	}
+	if got := r.Reclaimed(0); got != "0 B" {
+		t.Errorf("Reclaimed(0) = %q, want 0 B (nothing to bound)", got)
+	}
+}
