@@ -164,7 +164,7 @@ func TestPlaceholder(t *testing.T) {
 				tags: map[string]string{
 					"v4": "keep: rank 1 of 1 by created, within keep=1",
 					"x":  "keep: changed during run",
-					"y":  "keep: shares digest with kept tag x",
+					"y":  "keep: shares digest with kept tag x (this registry cannot delete a single tag)",
 				},
 				kept: []string{a, p1},
 			},
