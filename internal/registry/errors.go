@@ -45,6 +45,7 @@ type ProtectedError struct {
 	Err error
 }
 
+// Error is the reason, then the registry's answer.
 func (e *ProtectedError) Error() string {
 	if e.Err == nil {
 		return e.Reason

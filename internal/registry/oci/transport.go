@@ -47,6 +47,7 @@ type PlainHTTPError struct {
 	Err        error
 }
 
+// Error names the host, what happened and the hint.
 func (e *PlainHTTPError) Error() string {
 	return fmt.Sprintf("%s answered plain HTTP to a TLS handshake (%v): %s", e.Host, http.ErrSchemeMismatch, e.Hint)
 }
