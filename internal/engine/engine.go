@@ -148,7 +148,7 @@ func (e *Engine) Run(ctx context.Context) *report.Report {
 	}
 	for _, name := range unmatched {
 		rep.Warnings = append(rep.Warnings, noSuchRepository(name))
-		e.logf("warning: %s (not in the catalog)", noSuchRepository(name))
+		e.logf("%s (not in the catalog)", noSuchRepository(name))
 	}
 	e.logf("%s in scope", report.Count(len(repos), "repository"))
 	if e.o.Progress > 0 {
@@ -389,7 +389,7 @@ func (e *Engine) plan(ctx context.Context, name string) (*execution, []string) {
 		listed, err = nil, nil // said below, as for an empty listing
 	}
 	if err == nil && len(listed) == 0 && e.literal[name] {
-		x.logf("warning: %s", noSuchRepository(name))
+		x.logf("%s", noSuchRepository(name)) // the run's warnings say it again at the end
 		x.plan, x.snap, x.in = &policy.Plan{}, &snapshot{}, policy.Input{}
 		return x, []string{noSuchRepository(name)}
 	}
