@@ -1,0 +1,349 @@
+package redact
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestString(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		secrets []string
+		text    string
+		want    string
+	}{
+		{name: "none", text: "nothing here", want: "nothing here"},
+		{name: "every occurrence", secrets: []string{"s3cret"}, text: "a s3cret and s3cret", want: "a *** and ***"},
+		{name: "adjacent", secrets: []string{"s3cret"}, text: "s3crets3cret!", want: "***!"},
+		{name: "overlapping secrets leave no part of either", secrets: []string{"abcdef", "defghi"}, text: "x abcdefghi y", want: "x *** y"},
+		{name: "one inside another", secrets: []string{"token-1234", "1234"}, text: "token-1234 and 1234", want: "*** and ***"},
+		{name: "overlapping occurrences of one secret", secrets: []string{"aaaa"}, text: "baaaaaab", want: "b***b"},
+		{name: "short secret ignored", secrets: []string{"abc", ""}, text: "abc abc", want: "abc abc"},
+		{name: "JSON-escaped form", secrets: []string{`pa"ss\word<1>`}, text: `{"error":"pa\"ss\\word\u003c1\u003e"} {"e":"pa\"ss\\word<1>"}`, want: `{"error":"***"} {"e":"***"}`},
+		{name: "URL-escaped form", secrets: []string{"p w&d=1"}, text: "?password=p+w%26d%3D1 /p%20w&d=1", want: "?password=*** /***"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := NewSet()
+			s.Add(tc.secrets...)
+			if diff := cmp.Diff(tc.want, s.String(tc.text)); diff != "" {
+				t.Errorf("String(%q) (-want +got):\n%s", tc.text, diff)
+			}
+		})
+	}
+}
+
+func TestNilSet(t *testing.T) {
+	t.Parallel()
+	var s *Set
+	s.Add("secret")
+	s.AddBasic("u", "secret")
+	s.OnAdd(func(string) { t.Error("notified") })
+	if got := s.String("secret"); got != "secret" {
+		t.Errorf("nil set: %q", got)
+	}
+}
+
+func TestAddBasic(t *testing.T) {
+	t.Parallel()
+	s := NewSet()
+	const user, pass = "bob", "hunter2-pw?>"
+	s.AddBasic(user, pass)
+	pair := []byte(user + ":" + pass)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		text := "Authorization: Basic " + enc.EncodeToString(pair)
+		if got := s.String(text); got != "Authorization: Basic ***" {
+			t.Errorf("String(%q) = %q", text, got)
+		}
+	}
+	if got := s.String(user + ":" + pass); got != user+":***" {
+		t.Errorf("decoded pair: %q", got)
+	}
+}
+
+func TestWithForms(t *testing.T) {
+	t.Parallel()
+	s := NewSet(WithForms(func(v string) []string { return []string{strings.ReplaceAll(v, "|", `\|`)} }))
+	s.Add("pipe|secret")
+	if got := s.String(`| cell pipe\|secret |`); got != "| cell *** |" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// OnAdd hears each new form once, after it is redacted.
+func TestOnAdd(t *testing.T) {
+	t.Parallel()
+	s := NewSet()
+	var got []string
+	s.OnAdd(func(f string) {
+		if s.String(f) != Mask {
+			t.Errorf("notified of %q before it is redacted", f)
+		}
+		got = append(got, f)
+	})
+	s.Add("token-1", "token-1", "abc")
+	s.Add("token-1")
+	if diff := cmp.Diff([]string{"token-1"}, got); diff != "" {
+		t.Errorf("notified (-want +got):\n%s", diff)
+	}
+}
+
+// A secret split across writes at any point is redacted.
+func TestWriterSplitWrites(t *testing.T) {
+	t.Parallel()
+	const secret = "Zm9vOmJhcg-secret"
+	text := "error: GET /v2/: 500: Authorization: Basic " + secret + " (" + secret + ")\nnext line\nno newline " + secret
+	want := "error: GET /v2/: 500: Authorization: Basic *** (***)\nnext line\nno newline ***"
+	for i := 0; i <= len(text); i++ {
+		for j := i; j <= len(text); j += 7 {
+			s := NewSet()
+			s.Add(secret)
+			var out bytes.Buffer
+			w := NewWriter(&out, s)
+			for _, part := range []string{text[:i], text[i:j], text[j:]} {
+				if _, err := io.WriteString(w, part); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != want {
+				t.Fatalf("split at %d, %d: got %q", i, j, out.String())
+			}
+		}
+	}
+}
+
+// A secret added while its line is being written is redacted from it, and
+// from everything written later; complete lines go out at once.
+func TestWriterSecretAddedMidStream(t *testing.T) {
+	t.Parallel()
+	s := NewSet()
+	var out bytes.Buffer
+	w := NewWriter(&out, s)
+	io.WriteString(w, "first line\nerror: token tok-")
+	if out.String() != "first line\n" {
+		t.Errorf("before the secret: %q, want the complete line only", out.String())
+	}
+	s.Add("tok-abc123")
+	io.WriteString(w, "abc123 refused\nlater: tok-abc123\n")
+	if want := "first line\nerror: token *** refused\nlater: ***\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+// A line longer than the hold-back bound is written in pieces, and a
+// secret across the pieces' boundaries is still redacted.
+func TestWriterLongLine(t *testing.T) {
+	t.Parallel()
+	const secret = "a-long-bearer-token-0123456789"
+	s := NewSet()
+	s.Add(secret)
+	var out bytes.Buffer
+	w := NewWriter(&out, s)
+	var want strings.Builder
+	for i := 0; want.Len() < 3*maxPending; i++ {
+		chunk := fmt.Sprintf("%0*d", i%(len(secret)+3)+1, i)
+		io.WriteString(w, chunk+secret[:i%len(secret)])
+		io.WriteString(w, secret[i%len(secret):])
+		want.WriteString(chunk + Mask)
+	}
+	if out.Len() == 0 {
+		t.Error("nothing written before Flush: the long line was held back whole")
+	}
+	w.Flush()
+	if out.String() != want.String() {
+		t.Errorf("long line redacted wrongly (%d bytes, want %d); contains the secret: %v", out.Len(), want.Len(), strings.Contains(out.String(), secret))
+	}
+}
+
+// Raw bypasses redaction and starts on a line of its own.
+func TestWriterRaw(t *testing.T) {
+	t.Parallel()
+	s := NewSet()
+	s.Add("secret-1")
+	var out bytes.Buffer
+	w := NewWriter(&out, s)
+	io.WriteString(w, "a secret-1\npartial ")
+	io.WriteString(w.Raw(), "::add-mask::secret-1\n")
+	io.WriteString(w, "secret-1\n")
+	if want := "a ***\n::add-mask::secret-1\npartial ***\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+// Many goroutines writing lines while secrets are added: every line
+// arrives whole, redacted.
+func TestWriterConcurrent(t *testing.T) {
+	t.Parallel()
+	s := NewSet()
+	var out bytes.Buffer
+	w := NewWriter(&out, s)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				tok := fmt.Sprintf("token-%d-%d", g, i)
+				s.Add(tok)
+				fmt.Fprintf(w, "got %s\n", tok)
+			}
+		}()
+	}
+	wg.Wait()
+	w.Flush()
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 800 {
+		t.Fatalf("%d lines, want 800", len(lines))
+	}
+	for _, l := range lines {
+		if l != "got ***" {
+			t.Fatalf("line %q", l)
+		}
+	}
+}
+
+type writeFailer struct{}
+
+func (writeFailer) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+
+func TestWriterError(t *testing.T) {
+	t.Parallel()
+	w := NewWriter(writeFailer{}, NewSet())
+	if _, err := io.WriteString(w, "line\n"); err != io.ErrClosedPipe {
+		t.Errorf("Write error %v, want %v", err, io.ErrClosedPipe)
+	}
+	io.WriteString(w, "pending")
+	if err := w.Flush(); err != io.ErrClosedPipe {
+		t.Errorf("Flush error %v, want %v", err, io.ErrClosedPipe)
+	}
+}
+
+// roundTripper answers every request with resp and records the requests.
+type roundTripper struct {
+	resp func(*http.Request) *http.Response
+	reqs []*http.Request
+}
+
+func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	rt.reqs = append(rt.reqs, req)
+	return rt.resp(req), nil
+}
+
+func answer(status int, contentType, body string) *http.Response {
+	return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {contentType}},
+		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}
+}
+
+// The transport learns the credentials a request carries and the tokens a
+// token endpoint answers with, and hands the answer on intact.
+func TestTransport(t *testing.T) {
+	t.Parallel()
+	const tokenBody = `{"token":"reg-token-123","access_token":"access-456","refresh_token":"refresh-789","expires_in":300}`
+	cases := []struct {
+		name   string
+		req    func() *http.Request
+		answer *http.Response
+		// echo is an error body that repeats what the request carried and
+		// what the answer held; want is how the set redacts it.
+		echo, want string
+	}{
+		{
+			name: "Basic, decoded too",
+			req: func() *http.Request {
+				r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/v2/", nil)
+				r.SetBasicAuth("bob", "pa55word")
+				return r
+			},
+			answer: answer(500, "text/plain", "boom"),
+			echo:   "Authorization: Basic Ym9iOnBhNTV3b3Jk bob:pa55word Ym9iOnBhNTV3b3Jk",
+			want:   "Authorization: Basic *** bob:*** ***",
+		},
+		{
+			name: "Bearer",
+			req: func() *http.Request {
+				r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/v2/app/tags/list", nil)
+				r.Header.Set("Authorization", "Bearer eyJ.bearer.sig")
+				return r
+			},
+			answer: answer(500, "text/plain", "boom"),
+			echo:   "got Bearer eyJ.bearer.sig",
+			want:   "got Bearer ***",
+		},
+		{
+			name: "token endpoint answer",
+			req: func() *http.Request {
+				r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/token?scope=x", nil)
+				return r
+			},
+			answer: answer(200, "application/json; charset=utf-8", tokenBody),
+			echo:   "reg-token-123 access-456 refresh-789",
+			want:   "*** *** ***",
+		},
+		{
+			name: "refresh token and password in a form body",
+			req: func() *http.Request {
+				r, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1/token", strings.NewReader("grant_type=refresh_token&refresh_token=idtoken-abc&password=form-pw-1"))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				return r
+			},
+			answer: answer(401, "text/plain", "no"),
+			echo:   "idtoken-abc form-pw-1",
+			want:   "*** ***",
+		},
+		{
+			name: "a manifest is not read for tokens",
+			req: func() *http.Request {
+				r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/v2/app/manifests/v1", nil)
+				return r
+			},
+			answer: answer(200, "application/vnd.oci.image.manifest.v1+json", `{"token":"not-a-token"}`),
+			echo:   "not-a-token",
+			want:   "not-a-token",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := NewSet()
+			body, _ := io.ReadAll(tc.answer.Body)
+			tc.answer.Body = io.NopCloser(bytes.NewReader(body))
+			rt := &roundTripper{resp: func(*http.Request) *http.Response { return tc.answer }}
+			resp, err := Transport(rt, s).RoundTrip(tc.req())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || !bytes.Equal(got, body) {
+				t.Errorf("body handed on: %q, %v; want %q", got, err, body)
+			}
+			if diff := cmp.Diff(tc.want, s.String(tc.echo)); diff != "" {
+				t.Errorf("echo redacted (-want +got):\n%s", diff)
+			}
+			if len(rt.reqs) != 1 {
+				t.Errorf("%d requests sent, want 1", len(rt.reqs))
+			}
+		})
+	}
+}
+
+func TestTransportNilSet(t *testing.T) {
+	t.Parallel()
+	rt := &roundTripper{}
+	if Transport(rt, nil) != http.RoundTripper(rt) {
+		t.Error("a nil set wraps the transport")
+	}
+}

@@ -1,0 +1,149 @@
+package redact
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// maxTokenBody is the largest answer read for tokens: token endpoints
+// answer a few KiB.
+const maxTokenBody = 64 << 10
+
+// Transport returns next, adding to s every secret that passes through it
+// before any caller can print it: the credential of each request's
+// Authorization (and Proxy-Authorization) header, Basic ones also decoded
+// (see [Set.AddBasic]); the password and refresh_token of a form-encoded
+// token request; and the token, access_token and refresh_token of every
+// JSON answer that has them (registry token endpoints, Docker Hub's
+// /v2/auth/token), read before the answer is handed on. It belongs at the
+// bottom of an HTTP stack, under the layers that set those headers. With
+// a nil s it returns next.
+func Transport(next http.RoundTripper, s *Set) http.RoundTripper {
+	if s == nil {
+		return next
+	}
+	return &transport{next: next, set: s}
+}
+
+type transport struct {
+	next http.RoundTripper
+	set  *Set
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	for _, h := range []string{"Authorization", "Proxy-Authorization"} {
+		for _, v := range req.Header.Values(h) {
+			t.header(v)
+		}
+	}
+	t.form(req)
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp == nil || resp.Body == nil {
+		return resp, err
+	}
+	t.tokens(resp)
+	return resp, err
+}
+
+// header adds the credential of an Authorization header value.
+func (t *transport) header(v string) {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(v), " ")
+	cred = strings.TrimSpace(cred)
+	if !ok || cred == "" {
+		t.set.Add(scheme) // a bare token
+		return
+	}
+	t.set.Add(cred)
+	if !strings.EqualFold(scheme, "Basic") {
+		return
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if raw, err := enc.DecodeString(cred); err == nil {
+			if user, pass, ok := strings.Cut(string(raw), ":"); ok {
+				t.set.AddBasic(user, pass)
+			}
+			return
+		}
+	}
+}
+
+// form adds the secrets of a form-encoded token request (OAuth2 password
+// and refresh_token grants, as go-containerregistry sends them).
+func (t *transport) form(req *http.Request) {
+	if req.GetBody == nil || !mediaType(req.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxTokenBody))
+	if err != nil {
+		return
+	}
+	q, err := url.ParseQuery(string(b))
+	if err != nil {
+		return
+	}
+	for _, k := range []string{"password", "refresh_token", "client_secret"} {
+		t.set.Add(q[k]...)
+	}
+}
+
+// tokens adds the tokens of a JSON answer. The body is read up to
+// maxTokenBody (only when it may hold a token) and handed on intact.
+func (t *transport) tokens(resp *http.Response) {
+	if !mediaType(resp.Header.Get("Content-Type"), "application/json") || resp.ContentLength > maxTokenBody {
+		return
+	}
+	head, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBody+1))
+	resp.Body = readCloser{io.MultiReader(bytes.NewReader(head), errReader{err}, resp.Body), resp.Body}
+	if err != nil || len(head) > maxTokenBody || !bytes.Contains(head, []byte(`token"`)) {
+		return
+	}
+	var tok struct {
+		Token        string `json:"token"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if json.Unmarshal(head, &tok) == nil {
+		t.set.Add(tok.Token, tok.AccessToken, tok.RefreshToken)
+	}
+}
+
+// mediaType reports whether a Content-Type header is want (or, for JSON,
+// any +json type: application/problem+json).
+func mediaType(header, want string) bool {
+	mt, _, err := mime.ParseMediaType(header)
+	if err != nil {
+		return false
+	}
+	return mt == want || (want == "application/json" && strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json") &&
+		!strings.Contains(mt, "manifest") && !strings.Contains(mt, "index"))
+}
+
+// readCloser reads from r and closes c.
+type readCloser struct {
+	io.Reader
+	c io.Closer
+}
+
+func (r readCloser) Close() error { return r.c.Close() }
+
+// errReader returns err once the bytes before it are read (a read error
+// of the peeked part is the caller's to see); nil err reads as EOF.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	return 0, io.EOF
+}
