@@ -24,6 +24,7 @@ import (
 	"github.com/tagsweep/tagsweep/internal/config"
 	"github.com/tagsweep/tagsweep/internal/engine"
 	"github.com/tagsweep/tagsweep/internal/policy"
+	"github.com/tagsweep/tagsweep/internal/redact"
 	"github.com/tagsweep/tagsweep/internal/registry/connect"
 	"github.com/tagsweep/tagsweep/internal/registry/provider"
 	"github.com/tagsweep/tagsweep/internal/report"
@@ -46,14 +47,36 @@ type Env struct {
 	Stderr io.Writer
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+
+	// secrets redacts Stdout, Stderr, the report, the outputs and the
+	// summary; maskTo is Stdout unredacted, for ::add-mask:: only.
+	secrets *redact.Set
+	maskTo  io.Writer
 }
 
 // Main runs tagsweep with args (without the program name) and returns the
-// exit code.
+// exit code. Everything it prints or writes passes through one redactor
+// of the run's secrets (see package redact).
 func Main(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
+	env.secrets = redact.NewSet(redact.WithForms(report.Renderings))
+	stdout, stderr := redact.NewWriter(orDiscard(env.Stdout), env.secrets), redact.NewWriter(orDiscard(env.Stderr), env.secrets)
+	defer stdout.Flush()
+	defer stderr.Flush()
+	env.Stdout, env.Stderr, env.maskTo = stdout, stderr, stdout.Raw()
+	return run(ctx, args, env)
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+func run(ctx context.Context, args []string, env Env) int {
 	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
 		args = []string{"version"} // what most CLIs answer to
 	}
@@ -189,15 +212,32 @@ func connectTo(c *config.Config, env Env, userAgent string) (*connect.Built, err
 	return connect.New(connect.Settings{
 		Kind: c.Provider, Host: c.Host, Scheme: c.Scheme, Insecure: c.Insecure, Roots: c.Roots,
 		Concurrency: c.Concurrency, UserAgent: userAgent, Username: c.Username, Password: c.Password,
-		Repositories: c.Repositories, Getenv: env.Getenv,
+		Repositories: c.Repositories, Getenv: env.Getenv, Secrets: env.secrets,
 	})
 }
 
-// setup reads and validates a command's inputs, masks the password and
+// addSecrets adds the secret inputs to the redactor, from every source
+// (the value in use and the ones it overrides), and GITHUB_TOKEN, which a
+// run may use on its own.
+func addSecrets(env Env, get config.Lookup) {
+	for _, in := range config.Inputs {
+		if in.Secret {
+			if get != nil {
+				env.secrets.Add(get(in.Name))
+			}
+			env.secrets.Add(env.Getenv("TAGSWEEP_"+strings.ToUpper(strings.ReplaceAll(in.Name, "-", "_"))),
+				env.Getenv("INPUT_"+strings.ToUpper(in.Name)))
+		}
+	}
+	env.secrets.Add(env.Getenv("GITHUB_TOKEN"))
+}
+
+// setup reads and validates a command's inputs, masks the secrets and
 // builds the backend. A non-negative code means: stop and exit with it.
 func setup(cmd string, args []string, env Env, forList bool, extra func(*flag.FlagSet), check func() error) (*config.Config, *connect.Built, *action.Runner, int) {
-	runner := action.New(env.Getenv, env.Stdout)
+	runner := action.New(env.Getenv, env.Stdout, action.WithSecrets(env.secrets), action.WithMaskWriter(env.maskTo))
 	get, err := inputs(cmd, args, env, runner, forList, extra)
+	addSecrets(env, get)
 	if errors.Is(err, flag.ErrHelp) {
 		usage(env.Stdout, cmd, forList, extra)
 		return nil, nil, nil, ExitOK
@@ -212,7 +252,8 @@ func setup(cmd string, args []string, env Env, forList bool, extra func(*flag.Fl
 	if err != nil {
 		return nil, nil, nil, invalid(env.Stderr, err)
 	}
-	runner.Mask(c.Password)
+	env.secrets.AddBasic(c.Username, c.Password)
+	runner.Mask(c.Password) // also one shorter than redact.MinLen
 	b, err := connectTo(c, env, "tagsweep/"+version())
 	var pe *connect.Error
 	switch {
@@ -221,9 +262,7 @@ func setup(cmd string, args []string, env Env, forList bool, extra func(*flag.Fl
 	case err != nil:
 		return nil, nil, nil, invalid(env.Stderr, fmt.Errorf("registry: %w", err))
 	}
-	for _, s := range b.Secrets {
-		runner.Mask(s)
-	}
+	env.secrets.Add(b.Secrets...)
 	return c, b, runner, -1
 }
 
@@ -285,7 +324,7 @@ func finish(c *config.Config, env Env, runner *action.Runner, rep *report.Report
 	ok := true
 	written := ""
 	if c.ReportFile != "" && !skipped("report-file") {
-		if err := writeReport(c.ReportFile, rep); err != nil {
+		if err := writeReport(c.ReportFile, rep, env.secrets); err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("report-file: %v", err))
 			ok = false
 		} else {
@@ -362,7 +401,8 @@ func deletedWord(dry bool) string {
 	return "deleted"
 }
 
-func writeReport(path string, rep *report.Report) error {
+// writeReport writes the JSON report to path, redacted.
+func writeReport(path string, rep *report.Report, secrets *redact.Set) error {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
@@ -372,9 +412,13 @@ func writeReport(path string, rep *report.Report) error {
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriterSize(f, 1<<20)
+	red := redact.NewWriter(f, secrets)
+	w := bufio.NewWriterSize(red, 1<<20)
 	err = rep.WriteJSON(w)
 	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	if ferr := red.Flush(); err == nil {
 		err = ferr
 	}
 	if cerr := f.Close(); err == nil {

@@ -19,7 +19,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -72,9 +74,10 @@ func NewSet(opts ...Option) *Set {
 	return s
 }
 
-// OnAdd calls f, from the goroutine that adds it, for every form of every
-// secret added from now on (each once), after the form is in the set. In
-// GitHub Actions f asks the runner to mask it. f must not add secrets.
+// OnAdd calls f, from the goroutine that adds it, for every secret added
+// from now on, as given (each once; not its escaped forms), after it is
+// redacted. In GitHub Actions f asks the runner to mask it. f must not add
+// secrets.
 func (s *Set) OnAdd(f func(form string)) {
 	if s == nil {
 		return
@@ -84,22 +87,25 @@ func (s *Set) OnAdd(f func(form string)) {
 	s.mu.Unlock()
 }
 
-// Add adds secrets, each with the forms it takes when escaped for JSON,
-// URLs and the WithForms renderings. Empty and short (below MinLen)
+// Add adds secrets, each with the forms it takes once escaped for JSON,
+// Go's %q, URLs and the WithForms renderings, and those forms escaped once
+// more (a registry's JSON error quoting the password, printed in the
+// summary's markdown or the report's JSON). Empty and short (below MinLen)
 // secrets are ignored.
 func (s *Set) Add(secrets ...string) {
 	if s == nil {
 		return
 	}
-	var forms []string
+	var forms, given []string
 	for _, v := range secrets {
 		if len(v) < MinLen {
 			continue
 		}
-		forms = append(forms, v)
-		forms = append(forms, escapings(v)...)
-		if s.forms != nil {
-			forms = append(forms, s.forms(v)...)
+		given = append(given, v)
+		once := append([]string{v}, s.escape(v)...)
+		forms = append(forms, once...)
+		for _, f := range once[1:] {
+			forms = append(forms, s.escape(f)...)
 		}
 	}
 	if len(forms) == 0 {
@@ -107,6 +113,11 @@ func (s *Set) Add(secrets ...string) {
 	}
 	s.mu.Lock()
 	var added []string
+	for _, v := range given {
+		if !s.seen[v] && !slices.Contains(added, v) {
+			added = append(added, v)
+		}
+	}
 	for _, f := range forms {
 		if len(f) < MinLen || s.seen[f] {
 			continue
@@ -114,7 +125,6 @@ func (s *Set) Add(secrets ...string) {
 		s.seen[f] = true
 		s.all = append(s.all, []byte(f))
 		s.maxLen = max(s.maxLen, len(f))
-		added = append(added, f)
 	}
 	notify := s.notify
 	s.mu.Unlock()
@@ -139,8 +149,19 @@ func (s *Set) AddBasic(user, password string) {
 		base64.URLEncoding.EncodeToString(pair), base64.RawURLEncoding.EncodeToString(pair))
 }
 
+// escape returns the forms v takes escaped once: the package's and the
+// WithForms ones.
+func (s *Set) escape(v string) []string {
+	out := escapings(v)
+	if s.forms != nil {
+		out = append(out, s.forms(v)...)
+	}
+	return out
+}
+
 // escapings are the forms v takes in JSON strings (with and without HTML
-// escaping: the report, the outputs, `ls --format json`) and in URLs.
+// escaping: the report, the outputs, `ls --format json`), in Go's %q (how
+// errors quote values) and in URLs.
 func escapings(v string) []string {
 	j, _ := json.Marshal(v)
 	var b bytes.Buffer
@@ -149,7 +170,7 @@ func escapings(v string) []string {
 	_ = enc.Encode(v)
 	plain := strings.TrimSuffix(b.String(), "\n")
 	return []string{
-		string(j[1 : len(j)-1]), plain[1 : len(plain)-1],
+		string(j[1 : len(j)-1]), plain[1 : len(plain)-1], strconv.Quote(v)[1 : len(strconv.Quote(v))-1],
 		url.QueryEscape(v), url.PathEscape(v),
 	}
 }

@@ -30,6 +30,7 @@ func TestString(t *testing.T) {
 		{name: "short secret ignored", secrets: []string{"abc", ""}, text: "abc abc", want: "abc abc"},
 		{name: "JSON-escaped form", secrets: []string{`pa"ss\word<1>`}, text: `{"error":"pa\"ss\\word\u003c1\u003e"} {"e":"pa\"ss\\word<1>"}`, want: `{"error":"***"} {"e":"***"}`},
 		{name: "URL-escaped form", secrets: []string{"p w&d=1"}, text: "?password=p+w%26d%3D1 /p%20w&d=1", want: "?password=*** /***"},
+		{name: "escaped twice: a quoted password in a JSON report", secrets: []string{`pa"ss`}, text: `{"error":"password \"pa\\\"ss\""}`, want: `{"error":"password \"***\""}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,7 +81,8 @@ func TestWithForms(t *testing.T) {
 	}
 }
 
-// OnAdd hears each new form once, after it is redacted.
+// OnAdd hears each new secret once, as given (not its escaped forms),
+// after it is redacted.
 func TestOnAdd(t *testing.T) {
 	t.Parallel()
 	s := NewSet()
@@ -91,9 +93,9 @@ func TestOnAdd(t *testing.T) {
 		}
 		got = append(got, f)
 	})
-	s.Add("token-1", "token-1", "abc")
-	s.Add("token-1")
-	if diff := cmp.Diff([]string{"token-1"}, got); diff != "" {
+	s.Add("token-1", "pa\"ss", "token-1", "abc")
+	s.Add("token-1", `pa"ss`)
+	if diff := cmp.Diff([]string{"token-1", `pa"ss`}, got); diff != "" {
 		t.Errorf("notified (-want +got):\n%s", diff)
 	}
 }

@@ -234,8 +234,15 @@ func code(s string) string {
 	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
 		pad = " "
 	}
-	return fence + pad + strings.ReplaceAll(s, "|", "\\|") + pad + fence
+	return fence + pad + codeEscape(s) + pad + fence
 }
+
+func codeEscape(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+// Renderings returns the forms s takes in the summary, escaped for a
+// table cell and for a code span, so that a redactor finds a secret
+// however the summary printed it.
+func Renderings(s string) []string { return []string{cell(s), codeEscape(s)} }
 
 func codes(ss []string) string {
 	var out []string

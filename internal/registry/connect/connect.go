@@ -17,6 +17,7 @@ import (
 	"github.com/gobwas/glob"
 
 	"github.com/tagsweep/tagsweep/internal/netutil"
+	"github.com/tagsweep/tagsweep/internal/redact"
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/oci"
 	"github.com/tagsweep/tagsweep/internal/registry/provider"
@@ -40,6 +41,9 @@ type Settings struct {
 	Repositories []string
 	// Getenv reads the environment (GITHUB_TOKEN, GITHUB_API_URL, ...).
 	Getenv func(string) string
+	// Secrets learns every credential the registry and vendor API clients
+	// send and every token they receive (nil: none).
+	Secrets *redact.Set
 }
 
 // Built is a ready backend and what the CLI reports about it.
@@ -92,7 +96,7 @@ func New(s Settings) (*Built, error) {
 		scheme = oci.SchemeHTTPS
 	}
 	opts := []oci.Option{oci.WithScheme(scheme), oci.WithInsecure(s.Insecure), oci.WithConcurrency(s.Concurrency),
-		oci.WithUserAgent(s.UserAgent), oci.WithKeychain(Keychain(s.Kind))}
+		oci.WithUserAgent(s.UserAgent), oci.WithKeychain(Keychain(s.Kind)), oci.WithSecrets(s.Secrets)}
 	if s.Roots != nil {
 		opts = append(opts, oci.WithRoots(s.Roots))
 	}
@@ -146,13 +150,14 @@ func apiURL(s Settings, env, def string) (*url.URL, error) {
 
 // apiClient is the HTTP client for a vendor API: the system roots plus
 // ca-file; no TLS verification only when insecure and the API is on the
-// registry's own host.
+// registry's own host. Its bearer tokens (Docker Hub's login answer, the
+// GitHub token) go to s.Secrets.
 func apiClient(s Settings, api *url.URL) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	skip := s.Insecure && strings.EqualFold(api.Host, s.Host)
 	t.TLSClientConfig = &tls.Config{RootCAs: s.Roots, InsecureSkipVerify: skip, MinVersion: tls.VersionTLS12} //nolint:gosec // insecure is the user's explicit choice
 	t.MaxIdleConnsPerHost = max(s.Concurrency, 2)
-	return &http.Client{Transport: t, CheckRedirect: sameOrigin}
+	return &http.Client{Transport: redact.Transport(t, s.Secrets), CheckRedirect: sameOrigin}
 }
 
 // sameOrigin refuses a redirect that leaves the API's scheme and host:

@@ -34,6 +34,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/tagsweep/tagsweep/internal/netutil"
+	"github.com/tagsweep/tagsweep/internal/redact"
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/restapi"
 )
@@ -77,6 +78,7 @@ type options struct {
 	untagFirst  bool
 	name        string
 	gcHint      string
+	secrets     *redact.Set
 }
 
 // Option configures a Backend.
@@ -158,6 +160,12 @@ func WithName(name, gcHint string) Option {
 	return func(o *options) error { o.name, o.gcHint = name, gcHint; return nil }
 }
 
+// WithSecrets makes the backend add to s every credential it sends and
+// every token it receives (redact.Transport at the bottom of its HTTP
+// stack), so that what the registry echoes of them is never printed. The
+// default is none.
+func WithSecrets(s *redact.Set) Option { return func(o *options) error { o.secrets = s; return nil } }
+
 // Backend talks to one registry through the OCI distribution API.
 type Backend struct {
 	host   string
@@ -235,6 +243,9 @@ func New(host string, opts ...Option) (*Backend, error) {
 	if rt == nil {
 		rt = baseTransport(o.roots, o.insecure, o.concurrency)
 	}
+	// At the bottom: it sees every header ggcr's auth layers set and every
+	// token answer before ggcr reads it.
+	rt = redact.Transport(rt, o.secrets)
 	pin := ""
 	switch {
 	case o.scheme == SchemeHTTP:

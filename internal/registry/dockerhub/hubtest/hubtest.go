@@ -98,6 +98,11 @@ type Options struct {
 	// seconds, as the current reference says, instead of X-Retry-After as a
 	// unix time, as the earlier one (and the live API) did.
 	RetryAfterSeconds bool
+	// EchoAuth refuses every request that carries an Authorization header
+	// with 400 and a message repeating the request, bearer token included
+	// (testregistry.Echo), as a careless gateway would: for tests that
+	// prove the token is never printed. Logins still work.
+	EchoAuth bool
 }
 
 // Request is one request the replica received.
@@ -136,6 +141,7 @@ type Server struct {
 	mu        sync.Mutex
 	requests  []Request
 	tokens    map[string]string // access token -> user name
+	issued    []string
 	tokenSeq  int
 	seen      map[string]seenTag // "ns/repo:tag" -> first seen on its digest
 	pinned    map[string]time.Time
@@ -274,6 +280,13 @@ func (s *Server) OmitPushed(repo, tag string) {
 	s.mu.Unlock()
 }
 
+// Tokens returns every access token issued so far, valid or expired.
+func (s *Server) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
+}
+
 // ExpireTokens makes every access token issued so far invalid (Docker Hub's
 // expire after 10 minutes): the next request with one gets 401.
 func (s *Server) ExpireTokens() {
@@ -304,6 +317,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		s.mu.Unlock()
 	}()
 	if s.rateLimited(rec) {
+		return
+	}
+	if s.opts.EchoAuth && req.Header.Get("Authorization") != "" {
+		writeError(rec, http.StatusBadRequest, "bad request: "+testregistry.Echo(req))
 		return
 	}
 	seg := strings.Split(strings.TrimPrefix(req.URL.Path, "/"), "/")
@@ -400,6 +417,7 @@ func (s *Server) login(w http.ResponseWriter, body []byte) {
 			s.tokenSeq++
 			tok := fmt.Sprintf("hubtest.%d.%s", s.tokenSeq, hex.EncodeToString(rnd[:]))
 			s.tokens[tok] = u.Name
+			s.issued = append(s.issued, tok)
 			s.mu.Unlock()
 			writeJSON(w, http.StatusOK, map[string]any{"access_token": tok})
 			return

@@ -93,6 +93,11 @@ type Options struct {
 	RateLimit int
 	// Now is the clock (times of new versions, rate-limit resets). Nil: time.Now.
 	Now func() time.Time
+	// EchoAuth refuses every authorized request with 400 and a message
+	// repeating the request, token included (testregistry.Echo), as a
+	// careless gateway would: for tests that prove the token is never
+	// printed.
+	EchoAuth bool
 }
 
 // Request is one request the replica received.
@@ -541,6 +546,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) {
 	}
 	if !s.authorized(r) {
 		writeErr(w, http.StatusUnauthorized, "Bad credentials", docRest)
+		return
+	}
+	if s.o.EchoAuth {
+		writeErr(w, http.StatusBadRequest, "Problems parsing the request: "+testregistry.Echo(r), docRest)
 		return
 	}
 	if s.used > s.o.RateLimit {

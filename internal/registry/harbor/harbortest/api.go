@@ -43,6 +43,10 @@ func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 
+	if s.echoAuth && r.Header.Get("Authorization") != "" {
+		writeError(w, http.StatusBadRequest, "BAD_REQUEST", "bad request: "+testregistry.Echo(r))
+		return
+	}
 	// Routing is on the decoded path, as Harbor's router sees it: a
 	// repository name sent encoded once ("a%2Fb") is decoded into two
 	// segments and matches no route; sent twice encoded ("a%252Fb") it

@@ -107,6 +107,11 @@ type Options struct {
 	Public []string
 	// Now is the clock for push times first seen (default time.Now).
 	Now func() time.Time
+	// EchoAuth refuses every REST request that carries an Authorization
+	// header with 400 and a message repeating the request, Basic
+	// credentials decoded (testregistry.Echo), as a careless gateway
+	// would: for tests that prove the password is never printed.
+	EchoAuth bool
 }
 
 // Request is one request the REST API received.
@@ -150,11 +155,12 @@ type pushRecord struct {
 
 // Server is the Harbor replica. It is safe for concurrent use.
 type Server struct {
-	reg    *testregistry.Registry
-	http   *httptest.Server
-	secret string
-	client *http.Client
-	now    func() time.Time
+	reg      *testregistry.Registry
+	http     *httptest.Server
+	secret   string
+	client   *http.Client
+	now      func() time.Time
+	echoAuth bool
 
 	mu        sync.Mutex
 	users     map[string]string
@@ -185,6 +191,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		reg:       o.Registry,
+		echoAuth:  o.EchoAuth,
 		secret:    hex.EncodeToString(rnd[:]),
 		client:    &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: time.Minute},
 		now:       o.Now,
