@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tagsweep/tagsweep/internal/redact"
 )
 
 // env is a fake environment for getenv.
@@ -256,5 +258,50 @@ func TestFiles(t *testing.T) {
 				t.Errorf("Files() (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// With a redactor, what the Runner writes to GITHUB_OUTPUT and
+// GITHUB_STEP_SUMMARY is redacted, each secret the set learns is masked
+// once, and the mask commands go to the mask writer, not the redacted one.
+func TestSecrets(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	out, sum := filepath.Join(dir, "output"), filepath.Join(dir, "summary")
+	set := redact.NewSet()
+	var w, raw bytes.Buffer
+	r := New(env{"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": out, "GITHUB_STEP_SUMMARY": sum}.get, &w,
+		WithSecrets(set), WithMaskWriter(&raw))
+	set.Add("bearer-tok-1")
+	set.AddBasic("bob", "pw-s3cret")
+	set.Add("bearer-tok-1")
+	r.Mask("pw-s3cret")
+	if ok, err := r.SetOutputs([][2]string{{"deleted-tags", `["app:bearer-tok-1"]`}, {"report-file", "/tmp/pw-s3cret\nx"}}); !ok || err != nil {
+		t.Fatalf("SetOutputs = %v, %v", ok, err)
+	}
+	if ok, err := r.AddSummary("error: Authorization: Basic Ym9iOnB3LXMzY3JldA== (bob:pw-s3cret)"); !ok || err != nil {
+		t.Fatalf("AddSummary = %v, %v", ok, err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"deleted-tags": `["app:***"]`, "report-file": "/tmp/***\nx"}, parseOutputs(t, string(b))); diff != "" {
+		t.Errorf("GITHUB_OUTPUT (-want +got):\n%s", diff)
+	}
+	b, err = os.ReadFile(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff("error: Authorization: Basic *** (bob:***)\n", string(b)); diff != "" {
+		t.Errorf("GITHUB_STEP_SUMMARY (-want +got):\n%s", diff)
+	}
+	// The URL-safe forms of this pair are the standard ones: masked once.
+	wantMasks := "::add-mask::bearer-tok-1\n::add-mask::pw-s3cret\n::add-mask::Ym9iOnB3LXMzY3JldA==\n::add-mask::Ym9iOnB3LXMzY3JldA\n"
+	if diff := cmp.Diff(wantMasks, raw.String()); diff != "" {
+		t.Errorf("mask commands (-want +got):\n%s", diff)
+	}
+	if w.Len() != 0 {
+		t.Errorf("wrote %q to the workflow-command writer", w.String())
 	}
 }

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
+	"github.com/tagsweep/tagsweep/internal/redact"
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
@@ -1246,4 +1248,49 @@ func TestArtifactAge(t *testing.T) {
 			t.Errorf("%d config GETs, want 1", n)
 		}
 	})
+}
+
+// WithSecrets: the backend's set learns the Basic credentials it sends to
+// the token endpoint and the bearer token it receives, before an error that
+// echoes them reaches the caller, so the caller can redact that error.
+func TestSecretsLearned(t *testing.T) {
+	t.Parallel()
+	const user, password, token = "ci-bot", "hunter2-very-secret", "bearer-from-token-endpoint-42"
+	r := startDistribution(t, testregistry.Options{})
+	echo := testregistry.EchoRequests(http.StatusBadRequest, func(req *http.Request) bool { return true })
+	var mu sync.Mutex
+	var tokenRequest string // what a proxy would echo of the token request
+	r.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
+		if req.URL.Path == "/token" {
+			mu.Lock()
+			tokenRequest = testregistry.Echo(req)
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"token":%q}`, token)
+			return true
+		}
+		if req.Header.Get("Authorization") != "Bearer "+token {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="http://`+req.Host+`/token",service="t"`)
+			testregistry.WriteError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+			return true
+		}
+		return echo(w, req)
+	})
+	set := redact.NewSet()
+	b := newBackend(t, r.Addr(), WithCredentials(Credentials{Username: user, Password: password}), WithSecrets(set))
+	_, err := b.TagNames(context.Background(), "app")
+	if err == nil {
+		t.Fatal("no error from a registry answering 400")
+	}
+	mu.Lock()
+	echoed := err.Error() + "\n" + tokenRequest
+	mu.Unlock()
+	for _, s := range []string{token, base64.StdEncoding.EncodeToString([]byte(user + ":" + password)), password} {
+		if !strings.Contains(echoed, s) {
+			t.Errorf("the echoes do not hold %q: the test proves nothing", s)
+		}
+		if got := set.String(echoed); strings.Contains(got, s) {
+			t.Errorf("redacted text still holds %q:\n%s", s, got)
+		}
+	}
 }
