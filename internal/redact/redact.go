@@ -17,10 +17,10 @@ package redact
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,8 +40,8 @@ type Set struct {
 
 	mu     sync.RWMutex
 	seen   map[string]bool
-	all    [][]byte // every form of every secret; only appended to
-	maxLen int
+	all    [][]byte // every form of every secret
+	m      *matcher // over all; replaced, never changed, on Add
 	notify []func(string)
 }
 
@@ -97,11 +97,16 @@ func (s *Set) Add(secrets ...string) {
 		return
 	}
 	var forms, given []string
+	s.mu.RLock()
 	for _, v := range secrets {
-		if len(v) < MinLen {
-			continue
+		if len(v) >= MinLen && !s.seen[v] {
+			given = append(given, v)
 		}
-		given = append(given, v)
+	}
+	s.mu.RUnlock()
+	// Every request adds its Authorization header again: the common case
+	// ends here, without computing the escaped forms.
+	for _, v := range given {
 		once := append([]string{v}, s.escape(v)...)
 		forms = append(forms, once...)
 		for _, f := range once[1:] {
@@ -118,13 +123,17 @@ func (s *Set) Add(secrets ...string) {
 			added = append(added, v)
 		}
 	}
+	grown := false
 	for _, f := range forms {
 		if len(f) < MinLen || s.seen[f] {
 			continue
 		}
 		s.seen[f] = true
 		s.all = append(s.all, []byte(f))
-		s.maxLen = max(s.maxLen, len(f))
+		grown = true
+	}
+	if grown {
+		s.m = newMatcher(s.all)
 	}
 	notify := s.notify
 	s.mu.Unlock()
@@ -133,6 +142,13 @@ func (s *Set) Add(secrets ...string) {
 			n(f)
 		}
 	}
+}
+
+// known reports whether v is in the set.
+func (s *Set) known(v string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.seen[v]
 }
 
 // AddBasic adds the credentials of HTTP Basic auth: the password, and the
@@ -175,27 +191,19 @@ func escapings(v string) []string {
 	}
 }
 
-// snapshot returns the forms and the longest's length. Add only appends,
-// so the slice stays valid (and unchanged) for its reader.
-func (s *Set) snapshot() ([][]byte, int) {
+// matcher returns the matcher of the set as it is now (nil: empty).
+func (s *Set) matcher() *matcher {
 	if s == nil {
-		return nil, 0
+		return nil
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.all, s.maxLen
-}
-
-// Len returns the number of forms in the set.
-func (s *Set) Len() int {
-	all, _ := s.snapshot()
-	return len(all)
+	return s.m
 }
 
 // String returns text with every secret replaced by Mask.
 func (s *Set) String(text string) string {
-	all, _ := s.snapshot()
-	spans := find([]byte(text), all)
+	spans := s.matcher().find([]byte(text))
 	if len(spans) == 0 {
 		return text
 	}
@@ -205,36 +213,64 @@ func (s *Set) String(text string) string {
 // span is a byte range [start, end) of the text that is secret.
 type span struct{ start, end int }
 
+// matcher finds many forms in one pass over a text: a bitset of the forms'
+// first two bytes rejects most positions at once, and a map from the first
+// MinLen bytes names the forms to compare there. (One bytes.Index per form
+// scans the text once per form: with a bearer token per repository, a
+// report of tens of MB took seconds.)
+type matcher struct {
+	first  [1 << 16 / 64]uint64
+	byHead map[uint32][][]byte
+	maxLen int
+}
+
+func newMatcher(forms [][]byte) *matcher {
+	m := &matcher{byHead: map[uint32][][]byte{}}
+	for _, f := range forms {
+		k := uint16(f[0])<<8 | uint16(f[1])
+		m.first[k>>6] |= 1 << (k & 63)
+		h := binary.BigEndian.Uint32(f)
+		m.byHead[h] = append(m.byHead[h], f)
+		m.maxLen = max(m.maxLen, len(f))
+	}
+	return m
+}
+
+// longest returns the length of the longest form (0 for none).
+func (m *matcher) longest() int {
+	if m == nil {
+		return 0
+	}
+	return m.maxLen
+}
+
 // find returns the ranges of b covered by any occurrence of any form,
 // overlapping occurrences included, merged and in order: when two secrets
 // overlap ("abcd" holds "abc" and "bcd"), the whole run is masked, so no
 // part of either survives.
-func find(b []byte, forms [][]byte) []span {
+func (m *matcher) find(b []byte) []span {
+	if m == nil {
+		return nil
+	}
 	var spans []span
-	for _, f := range forms {
-		for i := 0; i+len(f) <= len(b); {
-			j := bytes.Index(b[i:], f)
-			if j < 0 {
-				break
-			}
-			spans = append(spans, span{i + j, i + j + len(f)})
-			i += j + 1
-		}
-	}
-	if len(spans) < 2 {
-		return spans
-	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
-	merged := spans[:1]
-	for _, sp := range spans[1:] {
-		last := &merged[len(merged)-1]
-		if sp.start <= last.end {
-			last.end = max(last.end, sp.end)
+	for i := 0; i+MinLen <= len(b); i++ {
+		k := uint16(b[i])<<8 | uint16(b[i+1])
+		if m.first[k>>6]&(1<<(k&63)) == 0 {
 			continue
 		}
-		merged = append(merged, sp)
+		for _, f := range m.byHead[binary.BigEndian.Uint32(b[i:])] {
+			if !bytes.HasPrefix(b[i:], f) {
+				continue
+			}
+			end := i + len(f)
+			if n := len(spans); n > 0 && i <= spans[n-1].end {
+				spans[n-1].end = max(spans[n-1].end, end)
+			} else {
+				spans = append(spans, span{i, end})
+			}
+		}
 	}
-	return merged
+	return spans
 }
 
 // apply appends b to dst with every span replaced by Mask.

@@ -59,6 +59,9 @@ func (t *transport) header(v string) {
 		t.set.Add(scheme) // a bare token
 		return
 	}
+	if t.set.known(cred) {
+		return // sent before: added then, decoded too
+	}
 	t.set.Add(cred)
 	if !strings.EqualFold(scheme, "Basic") {
 		return

@@ -41,14 +41,12 @@ func (w *Writer) Write(p []byte) (int, error) {
 		cut = len(w.pending) + i + 1
 	}
 	w.pending = append(w.pending, p...)
-	all, maxLen := w.set.snapshot()
-	var spans []span
+	m := w.set.matcher()
 	if cut == 0 && len(w.pending) > maxPending {
 		// A long line: write all but the tail a secret could still
 		// start in. A secret found across the cut moves the cut to its end.
-		spans = find(w.pending, all)
-		cut = max(len(w.pending)-max(maxLen-1, 0), 0)
-		for _, sp := range spans {
+		cut = max(len(w.pending)-max(m.longest()-1, 0), 0)
+		for _, sp := range m.find(w.pending) {
 			if sp.start < cut && cut < sp.end {
 				cut = sp.end
 			}
@@ -57,19 +55,19 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if cut == 0 {
 		return len(p), nil
 	}
-	if err := w.emit(w.pending[:cut], all); err != nil {
+	if err := w.emit(w.pending[:cut], m); err != nil {
 		return 0, err
 	}
 	w.pending = append(w.pending[:0], w.pending[cut:]...)
 	return len(p), nil
 }
 
-// emit redacts b with forms and writes it. The caller holds mu.
-func (w *Writer) emit(b []byte, forms [][]byte) error {
+// emit redacts b with m and writes it. The caller holds mu.
+func (w *Writer) emit(b []byte, m *matcher) error {
 	if len(b) == 0 {
 		return nil
 	}
-	out := apply(nil, b, find(b, forms))
+	out := apply(nil, b, m.find(b))
 	w.midLine = out[len(out)-1] != '\n'
 	_, err := w.w.Write(out)
 	return err
@@ -79,8 +77,7 @@ func (w *Writer) emit(b []byte, forms [][]byte) error {
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	all, _ := w.set.snapshot()
-	err := w.emit(w.pending, all)
+	err := w.emit(w.pending, w.set.matcher())
 	w.pending = w.pending[:0]
 	return err
 }
