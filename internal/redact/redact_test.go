@@ -127,6 +127,25 @@ func TestWriterSplitWrites(t *testing.T) {
 	}
 }
 
+// Overlapping secrets split across writes leave no part of either: the
+// whole run they cover is one mask.
+func TestWriterOverlappingSecrets(t *testing.T) {
+	t.Parallel()
+	s := NewSet()
+	s.Add("user:pa55word", "pa55word-suffix", "word-suf")
+	text := "echo: user:pa55word-suffix; again pa55word-suffix and word-suf\n"
+	for i := 0; i <= len(text); i++ {
+		var out bytes.Buffer
+		w := NewWriter(&out, s)
+		io.WriteString(w, text[:i])
+		io.WriteString(w, text[i:])
+		w.Flush()
+		if want := "echo: ***; again *** and ***\n"; out.String() != want {
+			t.Fatalf("split at %d: got %q, want %q", i, out.String(), want)
+		}
+	}
+}
+
 // A secret added while its line is being written is redacted from it, and
 // from everything written later; complete lines go out at once.
 func TestWriterSecretAddedMidStream(t *testing.T) {
@@ -295,6 +314,16 @@ func TestTransport(t *testing.T) {
 			want:   "*** *** ***",
 		},
 		{
+			name: "token answer labelled as text",
+			req: func() *http.Request {
+				r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/token", nil)
+				return r
+			},
+			answer: answer(200, "text/plain", `{"access_token":"plain-label-tok"}`),
+			echo:   "Bearer plain-label-tok",
+			want:   "Bearer ***",
+		},
+		{
 			name: "refresh token and password in a form body",
 			req: func() *http.Request {
 				r, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1/token", strings.NewReader("grant_type=refresh_token&refresh_token=idtoken-abc&password=form-pw-1"))
@@ -304,6 +333,20 @@ func TestTransport(t *testing.T) {
 			answer: answer(401, "text/plain", "no"),
 			echo:   "idtoken-abc form-pw-1",
 			want:   "*** ***",
+		},
+		{
+			name: "a large JSON answer is handed on whole",
+			req: func() *http.Request {
+				r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/api/packages", nil)
+				return r
+			},
+			answer: func() *http.Response {
+				a := answer(200, "application/json", `{"token":"big-token-1","pad":"`+strings.Repeat("x", 3*maxTokenBody)+`"}`)
+				a.ContentLength = -1
+				return a
+			}(),
+			echo: "big-token-1",
+			want: "big-token-1", // too large to be a token answer: not parsed
 		},
 		{
 			name: "a manifest is not read for tokens",

@@ -20,8 +20,9 @@ const maxTokenBody = 64 << 10
 // Authorization (and Proxy-Authorization) header, Basic ones also decoded
 // (see [Set.AddBasic]); the password and refresh_token of a form-encoded
 // token request; and the token, access_token and refresh_token of every
-// JSON answer that has them (registry token endpoints, Docker Hub's
-// /v2/auth/token), read before the answer is handed on. It belongs at the
+// answer that has them (registry token endpoints, Docker Hub's
+// /v2/auth/token; manifests and blobs are not read), read before the
+// answer is handed on. It belongs at the
 // bottom of an HTTP stack, under the layers that set those headers. With
 // a nil s it returns next.
 func Transport(next http.RoundTripper, s *Set) http.RoundTripper {
@@ -100,10 +101,11 @@ func (t *transport) form(req *http.Request) {
 	}
 }
 
-// tokens adds the tokens of a JSON answer. The body is read up to
-// maxTokenBody (only when it may hold a token) and handed on intact.
+// tokens adds the tokens of an answer that may be a token endpoint's
+// (JSON, or mislabelled as text: anything but image content). The body
+// is read up to maxTokenBody and handed on intact.
 func (t *transport) tokens(resp *http.Response) {
-	if !mediaType(resp.Header.Get("Content-Type"), "application/json") || resp.ContentLength > maxTokenBody {
+	if imageContent(resp.Header.Get("Content-Type")) || resp.ContentLength > maxTokenBody {
 		return
 	}
 	head, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBody+1))
@@ -121,15 +123,17 @@ func (t *transport) tokens(resp *http.Response) {
 	}
 }
 
-// mediaType reports whether a Content-Type header is want (or, for JSON,
-// any +json type: application/problem+json).
+// imageContent reports whether a Content-Type is a manifest or a blob,
+// never a token answer, left unread.
+func imageContent(header string) bool {
+	mt, _, _ := mime.ParseMediaType(header)
+	return strings.Contains(mt, "vnd.oci.") || strings.Contains(mt, "vnd.docker.") || mt == "application/octet-stream"
+}
+
+// mediaType reports whether a Content-Type header is want.
 func mediaType(header, want string) bool {
 	mt, _, err := mime.ParseMediaType(header)
-	if err != nil {
-		return false
-	}
-	return mt == want || (want == "application/json" && strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json") &&
-		!strings.Contains(mt, "manifest") && !strings.Contains(mt, "index"))
+	return err == nil && mt == want
 }
 
 // readCloser reads from r and closes c.
