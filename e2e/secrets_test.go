@@ -57,32 +57,6 @@ func printedForms(secrets ...string) []string {
 	return out
 }
 
-// noSecretAt fails the test if any of secrets shows in what the run left:
-// stdout (the ::add-mask:: lines aside, the only place the contract allows
-// a secret), stderr, the summary, the report file and the outputs.
-func noSecretAt(t *testing.T, res result, reportFile string, secrets []string) {
-	t.Helper()
-	var stdout []string
-	for _, l := range strings.Split(res.stdout, "\n") {
-		if !strings.HasPrefix(l, "::add-mask::") {
-			stdout = append(stdout, l)
-		}
-	}
-	places := map[string]string{"stdout": strings.Join(stdout, "\n"), "stderr": res.stderr, "summary": res.summary, "report": read(t, reportFile)}
-	var outs []string
-	for k, v := range res.outputs {
-		outs = append(outs, k+"="+v)
-	}
-	places["outputs"] = strings.Join(outs, "\n")
-	for _, s := range secrets {
-		for name, text := range places {
-			if n := strings.Count(text, s); n > 0 {
-				t.Errorf("%s shows the secret %q %d times", name, s, n)
-			}
-		}
-	}
-}
-
 // echoes counts the requests a hook answered with the request echoed.
 type echoes struct {
 	mu sync.Mutex
@@ -173,7 +147,7 @@ func TestSecretsEchoedByRegistry(t *testing.T) {
 		if res.code != 1 {
 			t.Errorf("exit %d, want 1", res.code)
 		}
-		noSecretAt(t, res, reportFile, secrets)
+		noSecret(t, res, reportFile, secrets...)
 		// The echo reached the log, redacted: the test saw what it guards.
 		for _, want := range []string{"proxy error, the request was", "Authorization: Basic ***", `password "***"`} {
 			if !strings.Contains(res.stderr, want) {
@@ -332,7 +306,7 @@ func TestSecretsEchoedByTokenService(t *testing.T) {
 		if len(tokens) == before {
 			t.Fatalf("dry-run %s: no token was issued", dry)
 		}
-		noSecretAt(t, res, in["report-file"], printedForms(append(append(basicForms(echoUser, echoPassword), echoGitHubToken), tokens...)...))
+		noSecret(t, res, in["report-file"], printedForms(append(append(basicForms(echoUser, echoPassword), echoGitHubToken), tokens...)...)...)
 		for _, want := range []string{"Authorization: Bearer ***", "token service error: token *** was revoked", "Authorization: Basic ***"} {
 			if !strings.Contains(res.stderr, want) {
 				t.Errorf("dry-run %s: stderr does not show the redacted echo %q", dry, want)
@@ -436,7 +410,7 @@ func TestSecretsEchoedByVendorAPI(t *testing.T) {
 				if res.code != 1 {
 					t.Errorf("dry-run %s: exit %d, want 1", dry, res.code)
 				}
-				noSecretAt(t, res, in["report-file"], printedForms(v.secrets()...))
+				noSecret(t, res, in["report-file"], printedForms(v.secrets()...)...)
 				if !strings.Contains(res.stderr, v.redacted) {
 					t.Errorf("dry-run %s: stderr does not show the redacted echo %q", dry, v.redacted)
 				}

@@ -263,6 +263,22 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	return rt.resp(req), nil
 }
 
+// request returns a builder of a request with body and header (name,
+// value pairs).
+func request(method, url, body string, header ...string) func() *http.Request {
+	return func() *http.Request {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		r, _ := http.NewRequest(method, url, rd)
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Set(header[i], header[i+1])
+		}
+		return r
+	}
+}
+
 func answer(status int, contentType, body string) *http.Response {
 	return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {contentType}},
 		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}
@@ -282,64 +298,43 @@ func TestTransport(t *testing.T) {
 		echo, want string
 	}{
 		{
-			name: "Basic, decoded too",
-			req: func() *http.Request {
-				r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/v2/", nil)
-				r.SetBasicAuth("bob", "pa55word")
-				return r
-			},
+			name:   "Basic, decoded too",
+			req:    request(http.MethodGet, "http://127.0.0.1/v2/", "", "Authorization", "Basic Ym9iOnBhNTV3b3Jk"), // bob:pa55word
 			answer: answer(500, "text/plain", "boom"),
 			echo:   "Authorization: Basic Ym9iOnBhNTV3b3Jk bob:pa55word Ym9iOnBhNTV3b3Jk",
 			want:   "Authorization: Basic *** bob:*** ***",
 		},
 		{
-			name: "Bearer",
-			req: func() *http.Request {
-				r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/v2/app/tags/list", nil)
-				r.Header.Set("Authorization", "Bearer eyJ.bearer.sig")
-				return r
-			},
+			name:   "Bearer",
+			req:    request(http.MethodGet, "http://127.0.0.1/v2/app/tags/list", "", "Authorization", "Bearer eyJ.bearer.sig"),
 			answer: answer(500, "text/plain", "boom"),
 			echo:   "got Bearer eyJ.bearer.sig",
 			want:   "got Bearer ***",
 		},
 		{
-			name: "token endpoint answer",
-			req: func() *http.Request {
-				r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/token?scope=x", nil)
-				return r
-			},
+			name:   "token endpoint answer",
+			req:    request(http.MethodGet, "http://127.0.0.1/token?scope=x", ""),
 			answer: answer(200, "application/json; charset=utf-8", tokenBody),
 			echo:   "reg-token-123 access-456 refresh-789",
 			want:   "*** *** ***",
 		},
 		{
-			name: "token answer labelled as text",
-			req: func() *http.Request {
-				r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/token", nil)
-				return r
-			},
+			name:   "token answer labelled as text",
+			req:    request(http.MethodGet, "http://127.0.0.1/token", ""),
 			answer: answer(200, "text/plain", `{"access_token":"plain-label-tok"}`),
 			echo:   "Bearer plain-label-tok",
 			want:   "Bearer ***",
 		},
 		{
-			name: "refresh token and password in a form body",
-			req: func() *http.Request {
-				r, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1/token", strings.NewReader("grant_type=refresh_token&refresh_token=idtoken-abc&password=form-pw-1"))
-				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				return r
-			},
+			name:   "refresh token and password in a form body",
+			req:    request(http.MethodPost, "http://127.0.0.1/token", "grant_type=refresh_token&refresh_token=idtoken-abc&password=form-pw-1", "Content-Type", "application/x-www-form-urlencoded"),
 			answer: answer(401, "text/plain", "no"),
 			echo:   "idtoken-abc form-pw-1",
 			want:   "*** ***",
 		},
 		{
 			name: "a large JSON answer is handed on whole",
-			req: func() *http.Request {
-				r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/api/packages", nil)
-				return r
-			},
+			req:  request(http.MethodGet, "http://127.0.0.1/api/packages", ""),
 			answer: func() *http.Response {
 				a := answer(200, "application/json", `{"token":"big-token-1","pad":"`+strings.Repeat("x", 3*maxTokenBody)+`"}`)
 				a.ContentLength = -1
@@ -349,11 +344,8 @@ func TestTransport(t *testing.T) {
 			want: "big-token-1", // too large to be a token answer: not parsed
 		},
 		{
-			name: "a manifest is not read for tokens",
-			req: func() *http.Request {
-				r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/v2/app/manifests/v1", nil)
-				return r
-			},
+			name:   "a manifest is not read for tokens",
+			req:    request(http.MethodGet, "http://127.0.0.1/v2/app/manifests/v1", ""),
 			answer: answer(200, "application/vnd.oci.image.manifest.v1+json", `{"token":"not-a-token"}`),
 			echo:   "not-a-token",
 			want:   "not-a-token",
