@@ -27,6 +27,7 @@ import (
 	"github.com/tagsweep/tagsweep/internal/engine"
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/report"
 )
 
@@ -36,7 +37,7 @@ var benchSizes = []int{1000, 10000, 100000}
 // referrers.
 type synthRepo struct {
 	tags      []policy.Tag
-	manifests map[string]*registry.Manifest
+	manifests map[string]*image.Manifest
 	referrers map[string][]string
 	exists    map[string]bool
 }
@@ -55,47 +56,47 @@ func fakeDigest(kind string, i int) string {
 // extra .sig tags whose subject is gone.
 func synth(n int, orphans float64, now time.Time) *synthRepo {
 	rng := rand.New(rand.NewPCG(uint64(n), 42))
-	s := &synthRepo{manifests: map[string]*registry.Manifest{}, referrers: map[string][]string{}, exists: map[string]bool{}}
+	s := &synthRepo{manifests: map[string]*image.Manifest{}, referrers: map[string][]string{}, exists: map[string]bool{}}
 	nOrphan := int(float64(n) * orphans)
 	nRelease, nSig, nIdx, nRepro := n/100, n/25, n/25, n/200
 	nBuild := n - nRelease - nSig - nIdx - nRepro - 2 - nOrphan
-	base := []registry.Blob{{Digest: fakeDigest("layer", 0), Size: 6 << 20}, {Digest: fakeDigest("layer", 1), Size: 3 << 20}}
-	image := func(kind string, i int, created time.Time) *registry.Manifest {
-		m := &registry.Manifest{Digest: fakeDigest(kind, i), MediaType: registry.MediaTypeOCIManifest, Size: 700, Created: created,
-			Blobs: append([]registry.Blob{{Digest: fakeDigest(kind+"-config", i), Size: 900}}, append(base, registry.Blob{Digest: fakeDigest("group", i/16), Size: 1 << 20})...)}
+	base := []image.Blob{{Digest: fakeDigest("layer", 0), Size: 6 << 20}, {Digest: fakeDigest("layer", 1), Size: 3 << 20}}
+	mkImage := func(kind string, i int, created time.Time) *image.Manifest {
+		m := &image.Manifest{Digest: fakeDigest(kind, i), MediaType: image.MediaTypeOCIManifest, Size: 700, Created: created,
+			Blobs: append([]image.Blob{{Digest: fakeDigest(kind+"-config", i), Size: 900}}, append(base, image.Blob{Digest: fakeDigest("group", i/16), Size: 1 << 20})...)}
 		s.manifests[m.Digest] = m
 		return m
 	}
 	span := int64(180 * 24 * time.Hour)
-	builds := make([]*registry.Manifest, nBuild)
+	builds := make([]*image.Manifest, nBuild)
 	for i := range builds {
-		builds[i] = image("build", i, now.Add(-time.Duration(rng.Int64N(span))))
+		builds[i] = mkImage("build", i, now.Add(-time.Duration(rng.Int64N(span))))
 		s.tags = append(s.tags, policy.Tag{Name: fmt.Sprintf("build-%06d", i), Digest: builds[i].Digest})
 		if i%50 == 7 {
-			r := &registry.Manifest{Digest: fakeDigest("referrer", i), MediaType: registry.MediaTypeOCIManifest, Size: 500,
-				ArtifactType: "application/spdx+json", Subject: builds[i].Digest, Blobs: []registry.Blob{{Digest: fakeDigest("sbom", i), Size: 4000}}}
+			r := &image.Manifest{Digest: fakeDigest("referrer", i), MediaType: image.MediaTypeOCIManifest, Size: 500,
+				ArtifactType: "application/spdx+json", Subject: builds[i].Digest, Blobs: []image.Blob{{Digest: fakeDigest("sbom", i), Size: 4000}}}
 			s.manifests[r.Digest] = r
 			s.referrers[builds[i].Digest] = []string{r.Digest}
 		}
 	}
 	for i := 0; i < nRepro; i++ {
-		s.tags = append(s.tags, policy.Tag{Name: fmt.Sprintf("repro-%04d", i), Digest: image("repro", i, time.Unix(0, 0)).Digest})
+		s.tags = append(s.tags, policy.Tag{Name: fmt.Sprintf("repro-%04d", i), Digest: mkImage("repro", i, time.Unix(0, 0)).Digest})
 	}
-	var arm *registry.Manifest
+	var arm *image.Manifest
 	for k := 0; k < nIdx; k++ {
 		created := now.Add(-time.Duration(rng.Int64N(span)))
-		amd := image("amd64", k, created)
+		amd := mkImage("amd64", k, created)
 		if k%2 == 0 {
-			arm = image("arm64", k, created)
+			arm = mkImage("arm64", k, created)
 		}
-		idx := &registry.Manifest{Digest: fakeDigest("index", k), MediaType: registry.MediaTypeOCIIndex, Size: 500,
+		idx := &image.Manifest{Digest: fakeDigest("index", k), MediaType: image.MediaTypeOCIIndex, Size: 500,
 			Children: []string{amd.Digest, arm.Digest}, ChildInfo: map[string]string{amd.Digest: "linux/amd64", arm.Digest: "linux/arm64"}}
 		s.manifests[idx.Digest] = idx
 		s.tags = append(s.tags, policy.Tag{Name: fmt.Sprintf("mr-%05d", k), Digest: idx.Digest})
 	}
 	sig := func(i int, subject string) {
-		m := &registry.Manifest{Digest: fakeDigest("sig", i), MediaType: registry.MediaTypeOCIManifest, Size: 400,
-			Blobs: []registry.Blob{{Digest: fakeDigest("sigconfig", 0), Size: 200}, {Digest: fakeDigest("sigpayload", i), Size: 300}}}
+		m := &image.Manifest{Digest: fakeDigest("sig", i), MediaType: image.MediaTypeOCIManifest, Size: 400,
+			Blobs: []image.Blob{{Digest: fakeDigest("sigconfig", 0), Size: 200}, {Digest: fakeDigest("sigpayload", i), Size: 300}}}
 		s.manifests[m.Digest] = m
 		s.tags = append(s.tags, policy.Tag{Name: "sha256-" + subject[len("sha256:"):] + ".sig", Digest: m.Digest})
 	}
@@ -220,20 +221,20 @@ func (b *memBackend) Repositories(context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (b *memBackend) Tags(_ context.Context, repo string) ([]registry.Tag, error) {
+func (b *memBackend) Tags(_ context.Context, repo string) ([]image.Tag, error) {
 	b.count("tags")
 	r, ok := b.repos[repo]
 	if !ok {
 		return nil, registry.ErrNotFound
 	}
-	out := make([]registry.Tag, len(r.tags))
+	out := make([]image.Tag, len(r.tags))
 	for i, t := range r.tags {
 		out[i].Name = t.Name
 	}
 	return out, nil
 }
 
-func (b *memBackend) lookup(repo, ref string) (*registry.Manifest, error) {
+func (b *memBackend) lookup(repo, ref string) (*image.Manifest, error) {
 	if !strings.HasPrefix(ref, "sha256:") {
 		ref = b.byTag[repo][ref]
 	}
@@ -244,7 +245,7 @@ func (b *memBackend) lookup(repo, ref string) (*registry.Manifest, error) {
 	return m, nil
 }
 
-func (b *memBackend) Manifest(_ context.Context, repo, ref string) (*registry.Manifest, error) {
+func (b *memBackend) Manifest(_ context.Context, repo, ref string) (*image.Manifest, error) {
 	b.count("manifest")
 	m, err := b.lookup(repo, ref)
 	if err != nil {

@@ -16,9 +16,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/dockerhub/hubtest"
 	"github.com/tagsweep/tagsweep/internal/registry/ghcr/ghcrtest"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/report"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
@@ -160,7 +160,7 @@ func placeholderMarked(t *testing.T, ref string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m.Annotations[registry.AnnotationPlaceholder] == registry.PlaceholderMarker && len(m.Layers) == 0
+	return m.Annotations[image.AnnotationPlaceholder] == image.PlaceholderMarker && len(m.Layers) == 0
 }
 
 // versionDigests lists the digests of the active package versions of repo.
@@ -200,7 +200,7 @@ func TestCrashGHCRPlaceholder(t *testing.T) {
 				a := r.Addr()
 				d := map[string]string{}
 				for i, tg := range []string{"v1", "v2", "v3", "v4"} {
-					d[tg] = image(t, a, repo+":"+tg, daysAgo(100), int64(i+1)).String()
+					d[tg] = pushImage(t, a, repo+":"+tg, daysAgo(100), int64(i+1)).String()
 					api.SetTimes(repo, d[tg], daysAgo(float64(15-i)), daysAgo(float64(5-i)))
 				}
 				tag(t, a, repo+":stable", repo+":v1")
@@ -287,7 +287,7 @@ func TestCrashDockerHubUntag(t *testing.T) {
 	seed := func() (*dockerHub, map[string]string, inputs) {
 		h := newDockerHub(t, hubtest.Options{})
 		a := h.r.Addr()
-		d := map[string]string{"new": image(t, a, repo+":new", daysAgo(1), 1).String(), "old": image(t, a, repo+":old", daysAgo(30), 2).String()}
+		d := map[string]string{"new": pushImage(t, a, repo+":new", daysAgo(1), 1).String(), "old": pushImage(t, a, repo+":old", daysAgo(30), 2).String()}
 		tag(t, a, repo+":old-alias", repo+":old")
 		for tg, age := range map[string]float64{"new": 1, "old": 30, "old-alias": 30} {
 			h.hub.SetPushed(repo, tg, daysAgo(age))
@@ -354,7 +354,7 @@ func TestCrashArtifactRegistryUntagFirst(t *testing.T) {
 			seed := func() (*testregistry.Registry, map[string]string, inputs) {
 				r := newRegistry(t)
 				a := r.Addr()
-				d := map[string]string{"new": image(t, a, repo+":new", daysAgo(1), 1).String(), "old": image(t, a, repo+":old", daysAgo(30), 2).String()}
+				d := map[string]string{"new": pushImage(t, a, repo+":new", daysAgo(1), 1).String(), "old": pushImage(t, a, repo+":old", daysAgo(30), 2).String()}
 				tag(t, a, repo+":old-alias", repo+":old")
 				r.SetHook(artifactRegistryHook(t, a))
 				return r, d, inputs{"registry": a, "provider": "gar", "repositories": repo, "keep": "1"}

@@ -48,11 +48,11 @@ func newDockerHub(t *testing.T, o hubtest.Options) *dockerHub {
 func (h *dockerHub) seed(t *testing.T) {
 	t.Helper()
 	a := h.r.Addr()
-	image(t, a, "acme/app:new", daysAgo(1), 1)
-	image(t, a, "acme/app:old", daysAgo(30), 2)
+	pushImage(t, a, "acme/app:new", daysAgo(1), 1)
+	pushImage(t, a, "acme/app:old", daysAgo(30), 2)
 	tag(t, a, "acme/app:stable", "acme/app:old")
-	image(t, a, "acme/app:older", daysAgo(60), 3)
-	image(t, a, "acme/tool:v1", daysAgo(90), 4)
+	pushImage(t, a, "acme/app:older", daysAgo(60), 3)
+	pushImage(t, a, "acme/tool:v1", daysAgo(90), 4)
 	for tg, age := range map[string]float64{"new": 1, "old": 30, "stable": 30, "older": 60} {
 		h.hub.SetPushed("acme/app", tg, daysAgo(age))
 	}

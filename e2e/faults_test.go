@@ -902,8 +902,8 @@ func TestFaultDeleteAnswerLost(t *testing.T) {
 				r := newRegistry(t)
 				a := r.Addr()
 				// Fixed times: fixed digests, so the seed decides RST or FIN.
-				image(t, a, "app:new", faultAnchor.Add(-24*time.Hour), 1)
-				old := image(t, a, "app:old", faultAnchor.Add(-40*24*time.Hour), 2)
+				pushImage(t, a, "app:new", faultAnchor.Add(-24*time.Hour), 1)
+				old := pushImage(t, a, "app:old", faultAnchor.Add(-40*24*time.Hour), 2)
 				sig := check(testregistry.PushCosignSignature(ctx, a+"/app", old, "sig", 3))
 				var once sync.Once
 				p, err := testregistry.NewFaultProxy(a, seed, testregistry.FaultMix{
@@ -972,8 +972,8 @@ func TestFaultTruncatedReadRetried(t *testing.T) {
 			t.Parallel()
 			r := newRegistry(t)
 			a := r.Addr()
-			image(t, a, "app:new", faultAnchor.Add(-24*time.Hour), 1)
-			image(t, a, "app:old", faultAnchor.Add(-40*24*time.Hour), 2)
+			pushImage(t, a, "app:new", faultAnchor.Add(-24*time.Hour), 1)
+			pushImage(t, a, "app:old", faultAnchor.Add(-40*24*time.Hour), 2)
 			var once sync.Once
 			p, err := testregistry.NewFaultProxy(a, 1, testregistry.FaultMix{
 				Rates: map[testregistry.FaultKind]float64{testregistry.FaultTruncated: 1},

@@ -49,7 +49,7 @@ func ghcrSeed(t *testing.T, r *testregistry.Registry, api *ghcrtest.Server, repo
 	digests = map[string]string{}
 	pushedDaysAgo := map[string]float64{"multi-new": 1, "v5": 2, "v4": 3, "v3": 4, "v2": 5, "v1": 6, "multi-old": 7}
 	for i, tg := range []string{"v1", "v2", "v3", "v4", "v5"} {
-		digests[tg] = image(t, a, repo+":"+tg, daysAgo(100), int64(i+1)).String()
+		digests[tg] = pushImage(t, a, repo+":"+tg, daysAgo(100), int64(i+1)).String()
 	}
 	tag(t, a, repo+":stable", repo+":v2")
 	digests["multi-old"], oldKids = buildx(t, a+"/"+repo+":multi-old", 7)
@@ -103,7 +103,7 @@ func TestGHCRSweep(t *testing.T) {
 	ctx := context.Background()
 	a := r.Addr()
 	d, oldKids, newKids := ghcrSeed(t, r, api, "octo/app")
-	image(t, a, "octo/tools/builder:b1", daysAgo(100), 20) // a second package, with a '/' in its name
+	pushImage(t, a, "octo/tools/builder:b1", daysAgo(100), 20) // a second package, with a '/' in its name
 	api.SetTimes("octo/tools/builder", digestOf(t, a+"/octo/tools/builder:b1").String(), daysAgo(1), daysAgo(1))
 
 	in := inputs{"registry": a, "provider": "ghcr", "password": ghcrToken, "repositories": "octo/**", "keep": "2",

@@ -186,9 +186,9 @@ func TestOrphans(t *testing.T) {
 	r := newRegistry(t)
 	a := r.Addr()
 	repo := a + "/app"
-	image(t, a, "app:v1", daysAgo(1), 1)
-	gone := image(t, a, "app:gone", daysAgo(5), 2)
-	untagged := image(t, a, "app:untagged", daysAgo(5), 3)
+	pushImage(t, a, "app:v1", daysAgo(1), 1)
+	gone := pushImage(t, a, "app:gone", daysAgo(5), 2)
+	untagged := pushImage(t, a, "app:untagged", daysAgo(5), 3)
 	orphanSig := check(testregistry.PushCosignSignature(ctx, repo, gone, "sig", 4))
 	check(testregistry.PushCosignSignature(ctx, repo, untagged, "sig", 5))
 	// Make the subjects disappear behind tagsweep's back: one deleted, one
@@ -246,7 +246,7 @@ func TestReferrersAPI(t *testing.T) {
 	child := platformImage(t, 3, 1, "amd64")
 	childDigest, _ := child.Digest()
 	kept := check(testregistry.PushIndex(ctx, repo+":new", testregistry.IndexSpec{Children: []v1.Image{child}}))
-	stale := image(t, a, "app:old", daysAgo(40), 2)
+	stale := pushImage(t, a, "app:old", daysAgo(40), 2)
 
 	at := "application/spdx+json"
 	opts := []testregistry.ReferrerOption{testregistry.WithoutFallbackTag(), testregistry.WithConfigMediaType(at)}
@@ -305,8 +305,8 @@ func TestExcludeKeepsSignatures(t *testing.T) {
 	r := newRegistry(t)
 	a := r.Addr()
 	repo := a + "/app"
-	image(t, a, "app:new", daysAgo(1), 1)
-	old := image(t, a, "app:old", daysAgo(5), 2)
+	pushImage(t, a, "app:new", daysAgo(1), 1)
+	old := pushImage(t, a, "app:old", daysAgo(5), 2)
 	sigOld := check(testregistry.PushCosignSignature(ctx, repo, old, "sig", 3))
 	attOld := check(testregistry.PushCosignSignature(ctx, repo, old, "att", 4))
 	for _, dry := range []string{"true", "false"} {

@@ -96,7 +96,7 @@ func TestHarbor(t *testing.T) {
 		{"team/tools/builder:v2", daysAgo(1), 1, 8},
 	}
 	for _, p := range pushes {
-		image(t, a, p.ref, p.created, p.seed)
+		pushImage(t, a, p.ref, p.created, p.seed)
 		repo, tg, _ := strings.Cut(p.ref, ":")
 		srv.SetPushTime(repo, tg, daysAgo(p.pushed))
 	}
@@ -199,8 +199,8 @@ func TestHarborBadCredentials(t *testing.T) {
 	t.Parallel()
 	r, srv := harbor(t)
 	a := r.Addr()
-	image(t, a, "team/app:old", daysAgo(40), 1)
-	image(t, a, "team/app:older", daysAgo(50), 2)
+	pushImage(t, a, "team/app:old", daysAgo(40), 1)
+	pushImage(t, a, "team/app:older", daysAgo(50), 2)
 	const wrong = "wrong-" + harborPassword
 
 	res := runActionWith(t, inputs{"registry": a, "provider": "harbor", "username": harborUser, "password": wrong,

@@ -247,7 +247,7 @@ var now = time.Now()
 func daysAgo(n float64) time.Time { return now.Add(-time.Duration(n * 24 * float64(time.Hour))) }
 
 // image pushes an image with a distinct layer and the given age.
-func image(t *testing.T, addr, ref string, created time.Time, seed int64) v1.Hash {
+func pushImage(t *testing.T, addr, ref string, created time.Time, seed int64) v1.Hash {
 	t.Helper()
 	h, err := testregistry.PushImage(context.Background(), addr+"/"+ref, testregistry.ImageSpec{Created: created, Seed: seed})
 	if err != nil {

@@ -33,7 +33,7 @@ import (
 func seedAges(t *testing.T, addr, repo string, tags ...string) {
 	t.Helper()
 	for i, tg := range tags {
-		image(t, addr, repo+":"+tg, daysAgo(float64(i+1)), int64(1000+i))
+		pushImage(t, addr, repo+":"+tg, daysAgo(float64(i+1)), int64(1000+i))
 	}
 }
 
@@ -457,12 +457,12 @@ func TestAges(t *testing.T) {
 	r := newRegistry(t)
 	a := r.Addr()
 	ctx := context.Background()
-	image(t, a, "app:new", daysAgo(1), 1)
-	image(t, a, "app:recent", daysAgo(5), 2)
-	image(t, a, "app:old", daysAgo(40), 3)
-	image(t, a, "app:repro", time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC), 4)
-	image(t, a, "app:future", now.Add(10*24*time.Hour), 5)
-	image(t, a, "app:soon", now.Add(12*time.Hour), 6) // less than a day ahead: a known age, the newest
+	pushImage(t, a, "app:new", daysAgo(1), 1)
+	pushImage(t, a, "app:recent", daysAgo(5), 2)
+	pushImage(t, a, "app:old", daysAgo(40), 3)
+	pushImage(t, a, "app:repro", time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC), 4)
+	pushImage(t, a, "app:future", now.Add(10*24*time.Hour), 5)
+	pushImage(t, a, "app:soon", now.Add(12*time.Hour), 6) // less than a day ahead: a known age, the newest
 
 	build := func(created time.Time, seed int64, arch string) v1.Image {
 		img, err := testregistry.BuildImage(testregistry.ImageSpec{Created: created, Seed: seed, Platform: &v1.Platform{OS: "linux", Architecture: arch}})
@@ -609,11 +609,11 @@ func TestLs(t *testing.T) {
 	r := newRegistry(t)
 	a := r.Addr()
 	v1Created := daysAgo(1).UTC().Truncate(time.Second)
-	image(t, a, "app:v1", v1Created, 1)
-	image(t, a, "app:v2", daysAgo(40), 2)
-	image(t, a, "app:repro", time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC), 3)
+	pushImage(t, a, "app:v1", v1Created, 1)
+	pushImage(t, a, "app:v2", daysAgo(40), 2)
+	pushImage(t, a, "app:repro", time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC), 3)
 	multi, _ := multiarch(t, a, "app:multi", daysAgo(2), 4)
-	image(t, a, "other:x", daysAgo(1), 5)
+	pushImage(t, a, "other:x", daysAgo(1), 5)
 	v1Digest := digestOf(t, a+"/app:v1")
 	r.ResetRequests()
 
@@ -710,9 +710,9 @@ func TestReportFile(t *testing.T) {
 	t.Parallel()
 	r := newRegistry(t)
 	a := r.Addr()
-	image(t, a, "app:new", daysAgo(1), 1)
-	image(t, a, "app:old", daysAgo(40), 2)
-	image(t, a, "app:repro", time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC), 3)
+	pushImage(t, a, "app:new", daysAgo(1), 1)
+	pushImage(t, a, "app:old", daysAgo(40), 2)
+	pushImage(t, a, "app:repro", time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC), 3)
 	for _, dry := range []bool{true, false} {
 		path := filepath.Join(t.TempDir(), "sub", "report.json")
 		before := time.Now().Add(-time.Second)
@@ -901,10 +901,10 @@ func TestTieBreak(t *testing.T) {
 	a := r.Addr()
 	same := daysAgo(3)
 	for i, tg := range []string{"b", "a", "C", "c"} {
-		image(t, a, "app:"+tg, same, int64(10+i))
+		pushImage(t, a, "app:"+tg, same, int64(10+i))
 	}
 	for i, tg := range []string{"1.2.0", "v1.2.0", "1.0.0", "0.9.0"} {
-		image(t, a, "ver:"+tg, daysAgo(float64(1+i)), int64(20+i))
+		pushImage(t, a, "ver:"+tg, daysAgo(float64(1+i)), int64(20+i))
 	}
 	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "2"})
 	if res.code != 0 {

@@ -25,10 +25,10 @@ func TestLockedManifestKept(t *testing.T) {
 	t.Parallel()
 	r := newRegistry(t)
 	a := r.Addr()
-	image(t, a, "app:new", daysAgo(1), 1)
+	pushImage(t, a, "app:new", daysAgo(1), 1)
 	var locked string
 	for i := range 10 {
-		d := image(t, a, fmt.Sprintf("app:old%d", i), daysAgo(float64(10+i)), int64(10+i))
+		d := pushImage(t, a, fmt.Sprintf("app:old%d", i), daysAgo(float64(10+i)), int64(10+i))
 		if i == 6 {
 			locked = d.String()
 		}
@@ -65,8 +65,8 @@ func TestLockedTagKept(t *testing.T) {
 	t.Parallel()
 	r := newRegistry(t)
 	a := r.Addr()
-	image(t, a, "app:new", daysAgo(1), 1)
-	image(t, a, "app:stable", daysAgo(30), 2)
+	pushImage(t, a, "app:new", daysAgo(1), 1)
+	pushImage(t, a, "app:stable", daysAgo(30), 2)
 	for i := range 5 {
 		tag(t, a, fmt.Sprintf("app:dup%d", i), "app:stable")
 	}
@@ -144,10 +144,10 @@ func TestReclaimedAtMost(t *testing.T) {
 	t.Parallel()
 	r := newRegistry(t)
 	a := r.Addr()
-	image(t, a, "app:old", daysAgo(30), 7)
-	image(t, a, "app:latest", daysAgo(20), 7) // the same layer as old, another config
-	image(t, a, "app:latest", daysAgo(1), 8)  // overwritten: the image of day 20 is untagged
-	image(t, a, "app:new", daysAgo(2), 9)
+	pushImage(t, a, "app:old", daysAgo(30), 7)
+	pushImage(t, a, "app:latest", daysAgo(20), 7) // the same layer as old, another config
+	pushImage(t, a, "app:latest", daysAgo(1), 8)  // overwritten: the image of day 20 is untagged
+	pushImage(t, a, "app:new", daysAgo(2), 9)
 	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "2"})
 	if res.code != 0 || res.outputs["deleted-count"] != "1" {
 		t.Fatalf("exit %d, outputs %v", res.code, res.outputs)
@@ -182,7 +182,7 @@ func TestReclaimedExactOnGHCR(t *testing.T) {
 		{ref: "octo/app:latest", days: 1, seed: 8},
 		{ref: "octo/app:new", days: 2, seed: 9},
 	} {
-		d := image(t, a, p.ref, daysAgo(p.days), p.seed).String()
+		d := pushImage(t, a, p.ref, daysAgo(p.days), p.seed).String()
 		// The replica derives versions from the registry, as GHCR records
 		// pushes: it must see the version before its tag moves away.
 		if _, err := api.Versions("octo/app"); err != nil {

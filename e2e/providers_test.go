@@ -54,8 +54,8 @@ func TestArtifactRegistryUntagsFirst(t *testing.T) {
 			t.Parallel()
 			r := newRegistry(t)
 			a := r.Addr()
-			image(t, a, "app:new", daysAgo(1), 1)
-			image(t, a, "app:old", daysAgo(30), 2)
+			pushImage(t, a, "app:new", daysAgo(1), 1)
+			pushImage(t, a, "app:old", daysAgo(30), 2)
 			tag(t, a, "app:old-alias", "app:old")
 			r.SetHook(artifactRegistryHook(t, a))
 			res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1", "provider": tc.provider})
@@ -85,7 +85,7 @@ func TestArtifactRegistryUntagsFirst(t *testing.T) {
 func TestAgeSourcePushedNeedsPushTimes(t *testing.T) {
 	t.Parallel()
 	r := newRegistry(t)
-	image(t, r.Addr(), "app:v1", daysAgo(1), 1)
+	pushImage(t, r.Addr(), "app:v1", daysAgo(1), 1)
 	r.ResetRequests()
 	res := runAction(t, inputs{"registry": r.Addr(), "repositories": "app", "age-source": "pushed"})
 	if res.code != 2 {

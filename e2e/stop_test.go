@@ -21,7 +21,7 @@ func stale(t *testing.T, addr string, n int, repos ...string) {
 	t.Helper()
 	for ri, repo := range repos {
 		for i := range n {
-			image(t, addr, fmt.Sprintf("%s:t%d", repo, i), daysAgo(float64(i+1)), int64(100*ri+i))
+			pushImage(t, addr, fmt.Sprintf("%s:t%d", repo, i), daysAgo(float64(i+1)), int64(100*ri+i))
 		}
 	}
 }

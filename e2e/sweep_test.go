@@ -17,11 +17,11 @@ func TestKeepNewest(t *testing.T) {
 	r := newRegistry(t)
 	a := r.Addr()
 	// Lexical order is the reverse of age order.
-	image(t, a, "app:a-newest", daysAgo(1), 1)
-	image(t, a, "app:b", daysAgo(2), 2)
-	image(t, a, "app:c", daysAgo(3), 3)
-	image(t, a, "app:d", daysAgo(40), 4)
-	image(t, a, "app:e-oldest", daysAgo(50), 5)
+	pushImage(t, a, "app:a-newest", daysAgo(1), 1)
+	pushImage(t, a, "app:b", daysAgo(2), 2)
+	pushImage(t, a, "app:c", daysAgo(3), 3)
+	pushImage(t, a, "app:d", daysAgo(40), 4)
+	pushImage(t, a, "app:e-oldest", daysAgo(50), 5)
 	tag(t, a, "app:latest", "app:a-newest")
 
 	in := inputs{"registry": a, "repositories": "app", "keep": "2", "exclude-tags": "latest", "dry-run": "true"}
@@ -81,10 +81,10 @@ func TestSharedDigest(t *testing.T) {
 	t.Parallel()
 	r := newRegistry(t)
 	a := r.Addr()
-	image(t, a, "app:new", daysAgo(1), 1)
-	image(t, a, "app:old", daysAgo(30), 2)
+	pushImage(t, a, "app:new", daysAgo(1), 1)
+	pushImage(t, a, "app:old", daysAgo(30), 2)
 	tag(t, a, "app:stable", "app:old") // kept by exclude-tags, shares old's digest
-	image(t, a, "app:older", daysAgo(60), 3)
+	pushImage(t, a, "app:older", daysAgo(60), 3)
 
 	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1", "exclude-tags": "stable"})
 	if res.code != 0 {

@@ -25,6 +25,7 @@ import (
 	"github.com/tagsweep/tagsweep/internal/engine"
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/report"
 )
 
@@ -103,12 +104,12 @@ func (s *synthetic) Repositories(context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (s *synthetic) Tags(_ context.Context, repo string) ([]registry.Tag, error) {
-	out := make([]registry.Tag, 0, s.perRepo)
+func (s *synthetic) Tags(_ context.Context, repo string) ([]image.Tag, error) {
+	out := make([]image.Tag, 0, s.perRepo)
 	for i := range s.perRepo - 1 {
-		out = append(out, registry.Tag{Name: "build-" + strconv.Itoa(i)})
+		out = append(out, image.Tag{Name: "build-" + strconv.Itoa(i)})
 	}
-	return append(out, registry.Tag{Name: "latest"}), nil
+	return append(out, image.Tag{Name: "latest"}), nil
 }
 
 // image is the image a tag names: shared by pairs of builds.
@@ -123,29 +124,29 @@ func (s *synthetic) image(repo, tag string) int {
 	return n
 }
 
-func (s *synthetic) Manifest(_ context.Context, repo, ref string) (*registry.Manifest, error) {
+func (s *synthetic) Manifest(_ context.Context, repo, ref string) (*image.Manifest, error) {
 	if strings.HasPrefix(ref, "sha256:") {
 		return s.byDigest(repo, ref)
 	}
 	return s.imageManifest(repo, s.image(repo, ref)), nil
 }
 
-func (s *synthetic) imageManifest(repo string, n int) *registry.Manifest {
+func (s *synthetic) imageManifest(repo string, n int) *image.Manifest {
 	created := s.now.Add(-time.Duration(s.perRepo-n) * 6 * time.Hour)
 	if n%25 == 0 {
 		kids := []string{digest(fmt.Sprintf("%s/%d/amd64", repo, n)), digest(fmt.Sprintf("%s/%d/arm64", repo, n))}
-		return &registry.Manifest{Digest: digest(fmt.Sprintf("%s/%d", repo, n)), MediaType: registry.MediaTypeOCIIndex, Size: 500,
+		return &image.Manifest{Digest: digest(fmt.Sprintf("%s/%d", repo, n)), MediaType: image.MediaTypeOCIIndex, Size: 500,
 			Created: created, Children: kids, ChildInfo: map[string]string{kids[0]: "linux/amd64", kids[1]: "linux/arm64"}}
 	}
 	return s.leaf(fmt.Sprintf("%s/%d", repo, n), created)
 }
 
-func (s *synthetic) leaf(key string, created time.Time) *registry.Manifest {
-	return &registry.Manifest{Digest: digest(key), MediaType: registry.MediaTypeOCIManifest, Size: 400, Created: created,
-		Blobs: []registry.Blob{{Digest: digest(key + "/config"), Size: 1500}, {Digest: digest("base"), Size: 30 << 20}, {Digest: digest(key + "/layer"), Size: 5 << 20}}}
+func (s *synthetic) leaf(key string, created time.Time) *image.Manifest {
+	return &image.Manifest{Digest: digest(key), MediaType: image.MediaTypeOCIManifest, Size: 400, Created: created,
+		Blobs: []image.Blob{{Digest: digest(key + "/config"), Size: 1500}, {Digest: digest("base"), Size: 30 << 20}, {Digest: digest(key + "/layer"), Size: 5 << 20}}}
 }
 
-func (s *synthetic) byDigest(repo, d string) (*registry.Manifest, error) {
+func (s *synthetic) byDigest(repo, d string) (*image.Manifest, error) {
 	// Only index children are read by digest.
 	for _, arch := range []string{"amd64", "arm64"} {
 		for n := 0; n < s.perRepo; n += 25 {

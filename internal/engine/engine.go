@@ -22,6 +22,7 @@ import (
 
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/report"
 )
 
@@ -365,7 +366,7 @@ func (e *Engine) matching(ctx context.Context) ([]string, []string, error) {
 // snapshot is what the first look learned about a repository.
 type snapshot struct {
 	tags      []policy.Tag
-	manifests map[string]*registry.Manifest
+	manifests map[string]*image.Manifest
 	referrers map[string][]string
 	// vanished are tags deleted by someone else between listing and GET,
 	// and tags the registry protects, with the reason they are kept.
@@ -537,8 +538,8 @@ func (e *Engine) done(x *execution, out report.Repository) {
 // inspect resolves every tag with the full Accept set and walks the graph
 // behind it: index children (any depth), referrers where the registry has
 // the API, and the subjects of sha256-<hex> tags nothing else reaches.
-func (e *Engine) inspect(ctx context.Context, repo string, listed []registry.Tag) *snapshot {
-	s := &snapshot{manifests: map[string]*registry.Manifest{}, referrers: map[string][]string{}, exists: map[string]bool{}, vanished: map[string]string{}}
+func (e *Engine) inspect(ctx context.Context, repo string, listed []image.Tag) *snapshot {
+	s := &snapshot{manifests: map[string]*image.Manifest{}, referrers: map[string][]string{}, exists: map[string]bool{}, vanished: map[string]string{}}
 	var mu sync.Mutex
 	fail := func(err error) {
 		mu.Lock()
@@ -566,7 +567,7 @@ func (e *Engine) inspect(ctx context.Context, repo string, listed []registry.Tag
 			byDigest[t.Digest] = append(byDigest[t.Digest], i)
 		}
 	}
-	got := func(idx []int, m *registry.Manifest) {
+	got := func(idx []int, m *image.Manifest) {
 		e.tagsRead.Add(int64(len(idx)))
 		mu.Lock()
 		defer mu.Unlock()
@@ -828,7 +829,7 @@ func (e *Engine) listOne(ctx context.Context, name string, include, exclude []po
 		l.Error = err.Error()
 		return l
 	}
-	var tags []registry.Tag
+	var tags []image.Tag
 	for _, t := range all {
 		if matchAny(include, t.Name) && !matchAny(exclude, t.Name) {
 			tags = append(tags, t)
@@ -869,7 +870,7 @@ func matchAny(gs []policy.Glob, s string) bool {
 }
 
 // size sums the distinct blobs a manifest pulls, through index children.
-func size(ms map[string]*registry.Manifest, d string) int64 {
+func size(ms map[string]*image.Manifest, d string) int64 {
 	seen := map[string]bool{}
 	var n int64
 	var walk func(d string, depth int)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/report"
 )
 
@@ -827,8 +828,8 @@ func TestList(t *testing.T) {
 	}
 	c1, c9 := daysAgo(3), daysAgo(5)
 	want := []Listed{{Name: "app", Tags: []ListedTag{
-		{Tag: "multi", Digest: dg("9"), MediaType: registry.MediaTypeOCIIndex, Created: &c9, Size: 1000},
-		{Tag: "v1", Digest: dg("1"), MediaType: registry.MediaTypeOCIManifest, Created: &c1, Size: 1000},
+		{Tag: "multi", Digest: dg("9"), MediaType: image.MediaTypeOCIIndex, Created: &c9, Size: 1000},
+		{Tag: "v1", Digest: dg("1"), MediaType: image.MediaTypeOCIManifest, Created: &c1, Size: 1000},
 	}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("List (-want +got):\n%s", diff)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/report"
 )
 
@@ -64,7 +65,7 @@ func (x *execution) secondLook(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	names := registry.Names(listed)
+	names := image.Names(listed)
 	current := map[string]string{}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
@@ -97,7 +98,7 @@ func (x *execution) secondLook(ctx context.Context) error {
 		in.Forced[t] = why // registry-protected and vanished tags stay so
 	}
 	in.Decided = map[string]policy.Decision{}
-	in.Manifests = make(map[string]*registry.Manifest, len(x.snap.manifests))
+	in.Manifests = make(map[string]*image.Manifest, len(x.snap.manifests))
 	for d, m := range x.snap.manifests {
 		in.Manifests[d] = m
 	}
@@ -193,7 +194,7 @@ func (x *execution) secondLook(ctx context.Context) error {
 
 // fetchClosure fetches the manifests reachable from roots that are not in
 // ms yet (index children, any depth).
-func (x *execution) fetchClosure(ctx context.Context, ms map[string]*registry.Manifest, roots []string) error {
+func (x *execution) fetchClosure(ctx context.Context, ms map[string]*image.Manifest, roots []string) error {
 	frontier := roots
 	for depth := 0; len(frontier) > 0 && depth < 16; depth++ {
 		var next []string

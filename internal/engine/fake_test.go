@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 )
 
 // fake is an in-memory registry.Backend. Every call is recorded; errors
@@ -19,7 +20,7 @@ type fake struct {
 	// repos maps a repository to its tags (tag -> digest).
 	repos map[string]map[string]string
 	// manifests holds every manifest by digest (shared by the repositories).
-	manifests map[string]*registry.Manifest
+	manifests map[string]*image.Manifest
 	// tagDelete is what TagDeleteSupported answers; when false DeleteTag
 	// answers ErrTagDeleteUnsupported.
 	tagDelete bool
@@ -54,7 +55,7 @@ type fake struct {
 }
 
 func newFake() *fake {
-	return &fake{repos: map[string]map[string]string{}, manifests: map[string]*registry.Manifest{}, errs: map[string]error{}, tagsCalls: map[string]int{},
+	return &fake{repos: map[string]map[string]string{}, manifests: map[string]*image.Manifest{}, errs: map[string]error{}, tagsCalls: map[string]int{},
 		pushed: map[string]time.Time{}, protected: map[string]string{}, refuse: map[string]bool{}, deleteTags: map[string][]string{}}
 }
 
@@ -69,8 +70,8 @@ func daysAgo(n int) time.Time { return now.Add(-time.Duration(n) * 24 * time.Hou
 func (f *fake) image(d string, created time.Time) *fake {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.manifests[d] = &registry.Manifest{Digest: d, MediaType: registry.MediaTypeOCIManifest, Created: created,
-		Blobs: []registry.Blob{{Digest: "sha256:blob-" + d[7:15], Size: 1000}}}
+	f.manifests[d] = &image.Manifest{Digest: d, MediaType: image.MediaTypeOCIManifest, Created: created,
+		Blobs: []image.Blob{{Digest: "sha256:blob-" + d[7:15], Size: 1000}}}
 	return f
 }
 
@@ -82,7 +83,7 @@ func (f *fake) index(d string, created time.Time, children ...string) *fake {
 	for _, c := range children {
 		info[c] = "linux/amd64"
 	}
-	f.manifests[d] = &registry.Manifest{Digest: d, MediaType: registry.MediaTypeOCIIndex, Created: created, Children: children, ChildInfo: info}
+	f.manifests[d] = &image.Manifest{Digest: d, MediaType: image.MediaTypeOCIIndex, Created: created, Children: children, ChildInfo: info}
 	return f
 }
 
@@ -168,7 +169,7 @@ func (f *fake) Repositories(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (f *fake) Tags(ctx context.Context, repo string) ([]registry.Tag, error) {
+func (f *fake) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	f.mu.Lock()
 	f.tagsCalls[repo]++
 	n := f.tagsCalls[repo]
@@ -186,9 +187,9 @@ func (f *fake) Tags(ctx context.Context, repo string) ([]registry.Tag, error) {
 	if !ok {
 		return nil, fmt.Errorf("list tags: %w", registry.ErrNotFound)
 	}
-	var out []registry.Tag
+	var out []image.Tag
 	for t, d := range tags {
-		rt := registry.Tag{Name: t, Pushed: f.pushed[t], Protected: f.protected[t]}
+		rt := image.Tag{Name: t, Pushed: f.pushed[t], Protected: f.protected[t]}
 		if f.listDigests {
 			rt.Digest = d
 			if s, ok := f.staleList[t]; ok {
@@ -221,7 +222,7 @@ func (f *fake) lookup(repo, ref string) (string, bool) {
 	return d, ok
 }
 
-func (f *fake) Manifest(ctx context.Context, repo, ref string) (*registry.Manifest, error) {
+func (f *fake) Manifest(ctx context.Context, repo, ref string) (*image.Manifest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("Manifest " + repo + " " + ref); err != nil {
@@ -233,7 +234,7 @@ func (f *fake) Manifest(ctx context.Context, repo, ref string) (*registry.Manife
 	}
 	m := *f.manifests[d]
 	m.Children = append([]string(nil), m.Children...)
-	m.Blobs = append([]registry.Blob(nil), m.Blobs...)
+	m.Blobs = append([]image.Blob(nil), m.Blobs...)
 	return &m, nil
 }
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 )
 
 // randomRepo builds a repository graph from a seed: images, indexes (some
@@ -15,7 +15,7 @@ import (
 // of missing subjects, API referrers (some shared), tags sharing digests.
 func randomRepo(seed uint64) (Rules, Input) {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	ms := map[string]*registry.Manifest{}
+	ms := map[string]*image.Manifest{}
 	var digests []string
 	digest := func() string {
 		d := fmt.Sprintf("sha256:%064x", r.Uint64())
@@ -32,22 +32,22 @@ func randomRepo(seed uint64) (Rules, Input) {
 			return now.Add(-time.Duration(r.IntN(90*24)) * time.Hour)
 		}
 	}
-	blobs := func() []registry.Blob {
+	blobs := func() []image.Blob {
 		shared := r.IntN(40) // a blob's size follows from its digest
-		out := []registry.Blob{{Digest: fmt.Sprintf("sha256:%064x", shared), Size: int64(shared * 10)}}
-		return append(out, registry.Blob{Digest: fmt.Sprintf("sha256:%064x", r.Uint64()), Size: int64(r.IntN(1000))})
+		out := []image.Blob{{Digest: fmt.Sprintf("sha256:%064x", shared), Size: int64(shared * 10)}}
+		return append(out, image.Blob{Digest: fmt.Sprintf("sha256:%064x", r.Uint64()), Size: int64(r.IntN(1000))})
 	}
 	nImages := 2 + r.IntN(12)
 	var images []string
 	for range nImages {
 		d := digest()
-		ms[d] = &registry.Manifest{Digest: d, MediaType: registry.MediaTypeOCIManifest, Created: created(), Blobs: blobs()}
+		ms[d] = &image.Manifest{Digest: d, MediaType: image.MediaTypeOCIManifest, Created: created(), Blobs: blobs()}
 		images = append(images, d)
 	}
 	var indexes []string
 	for range r.IntN(5) {
 		d := digest()
-		m := &registry.Manifest{Digest: d, MediaType: registry.MediaTypeOCIIndex, Created: created(), ChildInfo: map[string]string{}}
+		m := &image.Manifest{Digest: d, MediaType: image.MediaTypeOCIIndex, Created: created(), ChildInfo: map[string]string{}}
 		for range 1 + r.IntN(3) {
 			c := images[r.IntN(len(images))]
 			if len(indexes) > 0 && r.IntN(4) == 0 {
@@ -85,7 +85,7 @@ func randomRepo(seed uint64) (Rules, Input) {
 			in.Exists[subject] = r.IntN(2) == 0
 		}
 		sigm := digest()
-		ms[sigm] = &registry.Manifest{Digest: sigm, MediaType: registry.MediaTypeOCIManifest, Blobs: blobs()}
+		ms[sigm] = &image.Manifest{Digest: sigm, MediaType: image.MediaTypeOCIManifest, Blobs: blobs()}
 		if r.IntN(5) == 0 && len(in.Tags) > 0 {
 			sigm = in.Tags[r.IntN(len(in.Tags))].Digest // shared with a tag
 		}
@@ -94,7 +94,7 @@ func randomRepo(seed uint64) (Rules, Input) {
 	for range r.IntN(5) {
 		subject := targets[r.IntN(len(targets))]
 		ref := digest()
-		ms[ref] = &registry.Manifest{Digest: ref, MediaType: registry.MediaTypeOCIManifest, Subject: subject, Blobs: blobs()}
+		ms[ref] = &image.Manifest{Digest: ref, MediaType: image.MediaTypeOCIManifest, Subject: subject, Blobs: blobs()}
 		in.Referrers[subject] = append(in.Referrers[subject], ref)
 		if r.IntN(3) == 0 { // shared by a second subject
 			other := targets[r.IntN(len(targets))]
@@ -138,8 +138,8 @@ func addPlaceholders(seed uint64, in *Input, addTag func(name, d string)) {
 	sort.Strings(images)
 	for i := range r.IntN(3) {
 		d := fmt.Sprintf("sha256:%064x", r.Uint64())
-		in.Manifests[d] = &registry.Manifest{Digest: d, MediaType: registry.MediaTypeOCIManifest, Size: 400, Placeholder: true,
-			Blobs: []registry.Blob{{Digest: fmt.Sprintf("sha256:%064x", 0xe0), Size: 2}}}
+		in.Manifests[d] = &image.Manifest{Digest: d, MediaType: image.MediaTypeOCIManifest, Size: 400, Placeholder: true,
+			Blobs: []image.Blob{{Digest: fmt.Sprintf("sha256:%064x", 0xe0), Size: 2}}}
 		for range 1 + r.IntN(2) {
 			name := []string{fmt.Sprintf("p%d-%d", i, r.IntN(100)), fmt.Sprintf("%d.%d.%d", r.IntN(3), r.IntN(5), r.IntN(5)), "t1", "t2"}[r.IntN(4)]
 			if r.IntN(4) == 0 && len(images) > 0 {

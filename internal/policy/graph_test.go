@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 )
 
 // TestGraph pins rule 6 of the contract and the graph rules: nothing a kept
@@ -23,13 +23,13 @@ func TestGraph(t *testing.T) {
 		ref1, ref2, fallback = dg("7"), dg("8"), dg("9")
 		gone                 = dg("f0")
 	)
-	base := func(extra ...*registry.Manifest) map[string]*registry.Manifest {
-		return manifests(append([]*registry.Manifest{
-			image(newImg, daysAgo(1)), image(oldImg, daysAgo(50)), image(old2, daysAgo(60)),
+	base := func(extra ...*image.Manifest) map[string]*image.Manifest {
+		return manifests(append([]*image.Manifest{
+			img(newImg, daysAgo(1)), img(oldImg, daysAgo(50)), img(old2, daysAgo(60)),
 			index(keptIdx, daysAgo(2), amd, arm), index(oldIdx, daysAgo(70), arm, s390),
-			image(amd, daysAgo(2)), image(arm, daysAgo(70)), image(s390, daysAgo(70)),
-			image(sigNew, time.Time{}), image(sigOld, time.Time{}),
-			image(ref1, time.Time{}), image(ref2, time.Time{}),
+			img(amd, daysAgo(2)), img(arm, daysAgo(70)), img(s390, daysAgo(70)),
+			img(sigNew, time.Time{}), img(sigOld, time.Time{}),
+			img(ref1, time.Time{}), img(ref2, time.Time{}),
 			index(fallback, time.Time{}, ref2),
 		}, extra...)...)
 	}
@@ -191,9 +191,9 @@ func TestGraph(t *testing.T) {
 		{
 			name: "a buildx index takes its attestation manifest along",
 			in: Input{Tags: tags("new", newImg, "old-multi", dg("ab")), Manifests: base(
-				&registry.Manifest{Digest: dg("ab"), MediaType: registry.MediaTypeOCIIndex, Children: []string{s390, attest},
+				&image.Manifest{Digest: dg("ab"), MediaType: image.MediaTypeOCIIndex, Children: []string{s390, attest},
 					ChildInfo: map[string]string{s390: "linux/s390x", attest: "attestation"}},
-				image(attest, time.Time{}),
+				img(attest, time.Time{}),
 			)},
 			want: want{
 				tags: map[string]string{
@@ -266,7 +266,7 @@ func TestDeleteOrphans(t *testing.T) {
 	r := rules(func(r *Rules) { r.DeleteOrphans = true })
 	p := Make(r, Input{Now: now,
 		Tags:      tags(sig(gone, ".sig"), sigm, sig(sigm, ".sig"), sigsig),
-		Manifests: manifests(image(sigm, time.Time{}), image(sigsig, time.Time{})),
+		Manifests: manifests(img(sigm, time.Time{}), img(sigsig, time.Time{})),
 		Exists:    map[string]bool{gone: false},
 	})
 	want := map[string]string{
@@ -285,11 +285,11 @@ func TestReclaimedBytes(t *testing.T) {
 	t.Parallel()
 	shared := blob("5", 1000)
 	ms := manifests(
-		image(dg("a"), daysAgo(1), blob("1", 10), shared),
-		image(dg("b"), daysAgo(2), blob("2", 100), shared),
-		image(dg("c"), daysAgo(3), blob("3", 200), blob("2", 100)),
+		img(dg("a"), daysAgo(1), blob("1", 10), shared),
+		img(dg("b"), daysAgo(2), blob("2", 100), shared),
+		img(dg("c"), daysAgo(3), blob("3", 200), blob("2", 100)),
 		index(dg("d"), daysAgo(4), dg("e")),
-		image(dg("e"), daysAgo(4), blob("4", 4000)),
+		img(dg("e"), daysAgo(4), blob("4", 4000)),
 	)
 	p := Make(rules(keep(1)), Input{Now: now, Tags: tags("a", dg("a"), "b", dg("b"), "c", dg("c"), "d", dg("d")), Manifests: ms})
 	// b, c and the index d with its child e go: blobs 2, 3 and 4 are used by
@@ -311,8 +311,8 @@ func TestExcludeProtectsAttachedTags(t *testing.T) {
 	newImg, oldImg, sigNew, sigOld, old2, sigOld2 := dg("a"), dg("b"), dg("5"), dg("6"), dg("c"), dg("7")
 	in := Input{Now: now, Tags: tags("new", newImg, "old", oldImg, "older", old2,
 		sig(newImg, ".sig"), sigNew, sig(oldImg, ".sig"), sigOld, sig(old2, ".att"), sigOld2),
-		Manifests: manifests(image(newImg, daysAgo(1)), image(oldImg, daysAgo(50)), image(old2, daysAgo(60)),
-			image(sigNew, time.Time{}), image(sigOld, time.Time{}), image(sigOld2, time.Time{}))}
+		Manifests: manifests(img(newImg, daysAgo(1)), img(oldImg, daysAgo(50)), img(old2, daysAgo(60)),
+			img(sigNew, time.Time{}), img(sigOld, time.Time{}), img(sigOld2, time.Time{}))}
 	p := Make(rules(keep(1), func(r *Rules) { r.Exclude = globs("*.sig") }), in)
 	want := map[string]string{
 		"new":               "keep: rank 1 of 3 by created, within keep=1",

@@ -6,14 +6,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 )
 
 // placeholderImage is a tagsweep placeholder as the oci backend reads one:
 // an image manifest with only its (shared, empty) config, marked.
-func placeholderImage(d string) *registry.Manifest {
-	return &registry.Manifest{Digest: d, MediaType: registry.MediaTypeOCIManifest, Size: 400, Placeholder: true,
-		Blobs: []registry.Blob{blob("e0", 2)}}
+func placeholderImage(d string) *image.Manifest {
+	return &image.Manifest{Digest: d, MediaType: image.MediaTypeOCIManifest, Size: 400, Placeholder: true,
+		Blobs: []image.Blob{blob("e0", 2)}}
 }
 
 // pushed sets the registry's push time of the tags named.
@@ -35,7 +35,7 @@ func TestPlaceholder(t *testing.T) {
 	t.Parallel()
 	a, b, c, d := dg("a"), dg("b"), dg("c"), dg("d")
 	p1, p2 := dg("f1"), dg("f2")
-	base := manifests(image(a, daysAgo(2)), image(b, daysAgo(3)), image(c, daysAgo(4)), image(d, daysAgo(5)),
+	base := manifests(img(a, daysAgo(2)), img(b, daysAgo(3)), img(c, daysAgo(4)), img(d, daysAgo(5)),
 		placeholderImage(p1), placeholderImage(p2))
 	// Push times as GHCR lists them: the placeholder is the newest push.
 	times := map[string]time.Time{"v4": daysAgo(2), "v3": daysAgo(3), "v2": daysAgo(4), "v1": now.Add(-time.Hour), "stable": daysAgo(5)}
@@ -100,7 +100,7 @@ func TestPlaceholder(t *testing.T) {
 				r.Exclude, r.Include = globs("release-*"), globs("release-*", "[0-9]*")
 			}),
 			in: Input{Tags: tags("release-1", p1, "1.2.0", p2, "main", dg("f3"), "release-2", a), Manifests: manifests(
-				image(a, daysAgo(40)), placeholderImage(p1), placeholderImage(p2), placeholderImage(dg("f3")))},
+				img(a, daysAgo(40)), placeholderImage(p1), placeholderImage(p2), placeholderImage(dg("f3")))},
 			want: want{
 				tags: map[string]string{
 					"release-1": "delete/digest: " + ReasonPlaceholder,

@@ -9,7 +9,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 
-	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 )
 
 // Tag is one tag of the repository and the digest it points at. An empty
@@ -29,7 +29,7 @@ type Input struct {
 	Tags []Tag
 	// Manifests are every manifest reachable from the tags (index children,
 	// referrers, fallback indexes), keyed by digest.
-	Manifests map[string]*registry.Manifest
+	Manifests map[string]*image.Manifest
 	// Referrers maps a subject digest to the digests of its referrers, as
 	// the OCI 1.1 referrers API lists them.
 	Referrers map[string][]string
@@ -67,7 +67,7 @@ const (
 )
 
 // ReasonPlaceholder is the reason of a tag found on a placeholder image
-// (registry.Manifest.Placeholder): tagsweep pushed the placeholder onto
+// (image.Manifest.Placeholder): tagsweep pushed the placeholder onto
 // the tag to remove it from a shared digest, and a run stopped before
 // deleting it. The tag's own image is no longer behind it, so it is not a
 // candidate, takes no keep slot and is deleted, whatever include-tags,
@@ -237,7 +237,7 @@ func Make(rules Rules, in Input) *Plan {
 
 // Age is the creation time of the manifest d per the contract (see the
 // planner's age), for callers that list without planning.
-func Age(manifests map[string]*registry.Manifest, d string, now time.Time) (time.Time, bool) {
+func Age(manifests map[string]*image.Manifest, d string, now time.Time) (time.Time, bool) {
 	p := &planner{in: Input{Manifests: manifests, Now: now}, ages: map[string]ageMemo{}}
 	return p.age(d, 0)
 }
@@ -755,7 +755,7 @@ func (p *planner) onCycle(d string, gone, done map[string]bool) bool {
 // manifests themselves (a manifest is stored as a blob too) and the blobs
 // (configs and layers) they reference that no other manifest of the
 // repository does.
-func Reclaimed(manifests map[string]*registry.Manifest, gone map[string]bool) int64 {
+func Reclaimed(manifests map[string]*image.Manifest, gone map[string]bool) int64 {
 	used := map[string]bool{}
 	for d, m := range manifests {
 		if !gone[d] {

@@ -9,7 +9,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 )
 
 var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -24,18 +24,18 @@ func sig(subject, suffix string) string {
 
 func daysAgo(n int) time.Time { return now.Add(-time.Duration(n) * 24 * time.Hour) }
 
-func image(d string, created time.Time, blobs ...registry.Blob) *registry.Manifest {
-	return &registry.Manifest{Digest: d, MediaType: registry.MediaTypeOCIManifest, Created: created, Blobs: blobs}
+func img(d string, created time.Time, blobs ...image.Blob) *image.Manifest {
+	return &image.Manifest{Digest: d, MediaType: image.MediaTypeOCIManifest, Created: created, Blobs: blobs}
 }
 
-func index(d string, created time.Time, children ...string) *registry.Manifest {
-	return &registry.Manifest{Digest: d, MediaType: registry.MediaTypeOCIIndex, Created: created, Children: children}
+func index(d string, created time.Time, children ...string) *image.Manifest {
+	return &image.Manifest{Digest: d, MediaType: image.MediaTypeOCIIndex, Created: created, Children: children}
 }
 
-func blob(d string, size int64) registry.Blob { return registry.Blob{Digest: dg(d), Size: size} }
+func blob(d string, size int64) image.Blob { return image.Blob{Digest: dg(d), Size: size} }
 
-func manifests(ms ...*registry.Manifest) map[string]*registry.Manifest {
-	out := map[string]*registry.Manifest{}
+func manifests(ms ...*image.Manifest) map[string]*image.Manifest {
+	out := map[string]*image.Manifest{}
 	for _, m := range ms {
 		out[m.Digest] = m
 	}
@@ -106,7 +106,7 @@ func outcomes(p *Plan) map[string]string {
 func TestSelection(t *testing.T) {
 	t.Parallel()
 	a, b, c, d, e := dg("a"), dg("b"), dg("c"), dg("d"), dg("e")
-	five := manifests(image(a, daysAgo(1)), image(b, daysAgo(2)), image(c, daysAgo(3)), image(d, daysAgo(40)), image(e, daysAgo(50)))
+	five := manifests(img(a, daysAgo(1)), img(b, daysAgo(2)), img(c, daysAgo(3)), img(d, daysAgo(40)), img(e, daysAgo(50)))
 	cases := []struct {
 		name  string
 		rules Rules
@@ -126,7 +126,7 @@ func TestSelection(t *testing.T) {
 		{
 			name:  "ties on created are broken by tag name, highest first",
 			rules: rules(keep(1)),
-			in:    Input{Tags: tags("t1", a, "t2", b, "t3", c), Manifests: manifests(image(a, daysAgo(2)), image(b, daysAgo(2)), image(c, daysAgo(2)))},
+			in:    Input{Tags: tags("t1", a, "t2", b, "t3", c), Manifests: manifests(img(a, daysAgo(2)), img(b, daysAgo(2)), img(c, daysAgo(2)))},
 			want: map[string]string{
 				"t3": "keep: rank 1 of 3 by created, within keep=1",
 				"t2": "delete/digest: rank 2 of 3 by created, beyond keep=1",
@@ -174,10 +174,10 @@ func TestSelection(t *testing.T) {
 			name:  "unknown age is kept under created order and takes no keep slot",
 			rules: rules(keep(1)),
 			in: Input{Tags: tags("epoch", dg("f"), "future", dg("9"), "nocfg", dg("8"), "a", a, "b", b), Manifests: manifests(
-				image(a, daysAgo(1)), image(b, daysAgo(2)),
-				image(dg("f"), time.Date(1980, 1, 1, 0, 0, 1, 0, time.UTC)),
-				image(dg("9"), now.Add(25*time.Hour)),
-				image(dg("8"), time.Time{}),
+				img(a, daysAgo(1)), img(b, daysAgo(2)),
+				img(dg("f"), time.Date(1980, 1, 1, 0, 0, 1, 0, time.UTC)),
+				img(dg("9"), now.Add(25*time.Hour)),
+				img(dg("8"), time.Time{}),
 			)},
 			want: map[string]string{
 				"epoch":  "keep: unknown age",
@@ -190,7 +190,7 @@ func TestSelection(t *testing.T) {
 		{
 			name:  "a creation time less than a day ahead is believed",
 			rules: rules(keep(1)),
-			in:    Input{Tags: tags("soon", dg("9"), "a", a), Manifests: manifests(image(a, daysAgo(1)), image(dg("9"), now.Add(23*time.Hour)))},
+			in:    Input{Tags: tags("soon", dg("9"), "a", a), Manifests: manifests(img(a, daysAgo(1)), img(dg("9"), now.Add(23*time.Hour)))},
 			want: map[string]string{
 				"soon": "keep: rank 1 of 2 by created, within keep=1",
 				"a":    "delete/digest: rank 2 of 2 by created, beyond keep=1",
@@ -220,7 +220,7 @@ func TestSelection(t *testing.T) {
 		{
 			name:  "semver order deletes unknown ages without older-than, keeps them with it",
 			rules: rules(keep(0), func(r *Rules) { r.OrderBy = OrderSemver }),
-			in:    Input{Tags: tags("1.0.0", dg("8"), "1.0.1", a), Manifests: manifests(image(dg("8"), time.Time{}), image(a, daysAgo(100)))},
+			in:    Input{Tags: tags("1.0.0", dg("8"), "1.0.1", a), Manifests: manifests(img(dg("8"), time.Time{}), img(a, daysAgo(100)))},
 			want: map[string]string{
 				"1.0.1": "delete/digest: rank 1 of 2 by version, beyond keep=0",
 				"1.0.0": "delete/digest: rank 2 of 2 by version, beyond keep=0",
@@ -229,7 +229,7 @@ func TestSelection(t *testing.T) {
 		{
 			name:  "semver order with older-than keeps unknown ages",
 			rules: rules(keep(0), olderThan(24*time.Hour, "1d"), func(r *Rules) { r.OrderBy = OrderSemver }),
-			in:    Input{Tags: tags("1.0.0", dg("8"), "1.0.1", a), Manifests: manifests(image(dg("8"), time.Time{}), image(a, daysAgo(100)))},
+			in:    Input{Tags: tags("1.0.0", dg("8"), "1.0.1", a), Manifests: manifests(img(dg("8"), time.Time{}), img(a, daysAgo(100)))},
 			want: map[string]string{
 				"1.0.1": "delete/digest: rank 1 of 2 by version, beyond keep=0, age 100d is older than 1d",
 				"1.0.0": "keep: unknown age",
@@ -280,23 +280,23 @@ func TestSelection(t *testing.T) {
 func TestIndexAge(t *testing.T) {
 	t.Parallel()
 	amd, arm, inner := dg("1"), dg("2"), dg("3")
-	children := []*registry.Manifest{image(amd, daysAgo(9)), image(arm, daysAgo(3))}
+	children := []*image.Manifest{img(amd, daysAgo(9)), img(arm, daysAgo(3))}
 	cases := []struct {
 		name string
-		top  *registry.Manifest
-		more []*registry.Manifest
+		top  *image.Manifest
+		more []*image.Manifest
 		want time.Time
 	}{
 		{"annotation wins", index(dg("a"), daysAgo(20), amd, arm), nil, daysAgo(20)},
 		{"else the newest child", index(dg("a"), time.Time{}, amd, arm), nil, daysAgo(3)},
 		{"an implausible annotation falls back to children", index(dg("a"), time.Unix(0, 0), amd, arm), nil, daysAgo(3)},
-		{"nested indexes count", index(dg("a"), time.Time{}, amd, inner), []*registry.Manifest{index(inner, time.Time{}, dg("4")), image(dg("4"), daysAgo(1))}, daysAgo(1)},
-		{"children of unknown age give unknown", index(dg("a"), time.Time{}, dg("5")), []*registry.Manifest{image(dg("5"), time.Time{})}, time.Time{}},
+		{"nested indexes count", index(dg("a"), time.Time{}, amd, inner), []*image.Manifest{index(inner, time.Time{}, dg("4")), img(dg("4"), daysAgo(1))}, daysAgo(1)},
+		{"children of unknown age give unknown", index(dg("a"), time.Time{}, dg("5")), []*image.Manifest{img(dg("5"), time.Time{})}, time.Time{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ms := manifests(append(append([]*registry.Manifest{tc.top}, children...), tc.more...)...)
+			ms := manifests(append(append([]*image.Manifest{tc.top}, children...), tc.more...)...)
 			p := Make(rules(), Input{Now: now, Tags: tags("t", tc.top.Digest), Manifests: ms})
 			if got := p.Items[0].Created; !got.Equal(tc.want) {
 				t.Errorf("age = %v, want %v", got, tc.want)
@@ -361,7 +361,7 @@ func TestAgeSource(t *testing.T) {
 	t.Parallel()
 	// Three images built long ago in the order a, b, c, pushed in the
 	// order c, b, a (a rebuild of old sources is pushed last).
-	ms := manifests(image(dg("a"), daysAgo(300)), image(dg("b"), daysAgo(200)), image(dg("c"), daysAgo(100)))
+	ms := manifests(img(dg("a"), daysAgo(300)), img(dg("b"), daysAgo(200)), img(dg("c"), daysAgo(100)))
 	in := func(pushed map[string]time.Time) Input {
 		ts := tags("a", dg("a"), "b", dg("b"), "c", dg("c"))
 		for i := range ts {

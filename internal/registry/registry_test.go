@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 )
 
 // stub is a Backend that records every call that reaches it. Methods it
@@ -25,9 +26,9 @@ func (s *stub) rec(c string) {
 	s.calls = append(s.calls, c)
 }
 
-func (s *stub) Tags(_ context.Context, repo string) ([]Tag, error) {
+func (s *stub) Tags(_ context.Context, repo string) ([]image.Tag, error) {
 	s.rec("Tags " + repo)
-	return []Tag{{Name: "v1"}}, nil
+	return []image.Tag{{Name: "v1"}}, nil
 }
 
 func (s *stub) TagDeleteSupported(_ context.Context, repo string) (bool, error) {
@@ -54,7 +55,7 @@ func TestDryRun(t *testing.T) {
 	r := DryRun(s)
 	var b Backend = r // a Recorder is a Backend
 
-	if tags, err := b.Tags(ctx, "app"); err != nil || !cmp.Equal([]string{"v1"}, Names(tags)) {
+	if tags, err := b.Tags(ctx, "app"); err != nil || !cmp.Equal([]string{"v1"}, image.Names(tags)) {
 		t.Errorf("Tags through the recorder = %v, %v", tags, err)
 	}
 	if ok, err := b.TagDeleteSupported(ctx, "app"); !ok || err != nil {
@@ -160,32 +161,5 @@ func TestSentinelsDistinct(t *testing.T) {
 				t.Errorf("errors.Is(%v, %v) = true", a, b)
 			}
 		}
-	}
-}
-
-func TestIsIndex(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		mediaType string
-		want      bool
-	}{
-		{MediaTypeOCIIndex, true},
-		{MediaTypeDockerList, true},
-		{MediaTypeOCIManifest, false},
-		{MediaTypeDockerManifest, false},
-		{"", false},
-		{strings.ToUpper(MediaTypeOCIIndex), false},
-	}
-	for _, tc := range cases {
-		t.Run(tc.mediaType, func(t *testing.T) {
-			t.Parallel()
-			if got := IsIndex(tc.mediaType); got != tc.want {
-				t.Errorf("IsIndex(%q) = %v, want %v", tc.mediaType, got, tc.want)
-			}
-			m := &Manifest{MediaType: tc.mediaType}
-			if got := m.IsIndex(); got != tc.want {
-				t.Errorf("Manifest.IsIndex() = %v, want %v", got, tc.want)
-			}
-		})
 	}
 }

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/registry/oci"
 	"github.com/tagsweep/tagsweep/internal/registry/restapi"
 )
@@ -277,7 +278,7 @@ func full(repo string) string {
 }
 
 // Manifest reads through the registry API (a name without a namespace is library/name).
-func (b *Backend) Manifest(ctx context.Context, repo, ref string) (*registry.Manifest, error) {
+func (b *Backend) Manifest(ctx context.Context, repo, ref string) (*image.Manifest, error) {
 	return b.Backend.Manifest(ctx, full(repo), ref)
 }
 
@@ -365,12 +366,12 @@ func (b *Backend) Repositories(ctx context.Context) ([]string, error) {
 
 // Tags lists every tag of repo with the digest it points at and its push
 // time (tag_last_pushed, else last_updated).
-func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error) {
+func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	ns, name, err := split(repo)
 	if err != nil {
 		return nil, err
 	}
-	var out []registry.Tag
+	var out []image.Tag
 	seen := map[string]bool{}
 	path := fmt.Sprintf("/v2/namespaces/%s/repositories/%s/tags?page_size=100", url.PathEscape(ns), url.PathEscape(name))
 	err = b.pages(ctx, path, "list tags of "+repo, fmt.Sprintf("read access to repository %q (%s)", ns+"/"+name, DeleteScope),
@@ -393,7 +394,7 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error)
 				if pushed.IsZero() {
 					pushed = parseTime(t.LastUpdated)
 				}
-				out = append(out, registry.Tag{Name: t.Name, Digest: t.Digest, Pushed: pushed})
+				out = append(out, image.Tag{Name: t.Name, Digest: t.Digest, Pushed: pushed})
 			}
 			return p.next(), nil
 		})

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/dockerhub/hubtest"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/registry/oci"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
@@ -368,7 +369,7 @@ func TestPushTimes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]registry.Tag{}
+	got := map[string]image.Tag{}
 	for _, tg := range tags {
 		got[tg.Name] = tg
 	}

@@ -15,7 +15,7 @@
 // single tag of a shared digest, so DeleteTag first moves the tag onto a
 // placeholder image of its own (oci.Backend.PushPlaceholder) and deletes
 // that placeholder's version. A run killed between the two leaves the tag on
-// the placeholder, whose manifest carries registry.AnnotationPlaceholder:
+// the placeholder, whose manifest carries image.AnnotationPlaceholder:
 // the next run reads it as Manifest.Placeholder, and the planner deletes the
 // tag as a leftover (policy.ReasonPlaceholder) instead of ranking it as the
 // package's newest push.
@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/registry/oci"
 	"github.com/tagsweep/tagsweep/internal/registry/restapi"
 )
@@ -274,7 +275,7 @@ type version struct {
 
 // Tags lists the package's versions and returns one tag per version tag,
 // with the version's digest and its push time (updated_at, else created_at).
-func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error) {
+func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	p, err := b.pkg(repo)
 	if err != nil {
 		return nil, err
@@ -283,7 +284,7 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error)
 	if err != nil {
 		return nil, err
 	}
-	var out []registry.Tag
+	var out []image.Tag
 	seen := map[string]bool{}
 	untagged := []string{}
 	for _, v := range vs {
@@ -299,7 +300,7 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error)
 				continue // moved while the pages were read: the newest wins
 			}
 			seen[t] = true
-			out = append(out, registry.Tag{Name: t, Digest: v.Name, Pushed: pushed})
+			out = append(out, image.Tag{Name: t, Digest: v.Name, Pushed: pushed})
 		}
 	}
 	p.mu.Lock()

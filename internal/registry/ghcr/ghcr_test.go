@@ -24,6 +24,7 @@ import (
 
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/ghcr/ghcrtest"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/registry/oci"
 	"github.com/tagsweep/tagsweep/internal/registry/restapi"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
@@ -134,8 +135,8 @@ func (e *env) variant(t *testing.T, repo, base, tag string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Accept", registry.MediaTypeOCIManifest)
-		req.Header.Set("Content-Type", registry.MediaTypeOCIManifest)
+		req.Header.Set("Accept", image.MediaTypeOCIManifest)
+		req.Header.Set("Content-Type", image.MediaTypeOCIManifest)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -181,7 +182,7 @@ func (e *env) multiarch(t *testing.T, ref string, seed int64) (index string, chi
 	ad, _ := att.Digest()
 	children = append(children, ad.String())
 	adds = append(adds, mutate.IndexAddendum{Add: att, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "unknown", Architecture: "unknown"},
-		Annotations: map[string]string{registry.AnnotationReferenceType: registry.ReferenceTypeAttestation, registry.AnnotationReferenceDigest: children[0]}}})
+		Annotations: map[string]string{image.AnnotationReferenceType: image.ReferenceTypeAttestation, image.AnnotationReferenceDigest: children[0]}}})
 	h, err := testregistry.PushIndex(context.Background(), e.reg.Addr()+"/"+ref, testregistry.IndexSpec{Addenda: adds})
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +305,7 @@ func TestTags(t *testing.T) {
 	t.Parallel()
 	e := start(t, setup{})
 	ctx := context.Background()
-	want := map[string]registry.Tag{}
+	want := map[string]image.Tag{}
 	pushed := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
 	// 105 images sharing one config, made distinct by an annotation: one PUT each.
 	base := e.push(t, "octo/tools/builder:base", 1)
@@ -313,24 +314,24 @@ func TestTags(t *testing.T) {
 		digests[i] = e.variant(t, "octo/tools/builder", base, fmt.Sprintf("build-%03d", i))
 	}
 	e.api.SetTimes("octo/tools/builder", base, pushed.Add(-time.Hour), pushed.Add(-time.Hour))
-	want["base"] = registry.Tag{Name: "base", Digest: base, Pushed: pushed.Add(-time.Hour)}
+	want["base"] = image.Tag{Name: "base", Digest: base, Pushed: pushed.Add(-time.Hour)}
 	for i, d := range digests {
 		tag := fmt.Sprintf("build-%03d", i)
 		created, updated := pushed.Add(time.Duration(i)*time.Hour), pushed.Add(time.Duration(i)*time.Hour+time.Minute)
 		e.api.SetTimes("octo/tools/builder", d, created, updated)
-		want[tag] = registry.Tag{Name: tag, Digest: d, Pushed: updated}
+		want[tag] = image.Tag{Name: tag, Digest: d, Pushed: updated}
 	}
 	e.tag(t, "octo/tools/builder:latest", "octo/tools/builder:build-104")
-	want["latest"] = registry.Tag{Name: "latest", Digest: want["build-104"].Digest, Pushed: want["build-104"].Pushed}
+	want["latest"] = image.Tag{Name: "latest", Digest: want["build-104"].Digest, Pushed: want["build-104"].Pushed}
 	idx, kids := e.multiarch(t, "octo/tools/builder:multi", 500)
 	e.api.SetTimes("octo/tools/builder", idx, pushed, time.Time{}) // updated_at "0001-01-01": not a time → created_at
-	want["multi"] = registry.Tag{Name: "multi", Digest: idx, Pushed: pushed}
+	want["multi"] = image.Tag{Name: "multi", Digest: idx, Pushed: pushed}
 
 	got, err := e.b.Tags(ctx, "octo/tools/builder")
 	if err != nil {
 		t.Fatal(err)
 	}
-	gotMap := map[string]registry.Tag{}
+	gotMap := map[string]image.Tag{}
 	for _, tg := range got {
 		if _, dup := gotMap[tg.Name]; dup {
 			t.Errorf("tag %s listed twice", tg.Name)
@@ -391,7 +392,7 @@ func TestPushedFallsBackToCreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, up := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)
-	want := []registry.Tag{{Name: "a", Digest: "sha256:aa", Pushed: c}, {Name: "b", Digest: "sha256:aa", Pushed: c}, {Name: "c", Digest: "sha256:bb", Pushed: up}}
+	want := []image.Tag{{Name: "a", Digest: "sha256:aa", Pushed: c}, {Name: "b", Digest: "sha256:aa", Pushed: c}, {Name: "c", Digest: "sha256:bb", Pushed: up}}
 	if diff := gocmp.Diff(want, got); diff != "" {
 		t.Errorf("Tags (-want +got):\n%s", diff)
 	}

@@ -40,6 +40,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/registry/oci"
 	"github.com/tagsweep/tagsweep/internal/registry/restapi"
 )
@@ -320,7 +321,7 @@ type artifactJSON struct {
 // Tags lists the tags of repo from its artifacts: each tag with the
 // artifact's digest, its push time, and whether an immutability rule
 // protects it.
-func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error) {
+func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	project, name, err := split(repo)
 	if err != nil {
 		return nil, err
@@ -340,7 +341,7 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error)
 			return nil, b.apiError(err, op, needList(project))
 		}
 	}
-	var out []registry.Tag
+	var out []image.Tag
 	digests := map[string]string{}
 	for _, a := range arts {
 		for _, t := range a.Tags {
@@ -348,7 +349,7 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error)
 				continue // a tag moved between two pages: the first listing wins
 			}
 			digests[t.Name] = a.Digest
-			tag := registry.Tag{Name: t.Name, Digest: a.Digest, Pushed: parseTime(t.PushTime)}
+			tag := image.Tag{Name: t.Name, Digest: a.Digest, Pushed: parseTime(t.PushTime)}
 			if t.Immutable {
 				tag.Protected = ProtectedImmutable
 			}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/harbor/harbortest"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/registry/oci"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
@@ -262,14 +263,14 @@ func TestTags(t *testing.T) {
 	if len(tags) != 103 {
 		t.Fatalf("%d tags, want 103", len(tags))
 	}
-	byName := map[string]registry.Tag{}
+	byName := map[string]image.Tag{}
 	for _, tg := range tags {
 		if _, dup := byName[tg.Name]; dup {
 			t.Errorf("tag %s listed twice", tg.Name)
 		}
 		byName[tg.Name] = tg
 	}
-	want := map[string]registry.Tag{
+	want := map[string]image.Tag{
 		"v1":     {Name: "v1", Digest: digests["v1"], Pushed: pushed},
 		"stable": {Name: "stable", Digest: digests["v1"], Pushed: t0, Protected: ProtectedImmutable},
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/tagsweep/tagsweep/internal/netutil"
 	"github.com/tagsweep/tagsweep/internal/redact"
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/registry/restapi"
 )
 
@@ -349,12 +350,12 @@ func pageSizeRefused(err error) bool {
 }
 
 // Tags lists every tag of repo: names only, the OCI tag list tells no more.
-func (b *Backend) Tags(ctx context.Context, repo string) ([]registry.Tag, error) {
+func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	names, err := b.TagNames(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]registry.Tag, len(names))
+	out := make([]image.Tag, len(names))
 	for i, n := range names {
 		out[i].Name = n
 	}
@@ -411,8 +412,8 @@ func (b *Backend) Exists(ctx context.Context, repo, digest string) (bool, error)
 
 // Manifest GETs a manifest with the full Accept set; for an image with an
 // image config it also GETs the config to read `created`.
-func (b *Backend) Manifest(ctx context.Context, repo, ref string) (*registry.Manifest, error) {
-	var m *registry.Manifest
+func (b *Backend) Manifest(ctx context.Context, repo, ref string) (*image.Manifest, error) {
+	var m *image.Manifest
 	err := readAgain(ctx, func() (err error) {
 		m, err = b.manifest(ctx, repo, ref)
 		return err
@@ -450,14 +451,14 @@ func cutOff(err error) bool {
 		strings.Contains(err.Error(), "unexpected EOF") || strings.Contains(err.Error(), "connection reset")
 }
 
-func (b *Backend) manifest(ctx context.Context, repo, ref string) (*registry.Manifest, error) {
+func (b *Backend) manifest(ctx context.Context, repo, ref string) (*image.Manifest, error) {
 	r := b.ref(repo, ref)
 	need := fmt.Sprintf("pull on repository %q", repo)
 	desc, err := b.puller.Get(ctx, r)
 	if err != nil {
 		return nil, b.classify(err, need, "get manifest "+ref)
 	}
-	m := &registry.Manifest{Digest: desc.Digest.String(), MediaType: string(desc.MediaType), Size: desc.Size}
+	m := &image.Manifest{Digest: desc.Digest.String(), MediaType: string(desc.MediaType), Size: desc.Size}
 	switch {
 	case desc.MediaType.IsIndex():
 		im, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
@@ -465,7 +466,7 @@ func (b *Backend) manifest(ctx context.Context, repo, ref string) (*registry.Man
 			return nil, fmt.Errorf("parse index %s: %w", ref, err)
 		}
 		m.ArtifactType = im.ArtifactType
-		m.Created = parseTime(im.Annotations[registry.AnnotationCreated])
+		m.Created = parseTime(im.Annotations[image.AnnotationCreated])
 		if im.Subject != nil {
 			m.Subject = im.Subject.Digest.String()
 		}
@@ -474,7 +475,7 @@ func (b *Backend) manifest(ctx context.Context, repo, ref string) (*registry.Man
 			d := c.Digest.String()
 			m.Children = append(m.Children, d)
 			switch {
-			case c.Annotations[registry.AnnotationReferenceType] == registry.ReferenceTypeAttestation:
+			case c.Annotations[image.AnnotationReferenceType] == image.ReferenceTypeAttestation:
 				m.ChildInfo[d] = "attestation"
 			case c.Platform != nil:
 				m.ChildInfo[d] = c.Platform.String()
@@ -490,10 +491,10 @@ func (b *Backend) manifest(ctx context.Context, repo, ref string) (*registry.Man
 		}
 		// Only tagsweep's own placeholder: the marker on an image without
 		// layers (a marked image with content is an image, whatever it says).
-		m.Placeholder = mf.Annotations[registry.AnnotationPlaceholder] == registry.PlaceholderMarker && len(mf.Layers) == 0
-		m.Blobs = append(m.Blobs, registry.Blob{Digest: mf.Config.Digest.String(), Size: mf.Config.Size})
+		m.Placeholder = mf.Annotations[image.AnnotationPlaceholder] == image.PlaceholderMarker && len(mf.Layers) == 0
+		m.Blobs = append(m.Blobs, image.Blob{Digest: mf.Config.Digest.String(), Size: mf.Config.Size})
 		for _, l := range mf.Layers {
-			m.Blobs = append(m.Blobs, registry.Blob{Digest: l.Digest.String(), Size: l.Size})
+			m.Blobs = append(m.Blobs, image.Blob{Digest: l.Digest.String(), Size: l.Size})
 		}
 		// The age of an image is its config's created; an artifact (a
 		// config without created: Helm charts, oras pushes) is dated by
@@ -501,8 +502,8 @@ func (b *Backend) manifest(ctx context.Context, repo, ref string) (*registry.Man
 		// is no image config (Helm's, oras' empty one) is not fetched:
 		// none of them carries created.
 		cmt := string(mf.Config.MediaType)
-		annotated := parseTime(mf.Annotations[registry.AnnotationCreated])
-		if cmt != registry.MediaTypeOCIConfig && cmt != registry.MediaTypeDockerConfig {
+		annotated := parseTime(mf.Annotations[image.AnnotationCreated])
+		if cmt != image.MediaTypeOCIConfig && cmt != image.MediaTypeDockerConfig {
 			m.Created = annotated
 			m.ArtifactType = cmp.Or(string(mf.ArtifactType), cmt)
 			break
@@ -686,7 +687,7 @@ func (b *Backend) sendDelete(ctx context.Context, repo, ref string) error {
 // manifests (GHCR): the placeholder is deleted afterwards, and the tag
 // with it. It needs push access to repo.
 //
-// The manifest carries registry.AnnotationPlaceholder, which Manifest
+// The manifest carries image.AnnotationPlaceholder, which Manifest
 // reads back as Manifest.Placeholder: a run stopped between the push and
 // the delete leaves the tag on a placeholder, and the next run recognises
 // it as that leftover instead of ranking it as the newest push. The marker
@@ -701,8 +702,8 @@ func (b *Backend) PushPlaceholder(ctx context.Context, repo, tag string) (string
 	img = mutate.Annotations(img, map[string]string{
 		"org.opencontainers.image.description": "tagsweep placeholder: removes a single tag; deleted right after " +
 			"(a tag left on it is the leftover of an interrupted run, which the next run deletes)",
-		registry.AnnotationPlaceholder: registry.PlaceholderMarker,
-		"dev.tagsweep.nonce":           hex.EncodeToString(rnd[:]),
+		image.AnnotationPlaceholder: image.PlaceholderMarker,
+		"dev.tagsweep.nonce":        hex.EncodeToString(rnd[:]),
 	}).(v1.Image)
 	d, err := img.Digest()
 	if err != nil {

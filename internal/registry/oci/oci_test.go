@@ -24,6 +24,7 @@ import (
 
 	"github.com/tagsweep/tagsweep/internal/redact"
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
 
@@ -102,15 +103,15 @@ func listTags(t *testing.T, repo string) []string {
 }
 
 // blobsOf is what Manifest must report as the blobs of img: config, then layers.
-func blobsOf(t *testing.T, img v1.Image) []registry.Blob {
+func blobsOf(t *testing.T, img v1.Image) []image.Blob {
 	t.Helper()
 	m, err := img.Manifest()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := []registry.Blob{{Digest: m.Config.Digest.String(), Size: m.Config.Size}}
+	out := []image.Blob{{Digest: m.Config.Digest.String(), Size: m.Config.Size}}
 	for _, l := range m.Layers {
-		out = append(out, registry.Blob{Digest: l.Digest.String(), Size: l.Size})
+		out = append(out, image.Blob{Digest: l.Digest.String(), Size: l.Size})
 	}
 	return out
 }
@@ -246,12 +247,12 @@ func TestManifest(t *testing.T) {
 	idxCreated := "2025-07-01T00:00:00Z"
 	idxSpec := testregistry.IndexSpec{
 		Children:    []v1.Image{amd, arm},
-		Annotations: map[string]string{registry.AnnotationCreated: idxCreated},
+		Annotations: map[string]string{image.AnnotationCreated: idxCreated},
 		Addenda: []mutate.IndexAddendum{{Add: att, Descriptor: v1.Descriptor{
 			Platform: &v1.Platform{OS: "unknown", Architecture: "unknown"},
 			Annotations: map[string]string{
-				registry.AnnotationReferenceType:   registry.ReferenceTypeAttestation,
-				registry.AnnotationReferenceDigest: amdDigest.String(),
+				image.AnnotationReferenceType:   image.ReferenceTypeAttestation,
+				image.AnnotationReferenceDigest: amdDigest.String(),
 			}}}},
 	}
 	idx, err := testregistry.BuildIndex(idxSpec)
@@ -295,26 +296,26 @@ func TestManifest(t *testing.T) {
 	cases := []struct {
 		name string
 		ref  string
-		want *registry.Manifest
+		want *image.Manifest
 	}{{
 		name: "OCI image by tag",
 		ref:  "oci",
-		want: &registry.Manifest{Digest: ociDigest, MediaType: registry.MediaTypeOCIManifest, Size: manifestSize(t, ociImg),
+		want: &image.Manifest{Digest: ociDigest, MediaType: image.MediaTypeOCIManifest, Size: manifestSize(t, ociImg),
 			Created: created, Blobs: blobsOf(t, ociImg)},
 	}, {
 		name: "OCI image by digest",
 		ref:  ociDigest,
-		want: &registry.Manifest{Digest: ociDigest, MediaType: registry.MediaTypeOCIManifest, Size: manifestSize(t, ociImg),
+		want: &image.Manifest{Digest: ociDigest, MediaType: image.MediaTypeOCIManifest, Size: manifestSize(t, ociImg),
 			Created: created, Blobs: blobsOf(t, ociImg)},
 	}, {
 		name: "Docker schema 2 image",
 		ref:  "docker",
-		want: &registry.Manifest{Digest: dockerDigest, MediaType: registry.MediaTypeDockerManifest, Size: manifestSize(t, dockerImg),
+		want: &image.Manifest{Digest: dockerDigest, MediaType: image.MediaTypeDockerManifest, Size: manifestSize(t, dockerImg),
 			Created: created.Add(time.Hour), Blobs: blobsOf(t, dockerImg)},
 	}, {
 		name: "OCI index with platforms and an attestation",
 		ref:  "multi",
-		want: &registry.Manifest{Digest: idxDigest, MediaType: registry.MediaTypeOCIIndex, Size: manifestSize(t, idx),
+		want: &image.Manifest{Digest: idxDigest, MediaType: image.MediaTypeOCIIndex, Size: manifestSize(t, idx),
 			Created:  time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC),
 			Children: []string{amdDigest.String(), armDigest.String(), attDigest.String()},
 			ChildInfo: map[string]string{amdDigest.String(): "linux/amd64", armDigest.String(): "linux/arm64/v8",
@@ -322,7 +323,7 @@ func TestManifest(t *testing.T) {
 	}, {
 		name: "Docker manifest list without a created annotation",
 		ref:  "list",
-		want: &registry.Manifest{Digest: listDigest, MediaType: registry.MediaTypeDockerList, Size: manifestSize(t, list),
+		want: &image.Manifest{Digest: listDigest, MediaType: image.MediaTypeDockerList, Size: manifestSize(t, list),
 			Children:  listChildren,
 			ChildInfo: map[string]string{listChildren[0]: "linux/amd64", listChildren[1]: "linux/arm/v7"}},
 	}}
@@ -345,7 +346,7 @@ func TestManifest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []string{refDigest.String(), registry.MediaTypeOCIManifest, sbom, subject.Digest.String()}
+		want := []string{refDigest.String(), image.MediaTypeOCIManifest, sbom, subject.Digest.String()}
 		if diff := gocmp.Diff(want, []string{got.Digest, got.MediaType, got.ArtifactType, got.Subject}); diff != "" {
 			t.Errorf("[digest, media type, artifact type, subject] (-want +got):\n%s", diff)
 		}
@@ -939,7 +940,7 @@ func TestPushPlaceholder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.MediaType != registry.MediaTypeOCIManifest || len(m.Blobs) != 1 || m.Blobs[0].Size > 200 || !m.Placeholder {
+	if m.MediaType != image.MediaTypeOCIManifest || len(m.Blobs) != 1 || m.Blobs[0].Size > 200 || !m.Placeholder {
 		t.Errorf("placeholder manifest = %+v; want a placeholder: an OCI image with only a small config and no layers", m)
 	}
 }
@@ -952,7 +953,7 @@ func TestManifestPlaceholder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	r := startDistribution(t, testregistry.Options{})
-	mark := map[string]string{registry.AnnotationPlaceholder: registry.PlaceholderMarker}
+	mark := map[string]string{image.AnnotationPlaceholder: image.PlaceholderMarker}
 	for _, tc := range []struct {
 		tag  string
 		spec testregistry.ImageSpec
@@ -961,7 +962,7 @@ func TestManifestPlaceholder(t *testing.T) {
 		{"plain", testregistry.ImageSpec{Seed: 1, Created: created}, false},
 		{"marked-with-layers", testregistry.ImageSpec{Seed: 2, Created: created, Annotations: mark}, false},
 		{"marked-empty", testregistry.ImageSpec{Layers: -1, Annotations: mark}, true},
-		{"other-value", testregistry.ImageSpec{Layers: -1, Annotations: map[string]string{registry.AnnotationPlaceholder: "no"}}, false},
+		{"other-value", testregistry.ImageSpec{Layers: -1, Annotations: map[string]string{image.AnnotationPlaceholder: "no"}}, false},
 	} {
 		pushImage(t, r.Addr()+"/app:"+tc.tag, tc.spec)
 		m, err := newBackend(t, r.Addr()).Manifest(ctx, "app", tc.tag)
@@ -1159,10 +1160,10 @@ func TestArtifactAge(t *testing.T) {
 	r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
 	repo := r.Addr() + "/art"
 	annotated := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
-	ann := func(v string) map[string]string { return map[string]string{registry.AnnotationCreated: v} }
+	ann := func(v string) map[string]string { return map[string]string{image.AnnotationCreated: v} }
 	// An image config without created, as some builders write it.
 	noCreated := func(seed int64, a map[string]string) testregistry.ArtifactSpec {
-		return testregistry.ArtifactSpec{ConfigMediaType: registry.MediaTypeOCIConfig,
+		return testregistry.ArtifactSpec{ConfigMediaType: image.MediaTypeOCIConfig,
 			Config:         []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`),
 			LayerMediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Seed: seed, Annotations: a}
 	}
