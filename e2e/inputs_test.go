@@ -695,7 +695,7 @@ func TestLs(t *testing.T) {
 	}
 
 	res = runCLI(t, nil, "version")
-	if res.code != 0 || !regexp.MustCompile(`^tagsweep \S+\n$`).MatchString(res.stdout) {
+	if res.code != 0 || !regexp.MustCompile(`^tagsweep \S+( \(commit [0-9a-f]{40}(, modified)?\))?\n$`).MatchString(res.stdout) {
 		t.Errorf("version: exit %d, stdout %q", res.code, res.stdout)
 	}
 	res = runCLI(t, nil, "frobnicate")

@@ -33,6 +33,10 @@ import (
 // Version is set at build time with -ldflags "-X .../internal/cli.Version=v1.2.3".
 var Version = "dev"
 
+// Commit is set at build time with -ldflags "-X .../internal/cli.Commit=<sha>";
+// empty means the build info's vcs.revision, if any.
+var Commit = ""
+
 // Exit codes.
 const (
 	ExitOK      = 0
@@ -83,7 +87,7 @@ func run(ctx context.Context, args []string, env Env) int {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		switch args[0] {
 		case "version":
-			fmt.Fprintf(env.Stdout, "tagsweep %s\n", version())
+			fmt.Fprintf(env.Stdout, "tagsweep %s%s\n", version(), commitSuffix())
 			return ExitOK
 		case "ls":
 			return list(ctx, args[1:], env)
@@ -106,6 +110,38 @@ func version() string {
 		return bi.Main.Version
 	}
 	return Version
+}
+
+// commitSuffix is " (commit <sha>)" for `tagsweep version`: Commit when
+// stamped (the release), else the build info's vcs.revision (a go build in
+// a git checkout), else "" (go install …@vX.Y.Z builds from the module zip,
+// which carries no revision).
+func commitSuffix() string {
+	if Commit != "" {
+		return " (commit " + Commit + ")"
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return revision(bi.Settings)
+	}
+	return ""
+}
+
+func revision(settings []debug.BuildSetting) string {
+	var rev, modified string
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	if rev == "" {
+		return ""
+	}
+	return " (commit " + rev + modified + ")"
 }
 
 // stringFlag records a flag value; bool inputs accept a bare --name.

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"flag"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -62,6 +63,44 @@ func TestVersion(t *testing.T) {
 		if code != ExitOK || !strings.HasPrefix(out.String(), "tagsweep ") || errs.Len() != 0 {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out.String(), errs.String())
 		}
+	}
+}
+
+// The release stamps Version and Commit with -ldflags; `tagsweep version`
+// prints both.
+func TestVersionStamped(t *testing.T) {
+	defer func(v, c string) { Version, Commit = v, c }(Version, Commit)
+	Version, Commit = "v1.2.3", "3d3c42e5aac5ba805825da76410c181273ba90b1"
+	var out strings.Builder
+	if code := Main(context.Background(), []string{"version"}, Env{Getenv: func(string) string { return "" }, Stdout: &out}); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if want := "tagsweep v1.2.3 (commit 3d3c42e5aac5ba805825da76410c181273ba90b1)\n"; out.String() != want {
+		t.Errorf("stdout %q, want %q", out.String(), want)
+	}
+}
+
+// Without a stamped Commit, the commit comes from the build info that go
+// build writes in a git checkout (vcs.revision, vcs.modified).
+func TestRevision(t *testing.T) {
+	t.Parallel()
+	const sha = "84e5ebd0000000000000000000000000000000ff"
+	for _, c := range []struct {
+		name     string
+		settings []debug.BuildSetting
+		want     string
+	}{
+		{"none", nil, ""},
+		{"no revision", []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.modified", Value: "true"}}, ""},
+		{"clean", []debug.BuildSetting{{Key: "vcs.revision", Value: sha}, {Key: "vcs.modified", Value: "false"}}, " (commit " + sha + ")"},
+		{"modified", []debug.BuildSetting{{Key: "vcs.modified", Value: "true"}, {Key: "vcs.revision", Value: sha}}, " (commit " + sha + ", modified)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			if got := revision(c.settings); got != c.want {
+				t.Errorf("revision(%v) = %q, want %q", c.settings, got, c.want)
+			}
+		})
 	}
 }
 
