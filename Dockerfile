@@ -12,19 +12,47 @@
 # filesystem (docker run --user 1001 --read-only, Kubernetes runAsUser): it
 # writes only report-file and the runner's files, and checks them before
 # its first registry request.
+#
+# One Dockerfile, two ways to get the binary (BuildKit builds only the stage
+# that BINARY names):
+#   BINARY=source (the default): compile it here from the repository, for a
+#     local build (docker build .) and for action.yml on main (image: Dockerfile);
+#   BINARY=prebuilt: copy the binary GoReleaser built and checksummed from the
+#     build context (<os>/<arch>/tagsweep, as GoReleaser's dockers_v2 lays it
+#     out), so the released image holds exactly the released binary.
+# The base images are tags, not digests (Dependabot keeps them current; see
+# README "Dependencies").
+ARG BINARY=source
 
-FROM golang:1.26-alpine AS build
+FROM --platform=$BUILDPLATFORM golang:1.26-alpine AS source
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY cmd ./cmd
 COPY internal ./internal
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X github.com/tagsweep/tagsweep/internal/cli.Version=${VERSION}" \
+ARG COMMIT=
+ARG TARGETOS
+ARG TARGETARCH
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath \
+      -ldflags "-s -w -X github.com/tagsweep/tagsweep/internal/cli.Version=${VERSION} -X github.com/tagsweep/tagsweep/internal/cli.Commit=${COMMIT}" \
       -o /out/tagsweep ./cmd/tagsweep
 
+FROM scratch AS prebuilt
+ARG TARGETPLATFORM
+COPY ${TARGETPLATFORM}/tagsweep /out/tagsweep
+
+FROM ${BINARY} AS binary
+
 FROM alpine:3.22
+ARG VERSION=dev
+ARG COMMIT=
+LABEL org.opencontainers.image.title=tagsweep \
+      org.opencontainers.image.description="Container registry retention: delete stale tags by count, age and semver without deleting a kept image." \
+      org.opencontainers.image.source=https://github.com/tagsweep/tagsweep \
+      org.opencontainers.image.url=https://github.com/tagsweep/tagsweep \
+      org.opencontainers.image.version=${VERSION} \
+      org.opencontainers.image.revision=${COMMIT}
 RUN apk add --no-cache ca-certificates
-COPY --from=build /out/tagsweep /usr/local/bin/tagsweep
+COPY --from=binary /out/tagsweep /usr/local/bin/tagsweep
 ENTRYPOINT ["/usr/local/bin/tagsweep"]
