@@ -322,25 +322,34 @@ func TestGoreleaserCheck(t *testing.T) {
 	}
 }
 
-// A release build stamps the tag and the commit into the binary: GoReleaser
-// builds this platform's binary from a clone of HEAD tagged v9.8.7 (no
-// publishing), and `tagsweep version` prints both. The committed state only:
-// uncommitted changes are not in the clone.
-func TestReleaseBuildStampsVersion(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: builds the binary (about 40 s)")
-	}
-	t.Parallel()
+// releaseBuild builds this platform's binary as the release does, with
+// GoReleaser in a clone of HEAD tagged v9.8.7 (no publishing), after edit
+// changes .goreleaser.yaml there (committed, so the clone stays clean), and
+// returns what `tagsweep version` prints and the clone's HEAD. The committed
+// state only: uncommitted changes are not in the clone.
+func releaseBuild(t *testing.T, edit func([]byte) []byte) (string, string) {
+	t.Helper()
 	clone := filepath.Join(t.TempDir(), "repo")
 	git := func(dir string, args ...string) string {
 		t.Helper()
-		out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput()
+		out, err := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("git %q: %v\n%s", args, err, out)
 		}
 		return strings.TrimSpace(string(out))
 	}
 	git(Root, "clone", "--quiet", "--no-hardlinks", ".", clone)
+	if edit != nil {
+		cfg := filepath.Join(clone, ".goreleaser.yaml")
+		b, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cfg, edit(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		git(clone, "commit", "--quiet", "-am", "edit")
+	}
 	git(clone, "tag", "v9.8.7")
 	sha := git(clone, "rev-parse", "HEAD")
 	if out, err := goreleaser(t, clone, "build", "--single-target", "--clean", "--output", "tagsweep-release"); err != nil {
@@ -350,7 +359,24 @@ func TestReleaseBuildStampsVersion(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tagsweep version: %v\n%s", err, out)
 	}
-	if want := "tagsweep v9.8.7 (commit " + sha + ")\n"; string(out) != want {
-		t.Errorf("tagsweep version = %q, want %q", out, want)
+	return string(out), sha
+}
+
+// A release build stamps the tag and the commit into the binary, and this
+// test sees a wrong stamp (the version without its v).
+func TestReleaseBuildStampsVersion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds the binary twice")
+	}
+	t.Parallel()
+	got, sha := releaseBuild(t, nil)
+	if want := "tagsweep v9.8.7 (commit " + sha + ")\n"; got != want {
+		t.Errorf("tagsweep version = %q, want %q", got, want)
+	}
+	got, sha = releaseBuild(t, func(b []byte) []byte {
+		return bytes.Replace(b, []byte("cli.Version={{ .Tag }}"), []byte("cli.Version={{ .Version }}"), 1)
+	})
+	if want := "tagsweep v9.8.7 (commit " + sha + ")\n"; got == want {
+		t.Errorf("with Version={{ .Version }}, tagsweep version = %q still; the check cannot see a wrong stamp", got)
 	}
 }
