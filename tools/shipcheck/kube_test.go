@@ -248,3 +248,52 @@ func TestKubeCatches(t *testing.T) {
 		t.Error("a kustomization naming a missing file rendered")
 	}
 }
+
+// The example overlay renders against base/ with a credentials file of the
+// user's: its inputs merged, its Secret replacing base's, the pod rules kept.
+func TestKustomizeExampleOverlay(t *testing.T) {
+	t.Parallel()
+	tmp := t.TempDir()
+	for _, dir := range []string{"base", "example-overlay"} {
+		src := filepath.Join(Root, "deploy", "kubernetes", dir)
+		if err := os.CopyFS(filepath.Join(tmp, dir), os.DirFS(src)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	creds := "TAGSWEEP_USERNAME=cleaner\nTAGSWEEP_PASSWORD=s3cret\n"
+	if err := os.WriteFile(filepath.Join(tmp, "example-overlay", "credentials.env"), []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y, err := Kustomize(filepath.Join(tmp, "example-overlay"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := DecodeKube(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := Index(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Secrets) != 1 || len(o.ConfigMaps) != 1 || len(o.CronJobs) != 1 {
+		t.Fatalf("secrets %d, configmaps %d, cronjobs %d: want one each", len(o.Secrets), len(o.ConfigMaps), len(o.CronJobs))
+	}
+	for _, s := range o.Secrets {
+		if string(s.Data["TAGSWEEP_PASSWORD"]) != "s3cret" {
+			t.Errorf("Secret %v: base's empty one not replaced", s.Data)
+		}
+	}
+	for _, c := range o.ConfigMaps {
+		if c.Data["TAGSWEEP_DRY_RUN"] != "false" || c.Data["TAGSWEEP_KEEP"] != "20" {
+			t.Errorf("ConfigMap %v: want the overlay's inputs merged over base's", c.Data)
+		}
+	}
+	cj := o.CronJobs[0]
+	if err := CheckJob(o, cj.Spec.JobTemplate.Spec, releaseImage(t), actionInputs(t), full); err != nil {
+		t.Error(err)
+	}
+	if img := cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Image; img != releaseImage(t)+":v1.0.0" {
+		t.Errorf("image %s, want the overlay's pin", img)
+	}
+}
