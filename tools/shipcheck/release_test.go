@@ -201,7 +201,7 @@ func TestImageNameAgrees(t *testing.T) {
 		t.Error(err)
 	}
 	img, _ := ReleaseImage(rel)
-	for _, f := range []string{"README.md", "deploy/kubernetes/base/cronjob.yaml", "deploy/kubernetes/base/kustomization.yaml", "deploy/kubernetes/example-overlay/kustomization.yaml", "templates/gitlab/tagsweep.yml"} {
+	for _, f := range []string{"README.md", "action.yml", "deploy/kubernetes/base/cronjob.yaml", "deploy/kubernetes/base/kustomization.yaml", "deploy/kubernetes/example-overlay/kustomization.yaml", "templates/gitlab/tagsweep.yml"} {
 		b := mustRead(t, f)
 		refs := regexp.MustCompile(`ghcr\.io/[a-z0-9._/-]+`).FindAllString(string(b), -1)
 		if len(refs) == 0 {
