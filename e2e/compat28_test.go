@@ -2,38 +2,27 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tagsweep/tagsweep/internal/registry/registrytest"
 	"github.com/tagsweep/tagsweep/internal/report"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
 
 // registry28 starts a CNCF distribution 2.8 registry (Debian's
 // docker-registry) with deletes enabled. Without the binary the test is
-// skipped, unless TAGSWEEP_REQUIRE_REGISTRY28=1 (CI) makes that fatal.
+// skipped, unless TAGSWEEP_REQUIRE_REGISTRY28=1 (CI) makes that fatal
+// (registrytest.Registry28, which the conformance suite uses too).
 //
 // 2.8 cannot delete single tags (DELETE by tag answers 400 DIGEST_INVALID),
 // and its garbage-collect --delete-untagged breaks multi-arch images (a
 // registry bug fixed in v3), so GC runs without it here.
 func registry28(t *testing.T) *testregistry.Process {
 	t.Helper()
-	bin := testregistry.LegacyBinary()
-	if bin == "" {
-		if os.Getenv("TAGSWEEP_REQUIRE_REGISTRY28") == "1" {
-			t.Fatal("TAGSWEEP_REQUIRE_REGISTRY28=1 but no distribution 2.8 binary (install docker-registry or set " + testregistry.LegacyBinaryEnv + ")")
-		}
-		t.Skip("no distribution 2.8 binary (docker-registry); set " + testregistry.LegacyBinaryEnv)
-	}
-	p, err := testregistry.StartLegacy(context.Background(), bin, testregistry.Options{DeleteEnabled: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return registrytest.Registry28(t)
 }
 
 // digestDeletes returns the digests of the DELETE-by-digest requests and

@@ -310,9 +310,14 @@ func (f *fake) dropDigest(repo, d string) {
 	}
 }
 
-// arrive runs the onDelete hook and fails a delete whose context is done,
-// as an HTTP request would.
+// arrive sends a delete: one the run has stopped before is not sent
+// (registry.Stopped, as every backend checks right before it sends); else
+// it runs the onDelete hook and fails a delete whose context is done, as an
+// HTTP request would.
 func (f *fake) arrive(ctx context.Context, call string) error {
+	if err := registry.Stopped(ctx); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	hook := f.onDelete
 	f.mu.Unlock()

@@ -1,0 +1,28 @@
+package dockerhub
+
+import (
+	"testing"
+
+	"github.com/tagsweep/tagsweep/internal/registry/dockerhub/hubtest"
+	"github.com/tagsweep/tagsweep/internal/registry/registrytest"
+)
+
+// The Docker Hub backend on its replica: it lists and deletes tags through
+// the Hub API, which has no delete by digest (docker/hub-feedback#2360):
+// DeleteDigest removes the tags, and the untagged manifest stays for Hub's
+// retention.
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	registrytest.Run(t, registrytest.Suite{New: func(t *testing.T) *registrytest.Target {
+		e := newEnv(t, hubtest.Options{})
+		return &registrytest.Target{Backend: e.backend(t, "acme", secret, "acme"), Store: registrytest.RegistryStore(e.addr), Deletes: func() []string {
+			out := e.reg.Deletes()
+			for _, r := range e.hub.Requests() {
+				if r.Method == "DELETE" {
+					out = append(out, r.Method+" "+r.Path)
+				}
+			}
+			return out
+		}}
+	}, Claims: registrytest.Claims{UntagOnly: true}})
+}
