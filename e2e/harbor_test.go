@@ -127,7 +127,7 @@ func TestHarbor(t *testing.T) {
 		if req.Auth != "Basic" || req.User != harborUser {
 			t.Errorf("%s sent with auth %q user %q", req, req.Auth, req.User)
 		}
-		if strings.HasPrefix(req.RawPath, "/api/v2.0/projects/team/repositories/tools%252Fbuilder/artifacts") {
+		if strings.HasPrefix(req.Path, "/api/v2.0/projects/team/repositories/tools%252Fbuilder/artifacts") {
 			listed = true
 		}
 	}

@@ -15,14 +15,6 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	registrytest.Run(t, registrytest.Suite{New: func(t *testing.T) *registrytest.Target {
 		e := start(t, setup{replica: ghcrtest.Options{Orgs: []string{"acme"}}, owners: []string{"acme"}})
-		return &registrytest.Target{Backend: e.b, Store: registrytest.RegistryStore(e.reg.Addr()), Deletes: func() []string {
-			out := e.reg.Deletes()
-			for _, r := range e.api.Requests() {
-				if r.Method == "DELETE" {
-					out = append(out, r.Method+" "+r.Path)
-				}
-			}
-			return out
-		}}
+		return &registrytest.Target{Backend: e.b, Store: registrytest.RegistryStore(e.reg.Addr()), Deletes: registrytest.Deletes(e.reg.Deletes, e.api.Deletes)}
 	}})
 }

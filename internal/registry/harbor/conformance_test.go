@@ -12,8 +12,6 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	registrytest.Run(t, registrytest.Suite{New: func(t *testing.T) *registrytest.Target {
 		f := start(t, nil)
-		return &registrytest.Target{Backend: f.backend("robot$sweeper", password), Store: registrytest.RegistryStore(f.addr), Deletes: func() []string {
-			return append(f.reg.Deletes(), f.srv.Deletes()...)
-		}}
+		return &registrytest.Target{Backend: f.backend("robot$sweeper", password), Store: registrytest.RegistryStore(f.addr), Deletes: registrytest.Deletes(f.reg.Deletes, f.srv.Deletes)}
 	}})
 }

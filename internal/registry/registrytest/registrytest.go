@@ -66,6 +66,18 @@ type Target struct {
 	Deletes func() []string
 }
 
+// Deletes joins the DELETE logs of a registry and the vendor API in front
+// of it, for Target.Deletes.
+func Deletes(logs ...func() []string) func() []string {
+	return func() []string {
+		var out []string
+		for _, l := range logs {
+			out = append(out, l()...)
+		}
+		return out
+	}
+}
+
 // Claims are what a backend claims of its registry. The zero value is an
 // OCI 1.1 registry without a referrers API. Every true field is checked:
 // the backend must behave as claimed, and the check fails if it behaves

@@ -30,7 +30,6 @@
 package hubtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -105,41 +104,21 @@ type Options struct {
 	EchoAuth bool
 }
 
-// Request is one request the replica received.
-type Request struct {
-	Method string
-	// Path is the escaped path, e.g. /v2/namespaces/acme/repositories.
-	Path string
-	// Query is the raw query, e.g. page_size=100.
-	Query string
-	// Auth is the Authorization scheme ("Bearer", "JWT", ...), "" for none.
-	Auth string
-	// Body is the request body (the login request's JSON).
-	Body string
-	// Status is the answer's status.
-	Status int
-}
-
-func (r Request) String() string {
-	s := r.Method + " " + r.Path
-	if r.Query != "" {
-		s += "?" + r.Query
-	}
-	return s
-}
+// Request is one request the replica received (Path as sent, escaped,
+// e.g. /v2/namespaces/acme/repositories; Body the login request's JSON).
+type Request = testregistry.Request
 
 // Server is the replica. It is safe for concurrent use.
 type Server struct {
-	reg    testregistry.Server
-	opts   Options
-	secret string // header value letting the replica's own DELETEs through
-	srv    *http.Server
-	ln     net.Listener
-	done   chan struct{}
-	client *http.Client
+	reg  testregistry.Server
+	opts Options
+	side *testregistry.SideChannel // the replica's own DELETEs
+	log  testregistry.RequestLog
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{}
 
 	mu        sync.Mutex
-	requests  []Request
 	tokens    map[string]string // access token -> user name
 	issued    []string
 	tokenSeq  int
@@ -162,7 +141,8 @@ type seenTag struct {
 	at     time.Time
 }
 
-// SecretHeader carries the replica's secret on its own registry DELETEs.
+// SecretHeader carries the replica's secret on its own registry DELETEs
+// (its testregistry.SideChannel).
 const SecretHeader = "X-Hubtest-Secret"
 
 // New starts a replica in front of reg (a registry that can delete single
@@ -177,19 +157,25 @@ func New(reg testregistry.Server, o Options) (*Server, error) {
 	if o.DeniedStatus == 0 {
 		o.DeniedStatus = http.StatusForbidden
 	}
-	var rnd [16]byte
-	_, _ = rand.Read(rnd[:])
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		reg: reg, opts: o, secret: hex.EncodeToString(rnd[:]), ln: ln, done: make(chan struct{}),
-		client: &http.Client{Timeout: time.Minute, Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		reg: reg, opts: o, side: testregistry.NewSideChannel(reg.Addr(), SecretHeader), ln: ln, done: make(chan struct{}),
 		tokens: map[string]string{}, seen: map[string]seenTag{}, pinned: map[string]time.Time{},
 		omitted: map[string]bool{}, ids: map[string]int{}, images: map[string]imageInfo{}, windowAt: time.Now(),
 	}
-	reg.SetHook(s.registryHook)
+	// Docker Hub's registry: delete is not enabled (hub-feedback#2360).
+	reg.SetHook(s.side.RefuseDeletes(func(req *http.Request) {
+		s.mu.Lock()
+		s.refused = append(s.refused, req.Method+" "+req.URL.Path)
+		s.mu.Unlock()
+	}, func() testregistry.Hook {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.hook
+	}))
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: time.Minute, ErrorLog: log.New(io.Discard, "", 0)}
 	go func() {
 		defer close(s.done)
@@ -220,34 +206,15 @@ func (s *Server) SetRegistryHook(h testregistry.Hook) {
 	s.mu.Unlock()
 }
 
-func (s *Server) registryHook(w http.ResponseWriter, req *http.Request) bool {
-	if req.Method == http.MethodDelete && req.Header.Get(SecretHeader) != s.secret {
-		s.mu.Lock()
-		s.refused = append(s.refused, req.Method+" "+req.URL.Path)
-		s.mu.Unlock()
-		// Docker Hub's registry: delete is not enabled (hub-feedback#2360).
-		testregistry.WriteError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "The operation is unsupported.")
-		return true
-	}
-	s.mu.Lock()
-	h := s.hook
-	s.mu.Unlock()
-	return h != nil && h(w, req)
-}
-
 // Requests returns the requests received, oldest first.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.requests)
-}
+func (s *Server) Requests() []Request { return s.log.Requests() }
 
 // ResetRequests forgets the requests received.
-func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	s.requests = nil
-	s.mu.Unlock()
-}
+func (s *Server) ResetRequests() { s.log.Reset() }
+
+// Deletes returns the Hub API's DELETE requests received, as "DELETE
+// path" (escaped), oldest first.
+func (s *Server) Deletes() []string { return s.log.Deletes() }
 
 // TagDeletes returns the tags removed through the Hub API ("ns/repo:tag"),
 // in order.
@@ -307,15 +274,11 @@ func (s *Server) RateLimitNext(n int, after time.Duration) {
 
 // ServeHTTP answers one Hub API request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-	scheme, _, _ := strings.Cut(req.Header.Get("Authorization"), " ")
-	rec := &testregistry.StatusWriter{ResponseWriter: w}
-	defer func() {
-		s.mu.Lock()
-		s.requests = append(s.requests, Request{Method: req.Method, Path: req.URL.EscapedPath(), Query: req.URL.RawQuery,
-			Auth: scheme, Body: string(body), Status: rec.Status()})
-		s.mu.Unlock()
-	}()
+	s.log.Record(w, req, s.serve)
+}
+
+func (s *Server) serve(rec http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
 	if s.rateLimited(rec) {
 		return
 	}
@@ -848,26 +811,12 @@ func (s *Server) deleteTag(w http.ResponseWriter, req *http.Request, ns, repoNam
 		return
 	}
 	// The side channel: distribution v3's OCI DELETE by tag removes only the tag.
-	dreq, err := http.NewRequestWithContext(ctx, http.MethodDelete, fmt.Sprintf("http://%s/v2/%s/manifests/%s", s.reg.Addr(), repo, tag), nil)
-	if err != nil {
+	switch found, err := s.side.Delete(ctx, repo, tag); {
+	case err != nil:
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
-	}
-	dreq.Header.Set(SecretHeader, s.secret)
-	resp, err := s.client.Do(dreq)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusAccepted, http.StatusOK, http.StatusNoContent:
-	case http.StatusNotFound:
+	case !found:
 		writeError(w, http.StatusNotFound, "not found")
-		return
-	default:
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("registry answered %d: %s", resp.StatusCode, bytes.TrimSpace(msg)))
 		return
 	}
 	s.mu.Lock()

@@ -100,27 +100,9 @@ type Options struct {
 	EchoAuth bool
 }
 
-// Request is one request the replica received.
-type Request struct {
-	Method string
-	// Path is the path as sent (escaped: a '/' in a package name is %2F),
-	// with the PathPrefix.
-	Path string
-	// Query is the raw query.
-	Query string
-	// Auth is the Authorization scheme ("Bearer", "token"), "" when none.
-	Auth string
-	// Status is the status answered.
-	Status int
-}
-
-// String renders "METHOD path?query".
-func (r Request) String() string {
-	if r.Query == "" {
-		return r.Method + " " + r.Path
-	}
-	return r.Method + " " + r.Path + "?" + r.Query
-}
+// Request is one request the replica received (Path as sent, escaped: a
+// '/' in a package name is %2F, with the PathPrefix).
+type Request = testregistry.Request
 
 // FaultKind is a kind of injected answer.
 type FaultKind int
@@ -165,12 +147,13 @@ type Server struct {
 	o        Options
 	prefix   string
 	registry *testregistry.Registry
-	reg      *regClient
+	reg      *testregistry.SideChannel
 	srv      *httptest.Server
 	hook     atomic.Pointer[testregistry.Hook]
 
+	log testregistry.RequestLog
+
 	mu          sync.Mutex
-	reqs        []Request
 	faults      []*Fault
 	scopes      string
 	denyDeletes bool
@@ -221,7 +204,7 @@ func Start(o Options) (*Server, error) {
 		o.RateLimit = 5000
 	}
 	s := &Server{
-		o: o, prefix: strings.TrimSuffix(o.PathPrefix, "/"), registry: o.Registry, reg: newRegClient(o.Registry.Addr()),
+		o: o, prefix: strings.TrimSuffix(o.PathPrefix, "/"), registry: o.Registry, reg: testregistry.NewSideChannel(o.Registry.Addr(), secretHeader),
 		scopes: o.Scopes, owners: map[string]*owner{}, repos: map[string]*repoState{}, nextID: 1000,
 	}
 	if s.scopes == "" {
@@ -237,8 +220,8 @@ func Start(o Options) (*Server, error) {
 		s.addOwner(l, false)
 	}
 	s.window = s.o.Now()
-	o.Registry.SetHook(s.reg.hook())
-	s.srv = httptest.NewServer(s) // on 127.0.0.1
+	o.Registry.SetHook(s.reg.RefuseDeletes(nil, nil)) // as ghcr.io does, skopeo#1880
+	s.srv = httptest.NewServer(s)                     // on 127.0.0.1
 	return s, nil
 }
 
@@ -259,18 +242,14 @@ func (s *Server) Close() {
 }
 
 // Requests returns the requests received, oldest first.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.reqs...)
-}
+func (s *Server) Requests() []Request { return s.log.Requests() }
 
 // ResetRequests forgets the requests received.
-func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reqs = nil
-}
+func (s *Server) ResetRequests() { s.log.Reset() }
+
+// Deletes returns the API's DELETE requests received, as "DELETE path"
+// (escaped), oldest first.
+func (s *Server) Deletes() []string { return s.log.Deletes() }
 
 // Deleted returns the versions deleted through the API, as "repo@digest", in order.
 func (s *Server) Deleted() []string {
@@ -390,7 +369,7 @@ func (s *Server) derive(ctx context.Context, repo string) ([]*rec, error) {
 	g.SetLimit(8)
 	for i, t := range tags {
 		g.Go(func() error {
-			d, ok, err := s.reg.head(gctx, repo, t)
+			d, ok, err := s.reg.Head(gctx, repo, t)
 			if ok {
 				digestOf[i] = d
 			}
@@ -422,7 +401,7 @@ func (s *Server) derive(ctx context.Context, repo string) ([]*rec, error) {
 			continue
 		}
 		visited[d] = true
-		kids, ok, err := s.reg.children(ctx, repo, d)
+		kids, ok, err := children(ctx, s.reg, repo, d)
 		if err != nil {
 			return nil, err
 		}
@@ -486,16 +465,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h := s.hook.Load(); h != nil && (*h)(w, r) {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	path := r.URL.EscapedPath()
-	req := Request{Method: r.Method, Path: path, Query: r.URL.RawQuery}
-	if a := r.Header.Get("Authorization"); a != "" {
-		req.Auth, _, _ = strings.Cut(a, " ")
-	}
-	sw := &testregistry.StatusWriter{ResponseWriter: w}
-	defer func() { req.Status = sw.Status(); s.reqs = append(s.reqs, req) }()
-	s.serve(sw, r, path)
+	s.log.Record(w, r, func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.serve(w, r, r.URL.EscapedPath())
+	})
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) {
@@ -616,7 +590,7 @@ func (s *Server) lookupOwner(ctx context.Context, login string) (*owner, error) 
 	if o := s.owners[l]; o != nil {
 		return o, nil
 	}
-	repos, err := s.reg.catalog(ctx)
+	repos, err := s.reg.Catalog(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -679,7 +653,7 @@ func (s *Server) listPackages(ctx context.Context, w http.ResponseWriter, r *htt
 	}
 	var all []packageJSON
 	if q.Get("package_type") == "container" {
-		repos, err := s.reg.catalog(ctx)
+		repos, err := s.reg.Catalog(ctx)
 		if err != nil {
 			writeErr(w, http.StatusInternalServerError, err.Error(), docRest)
 			return
@@ -799,7 +773,7 @@ func (s *Server) deleteVersion(ctx context.Context, w http.ResponseWriter, kind,
 		writeErr(w, http.StatusBadRequest, msgLastVersion, doc)
 		return
 	}
-	if err := s.reg.deleteManifest(ctx, repo, rc.digest); err != nil {
+	if _, err := s.reg.Delete(ctx, repo, rc.digest); err != nil {
 		writeErr(w, http.StatusInternalServerError, err.Error(), doc)
 		return
 	}

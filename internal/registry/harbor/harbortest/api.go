@@ -14,34 +14,22 @@ import (
 
 // caller is who a request is from: the Basic auth user when the password
 // matches, else anonymous (""), as Harbor's security middleware does.
-func (s *Server) caller(r *http.Request) (user, scheme, basicUser string) {
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return "", "", ""
-	}
-	scheme, _, _ = strings.Cut(h, " ")
+func (s *Server) caller(r *http.Request) string {
 	u, p, ok := r.BasicAuth()
 	if !ok {
-		return "", scheme, ""
+		return ""
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if pw, known := s.users[u]; known && pw == p {
-		return u, scheme, u
+		return u
 	}
-	return "", scheme, u
+	return ""
 }
 
 func (s *Server) serveAPI(rw http.ResponseWriter, r *http.Request) {
 	w := &testregistry.StatusWriter{ResponseWriter: rw}
-	user, scheme, basicUser := s.caller(r)
-	defer func() {
-		status := w.Status()
-		s.mu.Lock()
-		s.reqs = append(s.reqs, Request{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.EscapedPath(),
-			Query: r.URL.RawQuery, Auth: scheme, User: basicUser, Status: status})
-		s.mu.Unlock()
-	}()
+	user := s.caller(r)
 
 	if s.echoAuth && r.Header.Get("Authorization") != "" {
 		writeError(w, http.StatusBadRequest, "BAD_REQUEST", "bad request: "+testregistry.Echo(r))

@@ -341,8 +341,8 @@ func TestRepositoryNameEncoding(t *testing.T) {
 		t.Errorf("unknown repository: %d %s", a.status, a.body)
 	}
 	reqs := f.srv.Requests()
-	if reqs[0].RawPath != "/api/v2.0/projects/team/repositories/tools%252Fbuilder/artifacts" ||
-		reqs[0].Path != "/api/v2.0/projects/team/repositories/tools%2Fbuilder/artifacts" {
+	if reqs[0].Path != "/api/v2.0/projects/team/repositories/tools%252Fbuilder/artifacts" ||
+		reqs[0].DecodedPath != "/api/v2.0/projects/team/repositories/tools%2Fbuilder/artifacts" {
 		t.Errorf("recorded %+v", reqs[0])
 	}
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -14,18 +12,11 @@ import (
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
 
-// sideChannel marks the replica's own requests to the registry, which the
-// hook lets through untouched (the tag delete of the REST API uses the
-// distribution registry's DELETE by tag, which Harbor's registry API
-// refuses).
+// sideChannel marks the replica's own requests to the registry (its
+// testregistry.SideChannel), which the hook lets through untouched (the
+// tag delete of the REST API uses the distribution registry's DELETE by
+// tag, which Harbor's registry API refuses).
 const sideChannel = "X-Harbortest-Side-Channel"
-
-var acceptManifests = strings.Join([]string{
-	"application/vnd.oci.image.manifest.v1+json",
-	"application/vnd.oci.image.index.v1+json",
-	"application/vnd.docker.distribution.manifest.v2+json",
-	"application/vnd.docker.distribution.manifest.list.v2+json",
-}, ", ")
 
 // manifestInfo is what the replica needs of a manifest.
 type manifestInfo struct {
@@ -62,76 +53,11 @@ type tagState struct {
 	immutable bool
 }
 
-func (s *Server) registryURL(path string) string {
-	return "http://" + s.reg.Addr() + path
-}
-
-func (s *Server) send(ctx context.Context, method, path string, header http.Header) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, s.registryURL(path), nil)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	req.Header.Set(sideChannel, s.secret)
-	return s.client.Do(req)
-}
-
-// catalog lists the registry's repositories (following Link).
-func (s *Server) catalog(ctx context.Context) ([]string, error) {
-	var out []string
-	next := "/v2/_catalog?n=1000"
-	for next != "" {
-		resp, err := s.send(ctx, http.MethodGet, next, nil)
-		if err != nil {
-			return nil, err
-		}
-		var body struct {
-			Repositories []string `json:"repositories"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("registry catalog: %s", resp.Status)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("registry catalog: %w", err)
-		}
-		out = append(out, body.Repositories...)
-		next = ""
-		if l := resp.Header.Get("Link"); l != "" {
-			if a, b := strings.Index(l, "<"), strings.Index(l, ">"); a >= 0 && b > a {
-				u, err := url.Parse(l[a+1 : b])
-				if err != nil {
-					return nil, err
-				}
-				next = u.RequestURI()
-			}
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
 // head returns the digest tag points at, "" when it does not exist (any
 // more).
 func (s *Server) head(ctx context.Context, repo, tag string) (string, error) {
-	resp, err := s.send(ctx, http.MethodHead, "/v2/"+repo+"/manifests/"+tag, http.Header{"Accept": {acceptManifests}})
-	if err != nil {
-		return "", err
-	}
-	resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-		if d := resp.Header.Get("Docker-Content-Digest"); d != "" {
-			return d, nil
-		}
-		return "", fmt.Errorf("HEAD %s:%s: no Docker-Content-Digest", repo, tag)
-	case http.StatusNotFound:
-		return "", nil // deleted meanwhile
-	}
-	return "", fmt.Errorf("HEAD %s:%s: %s", repo, tag, resp.Status)
+	d, _, err := s.side.Head(ctx, repo, tag)
+	return d, err
 }
 
 // manifest fetches (once per digest) and parses a manifest.
@@ -142,17 +68,12 @@ func (s *Server) manifest(ctx context.Context, repo, digest string) (*manifestIn
 	if m != nil {
 		return m, nil
 	}
-	resp, err := s.send(ctx, http.MethodGet, "/v2/"+repo+"/manifests/"+digest, http.Header{"Accept": {acceptManifests}})
+	body, contentType, ok, err := s.side.Get(ctx, repo, digest)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("manifest %s@%s: %s", repo, digest, resp.Status)
+	if !ok {
+		return nil, fmt.Errorf("manifest %s@%s: 404 Not Found", repo, digest)
 	}
 	var raw struct {
 		MediaType string `json:"mediaType"`
@@ -175,7 +96,7 @@ func (s *Server) manifest(ctx context.Context, repo, digest string) (*manifestIn
 	m = &manifestInfo{mediaType: raw.MediaType, configType: raw.Config.MediaType, annotations: raw.Annotations,
 		size: int64(len(body)) + raw.Config.Size}
 	if m.mediaType == "" {
-		m.mediaType = strings.TrimSpace(strings.Split(resp.Header.Get("Content-Type"), ";")[0])
+		m.mediaType = contentType
 	}
 	for _, l := range raw.Layers {
 		m.size += l.Size
@@ -325,23 +246,18 @@ func (s *Server) refusal(ctx context.Context, repo, digest string) (code, messag
 // deleteManifest deletes ref (a tag or a digest) in the registry through
 // the side channel.
 func (s *Server) deleteManifest(ctx context.Context, repo, ref string) error {
-	resp, err := s.send(ctx, http.MethodDelete, "/v2/"+repo+"/manifests/"+ref, nil)
-	if err != nil {
-		return err
+	found, err := s.side.Delete(ctx, repo, ref)
+	if err == nil && !found {
+		err = fmt.Errorf("registry DELETE %s/manifests/%s: 404 Not Found", repo, ref)
 	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("registry DELETE %s/manifests/%s: %s", repo, ref, resp.Status)
-	}
-	return nil
+	return err
 }
 
 // registryHook makes the registry API behave like Harbor's: DELETE by tag
 // answers 400 UNSUPPORTED; DELETE by digest answers 412 when Harbor
 // would refuse it; everything else reaches the registry.
 func (s *Server) registryHook(w http.ResponseWriter, req *http.Request) bool {
-	if req.Header.Get(sideChannel) == s.secret {
+	if s.side.Sent(req) {
 		return false
 	}
 	s.mu.Lock()

@@ -51,8 +51,6 @@ package harbortest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -114,33 +112,12 @@ type Options struct {
 	EchoAuth bool
 }
 
-// Request is one request the REST API received.
-type Request struct {
-	Method string
-	// Path is the decoded path, e.g. /api/v2.0/projects/p/repositories/a%2Fb/artifacts
-	// for a repository name sent double-encoded.
-	Path string
-	// RawPath is the path as sent, e.g. /api/v2.0/projects/p/repositories/a%252Fb/artifacts.
-	RawPath string
-	// Query is the raw query string.
-	Query string
-	// Auth is the scheme of the Authorization header ("Basic", "Bearer"),
-	// empty without one.
-	Auth string
-	// User is the Basic auth user name, whether or not it authenticated.
-	User string
-	// Status is the answer's status code.
-	Status int
-}
-
-// String renders "METHOD rawpath?query".
-func (r Request) String() string {
-	s := r.Method + " " + r.RawPath
-	if r.Query != "" {
-		s += "?" + r.Query
-	}
-	return s
-}
+// Request is one request the REST API received. Path is the path as
+// sent, e.g. /api/v2.0/projects/p/repositories/a%252Fb/artifacts for a
+// repository name sent double-encoded; DecodedPath is it decoded
+// (.../a%2Fb/artifacts); User is the Basic auth user name, whether or not
+// it authenticated.
+type Request = testregistry.Request
 
 type project struct {
 	id      int64
@@ -157,8 +134,8 @@ type pushRecord struct {
 type Server struct {
 	reg      *testregistry.Registry
 	http     *httptest.Server
-	secret   string
-	client   *http.Client
+	side     *testregistry.SideChannel
+	log      testregistry.RequestLog
 	now      func() time.Time
 	echoAuth bool
 
@@ -175,7 +152,6 @@ type Server struct {
 	immutable map[string]bool // repo:tag
 	manifests map[string]*manifestInfo
 	nextID    int64
-	reqs      []Request
 	fault     testregistry.Hook
 }
 
@@ -185,15 +161,10 @@ func New(o Options) (*Server, error) {
 	if o.Registry == nil {
 		return nil, errors.New("harbortest: Options.Registry is required")
 	}
-	var rnd [16]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, err
-	}
 	s := &Server{
 		reg:       o.Registry,
 		echoAuth:  o.EchoAuth,
-		secret:    hex.EncodeToString(rnd[:]),
-		client:    &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone(), Timeout: time.Minute},
+		side:      testregistry.NewSideChannel(o.Registry.Addr(), sideChannel),
 		now:       o.Now,
 		users:     map[string]string{},
 		roles:     map[string]map[string]Role{},
@@ -216,7 +187,7 @@ func New(o Options) (*Server, error) {
 	for _, p := range o.Public {
 		s.public[p] = true
 	}
-	s.http = httptest.NewServer(http.HandlerFunc(s.serveAPI))
+	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.log.Record(w, r, s.serveAPI) }))
 	s.reg.SetHook(s.registryHook)
 	return s, nil
 }
@@ -289,29 +260,13 @@ func (s *Server) SetRegistryFault(h testregistry.Hook) {
 }
 
 // Requests returns the REST requests received so far, oldest first.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.reqs...)
-}
+func (s *Server) Requests() []Request { return s.log.Requests() }
 
 // ResetRequests clears the request log.
-func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reqs = nil
-}
+func (s *Server) ResetRequests() { s.log.Reset() }
 
 // Deletes returns the REST DELETE requests received, as "DELETE rawpath".
-func (s *Server) Deletes() []string {
-	var out []string
-	for _, r := range s.Requests() {
-		if r.Method == http.MethodDelete {
-			out = append(out, r.Method+" "+r.RawPath)
-		}
-	}
-	return out
-}
+func (s *Server) Deletes() []string { return s.log.Deletes() }
 
 func (s *Server) id() int64 {
 	s.nextID++
@@ -341,7 +296,7 @@ func (s *Server) roleLocked(projectName, user string) Role {
 // syncProjects learns the projects from the registry catalog (the first
 // path segment of every repository) and returns the projects, by ID.
 func (s *Server) syncProjects(ctx context.Context) ([]*project, map[string][]string, error) {
-	repos, err := s.catalog(ctx)
+	repos, err := s.side.Catalog(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
