@@ -24,18 +24,14 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/tagsweep/tagsweep/internal/cli/clitest"
 	"github.com/tagsweep/tagsweep/internal/report"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
 
 // seedAges pushes one image per tag into repo, tag i being i+1 days old
 // (the first tag is the newest), with distinct layers.
-func seedAges(t *testing.T, addr, repo string, tags ...string) {
-	t.Helper()
-	for i, tg := range tags {
-		pushImage(t, addr, repo+":"+tg, daysAgo(float64(i+1)), int64(1000+i))
-	}
-}
+var seedAges = clitest.SeedAges
 
 // platformChild builds (without pushing) a linux/arch image daysOld days
 // old, for use as an index child.

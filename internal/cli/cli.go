@@ -6,6 +6,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"github.com/tagsweep/tagsweep/internal/engine"
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/redact"
+	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/connect"
 	"github.com/tagsweep/tagsweep/internal/registry/provider"
 	"github.com/tagsweep/tagsweep/internal/report"
@@ -56,21 +58,54 @@ type Env struct {
 	// summary; maskTo is Stdout unredacted, for ::add-mask:: only.
 	secrets *redact.Set
 	maskTo  io.Writer
+	// adopted: Main has read and masked the inputs already.
+	adopted bool
+}
+
+// Registry is what the sweep and ls run against: a backend, and what the
+// CLI says about it. Main builds it from the inputs with connect (STYLE
+// point 8: the entry point wires real clients); Sweep and List take any,
+// so that tests give a fake or a wrapped backend.
+type Registry struct {
+	// Backend is the registry's backend.
+	Backend registry.Backend
+	// Who describes the credentials in use, never the secret (the first
+	// log line says it). Empty: "anonymous".
+	Who string
+	// Requests counts the requests sent so far, for the report and the
+	// last log line; nil counts none.
+	Requests func() int64
+	// Secrets are secrets the backend found on its own (GITHUB_TOKEN),
+	// redacted and masked like the password.
+	Secrets []string
 }
 
 // Main runs tagsweep with args (without the program name) and returns the
 // exit code. Everything it prints or writes passes through one redactor
 // of the run's secrets (see package redact).
 func Main(ctx context.Context, args []string, env Env) int {
+	env, flush := prepare(env)
+	defer flush()
+	return run(ctx, args, env)
+}
+
+// prepare fills env's defaults and puts the redactor in front of its
+// writers; flush writes out what the redactor holds back. An env already
+// prepared is returned as it is.
+func prepare(env Env) (_ Env, flush func()) {
+	if env.secrets != nil {
+		return env, func() {}
+	}
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
 	env.secrets = redact.NewSet(redact.WithForms(report.Renderings))
 	stdout, stderr := redact.NewWriter(orDiscard(env.Stdout), env.secrets), redact.NewWriter(orDiscard(env.Stderr), env.secrets)
-	defer stdout.Flush()
-	defer stderr.Flush()
 	env.Stdout, env.Stderr, env.maskTo = stdout, stderr, stdout.Raw()
-	return run(ctx, args, env)
+	return env, func() {
+		stderr.Flush()
+		stdout.Flush()
+	}
 }
 
 func orDiscard(w io.Writer) io.Writer {
@@ -244,12 +279,18 @@ func ageSource(c *config.Config) string {
 	return string(policy.AgeCreated)
 }
 
-func connectTo(c *config.Config, env Env, userAgent string) (*connect.Built, error) {
-	return connect.New(connect.Settings{
+// connectTo builds the registry of the inputs: the one place the CLI
+// wires real clients.
+func connectTo(c *config.Config, env Env, userAgent string) (Registry, error) {
+	b, err := connect.New(connect.Settings{
 		Kind: c.Provider, Host: c.Host, Scheme: c.Scheme, Insecure: c.Insecure, Roots: c.Roots,
 		Concurrency: c.Concurrency, UserAgent: userAgent, Username: c.Username, Password: c.Password,
 		Repositories: c.Repositories, Getenv: env.Getenv, Secrets: env.secrets,
 	})
+	if err != nil {
+		return Registry{}, err
+	}
+	return Registry{Backend: b.Backend, Who: b.Who, Requests: b.Requests, Secrets: b.Secrets}, nil
 }
 
 // addSecrets adds the secret inputs to the redactor, from every source
@@ -268,47 +309,80 @@ func addSecrets(env Env, get config.Lookup) {
 	env.secrets.Add(env.Getenv("GITHUB_TOKEN"))
 }
 
+func newRunner(env Env) *action.Runner {
+	return action.New(env.Getenv, env.Stdout, action.WithSecrets(env.secrets), action.WithMaskWriter(env.maskTo))
+}
+
 // setup reads and validates a command's inputs, masks the secrets and
 // builds the backend. A non-negative code means: stop and exit with it.
-func setup(cmd string, args []string, env Env, forList bool, extra func(*flag.FlagSet), check func() error) (*config.Config, *connect.Built, *action.Runner, int) {
-	runner := action.New(env.Getenv, env.Stdout, action.WithSecrets(env.secrets), action.WithMaskWriter(env.maskTo))
+func setup(cmd string, args []string, env Env, forList bool, extra func(*flag.FlagSet), check func() error) (*config.Config, Registry, int) {
+	runner := newRunner(env)
 	get, err := inputs(cmd, args, env, runner, forList, extra)
 	addSecrets(env, get)
 	if errors.Is(err, flag.ErrHelp) {
 		usage(env.Stdout, cmd, forList, extra)
-		return nil, nil, nil, ExitOK
+		return nil, Registry{}, ExitOK
 	}
 	if err == nil && check != nil {
 		err = check()
 	}
 	if err != nil {
-		return nil, nil, nil, invalid(env.Stderr, err)
+		return nil, Registry{}, invalid(env.Stderr, err)
 	}
 	c, err := config.Load(get, forList)
 	if err != nil {
-		return nil, nil, nil, invalid(env.Stderr, err)
+		return nil, Registry{}, invalid(env.Stderr, err)
 	}
-	env.secrets.AddBasic(c.Username, c.Password)
-	runner.Mask(c.Password) // also one shorter than redact.MinLen
-	b, err := connectTo(c, env, "tagsweep/"+version())
+	maskConfig(env, runner, c)
+	reg, err := connectTo(c, env, "tagsweep/"+version())
 	var pe *connect.Error
 	switch {
 	case errors.As(err, &pe):
-		return nil, nil, nil, invalid(env.Stderr, err)
+		return nil, Registry{}, invalid(env.Stderr, err)
 	case err != nil:
-		return nil, nil, nil, invalid(env.Stderr, fmt.Errorf("registry: %w", err))
+		return nil, Registry{}, invalid(env.Stderr, fmt.Errorf("registry: %w", err))
 	}
-	env.secrets.Add(b.Secrets...)
-	return c, b, runner, -1
+	return c, reg, -1
+}
+
+// maskConfig adds the credentials of c to the redactor and masks the
+// password in Actions.
+func maskConfig(env Env, runner *action.Runner, c *config.Config) {
+	env.secrets.AddBasic(c.Username, c.Password)
+	runner.Mask(c.Password) // also one shorter than redact.MinLen
+}
+
+// adopt prepares env for Sweep or List called on their own (not through
+// Main): the redactor, and the secrets of c, the environment and reg.
+func adopt(env Env, c *config.Config, reg Registry) (Env, *action.Runner, func()) {
+	env, flush := prepare(env)
+	runner := newRunner(env)
+	if !env.adopted {
+		addSecrets(env, nil)
+		maskConfig(env, runner, c)
+	}
+	env.secrets.Add(reg.Secrets...)
+	return env, runner, flush
 }
 
 func sweep(ctx context.Context, args []string, env Env) int {
-	c, b, runner, code := setup("tagsweep", args, env, false, nil, nil)
+	c, reg, code := setup("tagsweep", args, env, false, nil, nil)
 	if code >= 0 {
 		return code
 	}
+	env.adopted = true
+	return Sweep(ctx, c, reg, env)
+}
+
+// Sweep applies the retention policy of c (validated inputs, from
+// config.Load) to reg, writes what happened (log, report-file, job summary,
+// step outputs) to env, and returns the exit code. Main calls it with the
+// registry it connects to; tests call it with any backend.
+func Sweep(ctx context.Context, c *config.Config, reg Registry, env Env) int {
+	env, runner, flush := adopt(env, c, reg)
+	defer flush()
 	log := env.Stderr
-	fmt.Fprintf(log, "tagsweep %s: %s, repositories %s, %s as %s\n", version(), c.Host, strings.Join(c.Repositories, ","), mode(c.DryRun), b.Who)
+	fmt.Fprintf(log, "tagsweep %s: %s, repositories %s, %s as %s\n", version(), c.Host, strings.Join(c.Repositories, ","), mode(c.DryRun), cmp.Or(reg.Who, "anonymous"))
 	if broken, errs := checkDestinations(destinations(c, runner), os.Getuid()); len(errs) > 0 {
 		now := time.Now
 		if env.Now != nil {
@@ -326,14 +400,16 @@ func sweep(ctx context.Context, args []string, env Env) int {
 	}
 	ctx, cancel := withTimeout(ctx, c)
 	defer cancel()
-	e := engine.New(b.Backend, engine.Options{
+	e := engine.New(reg.Backend, engine.Options{
 		Registry: c.Host, Repositories: c.Repositories, Rules: c.Rules, DryRun: c.DryRun,
 		Concurrency: c.Concurrency, Now: env.Now, Log: log, MaxDeletions: c.MaxDeletions,
 		Shard: c.Shard, Shards: c.Shards, Progress: 5 * time.Second, Groups: runner.InActions(),
 		Policy: policyOf(c),
 	})
 	rep := e.Run(ctx)
-	rep.Requests = b.Requests()
+	if reg.Requests != nil {
+		rep.Requests = reg.Requests()
+	}
 	if !finish(c, env, runner, rep, nil) || rep.Failed() {
 		return ExitFailed
 	}
@@ -468,7 +544,7 @@ const lsFormat = "format"
 
 func list(ctx context.Context, args []string, env Env) int {
 	format := "text"
-	c, b, _, code := setup("tagsweep ls", args, env, true, func(fs *flag.FlagSet) {
+	c, reg, code := setup("tagsweep ls", args, env, true, func(fs *flag.FlagSet) {
 		fs.StringVar(&format, lsFormat, "text", "text or json")
 	}, func() error {
 		if format != "text" && format != "json" {
@@ -479,12 +555,23 @@ func list(ctx context.Context, args []string, env Env) int {
 	if code >= 0 {
 		return code
 	}
+	env.adopted = true
+	return List(ctx, c, reg, format, env)
+}
+
+// List lists the repositories and tags of c (validated inputs, from
+// config.Load with forList) on reg, as a table (format "text") or JSON
+// ("json"), to env, and returns the exit code. Main calls it with the
+// registry it connects to; tests call it with any backend.
+func List(ctx context.Context, c *config.Config, reg Registry, format string, env Env) int {
+	env, _, flush := adopt(env, c, reg)
+	defer flush()
 	ctx, cancel := withTimeout(ctx, c)
 	defer cancel()
-	e := engine.New(b.Backend, engine.Options{Registry: c.Host, Repositories: c.Repositories, Concurrency: c.Concurrency, Now: env.Now,
+	e := engine.New(reg.Backend, engine.Options{Registry: c.Host, Repositories: c.Repositories, Concurrency: c.Concurrency, Now: env.Now,
 		Shard: c.Shard, Shards: c.Shards})
 	repos, err := e.List(ctx, c.Rules.Include, c.Rules.Exclude)
-	code = ExitOK
+	code := ExitOK
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "error: %v\n", err)
 		code = ExitFailed
