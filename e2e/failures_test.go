@@ -14,10 +14,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/tagsweep/tagsweep/internal/cli/clitest"
 	"github.com/tagsweep/tagsweep/internal/report"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
@@ -185,94 +184,6 @@ func TestDeleteDenied(t *testing.T) {
 	}
 }
 
-// TestDeletesDisabled: a registry with storage.delete.enabled false
-// answers 405 UNSUPPORTED; the message names the fix.
-func TestDeletesDisabled(t *testing.T) {
-	t.Parallel()
-	r := newRegistry(t, func(o *testregistry.Options) { o.DeleteEnabled = false })
-	a := r.Addr()
-	seedAges(t, a, "app", "new", "o1", "o2", "o3", "o4", "o5", "o6")
-	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
-	if res.code != 1 {
-		t.Errorf("exit %d, want 1", res.code)
-	}
-	for name, text := range map[string]string{"stderr": res.stderr, "summary": res.summary} {
-		if !strings.Contains(text, "REGISTRY_STORAGE_DELETE_ENABLED=true") {
-			t.Errorf("%s does not name REGISTRY_STORAGE_DELETE_ENABLED=true:\n%s", name, text)
-		}
-	}
-	// The DELETEs go in parallel, so several meet the 405 before it is
-	// known; the repository's error and its log group title say it once.
-	if n := strings.Count(res.report.Repositories[0].Error, "REGISTRY_STORAGE_DELETE_ENABLED"); n != 1 {
-		t.Errorf("the repository error names the fix %d times, want once:\n%s", n, res.report.Repositories[0].Error)
-	}
-	for _, line := range strings.Split(res.stderr, "\n") {
-		if strings.HasPrefix(line, "the registry refuses deletes") {
-			t.Errorf("a log line continues a multi-line group title or error: %q", line)
-		}
-	}
-	if res.outputs["failed-count"] != "6" || res.outputs["deleted-count"] != "0" {
-		t.Errorf("outputs %v, want failed-count 6, deleted-count 0", res.outputs)
-	}
-	checkCounts(t, res)
-	if diff := cmp.Diff([]string{"new", "o1", "o2", "o3", "o4", "o5", "o6"}, listTags(t, a, "app")); diff != "" {
-		t.Errorf("tags left (-want +got):\n%s", diff)
-	}
-}
-
-// TestMissingRepository: a literal repository that does not exist (404
-// NAME_UNKNOWN) or lists no tags (200 {"tags":[]}) is a warning naming it
-// in the log and the summary, not an error (the contract: "is a warning"),
-// so the run exits 0; the other literal one is still handled, without any
-// catalog request.
-func TestMissingRepository(t *testing.T) {
-	t.Parallel()
-	r := newRegistry(t)
-	a := r.Addr()
-	seedAges(t, a, "app", "new", "old")
-	seedAges(t, a, "emptied", "gone")
-	gone, err := name.ParseReference(a+"/emptied@"+digestOf(t, a+"/emptied:gone").String(), name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Delete(gone); err != nil { // distribution now lists emptied with no tags
-		t.Fatal(err)
-	}
-	r.ResetRequests()
-	res := runAction(t, inputs{"registry": a, "repositories": "app\nmissing\nemptied", "keep": "1"})
-	if res.code != 0 {
-		t.Errorf("exit %d, want 0", res.code)
-	}
-	for _, name := range []string{"missing", "emptied"} {
-		w := name + ": no such repository, or it has no tags"
-		if !strings.Contains(res.stderr, "warning: "+w) || !strings.Contains(res.summary, "- "+w) {
-			t.Errorf("stderr or summary does not warn %q:\n%s\n%s", w, res.stderr, res.summary)
-		}
-	}
-	if diff := cmp.Diff([]string{"new"}, listTags(t, a, "app")); diff != "" {
-		t.Errorf("app tags left (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"app:old"}, deletedTagsOutput(t, res)); diff != "" {
-		t.Errorf("deleted (-want +got):\n%s", diff)
-	}
-	found := false
-	for _, repo := range res.report.Repositories {
-		if repo.Name == "missing" {
-			found = true
-			if repo.Error != "" || len(repo.Tags) != 0 {
-				t.Errorf("repository missing: error %q, %d tags; want no error and no tags", repo.Error, len(repo.Tags))
-			}
-		}
-	}
-	if !found {
-		t.Errorf("report has no entry for repository missing")
-	}
-	if n := r.Requests().Of("GET", testregistry.ClassCatalog); n != 0 {
-		t.Errorf("%d catalog requests for literal repositories", n)
-	}
-	checkCounts(t, res)
-}
-
 // duringSecondLook installs a hook that runs f once, when the repository's
 // tags are listed for the second time (the second look; the first listing
 // is the plan's), before that listing is answered. Requests f sends pass
@@ -411,84 +322,6 @@ func TestSecondLookKeptMoved(t *testing.T) {
 	}
 	checkCounts(t, res)
 	gcAndVerify(t, r, true, "app:stable", "app:new")
-}
-
-// TestHTTPSNeverFallsBack: `https://` means TLS only: against a plain-HTTP
-// registry the run fails and no request reaches the registry's handler.
-func TestHTTPSNeverFallsBack(t *testing.T) {
-	t.Parallel()
-	r := newRegistry(t)
-	a := r.Addr()
-	seedAges(t, a, "app", "new", "old")
-	r.ResetRequests()
-	res := runAction(t, inputs{"registry": "https://" + a, "repositories": "app", "keep": "1"})
-	if res.code != 1 {
-		t.Errorf("exit %d, want 1", res.code)
-	}
-	if n := r.Requests().Total; n != 0 {
-		t.Errorf("%d plain-HTTP requests reached the registry: %v", n, r.Requests().ByRoute)
-	}
-	if diff := cmp.Diff([]string{"new", "old"}, listTags(t, a, "app")); diff != "" {
-		t.Errorf("tags left (-want +got):\n%s", diff)
-	}
-	if res.outputs["deleted-count"] != "0" || res.outputs["failed-count"] != "0" {
-		t.Errorf("outputs %v, want written with deleted-count 0", res.outputs)
-	}
-}
-
-// TestUnreachable: a registry nobody listens on: exit 1, the error says so,
-// outputs and report are written anyway.
-func TestUnreachable(t *testing.T) {
-	t.Parallel()
-	r := newRegistry(t)
-	a := r.Addr()
-	r.Close() // the port is free now
-	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
-	if res.code != 1 {
-		t.Errorf("exit %d, want 1", res.code)
-	}
-	if res.outputs["deleted-count"] != "0" || res.outputs["deleted-tags"] != "[]" {
-		t.Errorf("outputs %v, want written with nothing deleted", res.outputs)
-	}
-	if res.report == nil {
-		t.Fatal("no report written")
-	}
-	if !strings.Contains(res.stderr, a) && !strings.Contains(res.stderr, "connection refused") {
-		t.Errorf("stderr names neither the registry nor the connection failure:\n%s", res.stderr)
-	}
-}
-
-// TestInspectFailure: a tag whose manifest cannot be read blocks the
-// deletions of its repository (the plan would be built on a partial
-// graph), fails the run, and another repository is still handled.
-func TestInspectFailure(t *testing.T) {
-	t.Parallel()
-	r := newRegistry(t)
-	a := r.Addr()
-	seedAges(t, a, "app", "new", "broken", "old")
-	seedAges(t, a, "lib", "new", "old")
-	r.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
-		if req.URL.Path != "/v2/app/manifests/broken" {
-			return false
-		}
-		testregistry.WriteError(w, http.StatusBadRequest, "MANIFEST_INVALID", "injected")
-		return true
-	})
-	res := runAction(t, inputs{"registry": a, "repositories": "app,lib", "keep": "1"})
-	r.SetHook(nil)
-	if res.code != 1 {
-		t.Errorf("exit %d, want 1", res.code)
-	}
-	if diff := cmp.Diff([]string{"broken", "new", "old"}, listTags(t, a, "app")); diff != "" {
-		t.Errorf("app tags left (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"new"}, listTags(t, a, "lib")); diff != "" {
-		t.Errorf("lib tags left (-want +got):\n%s", diff)
-	}
-	if !strings.Contains(res.stderr, "broken") {
-		t.Errorf("stderr does not name the tag that could not be read:\n%s", res.stderr)
-	}
-	checkCounts(t, res)
 }
 
 // TestSecondLookNewTag: a new tag is pushed onto the stale tag's image
@@ -707,82 +540,7 @@ func TestDockerConfigCredentials(t *testing.T) {
 	}
 }
 
-// TestRateLimited: 429 answers with Retry-After: 0 on reads and deletes
-// are waited out; the run succeeds.
-func TestRateLimited(t *testing.T) {
-	t.Parallel()
-	r := newRegistry(t)
-	a := r.Addr()
-	seedAges(t, a, "app", "new", "old", "older")
-	var n atomic.Int32
-	r.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
-		c := testregistry.Classify(req.URL.Path)
-		if (c == testregistry.ClassManifest || c == testregistry.ClassTags) && n.Add(1)%3 == 1 {
-			w.Header().Set("Retry-After", "0")
-			testregistry.WriteError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", "slow down")
-			return true
-		}
-		return false
-	})
-	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
-	r.SetHook(nil)
-	if res.code != 0 {
-		t.Fatalf("exit %d", res.code)
-	}
-	if r.Requests().Hooked == 0 {
-		t.Fatal("no 429 was sent")
-	}
-	if diff := cmp.Diff([]string{"new"}, listTags(t, a, "app")); diff != "" {
-		t.Errorf("tags left (-want +got):\n%s", diff)
-	}
-}
-
-// denyDeletesOf is a hook that answers 403 DENIED to DELETEs of the given
-// references (digests or tags) and passes everything else through.
-func denyDeletesOf(refs ...string) testregistry.Hook {
-	return func(w http.ResponseWriter, req *http.Request) bool {
-		if req.Method != http.MethodDelete {
-			return false
-		}
-		for _, ref := range refs {
-			if strings.HasSuffix(req.URL.Path, "/manifests/"+ref) {
-				testregistry.WriteError(w, http.StatusForbidden, "DENIED", "requires delete")
-				return true
-			}
-		}
-		return false
-	}
-}
-
-// TestPartialDeleteFailure: one of three deletions is refused: exit 1,
-// the outputs count what happened (2 deleted, 1 failed) and list only the
-// tags really deleted.
-func TestPartialDeleteFailure(t *testing.T) {
-	t.Parallel()
-	r := newRegistry(t)
-	a := r.Addr()
-	seedAges(t, a, "app", "new", "o1", "o2", "o3")
-	o2 := digestOf(t, a+"/app:o2")
-	r.SetHook(denyDeletesOf(o2.String()))
-	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1"})
-	r.SetHook(nil)
-	if res.code != 1 {
-		t.Errorf("exit %d, want 1", res.code)
-	}
-	if diff := cmp.Diff([]string{"app:o1", "app:o3"}, deletedTagsOutput(t, res)); diff != "" {
-		t.Errorf("deleted-tags (-want +got):\n%s", diff)
-	}
-	if res.outputs["failed-count"] != "1" || res.outputs["deleted-count"] != "2" || res.outputs["kept-count"] != "1" {
-		t.Errorf("outputs %v, want deleted 2, failed 1, kept 1", res.outputs)
-	}
-	if got := byTag(t, res.report, "app")["o2"]; got.Action != report.Failed || got.Error == "" {
-		t.Errorf("o2: %s %q, want failed with an error", got.Action, got.Error)
-	}
-	checkCounts(t, res)
-	if diff := cmp.Diff([]string{"new", "o2"}, listTags(t, a, "app")); diff != "" {
-		t.Errorf("tags left (-want +got):\n%s", diff)
-	}
-}
+var denyDeletesOf = clitest.DenyDeletesOf
 
 // TestIndexDeleteFails: when the DELETE of an old index is refused, its
 // children are not deleted (the index would stop pulling): the index is
@@ -809,36 +567,6 @@ func TestIndexDeleteFails(t *testing.T) {
 		t.Errorf("outputs %v, want failed 1, deleted 0", res.outputs)
 	}
 	gcAndVerify(t, r, true, "app:old", "app:new")
-}
-
-// TestDeletesDisabledTagOnly: deletes are disabled and the only stale tag
-// shares its digest with a kept tag, so the only DELETE tagsweep sends is
-// its tag-delete probe, which the registry answers 405 UNSUPPORTED. Rule 6
-// keeps the tag, but the registry refuses deletes, so the user is still
-// told how to enable them.
-func TestDeletesDisabledTagOnly(t *testing.T) {
-	t.Parallel()
-	r := newRegistry(t, func(o *testregistry.Options) { o.DeleteEnabled = false })
-	a := r.Addr()
-	pushImage(t, a, "app:new", daysAgo(1), 1)
-	pushImage(t, a, "app:stable", daysAgo(30), 2)
-	tag(t, a, "app:dup", "app:stable")
-	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1", "exclude-tags": "stable"})
-	if len(r.Deletes()) == 0 {
-		t.Fatal("no DELETE sent at all")
-	}
-	if res.code == 2 {
-		t.Fatalf("exit 2")
-	}
-	if got := byTag(t, res.report, "app")["dup"]; got.Action == report.Deleted {
-		t.Errorf("dup reported deleted on a registry that refuses deletes")
-	}
-	if !strings.Contains(res.stderr+res.summary, "REGISTRY_STORAGE_DELETE_ENABLED=true") {
-		t.Errorf("the registry refused deletes (405) but neither stderr nor the summary names REGISTRY_STORAGE_DELETE_ENABLED=true:\nstderr:\n%s\nsummary:\n%s", res.stderr, res.summary)
-	}
-	if diff := cmp.Diff([]string{"dup", "new", "stable"}, listTags(t, a, "app")); diff != "" {
-		t.Errorf("tags left (-want +got):\n%s", diff)
-	}
 }
 
 // TestBearerTokenReused: behind a token service, tagsweep asks for a token

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,51 +88,6 @@ func TestLockedTagKept(t *testing.T) {
 	}
 	r.SetHook(nil)
 	gcAndVerify(t, r, true, "app:new", "app:stable", "app:dup2")
-}
-
-// TestCatalogNotServedSaysListByName: a registry that answers
-// /v2/_catalog with 404 (olareg, GHCR) fails a glob with the advice to
-// name the repositories, and a literal name still works without it.
-func TestCatalogNotServedSaysListByName(t *testing.T) {
-	t.Parallel()
-	r := newRegistry(t)
-	a := r.Addr()
-	seedAges(t, a, "team/api", "new", "old")
-	r.SetHook(testregistry.FailRequests(http.StatusNotFound, "NOT_FOUND", 0, testregistry.MatchRoute(http.MethodGet, testregistry.ClassCatalog)))
-	res := runAction(t, inputs{"registry": a, "repositories": "team/*", "keep": "1"})
-	if res.code != 1 {
-		t.Errorf("exit %d, want 1", res.code)
-	}
-	for name, text := range map[string]string{"stderr": res.stderr, "summary": res.summary} {
-		if !strings.Contains(text, "list the repositories by name in `repositories`") {
-			t.Errorf("%s does not say to list the repositories by name:\n%s", name, text)
-		}
-	}
-	res = runAction(t, inputs{"registry": a, "repositories": "team/api", "keep": "1"})
-	if res.code != 0 || res.outputs["deleted-count"] != "1" {
-		t.Errorf("a literal name without the catalog: exit %d, outputs %v", res.code, res.outputs)
-	}
-}
-
-// TestPlainHTTPAnswerHint: `https://` in front of a registry that speaks
-// plain HTTP fails, saying how to ask for plain HTTP.
-func TestPlainHTTPAnswerHint(t *testing.T) {
-	t.Parallel()
-	r := newRegistry(t)
-	a := r.Addr()
-	seedAges(t, a, "app", "new", "old")
-	res := runAction(t, inputs{"registry": "https://" + a, "repositories": "app", "keep": "1"})
-	if res.code != 1 {
-		t.Errorf("exit %d, want 1", res.code)
-	}
-	want := "answered plain HTTP to a TLS handshake (http: server gave HTTP response to HTTPS client): https:// means TLS only; " +
-		"if plain HTTP is really meant, write `http://" + a + "` in `registry`"
-	if !strings.Contains(res.stderr, want) {
-		t.Errorf("stderr does not say\n%s\n%s", want, res.stderr)
-	}
-	if diff := cmp.Diff([]string{"new", "old"}, listTags(t, a, "app")); diff != "" {
-		t.Errorf("tags left (-want +got):\n%s", diff)
-	}
 }
 
 // TestReclaimedAtMost: on the OCI API, a tag overwritten by a new push

@@ -79,22 +79,3 @@ func TestArtifactRegistryUntagsFirst(t *testing.T) {
 		})
 	}
 }
-
-// A provider that reports no push times cannot order by them: exit 2
-// before any request.
-func TestAgeSourcePushedNeedsPushTimes(t *testing.T) {
-	t.Parallel()
-	r := newRegistry(t)
-	pushImage(t, r.Addr(), "app:v1", daysAgo(1), 1)
-	r.ResetRequests()
-	res := runAction(t, inputs{"registry": r.Addr(), "repositories": "app", "age-source": "pushed"})
-	if res.code != 2 {
-		t.Fatalf("exit %d, want 2", res.code)
-	}
-	if want := `age-source: "pushed" needs a provider that reports push times`; !strings.Contains(res.stderr, want) {
-		t.Errorf("stderr %q does not contain %q", res.stderr, want)
-	}
-	if n := r.Requests().Total; n != 0 {
-		t.Errorf("%d requests were sent", n)
-	}
-}

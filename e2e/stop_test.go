@@ -13,18 +13,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tagsweep/tagsweep/internal/cli/clitest"
 	"github.com/tagsweep/tagsweep/internal/report"
 )
 
-// stale seeds repos with n tags each, one day apart (tag t0 newest).
-func stale(t *testing.T, addr string, n int, repos ...string) {
-	t.Helper()
-	for ri, repo := range repos {
-		for i := range n {
-			pushImage(t, addr, fmt.Sprintf("%s:t%d", repo, i), daysAgo(float64(i+1)), int64(100*ri+i))
-		}
-	}
-}
+var stale = clitest.Stale
 
 // A plan that deletes more than max-deletions deletes nothing, in a real
 // run and in a dry run alike, and says how many and which.
@@ -164,45 +157,4 @@ func TestSIGTERM(t *testing.T) {
 		t.Errorf("tags after the rerun (-want +got):\n%s", diff)
 	}
 	gcAndVerify(t, r, true, "app:t0")
-}
-
-// Shards split the registry: run with 0/3, 1/3, 2/3 (a matrix), every
-// repository is handled by exactly one run, and 3/3 is 0/3 (1-based).
-func TestShards(t *testing.T) {
-	t.Parallel()
-	r := newRegistry(t)
-	a := r.Addr()
-	var repos []string
-	for i := range 9 {
-		repos = append(repos, fmt.Sprintf("team/svc-%d", i))
-	}
-	stale(t, a, 2, repos...)
-	seen := map[string]int{}
-	byShard := map[string][]string{}
-	for _, s := range []string{"0/3", "1/3", "2/3", "3/3"} {
-		res := runAction(t, inputs{"registry": a, "repositories": "team/*", "keep": "1", "shard": s, "dry-run": "true"})
-		if res.code != 0 {
-			t.Fatalf("shard %s: exit %d", s, res.code)
-		}
-		if res.report.Policy.Shard != s {
-			t.Errorf("report policy shard = %q, want %q", res.report.Policy.Shard, s)
-		}
-		for _, rp := range res.report.Repositories {
-			byShard[s] = append(byShard[s], rp.Name)
-			if s != "3/3" {
-				seen[rp.Name]++
-			}
-		}
-		if !strings.Contains(res.stderr, fmt.Sprintf("shard %s: %d of the 9 repositories that match", s, len(byShard[s]))) {
-			t.Errorf("shard %s: the log does not say which part it handles:\n%s", s, res.stderr)
-		}
-	}
-	for _, rp := range repos {
-		if seen[rp] != 1 {
-			t.Errorf("%s handled by %d shards", rp, seen[rp])
-		}
-	}
-	if diff := cmp.Diff(byShard["0/3"], byShard["3/3"]); diff != "" {
-		t.Errorf("3/3 differs from 0/3 (-0/3 +3/3):\n%s", diff)
-	}
 }

@@ -15,6 +15,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -335,4 +337,31 @@ func DigestOf(t *testing.T, ref string) v1.Hash {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// DenyDeletesOf is a hook that answers 403 DENIED to DELETEs of the given
+// references (digests or tags) and passes everything else through.
+func DenyDeletesOf(refs ...string) testregistry.Hook {
+	return func(w http.ResponseWriter, req *http.Request) bool {
+		if req.Method != http.MethodDelete {
+			return false
+		}
+		for _, ref := range refs {
+			if strings.HasSuffix(req.URL.Path, "/manifests/"+ref) {
+				testregistry.WriteError(w, http.StatusForbidden, "DENIED", "requires delete")
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// Stale seeds repos with n tags each, one day apart (tag t0 newest).
+func Stale(t *testing.T, addr string, n int, repos ...string) {
+	t.Helper()
+	for ri, repo := range repos {
+		for i := range n {
+			PushImage(t, addr, fmt.Sprintf("%s:t%d", repo, i), DaysAgo(float64(i+1)), int64(100*ri+i))
+		}
+	}
 }
