@@ -279,10 +279,6 @@ type serverStats struct {
 	PeakHeap uint64         `json:"peakHeap"` // registry process peak heap since reset (child mode only)
 }
 
-func (s serverStats) of(method string, class testregistry.RouteClass) int {
-	return s.ByRoute[method+" "+string(class)]
-}
-
 func toServerStats(c testregistry.Counts, h *hookState) serverStats {
 	s := serverStats{Total: c.Total, Hooked: c.Hooked, ByRoute: map[string]int{}, Hook: h.stats()}
 	for r, n := range c.ByRoute {

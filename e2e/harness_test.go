@@ -118,13 +118,8 @@ var (
 	digestOf     = clitest.DigestOf
 )
 
-// run runs the binary with exactly env (plus PATH) and arguments.
-func run(t *testing.T, env []string, args ...string) result {
-	t.Helper()
-	return runStarted(t, env, nil, args...)
-}
-
-// runStarted is run that hands the started process to started.
+// runStarted runs the binary with exactly env (plus PATH) and arguments,
+// handing the started process to started.
 func runStarted(t *testing.T, env []string, started func(*os.Process), args ...string) result {
 	t.Helper()
 	return runCmd(t, env, nil, started, args...)

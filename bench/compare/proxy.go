@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,19 +140,4 @@ func (p *proxy) Stats() proxyStats {
 		s.Status[k] = v
 	}
 	return s
-}
-
-// routes returns the route keys, most requests first.
-func (s proxyStats) routes() []string {
-	var keys []string
-	for k := range s.ByRoute {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if s.ByRoute[keys[i]] != s.ByRoute[keys[j]] {
-			return s.ByRoute[keys[i]] > s.ByRoute[keys[j]]
-		}
-		return keys[i] < keys[j]
-	})
-	return keys
 }

@@ -349,14 +349,3 @@ func (m *repoModel) freedDigests() []string {
 	}
 	return out
 }
-
-// stale returns the tags the policy deletes.
-func (m *repoModel) stale() []tagInfo {
-	var out []tagInfo
-	for _, t := range m.Tags {
-		if !m.Keep[t.Tag] {
-			out = append(out, t)
-		}
-	}
-	return out
-}

@@ -51,7 +51,6 @@ func checkCounts(t *testing.T, r clitest.Result) {
 
 var (
 	newRegistry   = clitest.NewRegistry
-	now           = clitest.Now
 	daysAgo       = clitest.DaysAgo
 	pushImage     = clitest.PushImage
 	seedAges      = clitest.SeedAges

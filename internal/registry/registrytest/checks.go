@@ -213,7 +213,7 @@ func (r *run) list(ctx context.Context) []image.Tag {
 func checkRepositories(ctx context.Context, r *run) error {
 	repos, err := r.b().Repositories(ctx)
 	if err != nil {
-		return fmt.Errorf("Repositories: %w", err)
+		return fmt.Errorf("list the repositories: %w", err)
 	}
 	for _, want := range []string{Repo, Other} {
 		if !slices.Contains(repos, want) {
