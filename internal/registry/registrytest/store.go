@@ -26,6 +26,7 @@ func RegistryStore(addr string) Store { return registryStore{addr: addr} }
 
 func (s registryStore) ref(repo, sep, ref string) string { return s.addr + "/" + repo + sep + ref }
 
+// Image pushes the image of seed as repo:tag.
 func (s registryStore) Image(ctx context.Context, repo, tag string, seed int64) (string, error) {
 	h, err := testregistry.PushImage(ctx, s.ref(repo, ":", tag), imageSpec(seed, nil))
 	return h.String(), err
@@ -35,6 +36,7 @@ func imageSpec(seed int64, p *v1.Platform) testregistry.ImageSpec {
 	return testregistry.ImageSpec{Seed: seed, Created: Created.Add(time.Duration(seed) * time.Minute), LayerSize: 64, Platform: p}
 }
 
+// Index pushes an index over one image per seed (linux, a platform each) as repo:tag.
 func (s registryStore) Index(ctx context.Context, repo, tag string, seeds ...int64) (string, []string, error) {
 	arch := []string{"amd64", "arm64", "s390x", "ppc64le"}
 	var spec testregistry.IndexSpec
@@ -55,10 +57,12 @@ func (s registryStore) Index(ctx context.Context, repo, tag string, seeds ...int
 	return h.String(), kids, err
 }
 
+// Tag puts tag on the manifest digest.
 func (s registryStore) Tag(ctx context.Context, repo, tag, digest string) error {
 	return testregistry.Tag(ctx, s.ref(repo, ":", tag), s.ref(repo, "@", digest))
 }
 
+// Referrer pushes an SBOM-like artifact whose subject is subject, without a fallback tag.
 func (s registryStore) Referrer(ctx context.Context, repo, subject string, seed int64) (string, error) {
 	desc, err := testregistry.Descriptor(ctx, s.ref(repo, "@", subject))
 	if err != nil {
@@ -69,6 +73,7 @@ func (s registryStore) Referrer(ctx context.Context, repo, subject string, seed 
 	return h.String(), err
 }
 
+// Tags lists repo and resolves each tag (HEAD, full Accept set).
 func (s registryStore) Tags(ctx context.Context, repo string) (map[string]string, error) {
 	names, err := testregistry.ListTags(ctx, s.addr+"/"+repo)
 	if err != nil {
@@ -85,6 +90,7 @@ func (s registryStore) Tags(ctx context.Context, repo string) (map[string]string
 	return out, nil
 }
 
+// Exists HEADs repo@digest.
 func (s registryStore) Exists(ctx context.Context, repo, digest string) (bool, error) {
 	return testregistry.Exists(ctx, s.ref(repo, "@", digest))
 }
