@@ -33,7 +33,7 @@ func (s registryStore) Image(ctx context.Context, repo, tag string, seed int64) 
 }
 
 func imageSpec(seed int64, p *v1.Platform) testregistry.ImageSpec {
-	return testregistry.ImageSpec{Seed: seed, Created: Created.Add(time.Duration(seed) * time.Minute), LayerSize: 64, Platform: p}
+	return testregistry.ImageSpec{Seed: seed, Created: Created.Add(time.Duration(seed) * time.Minute), Layers: -1, Platform: p}
 }
 
 // Index pushes an index over one image per seed (linux, a platform each) as repo:tag.
