@@ -285,7 +285,7 @@ func (b *memBackend) DeleteDigest(context.Context, string, string, []string) err
 	return nil
 }
 func (b *memBackend) Capabilities() registry.Capabilities {
-	return registry.Capabilities{Name: "memory"}
+	return registry.Capabilities{}
 }
 
 func runEngine(tb testing.TB, be registry.Backend, rules policy.Rules, dry bool, now time.Time) *report.Report {

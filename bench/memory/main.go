@@ -171,5 +171,5 @@ func (s *synthetic) DeleteDigest(context.Context, string, string, []string) erro
 	return nil
 }
 func (s *synthetic) Capabilities() registry.Capabilities {
-	return registry.Capabilities{Name: "synthetic"}
+	return registry.Capabilities{}
 }

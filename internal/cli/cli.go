@@ -28,7 +28,7 @@ import (
 	"github.com/tagsweep/tagsweep/internal/redact"
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/connect"
-	"github.com/tagsweep/tagsweep/internal/registry/provider"
+	"github.com/tagsweep/tagsweep/internal/registry/vendors"
 	"github.com/tagsweep/tagsweep/internal/report"
 )
 
@@ -273,7 +273,7 @@ func withTimeout(ctx context.Context, c *config.Config) (context.Context, contex
 // ageSource is the age a run uses: the push time where the provider
 // reports one (age-source auto or pushed), else the creation time.
 func ageSource(c *config.Config) string {
-	if c.AgeSource != policy.AgeCreated && provider.HasPushTime(c.Provider) {
+	if c.AgeSource != policy.AgeCreated && c.Caps.PushTime {
 		return string(policy.AgePushed)
 	}
 	return string(policy.AgeCreated)
@@ -282,7 +282,7 @@ func ageSource(c *config.Config) string {
 // connectTo builds the registry of the inputs: the one place the CLI
 // wires real clients.
 func connectTo(c *config.Config, env Env, userAgent string) (Registry, error) {
-	b, err := connect.New(connect.Settings{
+	b, err := vendors.All.New(connect.Settings{
 		Kind: c.Provider, Host: c.Host, Scheme: c.Scheme, Insecure: c.Insecure, Roots: c.Roots,
 		Concurrency: c.Concurrency, UserAgent: userAgent, Username: c.Username, Password: c.Password,
 		Repositories: c.Repositories, Getenv: env.Getenv, Secrets: env.secrets,
@@ -329,7 +329,7 @@ func setup(cmd string, args []string, env Env, forList bool, extra func(*flag.Fl
 	if err != nil {
 		return nil, Registry{}, invalid(env.Stderr, err)
 	}
-	c, err := config.Load(get, forList)
+	c, err := config.Load(get, forList, vendors.Table)
 	if err != nil {
 		return nil, Registry{}, invalid(env.Stderr, err)
 	}

@@ -16,12 +16,13 @@ import (
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/registry/oci"
+	"github.com/tagsweep/tagsweep/internal/registry/vendors"
 )
 
 // load validates in as the sweep (or, list, ls) reads its inputs.
 func load(t *testing.T, in inputs, list bool) *config.Config {
 	t.Helper()
-	c, err := config.Load(func(name string) string { return in[name] }, list)
+	c, err := config.Load(func(name string) string { return in[name] }, list, vendors.Table)
 	if err != nil {
 		t.Fatal(err)
 	}

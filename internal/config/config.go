@@ -36,7 +36,7 @@ type Input struct {
 	Sweep, List bool
 }
 
-// Inputs lists every input, in the contract's order.
+// Inputs lists every input, in the order of README's inputs tables.
 var Inputs = []Input{
 	{Name: "registry", Required: true, Sweep: true, List: true, Description: "Registry host[:port], optionally with https:// (TLS only) or http:// (plain HTTP)."},
 	{Name: "repositories", Default: "**", Sweep: true, List: true, Description: "Globs over repository names, newline- or comma-separated; `/` separates levels (`team/*` one level, `team/**` any depth). Literal names need no catalog access."},
@@ -61,8 +61,8 @@ var Inputs = []Input{
 	{Name: "timeout", Default: "0", Sweep: true, List: true, Description: "Bound on the whole run (Go duration or Nd, e.g. 20m, 1d); on expiry no new deletion starts, the report is written and the exit code is 1. 0: none."},
 }
 
-// Lookup returns the raw value of an input and whether it was given.
-// Empty values count as not given.
+// Lookup returns the raw value of an input; an empty value means the input
+// was not given (its default applies).
 type Lookup func(name string) string
 
 // Config is the validated configuration of a run.
@@ -93,7 +93,9 @@ type Config struct {
 	Timeout       time.Duration
 	TimeoutText   string
 	// Provider is the provider, resolved from auto by the host.
-	Provider  provider.Kind
+	Provider provider.Kind
+	// Caps are what the provider's registry can do (its Traits).
+	Caps      provider.Caps
 	AgeSource policy.AgeSource
 
 	Rules policy.Rules
@@ -111,8 +113,10 @@ func (e *InputError) Error() string {
 }
 
 // Load reads and validates every input the command uses, reporting every
-// problem at once (errors.Join of *InputError).
-func Load(get Lookup, list bool) (*Config, error) {
+// problem at once (errors.Join of *InputError). The provider input is
+// read with kinds (registry/vendors.Table): the names it accepts, the
+// kind of a host for auto, and the capabilities the other inputs depend on.
+func Load(get Lookup, list bool, kinds provider.Table) (*Config, error) {
 	c := &Config{}
 	var errs []error
 	bad := func(in, val, why string) { errs = append(errs, &InputError{Input: in, Value: val, Why: why}) }
@@ -160,14 +164,17 @@ func Load(get Lookup, list bool) (*Config, error) {
 		}
 	}
 
-	if k, err := provider.Parse(val("provider")); err != nil {
+	if k, err := kinds.Parse(val("provider")); err != nil {
 		bad("provider", val("provider"), err.Error())
 	} else {
-		c.Provider = provider.Resolve(k, c.Host)
+		c.Provider = kinds.Resolve(k, c.Host)
+		if tr := kinds.Lookup(c.Provider); tr != nil {
+			c.Caps = tr.Caps
+		}
 	}
-	if c.Provider == provider.GHCR || c.Provider == provider.DockerHub {
-		// Their repository names are lower case; an owner written as
-		// ${{ github.repository_owner }} (MyOrg) must still match.
+	if c.Caps.LowerCaseNames {
+		// An owner written as ${{ github.repository_owner }} (MyOrg) must
+		// still match the registry's lower-case names.
 		for i, r := range c.Repositories {
 			c.Repositories[i] = strings.ToLower(r)
 		}
@@ -177,8 +184,12 @@ func Load(get Lookup, list bool) (*Config, error) {
 		c.AgeSource = policy.AgeSource(v)
 	case policy.AgePushed:
 		c.AgeSource = policy.AgePushed
-		if c.Provider != "" && !provider.HasPushTime(c.Provider) {
-			bad("age-source", v, fmt.Sprintf("needs a provider that reports push times (ghcr, dockerhub, harbor); the %s provider does not: use created or auto", c.Provider))
+		if c.Provider != "" && !c.Caps.PushTime {
+			var with []string
+			for _, k := range kinds.With(func(c provider.Caps) bool { return c.PushTime }) {
+				with = append(with, string(k))
+			}
+			bad("age-source", v, fmt.Sprintf("needs a provider that reports push times (%s); the %s provider does not: use created or auto", strings.Join(with, ", "), c.Provider))
 		}
 	default:
 		bad("age-source", v, "must be auto, created or pushed")
@@ -191,8 +202,8 @@ func Load(get Lookup, list bool) (*Config, error) {
 	switch {
 	case c.Username != "" && c.Password == "":
 		errs = append(errs, &InputError{Input: "password", Why: fmt.Sprintf("is required when username is set (username %q)", c.Username)})
-	case c.Username == "" && c.Password != "" && c.Provider != provider.GHCR:
-		// ghcr.io takes a token alone (any user name goes with it).
+	case c.Username == "" && c.Password != "" && !c.Caps.TokenOnly:
+		// Where the registry takes a token alone (GHCR), any user name goes with it.
 		errs = append(errs, &InputError{Input: "username", Why: "is required when password is set"})
 	}
 

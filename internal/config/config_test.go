@@ -12,13 +12,28 @@ import (
 
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry/provider"
+	"github.com/tagsweep/tagsweep/internal/registry/vendors"
+)
+
+// The provider kinds README's registries table names; registry/vendors
+// declares them.
+const (
+	kindOCI       provider.Kind = "oci"
+	kindGHCR      provider.Kind = "ghcr"
+	kindDockerHub provider.Kind = "dockerhub"
+	kindHarbor    provider.Kind = "harbor"
+	kindECR       provider.Kind = "ecr"
+	kindGAR       provider.Kind = "gar"
+	kindACR       provider.Kind = "acr"
+	kindQuay      provider.Kind = "quay"
+	kindGitLab    provider.Kind = "gitlab"
 )
 
 func lookup(m map[string]string) Lookup { return func(n string) string { return m[n] } }
 
 func TestDefaults(t *testing.T) {
 	t.Parallel()
-	c, err := Load(lookup(map[string]string{"registry": "registry.example.com"}), false)
+	c, err := Load(lookup(map[string]string{"registry": "registry.example.com"}), false, vendors.Table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +51,7 @@ func TestValues(t *testing.T) {
 		"keep": "3", "older-than": "2w", "include-tags": "pr-*,sha-*", "exclude-tags": "latest\nmain",
 		"keep-semver": ">=2.0.0", "order-by": "semver", "dry-run": "true", "concurrency": "4",
 		"username": "bot", "password": " s3cret ", "delete-orphans": "yes",
-	}), false)
+	}), false, vendors.Table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,24 +72,24 @@ func TestProvider(t *testing.T) {
 		want                          provider.Kind
 		wantAge                       policy.AgeSource
 	}{
-		{"ghcr.io", "", "", provider.GHCR, policy.AgeAuto},
-		{"https://GHCR.io", "auto", "pushed", provider.GHCR, policy.AgePushed},
-		{"docker.io", "", "created", provider.DockerHub, policy.AgeCreated},
-		{"registry-1.docker.io", "", "", provider.DockerHub, policy.AgeAuto},
-		{"123456789012.dkr.ecr.eu-west-1.amazonaws.com", "", "", provider.ECR, policy.AgeAuto},
-		{"europe-docker.pkg.dev", "", "", provider.GAR, policy.AgeAuto},
-		{"eu.gcr.io", "", "", provider.GAR, policy.AgeAuto},
-		{"myreg.azurecr.io", "", "", provider.ACR, policy.AgeAuto},
-		{"quay.io", "", "", provider.Quay, policy.AgeAuto},
-		{"registry.gitlab.com", "", "", provider.GitLab, policy.AgeAuto},
-		{"harbor.example.com", "", "", provider.OCI, policy.AgeAuto},
-		{"harbor.example.com", "Harbor", "pushed", provider.Harbor, policy.AgePushed},
-		{"127.0.0.1:5000", "ghcr", "", provider.GHCR, policy.AgeAuto},
-		{"ghcr.io", "oci", "", provider.OCI, policy.AgeAuto},
-		{"gcr.io", "gcr", "", provider.GAR, policy.AgeAuto},
+		{"ghcr.io", "", "", kindGHCR, policy.AgeAuto},
+		{"https://GHCR.io", "auto", "pushed", kindGHCR, policy.AgePushed},
+		{"docker.io", "", "created", kindDockerHub, policy.AgeCreated},
+		{"registry-1.docker.io", "", "", kindDockerHub, policy.AgeAuto},
+		{"123456789012.dkr.ecr.eu-west-1.amazonaws.com", "", "", kindECR, policy.AgeAuto},
+		{"europe-docker.pkg.dev", "", "", kindGAR, policy.AgeAuto},
+		{"eu.gcr.io", "", "", kindGAR, policy.AgeAuto},
+		{"myreg.azurecr.io", "", "", kindACR, policy.AgeAuto},
+		{"quay.io", "", "", kindQuay, policy.AgeAuto},
+		{"registry.gitlab.com", "", "", kindGitLab, policy.AgeAuto},
+		{"harbor.example.com", "", "", kindOCI, policy.AgeAuto},
+		{"harbor.example.com", "Harbor", "pushed", kindHarbor, policy.AgePushed},
+		{"127.0.0.1:5000", "ghcr", "", kindGHCR, policy.AgeAuto},
+		{"ghcr.io", "oci", "", kindOCI, policy.AgeAuto},
+		{"gcr.io", "gcr", "", kindGAR, policy.AgeAuto},
 	}
 	for _, tc := range cases {
-		c, err := Load(lookup(map[string]string{"registry": tc.registry, "provider": tc.provider, "age-source": tc.ageSource}), false)
+		c, err := Load(lookup(map[string]string{"registry": tc.registry, "provider": tc.provider, "age-source": tc.ageSource}), false, vendors.Table)
 		if err != nil {
 			t.Errorf("%s provider=%q: %v", tc.registry, tc.provider, err)
 			continue
@@ -84,33 +99,33 @@ func TestProvider(t *testing.T) {
 		}
 	}
 	// GHCR and Docker Hub names are lower case: so are the globs there.
-	c, err := Load(lookup(map[string]string{"registry": "ghcr.io", "repositories": "MyOrg/**,MyOrg/App"}), false)
+	c, err := Load(lookup(map[string]string{"registry": "ghcr.io", "repositories": "MyOrg/**,MyOrg/App"}), false, vendors.Table)
 	if err != nil || !cmp.Equal([]string{"myorg/**", "myorg/app"}, c.Repositories) {
 		t.Errorf("ghcr repositories = %v, %v", c.Repositories, err)
 	}
-	c, err = Load(lookup(map[string]string{"registry": "registry.example.com", "repositories": "Team/App"}), false)
+	c, err = Load(lookup(map[string]string{"registry": "registry.example.com", "repositories": "Team/App"}), false, vendors.Table)
 	if err != nil || !cmp.Equal([]string{"Team/App"}, c.Repositories) {
 		t.Errorf("oci repositories = %v, %v", c.Repositories, err)
 	}
 	// ghcr.io takes a token without a user name; other registries do not.
-	if _, err := Load(lookup(map[string]string{"registry": "ghcr.io", "password": "tok"}), false); err != nil {
+	if _, err := Load(lookup(map[string]string{"registry": "ghcr.io", "password": "tok"}), false, vendors.Table); err != nil {
 		t.Errorf("ghcr with a token alone: %v", err)
 	}
-	if _, err := Load(lookup(map[string]string{"registry": "harbor.example.com", "provider": "harbor", "password": "tok"}), false); err == nil {
+	if _, err := Load(lookup(map[string]string{"registry": "harbor.example.com", "provider": "harbor", "password": "tok"}), false, vendors.Table); err == nil {
 		t.Error("harbor with a password alone was accepted")
 	}
 }
 
 func TestShardMaxDeletionsTimeout(t *testing.T) {
 	t.Parallel()
-	c, err := Load(lookup(map[string]string{"registry": "r.example.com", "shard": " 3 / 8 ", "max-deletions": "250", "timeout": "1d"}), false)
+	c, err := Load(lookup(map[string]string{"registry": "r.example.com", "shard": " 3 / 8 ", "max-deletions": "250", "timeout": "1d"}), false, vendors.Table)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Shard != 3 || c.Shards != 8 || c.MaxDeletions != 250 || c.Timeout != 24*time.Hour || c.TimeoutText != "1d" {
 		t.Errorf("got shard %d/%d, max-deletions %d, timeout %s (%q)", c.Shard, c.Shards, c.MaxDeletions, c.Timeout, c.TimeoutText)
 	}
-	c, err = Load(lookup(map[string]string{"registry": "r.example.com"}), false)
+	c, err = Load(lookup(map[string]string{"registry": "r.example.com"}), false, vendors.Table)
 	if err != nil || c.Shards != 0 || c.MaxDeletions != 0 || c.Timeout != 0 {
 		t.Errorf("defaults: %+v, %v", c, err)
 	}
@@ -167,7 +182,7 @@ func TestInvalid(t *testing.T) {
 				m[k] = v
 			}
 			m[tc.input] = tc.value
-			_, err := Load(lookup(m), false)
+			_, err := Load(lookup(m), false, vendors.Table)
 			if err == nil {
 				t.Fatalf("Load accepted %s=%q", tc.input, tc.value)
 			}
@@ -184,7 +199,7 @@ func TestInvalid(t *testing.T) {
 
 func TestEveryProblemAtOnce(t *testing.T) {
 	t.Parallel()
-	_, err := Load(lookup(map[string]string{"registry": "x", "keep": "a", "order-by": "b"}), false)
+	_, err := Load(lookup(map[string]string{"registry": "x", "keep": "a", "order-by": "b"}), false, vendors.Table)
 	for _, want := range []string{"keep:", "order-by:"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v misses %s", err, want)
@@ -198,11 +213,11 @@ func TestPlainHTTP(t *testing.T) {
 		"http://127.0.0.1:5000": true, "http://localhost:5000": true, "http://[::1]:5000": true,
 		"http://10.0.0.5:5000": false, "http://registry.internal": false,
 	} {
-		_, err := Load(lookup(map[string]string{"registry": reg}), false)
+		_, err := Load(lookup(map[string]string{"registry": reg}), false, vendors.Table)
 		if (err == nil) != ok {
 			t.Errorf("%s: err = %v, want ok=%v", reg, err, ok)
 		}
-		if _, err := Load(lookup(map[string]string{"registry": reg, "insecure": "true"}), false); err != nil {
+		if _, err := Load(lookup(map[string]string{"registry": reg, "insecure": "true"}), false, vendors.Table); err != nil {
 			t.Errorf("%s with insecure: %v", reg, err)
 		}
 	}
@@ -254,7 +269,7 @@ func TestList(t *testing.T) {
 // brace left open is invalid input naming the whole glob.
 func TestBraceGlobInput(t *testing.T) {
 	t.Parallel()
-	c, err := Load(lookup(map[string]string{"registry": "r.example", "exclude-tags": "v{1,2}.*, latest"}), false)
+	c, err := Load(lookup(map[string]string{"registry": "r.example", "exclude-tags": "v{1,2}.*, latest"}), false, vendors.Table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +285,7 @@ func TestBraceGlobInput(t *testing.T) {
 			t.Errorf("%s excluded = %v, want %v", tag, got, excluded)
 		}
 	}
-	_, err = Load(lookup(map[string]string{"registry": "r.example", "exclude-tags": "v{1,2.*"}), false)
+	_, err = Load(lookup(map[string]string{"registry": "r.example", "exclude-tags": "v{1,2.*"}), false, vendors.Table)
 	if err == nil || !strings.Contains(err.Error(), `exclude-tags: "v{1,2.*" is not a valid glob`) {
 		t.Errorf("open brace: error %v, want the whole glob named", err)
 	}

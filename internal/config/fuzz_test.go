@@ -33,6 +33,7 @@ import (
 
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry/provider"
+	"github.com/tagsweep/tagsweep/internal/registry/vendors"
 )
 
 // fuzzInputs is one set of raw input values, as the runner would pass them.
@@ -216,7 +217,7 @@ func model(in fuzzInputs, raw map[string]string, caOK bool) refModel {
 		}
 	}
 	defer func() {
-		if m.provider == provider.GHCR || m.provider == provider.DockerHub {
+		if m.provider == kindGHCR || m.provider == kindDockerHub {
 			// Their repository names are lower case: so are the globs.
 			for i, r := range m.repositories {
 				m.repositories[i] = strings.ToLower(r)
@@ -226,8 +227,8 @@ func model(in fuzzInputs, raw map[string]string, caOK bool) refModel {
 
 	m.provider = ""
 	pv := val("provider", "auto")
-	for _, k := range []provider.Kind{provider.Auto, provider.OCI, provider.GHCR, provider.DockerHub, provider.Harbor,
-		provider.ECR, provider.GAR, provider.ACR, provider.Quay, provider.GitLab, "gcr"} {
+	for _, k := range []provider.Kind{provider.Auto, kindOCI, kindGHCR, kindDockerHub, kindHarbor,
+		kindECR, kindGAR, kindACR, kindQuay, kindGitLab, "gcr"} {
 		if strings.EqualFold(pv, string(k)) || strings.ToLower(pv) == string(k) {
 			m.provider = k
 		}
@@ -236,14 +237,14 @@ func model(in fuzzInputs, raw map[string]string, caOK bool) refModel {
 	case "":
 		m.bad["provider"] = true
 	case "gcr":
-		m.provider = provider.GAR
+		m.provider = kindGAR
 	case provider.Auto:
-		m.provider = provider.Detect(host)
+		m.provider = vendors.Table.Detect(host)
 	}
 	switch val("age-source", "auto") {
 	case "auto", "created":
 	case "pushed":
-		if m.provider != "" && m.provider != provider.GHCR && m.provider != provider.DockerHub && m.provider != provider.Harbor {
+		if m.provider != "" && m.provider != kindGHCR && m.provider != kindDockerHub && m.provider != kindHarbor {
 			m.bad["age-source"] = true
 		}
 	default:
@@ -258,7 +259,7 @@ func model(in fuzzInputs, raw map[string]string, caOK bool) refModel {
 	if user != "" && m.password == "" {
 		m.bad["password"] = true
 	}
-	if user == "" && m.password != "" && m.provider != provider.GHCR {
+	if user == "" && m.password != "" && m.provider != kindGHCR {
 		m.bad["username"] = true
 	}
 
@@ -410,13 +411,13 @@ func FuzzLoad(f *testing.F) {
 		}
 		want := model(in, raw, caOK)
 		get := func(raw map[string]string) Lookup { return func(name string) string { return raw[name] } }
-		c, err := Load(get(raw), list)
+		c, err := Load(get(raw), list, vendors.Table)
 		if want.password != "" {
 			// The errors do not depend on the password, only on whether
 			// there is one: they cannot show it.
 			other := maps.Clone(raw)
 			other["password"] = "\x01another password"
-			if _, err2 := Load(get(other), list); fmt.Sprint(err2) != fmt.Sprint(err) {
+			if _, err2 := Load(get(other), list, vendors.Table); fmt.Sprint(err2) != fmt.Sprint(err) {
 				t.Errorf("the errors depend on the password:\n%v\n%v", err, err2)
 			}
 		}
@@ -515,13 +516,13 @@ func checkConfig(t *testing.T, c *Config, in fuzzInputs, want refModel, ca strin
 	if c.Provider == "" || c.Provider == provider.Auto || c.Provider != want.provider {
 		t.Errorf("Provider = %q, want %q", c.Provider, want.provider)
 	}
-	if k, err := provider.Parse(string(c.Provider)); err != nil || k != c.Provider {
+	if k, err := vendors.Table.Parse(string(c.Provider)); err != nil || k != c.Provider {
 		t.Errorf("Provider %q does not parse: %v", c.Provider, err)
 	}
 	switch c.AgeSource {
 	case policy.AgeAuto, policy.AgeCreated:
 	case policy.AgePushed:
-		if !provider.HasPushTime(c.Provider) {
+		if !c.Caps.PushTime || !vendors.Table.Lookup(c.Provider).Caps.PushTime {
 			t.Errorf("age-source pushed with provider %s", c.Provider)
 		}
 	default:

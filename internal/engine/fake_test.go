@@ -355,7 +355,7 @@ func (f *fake) DeleteDigest(ctx context.Context, repo, digest string, tags []str
 }
 
 func (f *fake) Capabilities() registry.Capabilities {
-	return registry.Capabilities{Name: "fake", GCHint: "run the fake's GC"}
+	return registry.Capabilities{GCHint: "run the fake's GC"}
 }
 
 var _ registry.Backend = (*fake)(nil)

@@ -3,7 +3,9 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"time"
 )
 
 // Sentinel errors. Backends wrap them (fmt.Errorf("delete tag %s: %w", ...))
@@ -33,6 +35,51 @@ var (
 	// manifests (the OCI API lists tags only).
 	ErrUntaggedUnsupported = errors.New("registry cannot list untagged manifests")
 )
+
+// Mark returns err marked with sentinel: errors.Is(result, sentinel) holds,
+// err's own chain is kept, and the message is err's. It is how a backend
+// classifies a registry answer once, e.g.
+// Mark(ErrNotFound, fmt.Errorf("delete %s: %w", digest, err)).
+func Mark(sentinel, err error) error { return &marked{sentinel: sentinel, err: err} }
+
+type marked struct {
+	sentinel error
+	err      error
+}
+
+func (e *marked) Error() string   { return e.err.Error() }
+func (e *marked) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+// Auth returns the *AuthError of a 401 (ErrUnauthorized) or 403 (ErrDenied)
+// answer, for the credentials who and the permission need, with the
+// registry's own message detail; for any other status it returns nil.
+// Every backend maps 401/403 through it, the registry API and the vendor
+// APIs alike.
+func Auth(status int, who, need, detail string) *AuthError {
+	var sentinel error
+	switch status {
+	case http.StatusUnauthorized:
+		sentinel = ErrUnauthorized
+	case http.StatusForbidden:
+		sentinel = ErrDenied
+	default:
+		return nil
+	}
+	return &AuthError{Status: status, Who: who, Need: need, Detail: detail, Err: sentinel}
+}
+
+// ParseTime reads a time as registries and their APIs write it (RFC 3339,
+// with or without fractional seconds). An empty value, one that does not
+// parse, and the zero time some APIs send for "never"
+// (0001-01-01T00:00:00Z: Docker Hub, Harbor) are the zero time, which the
+// planner reads as unknown (README, rule 1).
+func ParseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() <= 1 {
+		return time.Time{}
+	}
+	return t
+}
 
 // ProtectedError is a registry's refusal to delete one manifest or tag
 // that it protects. The engine keeps the item with Reason, not as a
@@ -82,6 +129,7 @@ type AuthError struct {
 	Err error
 }
 
+// Error says which credentials were refused and what they need.
 func (e *AuthError) Error() string {
 	verb := "refused"
 	if e.Status == 403 {
@@ -111,6 +159,7 @@ type PartialError struct {
 	Err  error
 }
 
+// Error is the failure and the tags removed before it.
 func (e *PartialError) Error() string {
 	return fmt.Sprintf("%v (tags removed before the failure: %s)", e.Err, strings.Join(e.Done, ", "))
 }

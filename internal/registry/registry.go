@@ -2,8 +2,10 @@
 // the Backend interface (over the model in registry/image), and the
 // sentinel errors every backend maps registry answers to.
 //
-// Vendor quirks live in the backends (registry/oci for the generic
-// distribution API); the engine and the planner never name a vendor.
+// Vendor quirks live in the vendor packages (one registry/<vendor> package
+// each, listed in registry/vendors); registry/oci speaks the generic
+// distribution API and names no vendor; the engine and the planner never
+// name one either.
 package registry
 
 import (
@@ -14,8 +16,6 @@ import (
 
 // Capabilities are what a backend knows about the registry it talks to.
 type Capabilities struct {
-	// Name is a short human name of the registry kind ("OCI distribution").
-	Name string
 	// GCHint tells how the operator frees the space after deletions.
 	GCHint string
 	// Pushed reports whether Tags gives push times (age-source: pushed).

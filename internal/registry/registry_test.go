@@ -46,7 +46,7 @@ func (s *stub) DeleteDigest(_ context.Context, repo, digest string, _ []string) 
 	return nil
 }
 
-func (s *stub) Capabilities() Capabilities { return Capabilities{Name: "stub"} }
+func (s *stub) Capabilities() Capabilities { return Capabilities{GCHint: "stub"} }
 
 func TestDryRun(t *testing.T) {
 	t.Parallel()
@@ -70,7 +70,7 @@ func TestDryRun(t *testing.T) {
 	if err := b.DeleteTag(ctx, "app", "older"); err != nil {
 		t.Errorf("DeleteTag = %v", err)
 	}
-	if b.Capabilities().Name != "stub" {
+	if b.Capabilities().GCHint != "stub" {
 		t.Errorf("Capabilities not forwarded: %+v", b.Capabilities())
 	}
 

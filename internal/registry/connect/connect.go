@@ -1,7 +1,9 @@
-// Package connect builds the registry.Backend for a registry from the
-// inputs: the generic OCI backend with the quirks and credentials of the
-// cloud registries, or a vendor backend (GHCR, Docker Hub, Harbor) that
-// lists and deletes through the vendor's own API.
+// Package connect builds the registry.Backend of a registry kind from its
+// Descriptor: the one value in which a vendor package says everything
+// tagsweep knows of its registry (how to recognise its host, what it can
+// do, how to explain a refusal, how to free space, which keychain, how to
+// build its backend). The list of every descriptor is registry/vendors;
+// Vendors.New iterates it. Nothing here names a vendor.
 package connect
 
 import (
@@ -15,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/gobwas/glob"
+	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/tagsweep/tagsweep/internal/netutil"
 	"github.com/tagsweep/tagsweep/internal/redact"
@@ -23,17 +26,70 @@ import (
 	"github.com/tagsweep/tagsweep/internal/registry/provider"
 )
 
-// Settings are what a provider is built from: the validated inputs and
+// Descriptor is everything tagsweep knows of one registry kind. Each
+// vendor package exports one (its Descriptor variable), and a comment
+// beside each rule cites the vendor's docs or the issue it comes from.
+type Descriptor struct {
+	// Traits are the facts the inputs need (name, hosts, capabilities,
+	// hints); config and the CLI read them through vendors.Table.
+	provider.Traits
+	// Protections are the registry-API answers with which this vendor's
+	// registries refuse to delete one item they protect. Every registry
+	// API backend knows every vendor's: the answers name themselves (an
+	// error code, a status no other refusal uses), and a registry whose
+	// host names no vendor (Harbor's never does) answers them the same.
+	Protections []oci.Protection
+	// Keychain is asked for the registry credentials when no username is
+	// given. Nil: the docker config alone (authn.DefaultKeychain).
+	Keychain func() authn.Keychain
+	// Build builds the backend from the registry API (Env.Registry) and,
+	// where the vendor has one, its own API. Nil: the registry API backend
+	// alone, with the inputs' credentials.
+	Build func(Env) (*Built, error)
+}
+
+// Vendors are the registry kinds tagsweep knows: registry/vendors.All.
+// The first is the generic kind, the fallback of provider: auto.
+type Vendors []*Descriptor
+
+// Table is the Traits of every kind, in order, for config and the CLI.
+func (vs Vendors) Table() provider.Table {
+	t := make(provider.Table, len(vs))
+	for i, d := range vs {
+		t[i] = &d.Traits
+	}
+	return t
+}
+
+func (vs Vendors) lookup(k provider.Kind) *Descriptor {
+	for _, d := range vs {
+		if d.Kind == k {
+			return d
+		}
+	}
+	return nil
+}
+
+// Settings are what a backend is built from: the validated inputs and
 // the environment.
 type Settings struct {
 	// Kind is the provider, already resolved from `auto`.
 	Kind provider.Kind
 	// Host is host[:port]; Scheme is "", "http" or "https" as given.
 	Host, Scheme string
-	Insecure     bool
-	Roots        *x509.CertPool
-	Concurrency  int
-	UserAgent    string
+	// Insecure allows plain HTTP and unverified TLS (the insecure input).
+	Insecure bool
+	// Roots are the CA certificates TLS trusts (nil: the system roots).
+	Roots *x509.CertPool
+	// Concurrency is the concurrency input: the size of the Limiter made
+	// when Limiter is nil.
+	Concurrency int
+	// Limiter bounds the requests in flight of every HTTP stack the
+	// backend has, registry API and vendor API together; the engine
+	// shares it. Nil: New makes one of size Concurrency.
+	Limiter *registry.Limiter
+	// UserAgent is sent with every request.
+	UserAgent string
 	// Username and Password are the inputs (empty when not given).
 	Username, Password string
 	// Repositories are the repository globs: vendor APIs list per owner
@@ -58,11 +114,40 @@ type Built struct {
 	Secrets []string
 }
 
-// vendor builds a vendor backend over the registry API backend.
-type vendor func(s Settings, reg *oci.Backend, creds oci.Credentials) (*Built, error)
+// Env is what a Descriptor's Build is given: the settings, with Limiter
+// set, and the registry API backend to build on.
+type Env struct {
+	Settings
+	// Credentials are the registry credentials of the inputs (no
+	// Username: the keychain, then anonymous).
+	Credentials oci.Credentials
 
-// vendors are the vendor backends, by kind (registered by their files).
-var vendors = map[provider.Kind]vendor{}
+	registry func(oci.Credentials) (*oci.Backend, error)
+}
+
+// Registry builds the registry API backend of the host with creds (which
+// may differ from Credentials: GHCR takes GITHUB_TOKEN), with the kind's
+// keychain, GC hint and untag-first rule and every vendor's protections,
+// its requests bounded by the shared Limiter.
+func (e Env) Registry(creds oci.Credentials) (*oci.Backend, error) { return e.registry(creds) }
+
+// APIURL is a vendor API base: the environment variable env, else def.
+// Plain HTTP to a non-loopback host is refused unless insecure is set.
+func (e Env) APIURL(env, def string) (*url.URL, error) { return apiURL(e.Settings, env, def) }
+
+// APIClient is the HTTP client for the vendor API at api: the TLS settings
+// of the inputs, redirects only on the API's own origin, the secrets it
+// sends and receives learnt, and every request bounded by the shared
+// Limiter.
+func (e Env) APIClient(api *url.URL) *http.Client { return apiClient(e.Settings, api) }
+
+// Owners returns the first path segment of every repository glob (lower
+// case), the owner or namespace a vendor API lists by; a glob whose first
+// segment is a pattern takes fallback, and without one is an *Error
+// naming what it must name.
+func (e Env) Owners(fallback, what string) ([]string, error) {
+	return owners(e.Repositories, fallback, what)
+}
 
 // Error is a problem with the settings a provider needs: the CLI reports
 // it as invalid input, naming Input.
@@ -73,20 +158,14 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Input + ": " + e.Why }
 
-// New builds the backend for s.
-func New(s Settings) (*Built, error) {
-	creds := oci.Credentials{Username: s.Username, Password: s.Password}
-	var secrets []string
-	if s.Kind == provider.GHCR && creds.Password == "" {
-		// GitHub Actions: the workflow's token works for ghcr.io.
-		if tok := s.Getenv("GITHUB_TOKEN"); tok != "" {
-			creds.Password = tok
-			secrets = append(secrets, tok)
-		}
+// New builds the backend of s.Kind, which must be one of vs.
+func (vs Vendors) New(s Settings) (*Built, error) {
+	d := vs.lookup(s.Kind)
+	if d == nil {
+		return nil, &Error{Input: "provider", Why: fmt.Sprintf("%q is not a provider this build knows", s.Kind)}
 	}
-	if s.Kind == provider.GHCR && creds.Password != "" && creds.Username == "" {
-		// ghcr.io takes any user name with a token.
-		creds.Username, creds.From = cmp.Or(s.Getenv("GITHUB_ACTOR"), "tagsweep"), "GITHUB_ACTOR"
+	if s.Limiter == nil {
+		s.Limiter = registry.NewLimiter(s.Concurrency)
 	}
 	scheme := oci.SchemeAuto
 	switch s.Scheme {
@@ -95,43 +174,43 @@ func New(s Settings) (*Built, error) {
 	case "https":
 		scheme = oci.SchemeHTTPS
 	}
+	var keychain authn.Keychain = authn.DefaultKeychain
+	if d.Keychain != nil {
+		keychain = d.Keychain()
+	}
 	opts := []oci.Option{oci.WithScheme(scheme), oci.WithInsecure(s.Insecure), oci.WithConcurrency(s.Concurrency),
-		oci.WithUserAgent(s.UserAgent), oci.WithKeychain(Keychain(s.Kind)), oci.WithSecrets(s.Secrets)}
+		oci.WithLimiter(s.Limiter), oci.WithUserAgent(s.UserAgent), oci.WithKeychain(keychain), oci.WithSecrets(s.Secrets),
+		oci.WithUntagFirst(d.Caps.UntagFirst)}
+	if d.GCHint != "" {
+		opts = append(opts, oci.WithGCHint(d.GCHint))
+	}
+	for _, v := range vs {
+		opts = append(opts, oci.WithProtections(v.Protections...))
+	}
+	// Whatever the provider input: the host's own vendor explains a
+	// registry API that refuses every DELETE (provider: oci on ghcr.io).
+	if h := vs.lookup(vs.Table().Detect(s.Host)); h != nil && h.DeletesOffHint != "" {
+		opts = append(opts, oci.WithDeletesOffHint(h.DeletesOffHint))
+	}
 	if s.Roots != nil {
 		opts = append(opts, oci.WithRoots(s.Roots))
 	}
-	if creds.Username != "" {
-		opts = append(opts, oci.WithCredentials(creds))
+	env := Env{Settings: s, Credentials: oci.Credentials{Username: s.Username, Password: s.Password}}
+	env.registry = func(c oci.Credentials) (*oci.Backend, error) {
+		o := opts
+		if c.Username != "" {
+			o = append(o[:len(o):len(o)], oci.WithCredentials(c))
+		}
+		return oci.New(s.Host, o...)
 	}
-	switch s.Kind {
-	case provider.ECR:
-		opts = append(opts, oci.WithName("Amazon ECR", "ECR frees the storage of deleted images on its own; lifecycle policies can expire untagged images."))
-	case provider.GAR:
-		// Artifact Registry refuses to delete a manifest a tag points at.
-		opts = append(opts, oci.WithUntagFirst(true), oci.WithName("Google Artifact Registry",
-			"Artifact Registry frees the storage of deleted versions on its own; cleanup policies can remove untagged versions."))
-	case provider.ACR:
-		opts = append(opts, oci.WithName("Azure Container Registry",
-			"ACR frees the storage of deleted manifests on its own (with soft delete enabled, after the retention period)."))
-	case provider.Quay:
-		opts = append(opts, oci.WithName("Quay", "Quay frees the storage after the repository's time machine window (default 2 weeks)."))
-	case provider.GitLab:
-		opts = append(opts, oci.WithName("GitLab container registry",
-			"GitLab.com collects garbage itself; a self-managed instance needs `gitlab-ctl registry-garbage-collect` (or online GC with the metadata database)."))
+	if d.Build != nil {
+		return d.Build(env)
 	}
-	reg, err := oci.New(s.Host, opts...)
+	reg, err := env.Registry(env.Credentials)
 	if err != nil {
 		return nil, err
 	}
-	if v := vendors[s.Kind]; v != nil {
-		b, err := v(s, reg, creds)
-		if err != nil {
-			return nil, err
-		}
-		b.Secrets = append(b.Secrets, secrets...)
-		return b, nil
-	}
-	return &Built{Backend: reg, Who: reg.Who(), Requests: func() int64 { return reg.Stats().Requests }, Secrets: secrets}, nil
+	return &Built{Backend: reg, Who: reg.Who(), Requests: func() int64 { return reg.Stats().Requests }}, nil
 }
 
 // apiURL reads a vendor API base from the environment variable env, else
@@ -151,13 +230,13 @@ func apiURL(s Settings, env, def string) (*url.URL, error) {
 // apiClient is the HTTP client for a vendor API: the system roots plus
 // ca-file; no TLS verification only when insecure and the API is on the
 // registry's own host. Its bearer tokens (Docker Hub's login answer, the
-// GitHub token) go to s.Secrets.
+// GitHub token) go to s.Secrets; its requests wait for s.Limiter.
 func apiClient(s Settings, api *url.URL) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	skip := s.Insecure && strings.EqualFold(api.Host, s.Host)
 	t.TLSClientConfig = &tls.Config{RootCAs: s.Roots, InsecureSkipVerify: skip, MinVersion: tls.VersionTLS12} //nolint:gosec // insecure is the user's explicit choice
 	t.MaxIdleConnsPerHost = max(s.Concurrency, 2)
-	return &http.Client{Transport: redact.Transport(t, s.Secrets), CheckRedirect: sameOrigin}
+	return &http.Client{Transport: s.Limiter.Transport(redact.Transport(t, s.Secrets)), CheckRedirect: sameOrigin}
 }
 
 // sameOrigin refuses a redirect that leaves the API's scheme and host:

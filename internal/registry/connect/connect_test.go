@@ -1,22 +1,15 @@
 package connect
 
 import (
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-
-	"github.com/tagsweep/tagsweep/internal/registry/provider"
 )
 
 func TestOwners(t *testing.T) {
@@ -65,61 +58,6 @@ func TestAPIURL(t *testing.T) {
 		if !strings.HasPrefix(got, tc.want) {
 			t.Errorf("apiURL(%q, insecure=%v) = %q, want %q", tc.value, tc.insecure, got, tc.want)
 		}
-	}
-}
-
-// The docker config wins over a cloud's credential helper: what the user
-// set up is what is used.
-func TestKeychainDockerConfigFirst(t *testing.T) {
-	dir := t.TempDir()
-	auth := base64.StdEncoding.EncodeToString([]byte("AWS:from-docker-config"))
-	cfg := `{"auths":{"123456789012.dkr.ecr.eu-west-1.amazonaws.com":{"auth":"` + auth + `"}}}`
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("DOCKER_CONFIG", dir)
-	for _, k := range []provider.Kind{provider.ECR, provider.GAR, provider.ACR, provider.OCI} {
-		reg, err := name.NewRegistry("123456789012.dkr.ecr.eu-west-1.amazonaws.com")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := Keychain(k).Resolve(reg)
-		if err != nil {
-			t.Fatalf("%s: %v", k, err)
-		}
-		c, err := a.Authorization()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.Username != "AWS" || c.Password != "from-docker-config" {
-			t.Errorf("%s keychain: %+v, want the docker config entry", k, c)
-		}
-	}
-	// No docker config entry and no cloud identity: anonymous, no error.
-	other, _ := name.NewRegistry("europe-docker.pkg.dev")
-	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", filepath.Join(dir, "missing.json"))
-	t.Setenv("PATH", dir) // no gcloud
-	a, err := Keychain(provider.ACR).Resolve(other)
-	if err != nil || a != authn.Anonymous {
-		t.Errorf("ACR keychain for a foreign host = %v, %v; want anonymous", a, err)
-	}
-}
-
-// ghcr.io: the workflow's GITHUB_TOKEN is used when no password is
-// given, with GITHUB_ACTOR as the user name, and must be masked.
-func TestGHCRTokenFromEnvironment(t *testing.T) {
-	t.Parallel()
-	env := map[string]string{"GITHUB_TOKEN": "ghs_secret", "GITHUB_ACTOR": "octocat", "GITHUB_REPOSITORY_OWNER": "acme"}
-	b, err := New(Settings{Kind: provider.GHCR, Host: "127.0.0.1:1", Concurrency: 2, Repositories: []string{"**"},
-		Getenv: func(k string) string { return env[k] }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !cmp.Equal([]string{"ghs_secret"}, b.Secrets) {
-		t.Errorf("secrets to mask = %v, want the GITHUB_TOKEN", b.Secrets)
-	}
-	if strings.Contains(b.Who, "ghs_secret") || !strings.Contains(b.Who, `user "octocat" (from GITHUB_ACTOR)`) || !strings.Contains(b.Who, "GITHUB_TOKEN") {
-		t.Errorf("Who = %q: want the actor and never the token", b.Who)
 	}
 }
 

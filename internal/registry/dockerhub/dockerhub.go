@@ -43,7 +43,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/image"
@@ -101,7 +100,7 @@ func New(o Options) (*Backend, error) {
 		return nil, errors.New("dockerhub: no registry API backend")
 	}
 	if o.Username == "" || o.Password == "" {
-		return nil, errors.New("Docker Hub deletes need a username and an access token with delete scope (Read, Write, Delete): set the username and password inputs")
+		return nil, errors.New("dockerhub: deletes on Docker Hub need a username and an access token with delete scope (Read, Write, Delete): set the username and password inputs")
 	}
 	api := o.API
 	if api == nil {
@@ -130,14 +129,9 @@ func New(o Options) (*Backend, error) {
 // logins included); the registry API's are in Stats.
 func (b *Backend) APIRequests() int64 { return b.api.Requests() }
 
-// Capabilities describes Docker Hub.
+// Capabilities describes Docker Hub, as its Descriptor says.
 func (b *Backend) Capabilities() registry.Capabilities {
-	return registry.Capabilities{
-		Name: "Docker Hub",
-		GCHint: "Docker Hub frees the storage itself: tagsweep removes tags through the Hub API, and Docker Hub's own retention " +
-			"removes the images left untagged. There is no garbage collector to run.",
-		Pushed: true,
-	}
+	return registry.Capabilities{GCHint: Descriptor.GCHint, Pushed: Descriptor.Caps.PushTime}
 }
 
 // --- auth ---
@@ -219,29 +213,21 @@ func (b *Backend) do(ctx context.Context, method, path, op, need string, ok ...i
 	}
 }
 
-// hubError keeps the API's error and adds a sentinel.
-type hubError struct {
-	sentinel error
-	err      error
-}
-
-func (e *hubError) Error() string   { return e.err.Error() }
-func (e *hubError) Unwrap() []error { return []error{e.sentinel, e.err} }
-
 // classify maps a Hub API error to the registry sentinels.
 func (b *Backend) classify(err error, op, need string) error {
+	// The message is redacted text, not the chain: the chain would carry
+	// the secret an API echoed. The sentinel is added back.
 	var se *restapi.StatusError
 	switch {
 	case errors.Is(err, restapi.ErrRateLimited):
-		return &hubError{sentinel: registry.ErrRateLimited, err: fmt.Errorf("%s: %s", op, b.redact(err.Error()))}
-	case errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden):
-		sentinel := registry.ErrUnauthorized
-		if se.Status == http.StatusForbidden {
-			sentinel = registry.ErrDenied
+		return registry.Mark(registry.ErrRateLimited, fmt.Errorf("%s: %s", op, b.redact(err.Error())))
+	case errors.As(err, &se):
+		if ae := registry.Auth(se.Status, b.who, need, b.redact(se.Message)); ae != nil {
+			return fmt.Errorf("%s: %w", op, ae)
 		}
-		return fmt.Errorf("%s: %w", op, &registry.AuthError{Status: se.Status, Who: b.who, Need: need, Detail: b.redact(se.Message), Err: sentinel})
-	case errors.As(err, &se) && se.Status == http.StatusNotFound:
-		return &hubError{sentinel: registry.ErrNotFound, err: fmt.Errorf("%s: %s", op, b.redact(err.Error()))}
+		if se.Status == http.StatusNotFound {
+			return registry.Mark(registry.ErrNotFound, fmt.Errorf("%s: %s", op, b.redact(err.Error())))
+		}
 	}
 	return fmt.Errorf("%s: %s", op, b.redact(err.Error()))
 }
@@ -299,29 +285,19 @@ func (b *Backend) Referrers(ctx context.Context, repo, digest string) ([]string,
 
 // --- listing ---
 
-// maxPages bounds a listing (100 items a page).
-const maxPages = 100000
-
 // pages GETs path and every page its body's "next" links to, passing each
 // body to add.
 func (b *Backend) pages(ctx context.Context, path, op, need string, add func([]byte) (string, error)) error {
-	seen := map[string]bool{}
-	for n := 0; path != ""; n++ {
-		if n >= maxPages || seen[path] {
-			return fmt.Errorf("%s: the Hub API's pagination does not end (page %d: %s)", op, n+1, path)
-		}
-		seen[path] = true
-		resp, err := b.do(ctx, http.MethodGet, path, op, need, http.StatusOK)
-		if err != nil {
-			return err
-		}
+	get := func(ctx context.Context, path string) (*restapi.Response, error) {
+		return b.do(ctx, http.MethodGet, path, op, need, http.StatusOK)
+	}
+	return restapi.Pages(ctx, path, get, func(resp *restapi.Response) (string, error) {
 		next, err := add(resp.Body)
 		if err != nil {
-			return fmt.Errorf("%s: bad answer from the Hub API: %w", op, err)
+			return "", fmt.Errorf("%s: bad answer from the Hub API: %w", op, err)
 		}
-		path = next
-	}
-	return nil
+		return next, nil
+	})
 }
 
 type page[T any] struct {
@@ -390,9 +366,9 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 					continue // a page shifted under us repeats a tag
 				}
 				seen[t.Name] = true
-				pushed := parseTime(t.TagLastPushed)
+				pushed := registry.ParseTime(deref(t.TagLastPushed))
 				if pushed.IsZero() {
-					pushed = parseTime(t.LastUpdated)
+					pushed = registry.ParseTime(deref(t.LastUpdated))
 				}
 				out = append(out, image.Tag{Name: t.Name, Digest: t.Digest, Pushed: pushed})
 			}
@@ -404,17 +380,13 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	return out, nil
 }
 
-// parseTime reads a Hub API time; null, the zero sentinel
-// (0001-01-01T00:00:00Z) and garbage are zero.
-func parseTime(s *string) time.Time {
-	if s == nil || *s == "" {
-		return time.Time{}
+// deref reads a Hub API string that may be null ("": registry.ParseTime
+// makes it, like the zero sentinel 0001-01-01T00:00:00Z, the zero time).
+func deref(s *string) string {
+	if s == nil {
+		return ""
 	}
-	t, err := time.Parse(time.RFC3339Nano, *s)
-	if err != nil || t.Year() < 2 {
-		return time.Time{}
-	}
-	return t
+	return *s
 }
 
 // --- deleting ---

@@ -204,17 +204,9 @@ func (b *Backend) Who() string {
 // APIRequests returns how many requests were sent to the GitHub API.
 func (b *Backend) APIRequests() int64 { return b.api.Requests() }
 
-// Capabilities describes GHCR.
+// Capabilities describes GHCR, as its Descriptor says.
 func (b *Backend) Capabilities() registry.Capabilities {
-	return registry.Capabilities{
-		Name: "GitHub Container Registry",
-		GCHint: "GitHub Container Registry frees the space of deleted package versions itself; there is no garbage collector to run. " +
-			"Deleted versions can be restored for 30 days in the package settings (Restore), or with the REST API " +
-			"(POST …/packages/container/{package}/versions/{id}/restore).",
-		Pushed: true,
-		// The versions listing has every manifest, tagged or not.
-		ListsUntagged: true,
-	}
+	return registry.Capabilities{GCHint: Descriptor.GCHint, Pushed: Descriptor.Caps.PushTime, ListsUntagged: Descriptor.Caps.ListsUntagged}
 }
 
 // TagDeleteSupported is true: DeleteTag moves the tag onto a placeholder
@@ -288,9 +280,9 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	seen := map[string]bool{}
 	untagged := []string{}
 	for _, v := range vs {
-		pushed := parseTime(v.UpdatedAt)
+		pushed := registry.ParseTime(v.UpdatedAt)
 		if pushed.IsZero() {
-			pushed = parseTime(v.CreatedAt)
+			pushed = registry.ParseTime(v.CreatedAt)
 		}
 		if len(v.Metadata.Container.Tags) == 0 {
 			untagged = append(untagged, v.Name)
@@ -351,8 +343,7 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, _ []str
 			return err
 		}
 		if id, ok = p.id(digest); !ok {
-			return &sentinelError{sentinel: registry.ErrNotFound,
-				err: fmt.Errorf("delete %s from %s: no such package version (already deleted)", digest, repo)}
+			return registry.Mark(registry.ErrNotFound, fmt.Errorf("delete %s from %s: no such package version (already deleted)", digest, repo))
 		}
 	}
 	return b.deleteVersion(ctx, p, digest, id)
@@ -473,7 +464,7 @@ func (b *Backend) deleteVersion(ctx context.Context, p *pkg, digest string, id i
 		// The listing tells which; a version still listed was not deleted.
 		if _, lerr := b.listVersions(ctx, p, ""); lerr == nil {
 			if _, still := p.id(digest); !still {
-				return &sentinelError{sentinel: registry.ErrNotFound, err: fmt.Errorf("%s: already deleted", op)}
+				return registry.Mark(registry.ErrNotFound, fmt.Errorf("%s: already deleted", op))
 			}
 		}
 		e := &permissionError{op: op, who: b.who, status: se.Status, message: se.Message, scopes: se.Header.Values("X-OAuth-Scopes")}
@@ -482,8 +473,8 @@ func (b *Backend) deleteVersion(ctx context.Context, p *pkg, digest string, id i
 	case (se.Status == http.StatusBadRequest || se.Status == http.StatusForbidden) && strings.Contains(strings.ToLower(se.Message), "download"):
 		// docs.github.com "Deleting and restoring a package": a version of a
 		// public package with more than 5,000 downloads cannot be deleted.
-		return &sentinelError{sentinel: registry.ErrProtected,
-			err: fmt.Errorf("GitHub refuses to delete package version %d (%s): %s (public package versions with more than 5,000 downloads can only be deleted by GitHub support)", id, digest, se.Message)}
+		return registry.Mark(registry.ErrProtected,
+			fmt.Errorf("GitHub refuses to delete package version %d (%s): %s (public package versions with more than 5,000 downloads can only be deleted by GitHub support)", id, digest, se.Message))
 	case se.Status == http.StatusBadRequest:
 		return fmt.Errorf("%s: GitHub refused (%d): %s", op, se.Status, cmp.Or(se.Message, "no message"))
 	}
@@ -543,30 +534,26 @@ func (b *Backend) listVersions(ctx context.Context, p *pkg, want string) ([]vers
 	return all, nil
 }
 
-// pages GETs path and every rel="next" page after it.
+// pages GETs path and every rel="next" page after it, noting the token's
+// scopes of each answer.
 func (b *Backend) pages(ctx context.Context, path string, each func(body []byte) error) error {
-	seen := map[string]bool{}
-	for next := path; next != ""; {
-		if seen[next] || len(seen) >= 10000 {
-			return fmt.Errorf("pagination loop at %s", next)
-		}
-		seen[next] = true
-		resp, err := b.api.Do(ctx, http.MethodGet, next, nil)
-		if err != nil {
-			return err
-		}
+	var page string
+	get := func(ctx context.Context, path string) (*restapi.Response, error) {
+		page = path
+		return b.api.Do(ctx, http.MethodGet, path, nil)
+	}
+	return restapi.Pages(ctx, path, get, func(resp *restapi.Response) (string, error) {
 		b.noteScopes(resp.Header)
 		if err := each(resp.Body); err != nil {
 			var se *json.SyntaxError
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &se) || errors.As(err, &te) {
-				return fmt.Errorf("GET %s: bad JSON: %w", next, err)
+				return "", fmt.Errorf("GET %s: bad JSON: %w", page, err)
 			}
-			return err
+			return "", err
 		}
-		next = restapi.NextLink(resp.Header)
-	}
-	return nil
+		return restapi.NextLink(resp.Header), nil
+	})
 }
 
 // noteScopes records the token's classic scopes (X-OAuth-Scopes) of an answer.
@@ -689,26 +676,21 @@ func (b *Backend) apiErr(err error, op, need string) error {
 		return nil
 	}
 	if errors.Is(err, restapi.ErrRateLimited) {
-		return &sentinelError{sentinel: registry.ErrRateLimited, err: fmt.Errorf("GitHub API: %s: %w", op, err)}
+		return registry.Mark(registry.ErrRateLimited, fmt.Errorf("GitHub API: %s: %w", op, err))
 	}
 	var se *restapi.StatusError
 	if !errors.As(err, &se) {
 		return fmt.Errorf("GitHub API: %s: %w", op, err)
 	}
-	switch se.Status {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		sentinel := registry.ErrUnauthorized
-		if se.Status == http.StatusForbidden {
-			sentinel = registry.ErrDenied
-		}
-		detail := se.Message
-		if s := se.Header.Values("X-OAuth-Scopes"); len(s) > 0 {
-			detail = strings.TrimPrefix(detail+"; the token has the scopes: "+scopeList(s), "; ")
-		}
-		return fmt.Errorf("GitHub API: %s: %w", op, &registry.AuthError{Status: se.Status, Who: b.who, Need: need, Detail: detail, Err: sentinel})
-	case http.StatusNotFound:
-		return &sentinelError{sentinel: registry.ErrNotFound,
-			err: fmt.Errorf("GitHub API: %s: not found (or %s cannot see it: it needs %s): %w", op, b.who, need, err)}
+	detail := se.Message
+	if s := se.Header.Values("X-OAuth-Scopes"); len(s) > 0 {
+		detail = strings.TrimPrefix(detail+"; the token has the scopes: "+scopeList(s), "; ")
+	}
+	if ae := registry.Auth(se.Status, b.who, need, detail); ae != nil {
+		return fmt.Errorf("GitHub API: %s: %w", op, ae)
+	}
+	if se.Status == http.StatusNotFound {
+		return registry.Mark(registry.ErrNotFound, fmt.Errorf("GitHub API: %s: not found (or %s cannot see it: it needs %s): %w", op, b.who, need, err))
 	}
 	return fmt.Errorf("GitHub API: %s: %w", op, err)
 }
@@ -746,15 +728,6 @@ func (e *permissionError) Error() string {
 
 func (e *permissionError) Unwrap() error { return registry.ErrDenied }
 
-// sentinelError keeps a message and adds a sentinel.
-type sentinelError struct {
-	sentinel error
-	err      error
-}
-
-func (e *sentinelError) Error() string   { return e.err.Error() }
-func (e *sentinelError) Unwrap() []error { return []error{e.sentinel, e.err} }
-
 func scopeList(values []string) string {
 	var out []string
 	for _, v := range values {
@@ -765,14 +738,6 @@ func scopeList(values []string) string {
 		}
 	}
 	return strings.Join(out, ", ")
-}
-
-func parseTime(s string) time.Time {
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
 }
 
 func contains(s []string, v string) bool {

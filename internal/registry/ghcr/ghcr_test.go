@@ -1000,7 +1000,7 @@ func TestNewAndCapabilities(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := b.Capabilities()
-	if c.Name != "GitHub Container Registry" || !c.Pushed || !strings.Contains(c.GCHint, "30 days") {
+	if !c.Pushed || !c.ListsUntagged || !strings.Contains(c.GCHint, "30 days") {
 		t.Errorf("Capabilities = %+v", c)
 	}
 	if strings.Contains(b.Who(), token) || !strings.Contains(b.Who(), "password input or GITHUB_TOKEN") {

@@ -29,13 +29,13 @@ package harbor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
@@ -141,9 +141,10 @@ func (b *Backend) Who() string {
 // API's are in Stats).
 func (b *Backend) APIRequests() int64 { return b.api.Requests() }
 
-// Capabilities describes Harbor: push times from the REST API.
+// Capabilities describes Harbor, as its Descriptor says: push times from
+// the REST API.
 func (b *Backend) Capabilities() registry.Capabilities {
-	return registry.Capabilities{Name: "Harbor", GCHint: GCHint, Pushed: true}
+	return registry.Capabilities{GCHint: Descriptor.GCHint, Pushed: Descriptor.Caps.PushTime}
 }
 
 // TagDeleteSupported is true: the REST API deletes single tags. No
@@ -164,15 +165,6 @@ func needDelete(project string) string {
 	return fmt.Sprintf(`the "delete artifact" and "delete tag" permissions on Harbor project %q: the Maintainer or Project Admin role, `+
 		`or a robot account with artifact "delete" and tag "delete" permissions`, project)
 }
-
-// sentinelError adds a sentinel to an error, keeping its message.
-type sentinelError struct {
-	sentinel error
-	err      error
-}
-
-func (e *sentinelError) Error() string   { return e.err.Error() }
-func (e *sentinelError) Unwrap() []error { return []error{e.sentinel, e.err} }
 
 // harborError splits a restapi message "CODE message" into its parts.
 func harborError(se *restapi.StatusError) (code, message string) {
@@ -202,20 +194,17 @@ func (b *Backend) apiError(err error, op, need string) error {
 	switch {
 	case errors.As(err, &se):
 		code, msg := harborError(se)
+		if ae := registry.Auth(se.Status, b.who, need, se.Message); ae != nil {
+			return fmt.Errorf("%s: Harbor API: %w", op, ae)
+		}
 		switch se.Status {
-		case http.StatusUnauthorized, http.StatusForbidden:
-			sentinel := registry.ErrUnauthorized
-			if se.Status == http.StatusForbidden {
-				sentinel = registry.ErrDenied
-			}
-			return fmt.Errorf("%s: Harbor API: %w", op, &registry.AuthError{Status: se.Status, Who: b.who, Need: need, Detail: se.Message, Err: sentinel})
 		case http.StatusNotFound:
-			return &sentinelError{sentinel: registry.ErrNotFound, err: fmt.Errorf("%s: %w", op, err)}
+			return registry.Mark(registry.ErrNotFound, fmt.Errorf("%s: %w", op, err))
 		case http.StatusPreconditionFailed:
-			return &sentinelError{sentinel: registry.ErrProtected, err: errors.New(protectedReason(code, msg))}
+			return registry.Mark(registry.ErrProtected, errors.New(protectedReason(code, msg)))
 		}
 	case errors.Is(err, restapi.ErrRateLimited):
-		return &sentinelError{sentinel: registry.ErrRateLimited, err: fmt.Errorf("%s: %w", op, err)}
+		return registry.Mark(registry.ErrRateLimited, fmt.Errorf("%s: %w", op, err))
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
@@ -257,26 +246,30 @@ func repoPath(project, name string) string {
 // getAll GETs path and every page its Link headers lead to.
 func getAll[T any](ctx context.Context, b *Backend, path, op, need string) ([]T, error) {
 	var out []T
-	seen := map[string]bool{}
-	for next := path; next != ""; {
-		if len(seen) >= 100000 {
-			return nil, fmt.Errorf("%s: more than 100000 pages: giving up", op)
-		}
-		if seen[next] {
-			return nil, fmt.Errorf("%s: the pagination links loop back to %s", op, next)
-		}
-		seen[next] = true
-		var page []T
-		resp, err := b.api.GetJSON(ctx, next, &page)
+	var page string
+	get := func(ctx context.Context, path string) (*restapi.Response, error) {
+		page = path
+		resp, err := b.api.Do(ctx, http.MethodGet, path, nil)
 		if err != nil {
 			return nil, b.apiError(err, op, need)
 		}
-		out = append(out, page...)
-		// Harbor's links are host-relative (/api/v2.0/...?page=2); restapi
-		// resolves them on the API's own host. An empty page ends it.
-		if next = restapi.NextLink(resp.Header); next == "" || len(page) == 0 {
-			break
+		return resp, nil
+	}
+	err := restapi.Pages(ctx, path, get, func(resp *restapi.Response) (string, error) {
+		var items []T
+		if err := json.Unmarshal(resp.Body, &items); err != nil {
+			return "", b.apiError(fmt.Errorf("GET %s: bad JSON: %w", page, err), op, need)
 		}
+		out = append(out, items...)
+		if len(items) == 0 {
+			return "", nil // an empty page ends the listing
+		}
+		// Harbor's links are host-relative (/api/v2.0/...?page=2); restapi
+		// resolves them on the API's own host.
+		return restapi.NextLink(resp.Header), nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -349,7 +342,7 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 				continue // a tag moved between two pages: the first listing wins
 			}
 			digests[t.Name] = a.Digest
-			tag := image.Tag{Name: t.Name, Digest: a.Digest, Pushed: parseTime(t.PushTime)}
+			tag := image.Tag{Name: t.Name, Digest: a.Digest, Pushed: registry.ParseTime(t.PushTime)}
 			if t.Immutable {
 				tag.Protected = ProtectedImmutable
 			}
@@ -360,15 +353,6 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	b.listed[repo] = digests
 	b.mu.Unlock()
 	return out, nil
-}
-
-// parseTime reads Harbor's times; its zero time (0001-01-01) is unknown.
-func parseTime(s string) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil || t.Year() <= 1 {
-		return time.Time{}
-	}
-	return t
 }
 
 // DeleteTag deletes one tag through the REST API. The artifact is named
@@ -440,7 +424,7 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []
 		if len(te.Errors) > 0 {
 			code, msg = string(te.Errors[0].Code), te.Errors[0].Message
 		}
-		return &sentinelError{sentinel: registry.ErrProtected, err: errors.New(protectedReason(code, msg))}
+		return registry.Mark(registry.ErrProtected, errors.New(protectedReason(code, msg)))
 	}
 	var ae *registry.AuthError
 	if errors.As(err, &ae) {

@@ -77,8 +77,10 @@ type options struct {
 	retryMax    time.Duration
 	keychain    authn.Keychain
 	untagFirst  bool
-	name        string
 	gcHint      string
+	offHint     string
+	protections []Protection
+	limiter     *registry.Limiter
 	secrets     *redact.Set
 }
 
@@ -106,7 +108,9 @@ func WithCredentials(c Credentials) Option {
 	}
 }
 
-// WithConcurrency caps the requests in flight. The default is 8.
+// WithConcurrency sets how many requests may be in flight at once: the
+// size of the backend's own Limiter (when WithLimiter gives none) and how
+// many blob GETs go-containerregistry runs in parallel. The default is 8.
 func WithConcurrency(n int) Option {
 	return func(o *options) error {
 		if n < 1 {
@@ -119,6 +123,14 @@ func WithConcurrency(n int) Option {
 
 // WithUserAgent sets the User-Agent. The default is "tagsweep".
 func WithUserAgent(ua string) Option { return func(o *options) error { o.userAgent = ua; return nil } }
+
+// WithLimiter makes every request wait for a slot of l, which the caller
+// shares with the other HTTP stacks of the run (the vendor REST APIs), so
+// that one bound holds for all of them (README, Performance: concurrency).
+// The default is a Limiter of the backend's own, of WithConcurrency's size.
+func WithLimiter(l *registry.Limiter) Option {
+	return func(o *options) error { o.limiter = l; return nil }
+}
 
 // WithTransport replaces the HTTP transport under the limiter and retry
 // layers (tests). The default is a clone of http.DefaultTransport with the
@@ -154,11 +166,27 @@ func WithKeychain(k authn.Keychain) Option {
 // list (the registry's own cleanup removes it). The default is false.
 func WithUntagFirst(b bool) Option { return func(o *options) error { o.untagFirst = b; return nil } }
 
-// WithName sets the registry kind and the garbage-collection hint that
-// Capabilities report (e.g. "Amazon ECR"). The default is the CNCF
-// distribution registry's.
-func WithName(name, gcHint string) Option {
-	return func(o *options) error { o.name, o.gcHint = name, gcHint; return nil }
+// WithGCHint sets the garbage-collection hint that Capabilities report:
+// how the operator frees the space of deleted manifests on this registry.
+// The default is DistributionGCHint.
+func WithGCHint(hint string) Option { return func(o *options) error { o.gcHint = hint; return nil } }
+
+// WithProtections sets the error answers to a DELETE that name a per-item
+// protection (a lock, an immutability rule): the item is kept as a
+// registry.ProtectedError and nothing else is affected. The vendor
+// descriptors declare them. The default is none: every 400/405 refusal
+// is then a refused method (see deleteRefusal).
+func WithProtections(ps ...Protection) Option {
+	return func(o *options) error { o.protections = append(o.protections, ps...); return nil }
+}
+
+// WithDeletesOffHint sets what to tell the user when the registry refuses
+// deletes altogether (405 to a DELETE and to the zero-digest probe), for
+// registries that delete through another API (the vendor descriptors
+// declare it). The default is the CNCF distribution registry's fix where
+// the answer is distribution's, else a generic one.
+func WithDeletesOffHint(hint string) Option {
+	return func(o *options) error { o.offHint = hint; return nil }
 }
 
 // WithSecrets makes the backend add to s every credential it sends and
@@ -185,9 +213,10 @@ type Backend struct {
 	deleteClients sync.Map // repo -> *lazyClient
 	created       sync.Map // config digest -> configCreated
 
-	untagFirst bool
-	name       string
-	gcHint     string
+	untagFirst  bool
+	gcHint      string
+	offHint     string
+	protections []Protection
 
 	tagDelete      atomic.Int32 // 0 unknown, 1 supported, 2 not
 	referrers      atomic.Int32 // 0 unknown, 1 supported, 2 not
@@ -217,7 +246,8 @@ func New(host string, opts ...Option) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry %q: %w", host, err)
 	}
-	b := &Backend{host: host, reg: reg, stats: &Stats{}, untagFirst: o.untagFirst, name: cmp.Or(o.name, "OCI distribution"), gcHint: o.gcHint}
+	b := &Backend{host: host, reg: reg, stats: &Stats{}, untagFirst: o.untagFirst, gcHint: cmp.Or(o.gcHint, DistributionGCHint),
+		offHint: o.offHint, protections: o.protections}
 
 	// Credentials: explicit, else the keychain, else anonymous.
 	switch {
@@ -263,7 +293,10 @@ func New(host string, opts ...Option) (*Backend, error) {
 		hint = plainHTTPHint(host, o.scheme == SchemeHTTPS)
 	}
 	rt = &pinScheme{host: reg.RegistryStr(), scheme: pin, ggcrScheme: reg.Scheme(), plainHint: hint, next: rt}
-	rt = &limiter{slots: make(chan struct{}, o.concurrency), next: rt}
+	if o.limiter == nil {
+		o.limiter = registry.NewLimiter(o.concurrency)
+	}
+	rt = o.limiter.Transport(rt)
 	rt = &backoff{next: rt, maxRetries: o.maxRetries, base: o.retryBase, maxWait: o.retryMax, stats: b.stats, sleep: sleepCtx}
 	// ggcr retries the transient codes; 429 and 503 are ours (Retry-After).
 	retryCodes := []int{http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout, 499, 522}
@@ -297,13 +330,14 @@ func (b *Backend) Stats() Stats {
 
 // Capabilities describes the registry.
 func (b *Backend) Capabilities() registry.Capabilities {
-	return registry.Capabilities{Name: b.name, GCHint: cmp.Or(b.gcHint, distributionGC)}
+	return registry.Capabilities{GCHint: b.gcHint}
 }
 
-const distributionGC = "CNCF distribution registry: `registry garbage-collect --delete-untagged /etc/docker/registry/config.yml` " +
-	"(registry 2.8: leave out `--delete-untagged`, which breaks multi-arch images there; tagsweep already deleted the untagged children it could). " +
-	"Harbor: run a garbage collection job (Administration > Clean Up). " +
-	"zot, GitLab, Quay and the cloud registries collect garbage on their own schedule."
+// DistributionGCHint is how the CNCF distribution registry, the reference
+// implementation of the API this backend speaks, frees the space of
+// deleted manifests.
+const DistributionGCHint = "CNCF distribution registry: `registry garbage-collect --delete-untagged /etc/docker/registry/config.yml` " +
+	"(registry 2.8: leave out `--delete-untagged`, which breaks multi-arch images there; tagsweep already deleted the untagged children it could)."
 
 func (b *Backend) repo(r string) name.Repository {
 	return b.reg.Repo(strings.Split(r, "/")...)
@@ -440,15 +474,16 @@ func readAgain(ctx context.Context, read func() error) error {
 	return err
 }
 
-// cutOff reports whether err is a connection lost mid-answer.
+// cutOff reports whether err is a connection lost mid-answer: by the
+// errors' types (net/http and go-containerregistry wrap them with %w),
+// never by their wording.
 func cutOff(err error) bool {
 	var te *transport.Error
 	if errors.As(err, &te) {
 		return false
 	}
 	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		strings.Contains(err.Error(), "unexpected EOF") || strings.Contains(err.Error(), "connection reset")
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func (b *Backend) manifest(ctx context.Context, repo, ref string) (*image.Manifest, error) {
@@ -466,7 +501,7 @@ func (b *Backend) manifest(ctx context.Context, repo, ref string) (*image.Manife
 			return nil, fmt.Errorf("parse index %s: %w", ref, err)
 		}
 		m.ArtifactType = im.ArtifactType
-		m.Created = parseTime(im.Annotations[image.AnnotationCreated])
+		m.Created = registry.ParseTime(im.Annotations[image.AnnotationCreated])
 		if im.Subject != nil {
 			m.Subject = im.Subject.Digest.String()
 		}
@@ -502,7 +537,7 @@ func (b *Backend) manifest(ctx context.Context, repo, ref string) (*image.Manife
 		// is no image config (Helm's, oras' empty one) is not fetched:
 		// none of them carries created.
 		cmt := string(mf.Config.MediaType)
-		annotated := parseTime(mf.Annotations[image.AnnotationCreated])
+		annotated := registry.ParseTime(mf.Annotations[image.AnnotationCreated])
 		if cmt != image.MediaTypeOCIConfig && cmt != image.MediaTypeDockerConfig {
 			m.Created = annotated
 			m.ArtifactType = cmp.Or(string(mf.ArtifactType), cmt)
@@ -547,18 +582,7 @@ func readCreated(config []byte) configCreated {
 	if json.Unmarshal(config, &cfg) != nil || cfg.Created == nil || *cfg.Created == "" {
 		return configCreated{}
 	}
-	return configCreated{at: parseTime(*cfg.Created), set: true}
-}
-
-func parseTime(s string) time.Time {
-	if s == "" {
-		return time.Time{}
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}
-	}
-	return t
+	return configCreated{at: registry.ParseTime(*cfg.Created), set: true}
 }
 
 // Referrers lists the referrers of digest through the OCI 1.1 API. The
@@ -751,7 +775,7 @@ func (b *Backend) TagDeleteSupported(ctx context.Context, repo string) (bool, er
 	_, _ = rand.Read(rnd[:])
 	err := b.sendDelete(ctx, repo, "tagsweep-probe-"+hex.EncodeToString(rnd[:]))
 	var te *transport.Error
-	kind, _ := deleteRefusal(err)
+	kind, _ := b.deleteRefusal(err)
 	switch {
 	case err == nil, errors.As(err, &te) && te.StatusCode == http.StatusNotFound:
 		b.tagDelete.Store(1)
@@ -782,12 +806,12 @@ func (b *Backend) TagDeleteSupported(ctx context.Context, repo string) (bool, er
 // tags, which is remembered.
 func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
 	err := b.remove(ctx, repo, tag)
-	switch kind, reason := deleteRefusal(err); kind {
+	switch kind, reason := b.deleteRefusal(err); kind {
 	case itemProtected:
 		return &registry.ProtectedError{Reason: reason, Err: fmt.Errorf("delete tag %s: %w", tag, err)}
 	case methodRefused:
 		b.tagDelete.Store(2)
-		return &statusError{sentinel: registry.ErrTagDeleteUnsupported, err: fmt.Errorf("delete tag %s: %w", tag, err)}
+		return registry.Mark(registry.ErrTagDeleteUnsupported, fmt.Errorf("delete tag %s: %w", tag, err))
 	}
 	if err != nil {
 		return b.classify(err, fmt.Sprintf("delete on repository %q", repo), "delete tag "+tag)
@@ -838,7 +862,7 @@ func partial(done []string, err error) error {
 func (b *Backend) deleteManifest(ctx context.Context, repo, digest string) error {
 	err := b.remove(ctx, repo, digest)
 	var te *transport.Error
-	switch kind, reason := deleteRefusal(err); {
+	switch kind, reason := b.deleteRefusal(err); {
 	case kind == itemProtected:
 		return &registry.ProtectedError{Reason: reason, Err: fmt.Errorf("delete %s: %w", digest, err)}
 	case kind == methodRefused && errors.As(err, &te) && te.StatusCode == http.StatusMethodNotAllowed:
@@ -853,15 +877,6 @@ func (b *Backend) deleteManifest(ctx context.Context, repo, digest string) error
 	return nil
 }
 
-// statusError keeps the registry's message and adds a sentinel.
-type statusError struct {
-	sentinel error
-	err      error
-}
-
-func (e *statusError) Error() string   { return e.err.Error() }
-func (e *statusError) Unwrap() []error { return []error{e.sentinel, e.err} }
-
 // classify maps a registry error to the sentinels, once, here. The
 // refusals of a DELETE (protections, unsupported deletes) are told apart
 // before, by deleteRefusal.
@@ -873,24 +888,21 @@ func (b *Backend) classify(err error, need, op string) error {
 	if !errors.As(err, &te) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	detail := ""
+	for _, d := range te.Errors {
+		if d.Message != "" {
+			detail = string(d.Code) + " " + d.Message
+			break
+		}
+	}
+	if ae := registry.Auth(te.StatusCode, b.who, need, detail); ae != nil {
+		return fmt.Errorf("%s: %w", op, ae)
+	}
 	switch te.StatusCode {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		sentinel := registry.ErrUnauthorized
-		if te.StatusCode == http.StatusForbidden {
-			sentinel = registry.ErrDenied
-		}
-		detail := ""
-		for _, d := range te.Errors {
-			if d.Message != "" {
-				detail = string(d.Code) + " " + d.Message
-				break
-			}
-		}
-		return fmt.Errorf("%s: %w", op, &registry.AuthError{Status: te.StatusCode, Who: b.who, Need: need, Detail: detail, Err: sentinel})
 	case http.StatusNotFound:
-		return &statusError{sentinel: registry.ErrNotFound, err: fmt.Errorf("%s: %w", op, err)}
+		return registry.Mark(registry.ErrNotFound, fmt.Errorf("%s: %w", op, err))
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		return &statusError{sentinel: registry.ErrRateLimited, err: fmt.Errorf("%s: still refused after retries: %w", op, err)}
+		return registry.Mark(registry.ErrRateLimited, fmt.Errorf("%s: still refused after retries: %w", op, err))
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -3,7 +3,6 @@ package oci
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -14,93 +13,6 @@ import (
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
-
-// acrLockedReason is the reason a manifest or tag locked on ACR is kept with.
-const acrLockedReason = "locked on the registry (ACR: writeEnabled or deleteEnabled is false)"
-
-// TestLockedManifest: an ACR lock on one digest among ten (405
-// REGISTRY_DISALLOWED_OPERATION, Azure/acr-cli#70) is a ProtectedError for
-// that digest only: the nine others are deleted, before and after it, and
-// no DELETE beyond the ten is sent (a protection needs no probe).
-func TestLockedManifest(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
-	var digests []string
-	for i := range 10 {
-		digests = append(digests, pushImage(t, fmt.Sprintf("%s/app:t%d", r.Addr(), i), testregistry.ImageSpec{Seed: int64(i + 1)}))
-	}
-	locked := digests[3]
-	r.SetHook(testregistry.ACRLocked("app/" + locked))
-	b := newBackend(t, r.Addr())
-	r.ResetRequests()
-	for i, d := range digests {
-		err := b.DeleteDigest(ctx, "app", d, nil)
-		if d != locked {
-			if err != nil {
-				t.Errorf("DeleteDigest t%d: %v", i, err)
-			}
-			continue
-		}
-		var pe *registry.ProtectedError
-		if !errors.As(err, &pe) || !errors.Is(err, registry.ErrProtected) {
-			t.Fatalf("DeleteDigest of the locked digest = %v (%T), want a *registry.ProtectedError", err, err)
-		}
-		if pe.Reason != acrLockedReason {
-			t.Errorf("reason %q, want %q", pe.Reason, acrLockedReason)
-		}
-		if errors.Is(err, registry.ErrDeleteDisabled) {
-			t.Errorf("a lock on one manifest reads as deletes disabled: %v", err)
-		}
-	}
-	if diff := gocmp.Diff([]string{"t3"}, listTags(t, r.Addr()+"/app")); diff != "" {
-		t.Errorf("tags left (-want +got):\n%s", diff)
-	}
-	if n := r.Requests().Of(http.MethodDelete, testregistry.ClassManifest); n != 10 {
-		t.Errorf("%d DELETEs, want 10 (one per digest, no probe)", n)
-	}
-}
-
-// TestLockedTag: an ACR lock on one tag among several single-tag deletes
-// is a ProtectedError for that tag; tag delete is not switched off: the
-// later tags still go, and TagDeleteSupported still says yes.
-func TestLockedTag(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
-	repo := r.Addr() + "/app"
-	d := pushImage(t, repo+":stable", testregistry.ImageSpec{Seed: 1})
-	for _, tg := range []string{"a", "b", "c", "d"} {
-		tagRef(t, repo+":"+tg, repo+"@"+d)
-	}
-	r.SetHook(testregistry.ACRLocked("app/b"))
-	b := newBackend(t, r.Addr())
-	if ok, err := b.TagDeleteSupported(ctx, "app"); !ok || err != nil {
-		t.Fatalf("TagDeleteSupported = %v, %v; want true", ok, err)
-	}
-	for _, tg := range []string{"a", "b", "c", "d"} {
-		err := b.DeleteTag(ctx, "app", tg)
-		if tg != "b" {
-			if err != nil {
-				t.Errorf("DeleteTag %s: %v", tg, err)
-			}
-			continue
-		}
-		var pe *registry.ProtectedError
-		if !errors.As(err, &pe) || pe.Reason != acrLockedReason || errors.Is(err, registry.ErrTagDeleteUnsupported) {
-			t.Errorf("DeleteTag of the locked tag = %v, want a ProtectedError %q and not ErrTagDeleteUnsupported", err, acrLockedReason)
-		}
-	}
-	if ok, err := b.TagDeleteSupported(ctx, "app"); !ok || err != nil {
-		t.Errorf("TagDeleteSupported after the lock = %v, %v; want still true", ok, err)
-	}
-	if diff := gocmp.Diff([]string{"b", "stable"}, listTags(t, repo)); diff != "" {
-		t.Errorf("tags left (-want +got):\n%s", diff)
-	}
-	if err := testregistry.VerifyPull(ctx, repo+":stable"); err != nil {
-		t.Error(err)
-	}
-}
 
 // TestRefusedOneManifest: a 405 naming no protection on one digest, on a
 // registry that deletes (the zero-digest probe answers 404), fails that
@@ -230,5 +142,55 @@ func TestCatalogNotServed(t *testing.T) {
 	}
 	if want := "list the repositories by name in `repositories`"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
+// TestProtectionOption: an answer WithProtections names is a
+// ProtectedError for that item alone, with the declared reason (and the
+// registry's detail where asked); without the option the same answer is a
+// refused method. The vendor descriptors' own protections are tested
+// through the backend connect builds (registry/vendors).
+func TestProtectionOption(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startDistribution(t, testregistry.Options{DeleteEnabled: true})
+	d := pushImage(t, r.Addr()+"/app:held", testregistry.ImageSpec{Seed: 1})
+	r.SetHook(testregistry.FailRequests(http.StatusLocked, "HELD", 0, func(req *http.Request) bool {
+		return req.Method == http.MethodDelete && strings.HasSuffix(req.URL.Path, "/"+d)
+	}))
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want string // the reason; "" for no protection
+	}{
+		{name: "declared", opts: []Option{WithProtections(Protection{Status: http.StatusLocked, Code: "HELD", Reason: "held"})}, want: "held"},
+		{name: "declared with detail", opts: []Option{WithProtections(Protection{Status: http.StatusLocked, Reason: "held", Detail: true})}, want: "held (423 HELD: "},
+		{name: "another code", opts: []Option{WithProtections(Protection{Status: http.StatusLocked, Code: "OTHER", Reason: "held"})}},
+		{name: "none"},
+	} {
+		err := newBackend(t, r.Addr(), tc.opts...).DeleteDigest(ctx, "app", d, nil)
+		var pe *registry.ProtectedError
+		switch {
+		case tc.want == "" && errors.Is(err, registry.ErrProtected):
+			t.Errorf("%s: DeleteDigest = %v, want no protection", tc.name, err)
+		case tc.want != "" && (!errors.As(err, &pe) || !strings.HasPrefix(pe.Reason, tc.want)):
+			t.Errorf("%s: DeleteDigest = %v, want a ProtectedError with reason %q", tc.name, err, tc.want)
+		}
+	}
+	if diff := gocmp.Diff([]string{"held"}, listTags(t, r.Addr()+"/app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+}
+
+// TestDeletesOffHintOption: a registry refusing every DELETE is explained
+// by the hint given WithDeletesOffHint (the host's vendor deletes through
+// its own API), before distribution's fix.
+func TestDeletesOffHintOption(t *testing.T) {
+	t.Parallel()
+	r := startDistribution(t, testregistry.Options{})
+	d := pushImage(t, r.Addr()+"/app:v1", testregistry.ImageSpec{Seed: 1})
+	err := newBackend(t, r.Addr(), WithDeletesOffHint("use the vendor's API")).DeleteDigest(context.Background(), "app", d, nil)
+	if !errors.Is(err, registry.ErrDeleteDisabled) || !strings.Contains(err.Error(), "use the vendor's API") || strings.Contains(err.Error(), "REGISTRY_STORAGE_DELETE_ENABLED") {
+		t.Errorf("DeleteDigest = %v, want ErrDeleteDisabled with the hint alone", err)
 	}
 }

@@ -20,8 +20,8 @@ import (
 // pinScheme sends every request to the registry host over one scheme,
 // whatever go-containerregistry picked. ggcr treats loopback and RFC 1918
 // hosts as plain-HTTP capable and falls back to http after https fails;
-// the contract wants `https://` to mean TLS only and plain HTTP only where
-// the user allowed it. Requests to other hosts (token realms) pass through.
+// README (the registry input) has `https://` mean TLS only and plain HTTP
+// only where the user allowed it. Requests to other hosts (token realms) pass through.
 // An empty scheme pins nothing (ggcr's https-then-http fallback applies).
 //
 // ggcr checks that a pagination Link has the scheme of Registry.Scheme(),

@@ -209,6 +209,42 @@ func (c *Client) GetJSON(ctx context.Context, path string, out any) (*Response, 
 	return resp, nil
 }
 
+// MaxPages bounds one listing: a chain of links longer than this is taken
+// for a loop that the seen-pages check missed (a link whose query changes
+// on every page).
+const MaxPages = 100000
+
+// Pages reads a paginated listing, the one loop every vendor API uses:
+// fetch sends the request for one page (the vendor's own auth and error
+// mapping go there), and each reads its answer and returns the path of the
+// next page ("" ends the listing: a Link header's rel="next" through
+// NextLink, or the body's own "next" field). A path seen before, or more
+// than MaxPages pages, ends the listing with an error naming the page
+// instead of looping. The errors of fetch and each are returned as they are.
+func Pages(ctx context.Context, first string, fetch func(ctx context.Context, path string) (*Response, error),
+	each func(resp *Response) (next string, err error)) error {
+	seen := map[string]bool{}
+	for path := first; path != ""; {
+		if seen[path] {
+			return fmt.Errorf("GET %s: the pagination links loop back to a page already read", path)
+		}
+		if len(seen) >= MaxPages {
+			return fmt.Errorf("GET %s: more than %d pages: giving up", path, MaxPages)
+		}
+		seen[path] = true
+		resp, err := fetch(ctx, path)
+		if err != nil {
+			return err
+		}
+		next, err := each(resp)
+		if err != nil {
+			return err
+		}
+		path = next
+	}
+	return nil
+}
+
 // NextLink returns the rel="next" target of an RFC 8288 Link header, or "".
 func NextLink(h http.Header) string {
 	for _, v := range h.Values("Link") {

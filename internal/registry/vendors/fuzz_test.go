@@ -1,18 +1,20 @@
-package provider
+package vendors
 
 // Fuzz targets for the provider input and host detection (issue 5). The
 // seed corpus runs with every `go test`; `go test
-// ./internal/registry/provider -run '^$' -fuzz FuzzX -fuzztime 60s` searches
+// ./internal/registry/vendors -run '^$' -fuzz FuzzX -fuzztime 60s` searches
 // further.
 
 import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tagsweep/tagsweep/internal/registry/provider"
 )
 
-// knownKinds are the `provider` values the contract and README name.
-var knownKinds = []Kind{Auto, OCI, GHCR, DockerHub, Harbor, ECR, GAR, ACR, Quay, GitLab}
+// knownKinds are the `provider` values README names.
+var knownKinds = []provider.Kind{provider.Auto, kOCI, kGHCR, kDockerHub, kHarbor, kECR, kGAR, kACR, kQuay, kGitLab}
 
 // FuzzParse: Parse accepts exactly the known names and the "gcr" alias, in
 // any case and with blanks around, and nothing else.
@@ -22,7 +24,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		want := Kind("")
+		want := provider.Kind("")
 		for _, k := range append(knownKinds, "gcr") {
 			// Case-insensitive: Unicode case folding, or lower-casing
 			// (which also takes U+0130 "İ" to "i").
@@ -32,31 +34,31 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		if want == "gcr" {
-			want = GAR
+			want = kGAR
 		}
-		k, err := Parse(s)
+		k, err := Table.Parse(s)
 		if want == "" {
 			if err == nil {
-				t.Fatalf("Parse(%q) = %q, want an error", s, k)
+				t.Fatalf("Table.Parse(%q) = %q, want an error", s, k)
 			}
 			if k != "" {
-				t.Errorf("Parse(%q) = %q with error %v", s, k, err)
+				t.Errorf("Table.Parse(%q) = %q with error %v", s, k, err)
 			}
 			for _, n := range knownKinds {
 				if !strings.Contains(err.Error(), string(n)) {
-					t.Errorf("Parse(%q): error %q does not name %s", s, err, n)
+					t.Errorf("Table.Parse(%q): error %q does not name %s", s, err, n)
 				}
 			}
 			return
 		}
 		if err != nil || k != want {
-			t.Fatalf("Parse(%q) = %q, %v; want %q", s, k, err, want)
+			t.Fatalf("Table.Parse(%q) = %q, %v; want %q", s, k, err, want)
 		}
-		if again, err := Parse(string(k)); err != nil || again != k {
-			t.Errorf("Parse(%q) = %q, %v; want it back", k, again, err)
+		if again, err := Table.Parse(string(k)); err != nil || again != k {
+			t.Errorf("Table.Parse(%q) = %q, %v; want it back", k, again, err)
 		}
-		if r := Resolve(k, "registry.example.com"); r == Auto || r == "" {
-			t.Errorf("Resolve(%q) = %q", k, r)
+		if r := Table.Resolve(k, "registry.example.com"); r == provider.Auto || r == "" {
+			t.Errorf("Table.Resolve(%q) = %q", k, r)
 		}
 	})
 }
@@ -65,7 +67,7 @@ func FuzzParse(f *testing.F) {
 // detected vendor serves registries: a host outside it must never be taken
 // for the vendor (its provider would send the registry's credentials to
 // the vendor's API, or speak the vendor's API to a stranger).
-func vendorDomain(k Kind, h string) bool {
+func vendorDomain(k provider.Kind, h string) bool {
 	suffix := func(ss ...string) bool {
 		for _, s := range ss {
 			if strings.HasSuffix(h, s) {
@@ -75,21 +77,21 @@ func vendorDomain(k Kind, h string) bool {
 		return false
 	}
 	switch k {
-	case GHCR:
+	case kGHCR:
 		return h == "ghcr.io"
-	case DockerHub:
+	case kDockerHub:
 		return h == "docker.io" || h == "registry-1.docker.io" || h == "index.docker.io" || h == "registry.hub.docker.com"
-	case ECR:
+	case kECR:
 		return suffix(".amazonaws.com", ".amazonaws.com.cn")
-	case GAR:
+	case kGAR:
 		return h == "gcr.io" || suffix(".gcr.io", ".pkg.dev")
-	case ACR:
+	case kACR:
 		return suffix(".azurecr.io", ".azurecr.cn", ".azurecr.us")
-	case Quay:
+	case kQuay:
 		return h == "quay.io"
-	case GitLab:
+	case kGitLab:
 		return h == "registry.gitlab.com"
-	case OCI:
+	case kOCI:
 		return true
 	}
 	return false
@@ -127,19 +129,19 @@ func FuzzDetect(f *testing.F) {
 		f.Add(h, uint16(443), uint64(0x5555555555555555))
 	}
 	f.Fuzz(func(t *testing.T, host string, port uint16, mask uint64) {
-		k := Detect(host)
+		k := Table.Detect(host)
 		known := false
 		for _, n := range knownKinds {
-			known = known || (n == k && n != Auto)
+			known = known || (n == k && n != provider.Auto)
 		}
 		if !known {
-			t.Fatalf("Detect(%q) = %q", host, k)
+			t.Fatalf("Table.Detect(%q) = %q", host, k)
 		}
-		if again := Detect(flipCase(host, mask)); again != k {
-			t.Errorf("Detect(%q) = %s but Detect(%q) = %s", host, k, flipCase(host, mask), again)
+		if again := Table.Detect(flipCase(host, mask)); again != k {
+			t.Errorf("Table.Detect(%q) = %s but Table.Detect(%q) = %s", host, k, flipCase(host, mask), again)
 		}
-		if Resolve(Auto, host) != k || Resolve("", host) != k {
-			t.Errorf("Resolve(auto, %q) = %s, Detect says %s", host, Resolve(Auto, host), k)
+		if Table.Resolve(provider.Auto, host) != k || Table.Resolve("", host) != k {
+			t.Errorf("Table.Resolve(auto, %q) = %s, Detect says %s", host, Table.Resolve(provider.Auto, host), k)
 		}
 		// A host without a port: adding one changes nothing.
 		bare := !strings.Contains(host, ":") ||
@@ -148,12 +150,12 @@ func FuzzDetect(f *testing.F) {
 			return
 		}
 		for _, p := range []string{":" + strconv.Itoa(int(port)), ":"} {
-			if got := Detect(host + p); got != k {
-				t.Errorf("Detect(%q) = %s but Detect(%q) = %s", host, k, host+p, got)
+			if got := Table.Detect(host + p); got != k {
+				t.Errorf("Table.Detect(%q) = %s but Table.Detect(%q) = %s", host, k, host+p, got)
 			}
 		}
 		if h := strings.ToLower(host); !vendorDomain(k, h) {
-			t.Errorf("Detect(%q) = %s, a host outside that vendor's domain", host, k)
+			t.Errorf("Table.Detect(%q) = %s, a host outside that vendor's domain", host, k)
 		}
 	})
 }

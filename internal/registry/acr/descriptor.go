@@ -1,0 +1,48 @@
+// Package acr describes Azure Container Registry: the OCI API with Azure
+// credentials, and its locks.
+package acr
+
+import (
+	"net/http"
+
+	"github.com/chrismellard/docker-credential-acr-env/pkg/credhelper"
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/tagsweep/tagsweep/internal/registry/connect"
+	"github.com/tagsweep/tagsweep/internal/registry/oci"
+	"github.com/tagsweep/tagsweep/internal/registry/provider"
+)
+
+// LockedReason is the reason an image or tag locked on ACR is kept with.
+const LockedReason = "locked on the registry (ACR: writeEnabled or deleteEnabled is false)"
+
+// Descriptor is Azure Container Registry.
+var Descriptor = connect.Descriptor{
+	Traits: provider.Traits{
+		Kind:  "acr",
+		About: "Azure Container Registry: OCI API, Azure credentials",
+		// NAME.azurecr.io, and the sovereign clouds' azurecr.cn and
+		// azurecr.us (learn.microsoft.com/azure/container-registry/
+		// container-registry-get-started-portal, "login server").
+		Hosts: provider.Under(".azurecr.io", ".azurecr.cn", ".azurecr.us"),
+		// No garbage collector to run; with soft delete, deleted manifests
+		// are kept for its retention period (container-registry-soft-delete-policy).
+		GCHint: "ACR frees the storage of deleted manifests on its own (with soft delete enabled, after the retention period).",
+	},
+	Protections: []oci.Protection{
+		// An image, tag or repository locked with `az acr repository update
+		// --write-enabled false` (or `--delete-enabled false`) answers a
+		// DELETE with 405
+		// {"errors":[{"code":"REGISTRY_DISALLOWED_OPERATION","detail":{},"message":"The operation is disallowed on this
+		// registry, repository or image. View troubleshooting steps at https://aka.ms/acr/faq/#why-does-my-pull-or-push-request-fail-with-disallowed-operation"}]}
+		// (Azure/acr-cli#70); `acr purge` skips such items and goes on
+		// (Azure/acr-cli#134, fixed by #135).
+		{Status: http.StatusMethodNotAllowed, Code: "REGISTRY_DISALLOWED_OPERATION", Reason: LockedReason},
+	},
+	// The docker config first, then a service principal in
+	// AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_TENANT_ID
+	// (chrismellard/docker-credential-acr-env).
+	Keychain: func() authn.Keychain {
+		return authn.NewMultiKeychain(authn.DefaultKeychain, authn.NewKeychainFromHelper(credhelper.NewACRCredentialsHelper()))
+	},
+}

@@ -1,0 +1,38 @@
+// Package gar describes Google Artifact Registry, which also serves
+// gcr.io: the OCI API with Google credentials, tags deleted before their
+// manifest.
+package gar
+
+import (
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/google"
+
+	"github.com/tagsweep/tagsweep/internal/registry/connect"
+	"github.com/tagsweep/tagsweep/internal/registry/provider"
+)
+
+// Descriptor is Google Artifact Registry and gcr.io.
+var Descriptor = connect.Descriptor{
+	Traits: provider.Traits{
+		Kind:    "gar",
+		Aliases: []provider.Kind{"gcr"},
+		About:   "Google Artifact Registry / gcr.io: OCI API, Google credentials, untag before delete",
+		// LOCATION-docker.pkg.dev (cloud.google.com/artifact-registry/docs/
+		// docker/names), and gcr.io with its regional hosts, which
+		// Artifact Registry serves since Container Registry's shutdown
+		// (cloud.google.com/artifact-registry/docs/transition/gcr-repositories).
+		Hosts: provider.Either(provider.Exactly("gcr.io"), provider.Under("-docker.pkg.dev", ".gcr.io")),
+		Caps: provider.Caps{
+			// A digest DELETE while a tag points at it answers 400
+			// GOOGLE_MANIFEST_DANGLING_TAG (genuinetools/reg#136; on AR
+			// enix/kube-image-keeper#636): every tag goes first.
+			UntagFirst: true,
+		},
+		// No garbage collector to run; cleanup policies delete untagged
+		// versions (cloud.google.com/artifact-registry/docs/repositories/cleanup-policy).
+		GCHint: "Artifact Registry frees the storage of deleted versions on its own; cleanup policies can remove untagged versions.",
+	},
+	// The docker config first, then Google's credentials (gcloud,
+	// application default credentials, workload identity).
+	Keychain: func() authn.Keychain { return authn.NewMultiKeychain(authn.DefaultKeychain, google.Keychain) },
+}
