@@ -100,25 +100,6 @@ func (p *pinScheme) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// limiter caps the requests in flight (the `concurrency` input). A slot is
-// held until the response headers arrive, not until the body is closed:
-// ggcr keeps a response open while it sends the next request (the
-// referrers fallback does), and holding slots across that deadlocks.
-type limiter struct {
-	slots chan struct{}
-	next  http.RoundTripper
-}
-
-func (l *limiter) RoundTrip(req *http.Request) (*http.Response, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-req.Context().Done():
-		return nil, req.Context().Err()
-	}
-	defer func() { <-l.slots }()
-	return l.next.RoundTrip(req)
-}
-
 // Stats counts what the transport did.
 type Stats struct {
 	Requests   int64
