@@ -161,7 +161,7 @@ func BenchmarkPlan(b *testing.B) {
 }
 
 // BenchmarkPlanSecondLook is the re-plan of the second look: every
-// decision fixed, the first plan's kept digests protected.
+// decision fixed, the first plan's kept digests pinned.
 func BenchmarkPlanSecondLook(b *testing.B) {
 	now := time.Now()
 	rules := benchRules(b)
@@ -170,8 +170,8 @@ func BenchmarkPlanSecondLook(b *testing.B) {
 			in := synth(n, 0, now).input(now)
 			first := policy.Make(rules, in)
 			in.Decided = map[string]policy.Decision{}
-			in.Forced = map[string]string{}
-			in.Protect = append([]string(nil), first.Kept...)
+			in.Forced = map[string]policy.Reason{}
+			in.Pinned = append([]string(nil), first.Kept...)
 			for _, it := range first.Items {
 				if it.Subject == "" {
 					in.Decided[it.Tag] = policy.Decision{Action: it.Action, Reason: it.Reason}

@@ -370,7 +370,7 @@ type snapshot struct {
 	referrers map[string][]string
 	// vanished are tags deleted by someone else between listing and GET,
 	// and tags the registry protects, with the reason they are kept.
-	vanished map[string]string
+	vanished map[string]policy.Reason
 	// warnings are oddities that did not stop the repository.
 	warnings []string
 	exists   map[string]bool
@@ -539,7 +539,7 @@ func (e *Engine) done(x *execution, out report.Repository) {
 // behind it: index children (any depth), referrers where the registry has
 // the API, and the subjects of sha256-<hex> tags nothing else reaches.
 func (e *Engine) inspect(ctx context.Context, repo string, listed []image.Tag) *snapshot {
-	s := &snapshot{manifests: map[string]*image.Manifest{}, referrers: map[string][]string{}, exists: map[string]bool{}, vanished: map[string]string{}}
+	s := &snapshot{manifests: map[string]*image.Manifest{}, referrers: map[string][]string{}, exists: map[string]bool{}, vanished: map[string]policy.Reason{}}
 	var mu sync.Mutex
 	fail := func(err error) {
 		mu.Lock()
@@ -555,7 +555,7 @@ func (e *Engine) inspect(ctx context.Context, repo string, listed []image.Tag) *
 	for i, t := range listed {
 		s.tags[i] = policy.Tag{Name: t.Name, Pushed: t.Pushed}
 		if t.Protected != "" {
-			s.vanished[t.Name] = t.Protected
+			s.vanished[t.Name] = policy.ProtectedBy(t.Protected)
 		}
 		switch {
 		case t.Digest == "":
@@ -584,7 +584,7 @@ func (e *Engine) inspect(ctx context.Context, repo string, listed []image.Tag) *
 		switch {
 		case errors.Is(err, registry.ErrNotFound):
 			mu.Lock()
-			s.vanished[t] = "deleted by someone else during the run"
+			s.vanished[t] = policy.Because(policy.ReasonVanished)
 			mu.Unlock()
 		case err != nil:
 			fail(fmt.Errorf("tag %s: %w", t, err))

@@ -400,7 +400,7 @@ func TestSecondLook(t *testing.T) {
 			f.image(dg("2"), daysAgo(1)).image(dg("1"), daysAgo(40)).tag("app", "v2", dg("2")).tag("app", "v1", dg("1"))
 		},
 		change: func(f *fake) { f.image(dg("7"), daysAgo(0)).tag("app", "v1", dg("7")) },
-		want:   result{V1Action: report.Kept, V1Reason: ReasonChanged, Left: []string{"v1", "v2"}},
+		want:   result{V1Action: report.Kept, V1Reason: "changed during run", Left: []string{"v1", "v2"}},
 	}, {
 		name: "tag to delete moved, registry deletes single tags",
 		keep: 1, tagDelete: true,
@@ -408,7 +408,7 @@ func TestSecondLook(t *testing.T) {
 			f.image(dg("2"), daysAgo(1)).image(dg("1"), daysAgo(40)).tag("app", "v2", dg("2")).tag("app", "v1", dg("1"))
 		},
 		change: func(f *fake) { f.image(dg("7"), daysAgo(0)).tag("app", "v1", dg("7")) },
-		want:   result{V1Action: report.Kept, V1Reason: ReasonChanged, Left: []string{"v1", "v2"}},
+		want:   result{V1Action: report.Kept, V1Reason: "changed during run", Left: []string{"v1", "v2"}},
 	}, {
 		name: "tag to delete deleted by someone else",
 		keep: 1,
@@ -435,7 +435,7 @@ func TestSecondLook(t *testing.T) {
 				tag("app", "v3", dg("3")).tag("app", "v2", dg("2")).tag("app", "v1", dg("1"))
 		},
 		change: func(f *fake) { f.tag("app", "v3", dg("1")) },
-		want:   result{V1Action: report.Kept, V1Reason: ReasonChanged, Left: []string{"v1", "v2", "v3"}},
+		want:   result{V1Action: report.Kept, V1Reason: "changed during run", Left: []string{"v1", "v2", "v3"}},
 	}, {
 		name: "kept tag moved onto the stale digest, registry deletes single tags",
 		keep: 2, tagDelete: true,
@@ -452,7 +452,7 @@ func TestSecondLook(t *testing.T) {
 			f.image(dg("2"), daysAgo(1)).image(dg("1"), daysAgo(40)).tag("app", "v2", dg("2")).tag("app", "v1", dg("1"))
 		},
 		change: func(f *fake) { f.tag("app", "hotfix", dg("1")) },
-		want:   result{V1Action: report.Kept, V1Reason: ReasonChanged, Left: []string{"hotfix", "v1", "v2"}},
+		want:   result{V1Action: report.Kept, V1Reason: "changed during run", Left: []string{"hotfix", "v1", "v2"}},
 	}, {
 		name: "tag pushed during the run onto the stale digest, registry deletes single tags",
 		keep: 1, tagDelete: true,

@@ -16,9 +16,6 @@ import (
 	"github.com/tagsweep/tagsweep/internal/report"
 )
 
-// ReasonChanged is the reason of a tag the second look found changed.
-const ReasonChanged = "changed during run"
-
 // execution carries one repository's plan through the second look and
 // the deletions.
 type execution struct {
@@ -39,11 +36,11 @@ type execution struct {
 	lines []string
 
 	mu        sync.Mutex
-	outcome   map[string]outcome // tag -> outcome of a planned deletion
-	digestErr map[string]error   // digest -> why it was not deleted
-	protected map[string]string  // digest -> why the registry kept it
-	partial   map[string]bool    // tags removed by a digest deletion that failed later
-	gone      map[string]bool    // digests deleted
+	outcome   map[string]outcome       // tag -> outcome of a planned deletion
+	digestErr map[string]error         // digest -> why it was not deleted
+	protected map[string]policy.Reason // digest -> why the registry kept it
+	partial   map[string]bool          // tags removed by a digest deletion that failed later
+	gone      map[string]bool          // digests deleted
 	errs      []error
 	reclaimed int64
 }
@@ -51,7 +48,7 @@ type execution struct {
 type outcome struct {
 	done   bool
 	err    error
-	reason string // replaces the plan's reason (kept after a refusal)
+	reason policy.Reason // replaces the plan's reason (kept after a refusal)
 	kept   bool
 }
 
@@ -93,7 +90,7 @@ func (x *execution) secondLook(ctx context.Context) error {
 	}
 
 	in := x.in
-	in.Forced = map[string]string{}
+	in.Forced = map[string]policy.Reason{}
 	for t, why := range x.in.Forced {
 		in.Forced[t] = why // registry-protected and vanished tags stay so
 	}
@@ -102,7 +99,7 @@ func (x *execution) secondLook(ctx context.Context) error {
 	for d, m := range x.snap.manifests {
 		in.Manifests[d] = m
 	}
-	in.Protect = append([]string(nil), x.plan.Kept...)
+	in.Pinned = append([]string(nil), x.plan.Kept...)
 	known := map[string]bool{}
 	pushed := map[string]time.Time{}
 	for _, t := range x.in.Tags {
@@ -122,26 +119,26 @@ func (x *execution) secondLook(ctx context.Context) error {
 			case !still:
 				// Gone: it protects nothing any more.
 				if it.Action == policy.Delete {
-					in.Forced[it.Tag] = ReasonChanged
+					in.Forced[it.Tag] = policy.Because(policy.ReasonChanged)
 				}
 				t.Digest = ""
 			case cur != it.Digest:
 				if it.Action == policy.Delete {
-					in.Forced[it.Tag] = ReasonChanged
+					in.Forced[it.Tag] = policy.Because(policy.ReasonChanged)
 				}
 				t.Digest = cur
-				in.Protect = append(in.Protect, cur)
+				in.Pinned = append(in.Pinned, cur)
 			}
 		}
 		in.Tags = append(in.Tags, t)
 	}
 	for n, d := range current {
 		if !known[n] {
-			in.Protect = append(in.Protect, d) // pushed during the run
+			in.Pinned = append(in.Pinned, d) // pushed during the run
 		}
 	}
 	// What the new digests reach must be known before it can be protected.
-	if err := x.fetchClosure(ctx, in.Manifests, in.Protect); err != nil {
+	if err := x.fetchClosure(ctx, in.Manifests, in.Pinned); err != nil {
 		return err
 	}
 
@@ -161,7 +158,7 @@ func (x *execution) secondLook(ctx context.Context) error {
 		}
 		switch {
 		case before.Action == policy.Delete && after.Action == policy.Keep:
-			after.Reason = ReasonChanged
+			after.Reason = policy.Because(policy.ReasonChanged)
 		case before.Action == policy.Keep && after.Action == policy.Delete:
 			return fmt.Errorf("internal error: the second look would delete %s, which the plan keeps", after.Tag)
 		}
@@ -181,7 +178,7 @@ func (x *execution) secondLook(ctx context.Context) error {
 	}
 	changed := 0
 	for _, it := range plan.Items {
-		if it.Reason == ReasonChanged {
+		if it.Reason.Kind == policy.ReasonChanged {
 			changed++
 		}
 	}
@@ -231,7 +228,7 @@ func (x *execution) fetchClosure(ctx context.Context, ms map[string]*image.Manif
 func (x *execution) execute(ctx context.Context) {
 	x.outcome = map[string]outcome{}
 	x.digestErr = map[string]error{}
-	x.protected = map[string]string{}
+	x.protected = map[string]policy.Reason{}
 	x.partial = map[string]bool{}
 	x.gone = map[string]bool{}
 	if x.blocked != nil {
@@ -262,8 +259,8 @@ func (x *execution) execute(ctx context.Context) {
 		for _, d := range layer {
 			x.mu.Lock()
 			for _, p := range x.plan.Parents[d] {
-				if why := x.protected[p]; why != "" {
-					x.protected[d] = fmt.Sprintf("referenced by %s, which the registry protects", p)
+				if _, ok := x.protected[p]; ok {
+					x.protected[d] = policy.Naming(policy.ReasonProtectedParent, p)
 					break
 				}
 				if x.digestErr[p] != nil {
@@ -274,7 +271,8 @@ func (x *execution) execute(ctx context.Context) {
 			if x.digestErr[d] == nil && ctx.Err() != nil {
 				x.digestErr[d] = notStarted(ctx)
 			}
-			skip := x.digestErr[d] != nil || x.protected[d] != ""
+			_, kept := x.protected[d]
+			skip := x.digestErr[d] != nil || kept
 			x.mu.Unlock()
 			if skip {
 				continue
@@ -302,7 +300,7 @@ func (x *execution) execute(ctx context.Context) {
 				}
 				if errors.Is(err, registry.ErrProtected) {
 					// This manifest only: kept with the registry's reason.
-					x.protected[d] = registry.ProtectedReason(err)
+					x.protected[d] = policy.ProtectedBy(registry.ProtectedReason(err))
 					return nil
 				}
 				if err != nil {
@@ -330,7 +328,7 @@ func (x *execution) deleteTags(ctx, dctx context.Context, items []policy.Item) {
 	e := x.e
 	keptOn := map[string]string{}
 	for _, it := range x.plan.Items {
-		if it.Action == policy.Keep && it.Subject == "" && it.Reason != ReasonChanged {
+		if it.Action == policy.Keep && it.Subject == "" && it.Reason.Kind != policy.ReasonChanged {
 			if _, ok := keptOn[it.Digest]; !ok {
 				keptOn[it.Digest] = it.Tag
 			}
@@ -346,13 +344,13 @@ func (x *execution) deleteTags(ctx, dctx context.Context, items []policy.Item) {
 			e.tagsDeleted.Add(1)
 			return outcome{done: true}
 		case errors.Is(err, registry.ErrProtected):
-			return outcome{kept: true, reason: registry.ProtectedReason(err)}
+			return outcome{kept: true, reason: policy.ProtectedBy(registry.ProtectedReason(err))}
 		case errors.Is(err, registry.ErrTagDeleteUnsupported):
 			// The probe said it could; the registry says otherwise now. The
 			// reason is the one the planner gives when the probe says so.
-			reason := "the registry refused to delete the single tag"
+			reason := policy.Because(policy.ReasonTagDeleteRefused)
 			if k := keptOn[it.Digest]; k != "" {
-				reason = policy.NoSingleTagDelete(policy.SharesDigest(k))
+				reason = policy.Reason{Kind: policy.ReasonSharesDigest, Name: k, NoTagDelete: true}
 			}
 			return outcome{kept: true, reason: reason}
 		default:
@@ -465,7 +463,7 @@ func (x *execution) report() []report.Tag {
 	out := make([]report.Tag, 0, len(x.plan.Items))
 	index := map[string]int{}
 	for _, it := range x.plan.Items {
-		t := report.Tag{Tag: it.Tag, Digest: it.Digest, Action: report.Kept, Reason: it.Reason}
+		t := report.Tag{Tag: it.Tag, Digest: it.Digest, Action: report.Kept, Reason: it.Reason.String()}
 		if !it.Created.IsZero() {
 			c := it.Created.UTC()
 			t.Created = &c
@@ -482,14 +480,14 @@ func (x *execution) report() []report.Tag {
 				o := x.outcome[it.Tag]
 				switch {
 				case o.kept:
-					t.Action, t.Reason = report.Kept, o.reason
+					t.Action, t.Reason = report.Kept, o.reason.String()
 				case o.err != nil:
 					err = o.err
 				}
 			case x.partial[it.Tag]:
 				// removed before its digest's deletion failed (or was refused)
-			case x.protected[it.Digest] != "":
-				t.Action, t.Reason = report.Kept, x.protected[it.Digest]
+			case x.protected[it.Digest] != policy.Reason{}:
+				t.Action, t.Reason = report.Kept, x.protected[it.Digest].String()
 			default:
 				err = x.digestErr[it.Digest]
 			}
@@ -503,7 +501,7 @@ func (x *execution) report() []report.Tag {
 	untagged := append([]policy.Untagged(nil), x.plan.Untagged...)
 	sort.SliceStable(untagged, func(i, j int) bool { return untagged[i].Digest < untagged[j].Digest })
 	for _, u := range untagged {
-		a := report.Attached{Digest: u.Digest, Kind: u.Kind, Action: deleted, Reason: u.Reason}
+		a := report.Attached{Digest: u.Digest, Kind: u.Kind(), Action: deleted, Reason: u.Reason.String()}
 		err := x.digestErr[u.Digest]
 		if x.blocked != nil {
 			err = x.blocked
@@ -513,8 +511,8 @@ func (x *execution) report() []report.Tag {
 			a.Action, a.Error = report.Failed, x.capped.TagError()
 		case err != nil:
 			a.Action, a.Error = report.Failed, err.Error()
-		case x.protected[u.Digest] != "":
-			a.Action, a.Reason = report.Kept, x.protected[u.Digest]
+		case x.protected[u.Digest] != policy.Reason{}:
+			a.Action, a.Reason = report.Kept, x.protected[u.Digest].String()
 		}
 		if i, ok := index[u.Under]; ok {
 			out[i].Attached = append(out[i].Attached, a)

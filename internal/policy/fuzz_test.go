@@ -102,7 +102,7 @@ func randomRepo(seed uint64) (Rules, Input) {
 		}
 	}
 	if r.IntN(4) == 0 {
-		in.Protect = []string{targets[r.IntN(len(targets))]}
+		in.Pinned = []string{targets[r.IntN(len(targets))]}
 	}
 	ru := rules(keep(r.IntN(4)))
 	if r.IntN(3) == 0 {
@@ -192,7 +192,7 @@ func checkInvariants(t *testing.T, ru Rules, in Input, p *Plan) {
 			walk(it.Digest)
 		}
 	}
-	for _, d := range in.Protect {
+	for _, d := range in.Pinned {
 		walk(d)
 	}
 	layer := map[string]int{}
@@ -208,7 +208,7 @@ func checkInvariants(t *testing.T, ru Rules, in Input, p *Plan) {
 		}
 	}
 	for _, it := range p.Items {
-		if it.Reason == "" {
+		if it.Reason.String() == "" {
 			t.Errorf("tag %s has no reason", it.Tag)
 		}
 		if it.Action != Delete {
@@ -289,7 +289,7 @@ func checkPlaceholders(t *testing.T, ru Rules, in Input, p *Plan) {
 		if _, forced := in.Forced[it.Tag]; forced {
 			continue
 		}
-		if it.Action != Delete || it.Method != ByDigest || it.Reason != ReasonPlaceholder {
+		if it.Action != Delete || it.Method != ByDigest || it.Reason != Because(ReasonPlaceholder) {
 			t.Errorf("tag %s on a placeholder: %s/%s %q, want deleted by digest as a leftover", it.Tag, it.Action, it.Method, it.Reason)
 		}
 	}

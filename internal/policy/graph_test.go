@@ -35,7 +35,7 @@ func TestGraph(t *testing.T) {
 	}
 	type want struct {
 		tags     map[string]string
-		untagged []Untagged
+		untagged []untaggedView
 		layers   [][]string
 	}
 	cases := []struct {
@@ -94,7 +94,7 @@ func TestGraph(t *testing.T) {
 					"multi":     "keep: rank 2 of 3 by created, within keep=2",
 					"old-multi": "delete/digest: rank 3 of 3 by created, beyond keep=2",
 				},
-				untagged: []Untagged{{Digest: s390, Under: "old-multi", Kind: "child", Reason: "child of deleted index old-multi"}},
+				untagged: []untaggedView{{Digest: s390, Under: "old-multi", Kind: "child", Reason: "child of deleted index old-multi"}},
 				layers:   [][]string{{oldIdx}, {s390}},
 			},
 		},
@@ -136,7 +136,7 @@ func TestGraph(t *testing.T) {
 					"old":   "delete/digest: rank 2 of 3 by created, beyond keep=1",
 					"older": "delete/digest: rank 3 of 3 by created, beyond keep=1",
 				},
-				untagged: []Untagged{{Digest: ref1, Under: "old", Kind: "referrer", Reason: "attached to deleted old"}},
+				untagged: []untaggedView{{Digest: ref1, Under: "old", Kind: "referrer", Reason: "attached to deleted old"}},
 				layers:   [][]string{{oldImg, old2}, {ref1}},
 			},
 		},
@@ -149,7 +149,7 @@ func TestGraph(t *testing.T) {
 					"old":           "delete/digest: rank 2 of 2 by created, beyond keep=1",
 					sig(oldImg, ""): "delete/digest: attached to deleted old",
 				},
-				untagged: []Untagged{{Digest: ref2, Under: "old", Kind: "referrer", Reason: "attached to deleted old"}},
+				untagged: []untaggedView{{Digest: ref2, Under: "old", Kind: "referrer", Reason: "attached to deleted old"}},
 				layers:   [][]string{{oldImg}, {fallback}, {ref2}},
 			},
 		},
@@ -166,7 +166,7 @@ func TestGraph(t *testing.T) {
 					sig(s390, ".sig"): "delete/digest: attached to deleted old-multi",
 					sig(arm, ".sig"):  "keep: attached to kept multi",
 				},
-				untagged: []Untagged{{Digest: s390, Under: "old-multi", Kind: "child", Reason: "child of deleted index old-multi"}},
+				untagged: []untaggedView{{Digest: s390, Under: "old-multi", Kind: "child", Reason: "child of deleted index old-multi"}},
 				layers:   [][]string{{oldIdx}, {s390}, {sigOld}},
 			},
 		},
@@ -200,7 +200,7 @@ func TestGraph(t *testing.T) {
 					"new":       "keep: rank 1 of 2 by created, within keep=1",
 					"old-multi": "delete/digest: rank 2 of 2 by created, beyond keep=1",
 				},
-				untagged: []Untagged{
+				untagged: []untaggedView{
 					{Digest: s390, Under: "old-multi", Kind: "child", Reason: "child of deleted index old-multi"},
 					{Digest: attest, Under: "old-multi", Kind: "attestation", Reason: "attestation of deleted old-multi"},
 				},
@@ -211,7 +211,7 @@ func TestGraph(t *testing.T) {
 			name: "reasons name the kept tag even where a protected digest also reaches",
 			keep: 2,
 			in: Input{Tags: tags("multi", keptIdx, "new", newImg, sig(arm, ".sig"), sigNew), Manifests: base(),
-				Protect: []string{arm, keptIdx}},
+				Pinned: []string{arm, keptIdx}},
 			want: want{tags: map[string]string{
 				"new":            "keep: rank 1 of 2 by created, within keep=2",
 				"multi":          "keep: rank 2 of 2 by created, within keep=2",
@@ -220,7 +220,7 @@ func TestGraph(t *testing.T) {
 		},
 		{
 			name: "protected digests survive even when every tag on them is stale",
-			in:   Input{Tags: tags("new", newImg, "old", oldImg), Manifests: base(), Protect: []string{oldImg}},
+			in:   Input{Tags: tags("new", newImg, "old", oldImg), Manifests: base(), Pinned: []string{oldImg}},
 			want: want{tags: map[string]string{
 				"new": "keep: rank 1 of 2 by created, within keep=1",
 				"old": "keep: shares digest with kept tag (changed during run) (this registry cannot delete a single tag)",
@@ -233,7 +233,7 @@ func TestGraph(t *testing.T) {
 			tc.in.Now = now
 			r := rules(keep(max(tc.keep, 1)), func(r *Rules) { r.Exclude = globs("latest") })
 			p := Make(r, tc.in)
-			got := want{tags: outcomes(p), untagged: p.Untagged, layers: p.Layers}
+			got := want{tags: outcomes(p), untagged: untaggedViews(p.Untagged), layers: p.Layers}
 			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(want{}), sortedLayers()); diff != "" {
 				t.Errorf("plan mismatch (-want +got):\n%s", diff)
 			}
@@ -328,4 +328,15 @@ func TestExcludeProtectsAttachedTags(t *testing.T) {
 	if diff := cmp.Diff([][]string{{oldImg, old2}, {sigOld2}}, p.Layers, sortedLayers()); diff != "" {
 		t.Errorf("deletion layers (-want +got):\n%s", diff)
 	}
+}
+
+// untaggedView is an untagged manifest as the report shows it.
+type untaggedView struct{ Digest, Under, Kind, Reason string }
+
+func untaggedViews(us []Untagged) []untaggedView {
+	var out []untaggedView
+	for _, u := range us {
+		out = append(out, untaggedView{Digest: u.Digest, Under: u.Under, Kind: u.Kind(), Reason: u.Reason.String()})
+	}
+	return out
 }

@@ -60,7 +60,7 @@ func TestPlaceholder(t *testing.T) {
 					"v3":     "keep: rank 2 of 4 by push time, within keep=2",
 					"v2":     "delete/digest: rank 3 of 4 by push time, beyond keep=2",
 					"stable": "delete/digest: rank 4 of 4 by push time, beyond keep=2",
-					"v1":     "delete/digest: " + ReasonPlaceholder,
+					"v1":     "delete/digest: " + leftover,
 				},
 				layers: [][]string{{c, d, p1}},
 				kept:   []string{a, b},
@@ -74,7 +74,7 @@ func TestPlaceholder(t *testing.T) {
 				tags: map[string]string{
 					"v4": "keep: rank 1 of 2 by created, within keep=2",
 					"v3": "keep: rank 2 of 2 by created, within keep=2",
-					"v1": "delete/digest: " + ReasonPlaceholder,
+					"v1": "delete/digest: " + leftover,
 				},
 				layers: [][]string{{p1}},
 				kept:   []string{a, b},
@@ -86,7 +86,7 @@ func TestPlaceholder(t *testing.T) {
 			in:    Input{Tags: tags("2.0.0", p1, "1.1.0", a, "1.0.0", b), Manifests: base},
 			want: want{
 				tags: map[string]string{
-					"2.0.0": "delete/digest: " + ReasonPlaceholder,
+					"2.0.0": "delete/digest: " + leftover,
 					"1.1.0": "keep: rank 1 of 2 by version, within keep=1",
 					"1.0.0": "delete/digest: rank 2 of 2 by version, beyond keep=1",
 				},
@@ -103,9 +103,9 @@ func TestPlaceholder(t *testing.T) {
 				img(a, daysAgo(40)), placeholderImage(p1), placeholderImage(p2), placeholderImage(dg("f3")))},
 			want: want{
 				tags: map[string]string{
-					"release-1": "delete/digest: " + ReasonPlaceholder,
-					"1.2.0":     "delete/digest: " + ReasonPlaceholder,
-					"main":      "delete/digest: " + ReasonPlaceholder,
+					"release-1": "delete/digest: " + leftover,
+					"1.2.0":     "delete/digest: " + leftover,
+					"main":      "delete/digest: " + leftover,
 					"release-2": `keep: matches exclude-tags "release-*"`,
 				},
 				layers: [][]string{{p1, p2, dg("f3")}},
@@ -119,8 +119,8 @@ func TestPlaceholder(t *testing.T) {
 			want: want{
 				tags: map[string]string{
 					"v4": "keep: rank 1 of 1 by created, within keep=1",
-					"x":  "delete/digest: " + ReasonPlaceholder,
-					"y":  "delete/digest: " + ReasonPlaceholder,
+					"x":  "delete/digest: " + leftover,
+					"y":  "delete/digest: " + leftover,
 				},
 				layers: [][]string{{p1}},
 				kept:   []string{a},
@@ -133,9 +133,9 @@ func TestPlaceholder(t *testing.T) {
 			want: want{
 				tags: map[string]string{
 					"v4":           "keep: rank 1 of 2 by created, within keep=1",
-					sig(a, ".sig"): "delete/digest: " + ReasonPlaceholder,
+					sig(a, ".sig"): "delete/digest: " + leftover,
 					"v3":           "delete/digest: rank 2 of 2 by created, beyond keep=1",
-					sig(b, ".sig"): "delete/digest: " + ReasonPlaceholder,
+					sig(b, ".sig"): "delete/digest: " + leftover,
 				},
 				layers: [][]string{{b, p1, p2}},
 				kept:   []string{a},
@@ -150,7 +150,7 @@ func TestPlaceholder(t *testing.T) {
 			want: want{
 				tags: map[string]string{
 					"v4":           "keep: rank 1 of 1 by created, within keep=1",
-					sig(a, ".sig"): "delete/digest: " + ReasonPlaceholder,
+					sig(a, ".sig"): "delete/digest: " + leftover,
 				},
 				layers: [][]string{{p1}},
 				kept:   []string{a},
@@ -159,7 +159,7 @@ func TestPlaceholder(t *testing.T) {
 		{
 			name:  "changed during run: a tag the second look saw move onto a placeholder is kept, and keeps the other tag on it",
 			rules: rules(keep(1)),
-			in:    Input{Tags: tags("v4", a, "x", p1, "y", p1), Manifests: base, Forced: map[string]string{"x": "changed during run"}},
+			in:    Input{Tags: tags("v4", a, "x", p1, "y", p1), Manifests: base, Forced: map[string]Reason{"x": Because(ReasonChanged)}},
 			want: want{
 				tags: map[string]string{
 					"v4": "keep: rank 1 of 1 by created, within keep=1",
@@ -172,12 +172,12 @@ func TestPlaceholder(t *testing.T) {
 		{
 			name:  "the second look keeps the first plan's decision",
 			rules: rules(keep(1)),
-			in: Input{Tags: tags("v4", a, "v1", p1), Manifests: base, Protect: []string{a},
-				Decided: map[string]Decision{"v4": {Keep, "rank 1 of 1 by created, within keep=1"}, "v1": {Delete, ReasonPlaceholder}}},
+			in: Input{Tags: tags("v4", a, "v1", p1), Manifests: base, Pinned: []string{a},
+				Decided: map[string]Decision{"v4": {Keep, Reason{Kind: ReasonWithinKeep, Rank: Rank{N: 1, Of: 1, By: RankByCreated, Keep: 1}}}, "v1": {Delete, Because(ReasonPlaceholder)}}},
 			want: want{
 				tags: map[string]string{
 					"v4": "keep: rank 1 of 1 by created, within keep=1",
-					"v1": "delete/digest: " + ReasonPlaceholder,
+					"v1": "delete/digest: " + leftover,
 				},
 				layers: [][]string{{p1}},
 				kept:   []string{a},
@@ -200,3 +200,6 @@ func TestPlaceholder(t *testing.T) {
 		})
 	}
 }
+
+// leftover is the reason of a tag found on a placeholder image.
+const leftover = "leftover placeholder of an interrupted run"

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -40,12 +39,15 @@ type Input struct {
 	Now time.Time
 	// TagDelete reports whether the registry can delete a single tag.
 	TagDelete bool
-	// Forced keeps these tags whatever the rules say, with this reason
-	// (the second look uses it for "changed during run").
-	Forced map[string]string
-	// Protect are extra digests that must survive (tags pushed during the
-	// run, what an earlier plan kept).
-	Protect []string
+	// Forced keeps these tags whatever the rules say, with this reason:
+	// the registry protects them, they vanished during the run, or the
+	// second look saw them change.
+	Forced map[string]Reason
+	// Pinned are digests that must survive though no tag of the plan
+	// keeps them (rule 7): what the first plan kept, and what tags point
+	// at now that the second look saw moved or pushed during the run. A
+	// reason that names one says "(changed during run)".
+	Pinned []string
 	// Decided fixes the decisions for ordinary tags (the second look
 	// re-resolves an earlier plan; it never ranks again).
 	Decided map[string]Decision
@@ -54,7 +56,7 @@ type Input struct {
 // Decision is a fixed outcome for a tag.
 type Decision struct {
 	Action Action
-	Reason string
+	Reason Reason
 }
 
 // Action is what happens to a tag.
@@ -65,14 +67,6 @@ const (
 	Keep   Action = "keep"
 	Delete Action = "delete"
 )
-
-// ReasonPlaceholder is the reason of a tag found on a placeholder image
-// (image.Manifest.Placeholder): tagsweep pushed the placeholder onto
-// the tag to remove it from a shared digest, and a run stopped before
-// deleting it. The tag's own image is no longer behind it, so it is not a
-// candidate, takes no keep slot and is deleted, whatever include-tags,
-// exclude-tags, keep-semver and older-than say.
-const ReasonPlaceholder = "leftover placeholder of an interrupted run"
 
 // Method is how a deletion is carried out.
 type Method string
@@ -92,7 +86,7 @@ type Item struct {
 	Created time.Time // the age: zero when unknown (a push time under Rules.AgeSource)
 	Action  Action
 	Method  Method // set when Action is Delete
-	Reason  string
+	Reason  Reason
 	// Subject is, for a sha256-<hex>* tag, the digest it belongs to.
 	Subject string
 	// Selection is an ordinary tag's decision by the selection rules,
@@ -106,9 +100,22 @@ type Item struct {
 type Untagged struct {
 	Digest string
 	// Under is the deleted tag it is listed under in the report.
-	Under  string
-	Kind   string // "child", "attestation", "referrer"
-	Reason string
+	Under string
+	// Reason is ReasonChildOfDeleted, ReasonAttestationOf or
+	// ReasonAttachedDeleted (a referrer), naming Under.
+	Reason Reason
+}
+
+// Kind is what the manifest is to the deleted tag, as the report names
+// it: "child", "attestation" or "referrer".
+func (u Untagged) Kind() string {
+	switch u.Reason.Kind {
+	case ReasonAttestationOf:
+		return "attestation"
+	case ReasonAttachedDeleted:
+		return "referrer"
+	}
+	return "child"
 }
 
 // Plan is the outcome for one repository.
@@ -151,18 +158,6 @@ func (p *Plan) NeedsTagDelete() bool {
 	return false
 }
 
-// SharesDigest is the reason of a stale tag kept because the kept tag
-// kept points at the same manifest (rule 6).
-func SharesDigest(kept string) string { return "shares digest with kept tag " + kept }
-
-// NoSingleTagDelete adds to the reason of a stale tag kept by rule 6 that
-// the registry cannot delete a single tag (where it can, the tag goes by
-// tag delete). The planner and the engine both word it here, so a dry run
-// and a real run give the same reason.
-func NoSingleTagDelete(reason string) string {
-	return reason + " (this registry cannot delete a single tag)"
-}
-
 var attachedTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})`)
 
 // SubjectOf returns the subject digest of a sha256-<64 hex>[suffix] tag
@@ -183,8 +178,9 @@ const (
 )
 
 type reach struct {
-	root string // the tag the digest was reached from
-	kind string // how: viaTag (the tag's own digest), viaChild, viaAttached
+	root   string // the tag the digest was reached from
+	pinned bool   // reached from a pinned digest (Input.Pinned), not a tag
+	kind   string // how: viaTag (the tag's own digest), viaChild, viaAttached
 }
 
 type planner struct {
@@ -235,14 +231,14 @@ func Make(rules Rules, in Input) *Plan {
 	return p.resolve()
 }
 
-// Age is the creation time of the manifest d per the contract (see the
+// Age is the creation time of the manifest d by README's rule 1 (see the
 // planner's age), for callers that list without planning.
 func Age(manifests map[string]*image.Manifest, d string, now time.Time) (time.Time, bool) {
 	p := &planner{in: Input{Manifests: manifests, Now: now}, ages: map[string]ageMemo{}}
 	return p.age(d, 0)
 }
 
-// age is the creation time of a manifest per the contract: the config
+// age is the creation time of a manifest by rule 1: the config
 // created of an image; the created annotation of an index, else the newest
 // known age among its children (nested indexes included).
 func (p *planner) age(d string, depth int) (time.Time, bool) {
@@ -271,7 +267,7 @@ type candidate struct {
 	ver *semver.Version
 }
 
-// selectTags applies rules 3-5 of the contract to the ordinary tags.
+// selectTags applies rules 3-5 to the ordinary tags.
 func (p *planner) selectTags() {
 	r := p.rules
 	var cands []candidate
@@ -289,28 +285,28 @@ func (p *planner) selectTags() {
 			continue
 		}
 		if it.Digest == "" {
-			it.Action, it.Reason = Keep, "could not be inspected"
+			it.Action, it.Reason = Keep, Because(ReasonUninspected)
 			continue
 		}
 		if p.placeholder(it.Digest) {
-			it.Action, it.Reason = Delete, ReasonPlaceholder
+			it.Action, it.Reason = Delete, Because(ReasonPlaceholder)
 			continue
 		}
 		if g, ok := firstMatch(r.Exclude, it.Tag); ok {
-			it.Action, it.Reason = Keep, fmt.Sprintf("matches exclude-tags %q", g)
+			it.Action, it.Reason = Keep, Naming(ReasonExcluded, g)
 			continue
 		}
 		if _, ok := firstMatch(r.Include, it.Tag); !ok {
-			it.Action, it.Reason = Keep, fmt.Sprintf("matches no include-tags pattern (%s)", patterns(r.Include))
+			it.Action, it.Reason = Keep, Naming(ReasonNotIncluded, patterns(r.Include))
 			continue
 		}
 		v, isVer := ParseSemver(it.Tag)
 		switch {
 		case r.OrderBy == OrderSemver && !isVer:
-			it.Action, it.Reason = Keep, "not semver"
+			it.Action, it.Reason = Keep, Because(ReasonNotSemver)
 			continue
 		case r.OrderBy != OrderSemver && it.Created.IsZero():
-			it.Action, it.Reason = Keep, "unknown age"
+			it.Action, it.Reason = Keep, Because(ReasonUnknownAge)
 			continue
 		}
 		cands = append(cands, candidate{i: i, ver: v})
@@ -327,39 +323,38 @@ func (p *planner) selectTags() {
 		}
 		return x.Tag > y.Tag
 	})
-	by := "created"
+	by := RankByCreated
 	switch {
 	case r.OrderBy == OrderSemver:
-		by = "version"
+		by = RankByVersion
 	case p.pushed:
-		by = "push time"
+		by = RankByPushTime
 	}
 	for rank, c := range cands {
 		it := &p.items[c.i]
-		pos := fmt.Sprintf("rank %d of %d by %s", rank+1, len(cands), by)
+		pos := Rank{N: rank + 1, Of: len(cands), By: by, Keep: r.Keep}
 		if rank < r.Keep {
-			it.Action, it.Reason = Keep, fmt.Sprintf("%s, within keep=%d", pos, r.Keep)
+			it.Action, it.Reason = Keep, Reason{Kind: ReasonWithinKeep, Rank: pos}
 			continue
 		}
-		pos = fmt.Sprintf("%s, beyond keep=%d", pos, r.Keep)
 		if r.KeepSemver != nil && c.ver != nil && r.KeepSemver.Check(c.ver) {
-			it.Action, it.Reason = Keep, fmt.Sprintf("satisfies keep-semver %q", r.KeepSemverText)
+			it.Action, it.Reason = Keep, Naming(ReasonKeepSemver, r.KeepSemverText)
 			continue
 		}
 		if r.OlderThan > 0 {
 			if it.Created.IsZero() {
-				it.Action, it.Reason = Keep, "unknown age"
+				it.Action, it.Reason = Keep, Because(ReasonUnknownAge)
 				continue
 			}
 			age := p.in.Now.Sub(it.Created)
 			if age <= r.OlderThan {
-				it.Action, it.Reason = Keep, fmt.Sprintf("%s, but age %s is not older than %s", pos, FormatAge(age), r.OlderThanText)
+				it.Action, it.Reason = Keep, Reason{Kind: ReasonNotOlder, Rank: pos, Age: age, OlderThan: r.OlderThanText}
 				continue
 			}
-			it.Action, it.Reason = Delete, fmt.Sprintf("%s, age %s is older than %s", pos, FormatAge(age), r.OlderThanText)
+			it.Action, it.Reason = Delete, Reason{Kind: ReasonOlder, Rank: pos, Age: age, OlderThan: r.OlderThanText}
 			continue
 		}
-		it.Action, it.Reason = Delete, pos
+		it.Action, it.Reason = Delete, Reason{Kind: ReasonBeyondKeep, Rank: pos}
 	}
 }
 
@@ -408,26 +403,13 @@ func (p *planner) edges(d string) []struct{ to, kind string } {
 	return out
 }
 
-// protected labels the Protect digests among kept roots.
-const protected = "(changed during run)"
-
-// closure walks the graph from roots (digest -> the tag it was reached
-// from), breadth first, and records how each digest was first reached.
-// Tags are walked first and Protect digests after, so reasons name a tag
-// whenever one reaches the digest.
-func (p *planner) closure(roots []Item) map[string]reach {
+// closure walks the graph from the roots, breadth first, and records how
+// each digest was first reached. The tags are walked first and the pinned
+// digests after, so reasons name a tag whenever one reaches the digest.
+func (p *planner) closure(roots []Item, pinned []string) map[string]reach {
 	seen := map[string]reach{}
 	var queue []string
-	walk := func(tier func(Item) bool) {
-		for _, r := range roots {
-			if r.Digest == "" || !tier(r) {
-				continue
-			}
-			if _, ok := seen[r.Digest]; !ok {
-				seen[r.Digest] = reach{root: r.Tag, kind: viaTag}
-				queue = append(queue, r.Digest)
-			}
-		}
+	bfs := func() {
 		for len(queue) > 0 {
 			d := queue[0]
 			queue = queue[1:]
@@ -439,13 +421,25 @@ func (p *planner) closure(roots []Item) map[string]reach {
 				if prev := seen[d]; prev.kind == viaAttached {
 					kind = viaAttached // a child of a signature is still the signature's
 				}
-				seen[e.to] = reach{root: seen[d].root, kind: kind}
+				seen[e.to] = reach{root: seen[d].root, pinned: seen[d].pinned, kind: kind}
 				queue = append(queue, e.to)
 			}
 		}
 	}
-	walk(func(r Item) bool { return r.Tag != protected })
-	walk(func(r Item) bool { return r.Tag == protected })
+	for _, r := range roots {
+		if _, ok := seen[r.Digest]; r.Digest != "" && !ok {
+			seen[r.Digest] = reach{root: r.Tag, kind: viaTag}
+			queue = append(queue, r.Digest)
+		}
+	}
+	bfs()
+	for _, d := range pinned {
+		if _, ok := seen[d]; d != "" && !ok {
+			seen[d] = reach{pinned: true, kind: viaTag}
+			queue = append(queue, d)
+		}
+	}
+	bfs()
 	return seen
 }
 
@@ -471,13 +465,11 @@ func (p *planner) resolve() *Plan {
 			keptRoots = append(keptRoots, it)
 		}
 	}
-	for _, d := range p.in.Protect {
-		keptRoots = append(keptRoots, Item{Tag: protected, Digest: d})
-	}
 
 	// Attached tags whose subject no ordinary tag reaches decide for
-	// themselves (orphans, subjects without tags); the others follow.
-	fromPlain := p.closure(plain)
+	// themselves (orphans, subjects without tags); the others follow
+	// their subject, decided below.
+	fromPlain := p.closure(plain, nil)
 	var free []Item
 	for _, it := range p.items {
 		if it.Subject != "" && it.Digest != "" {
@@ -486,7 +478,8 @@ func (p *planner) resolve() *Plan {
 			}
 		}
 	}
-	fromFree := p.closure(free)
+	fromFree := p.closure(free, nil)
+	var followers []int
 	for i := range p.items {
 		it := &p.items[i]
 		if it.Subject == "" {
@@ -504,65 +497,65 @@ func (p *planner) resolve() *Plan {
 		if it.Digest != "" && p.placeholder(it.Digest) {
 			// Moved onto a placeholder by a run that stopped: its
 			// signature is gone already, whatever its subject's fate.
-			it.Action, it.Reason = Delete, ReasonPlaceholder
+			it.Action, it.Reason = Delete, Because(ReasonPlaceholder)
 			delRoots = append(delRoots, *it)
 			continue
 		}
 		if g, ok := firstMatch(p.rules.Exclude, it.Tag); ok && it.Digest != "" {
 			// exclude-tags: never deleted, whatever its subject's fate
 			// (a user who excludes *.sig keeps every signature).
-			it.Action, it.Reason = Keep, fmt.Sprintf("matches exclude-tags %q", g)
+			it.Action, it.Reason = Keep, Naming(ReasonExcluded, g)
 			keptRoots = append(keptRoots, *it)
 			continue
 		}
 		if it.Digest == "" {
-			it.Action, it.Reason = Keep, "could not be inspected"
+			it.Action, it.Reason = Keep, Because(ReasonUninspected)
 			continue
 		}
 		if _, ok := fromPlain[it.Subject]; ok {
+			followers = append(followers, i)
 			continue
 		}
 		if r, ok := fromFree[it.Subject]; ok && r.root != it.Tag {
-			continue // follows the attached tag whose target is its subject
+			// follows the attached tag whose target is its subject
+			followers = append(followers, i)
+			continue
 		}
 		exists, known := p.in.Exists[it.Subject]
 		switch {
 		case known && exists:
-			it.Action, it.Reason = Keep, fmt.Sprintf("attached to untagged manifest %s", it.Subject)
+			it.Action, it.Reason = Keep, Naming(ReasonAttachedUntagged, it.Subject)
 			keptRoots = append(keptRoots, *it)
 		case known && p.rules.DeleteOrphans:
-			it.Action, it.Reason = Delete, fmt.Sprintf("orphaned: subject %s is gone", it.Subject)
+			it.Action, it.Reason = Delete, Naming(ReasonOrphaned, it.Subject)
 			delRoots = append(delRoots, *it)
 		case known:
-			it.Action, it.Reason = Keep, fmt.Sprintf("orphaned: subject %s is gone (delete-orphans is off)", it.Subject)
+			it.Action, it.Reason = Keep, Naming(ReasonOrphanKept, it.Subject)
 			keptRoots = append(keptRoots, *it)
 		default:
-			it.Action, it.Reason = Keep, fmt.Sprintf("subject %s could not be checked", it.Subject)
+			it.Action, it.Reason = Keep, Naming(ReasonSubjectUnchecked, it.Subject)
 			keptRoots = append(keptRoots, *it)
 		}
 	}
 
-	// The remaining attached tags follow their subject. They are reached
-	// through their subject, so they are not roots of their own, except
-	// those whose subject nothing reaches.
-	kept, doomed := p.closure(keptRoots), p.closure(delRoots)
+	// The followers go with their subject. They are reached through their
+	// subject, so they are not roots of their own, except those whose
+	// subject nothing reaches.
+	kept, doomed := p.closure(keptRoots, p.in.Pinned), p.closure(delRoots, nil)
 	var strays []Item
-	for i := range p.items {
+	for _, i := range followers {
 		it := &p.items[i]
-		if it.Subject == "" || it.Reason != "" {
-			continue
-		}
 		if r, ok := kept[it.Subject]; ok {
-			it.Action, it.Reason = Keep, fmt.Sprintf("attached to kept %s", r.root)
+			it.Action, it.Reason = Keep, Reason{Kind: ReasonAttachedKept, Name: r.root, Pinned: r.pinned}
 		} else if r, ok := doomed[it.Subject]; ok {
-			it.Action, it.Reason = Delete, fmt.Sprintf("attached to deleted %s", r.root)
+			it.Action, it.Reason = Delete, Naming(ReasonAttachedDeleted, r.root)
 		} else {
-			it.Action, it.Reason = Keep, fmt.Sprintf("attached to untagged manifest %s", it.Subject)
+			it.Action, it.Reason = Keep, Naming(ReasonAttachedUntagged, it.Subject)
 			strays = append(strays, *it)
 		}
 	}
 	if len(strays) > 0 {
-		kept = p.closure(append(keptRoots, strays...))
+		kept = p.closure(append(keptRoots, strays...), p.in.Pinned)
 	}
 
 	// Rule 6: delete by digest only what nothing kept reaches.
@@ -572,11 +565,6 @@ func (p *planner) resolve() *Plan {
 			if _, ok := keptTagOn[it.Digest]; !ok {
 				keptTagOn[it.Digest] = it.Tag
 			}
-		}
-	}
-	for _, d := range p.in.Protect {
-		if _, ok := keptTagOn[d]; !ok {
-			keptTagOn[d] = protected
 		}
 	}
 	for i := range p.items {
@@ -595,20 +583,20 @@ func (p *planner) resolve() *Plan {
 		}
 		it.Action = Keep
 		// A kept tag on the digest, else what reaches it from a kept tag;
-		// the second look's protected digests (the first plan's kept ones)
-		// only when no tag does, so both looks give the same reason.
+		// the pinned digests (the first plan's kept ones) only when no tag
+		// does, so both looks give the same reason.
 		switch on := keptTagOn[it.Digest]; {
-		case on != "" && on != protected:
-			it.Reason = SharesDigest(on)
-		case r.root == protected:
-			it.Reason = SharesDigest(protected)
+		case on != "":
+			it.Reason = Naming(ReasonSharesDigest, on)
+		case r.pinned:
+			it.Reason = Reason{Kind: ReasonSharesDigest, Pinned: true}
 		case r.kind == viaChild:
-			it.Reason = fmt.Sprintf("child of kept index %s", r.root)
+			it.Reason = Naming(ReasonChildOfKept, r.root)
 		default:
-			it.Reason = fmt.Sprintf("attached to kept %s", r.root)
+			it.Reason = Naming(ReasonAttachedKept, r.root)
 		}
 		// Where single tags can be deleted, it would go by tag: say why not.
-		it.Reason = NoSingleTagDelete(it.Reason)
+		it.Reason.NoTagDelete = true
 	}
 
 	plan := &Plan{Items: p.items}
@@ -636,16 +624,14 @@ func (p *planner) resolve() *Plan {
 			continue
 		}
 		r := doomed[d]
-		u := Untagged{Digest: d, Under: r.root}
+		kind := ReasonChildOfDeleted
 		switch {
 		case r.kind == viaAttached:
-			u.Kind, u.Reason = "referrer", fmt.Sprintf("attached to deleted %s", r.root)
+			kind = ReasonAttachedDeleted
 		case attest[d]:
-			u.Kind, u.Reason = "attestation", fmt.Sprintf("attestation of deleted %s", r.root)
-		default:
-			u.Kind, u.Reason = "child", fmt.Sprintf("child of deleted index %s", r.root)
+			kind = ReasonAttestationOf
 		}
-		plan.Untagged = append(plan.Untagged, u)
+		plan.Untagged = append(plan.Untagged, Untagged{Digest: d, Under: r.root, Reason: Naming(kind, r.root)})
 	}
 	plan.Layers = p.layers(goneSet, gone)
 	plan.Parents = map[string][]string{}

@@ -92,7 +92,7 @@ func outcome(it Item) string {
 	if it.Action == Delete {
 		return fmt.Sprintf("delete/%s: %s", it.Method, it.Reason)
 	}
-	return "keep: " + it.Reason
+	return "keep: " + it.Reason.String()
 }
 
 func outcomes(p *Plan) map[string]string {
@@ -258,7 +258,7 @@ func TestSelection(t *testing.T) {
 		{
 			name:  "forced tags are kept with the given reason",
 			rules: rules(keep(0)),
-			in:    Input{Tags: tags("a", a, "b", b), Manifests: five, Forced: map[string]string{"a": "changed during run"}},
+			in:    Input{Tags: tags("a", a, "b", b), Manifests: five, Forced: map[string]Reason{"a": Because(ReasonChanged)}},
 			want: map[string]string{
 				"a": "keep: changed during run",
 				"b": "delete/digest: rank 1 of 1 by created, beyond keep=0",
@@ -398,7 +398,7 @@ func TestAgeSource(t *testing.T) {
 				if it.Action == Delete {
 					del = append(del, it.Tag)
 				}
-				if want, ok := tc.reasons[it.Tag]; ok && it.Reason != want {
+				if want, ok := tc.reasons[it.Tag]; ok && it.Reason.String() != want {
 					t.Errorf("%s: reason %q, want %q", it.Tag, it.Reason, want)
 				}
 			}
