@@ -403,7 +403,7 @@ func Sweep(ctx context.Context, c *config.Config, reg Registry, env Env) int {
 	e := engine.New(reg.Backend, engine.Options{
 		Registry: c.Host, Repositories: c.Repositories, Rules: c.Rules, DryRun: c.DryRun,
 		Concurrency: c.Concurrency, Now: env.Now, Log: log, MaxDeletions: c.MaxDeletions,
-		Shard: c.Shard, Shards: c.Shards, Progress: 5 * time.Second, Groups: runner.InActions(),
+		Shard: c.Shard, Shards: c.Shards, Progress: 5 * time.Second, Observer: runner.Observer(log),
 		Policy: policyOf(c),
 	})
 	rep := e.Run(ctx)

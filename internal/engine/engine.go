@@ -1,28 +1,31 @@
-// Package engine runs a retention policy over a registry: discover the
-// repositories, inspect every tag and the graph behind it with bounded
-// concurrency, plan each repository with the pure planner, take a second
-// look, delete, and report. One repository's failure does not stop the
-// others, and a Report is always returned.
+// Package engine runs a retention policy over a registry, one phase per
+// file: discover the repositories in scope (discover.go), inspect every tag
+// and the graph behind it (inspect.go), plan each repository with the pure
+// planner and cap the deletions (plan.go), take a second look just before
+// deleting (secondlook.go), delete (execute.go), and turn what happened
+// into the report (outcome.go); `tagsweep ls` lists without planning
+// (list.go). One repository's failure does not stop the others, and a
+// Report is always returned.
+//
+// The engine owns the run's concurrency (pool.go): one pool of Concurrency
+// slots bounds its goroutines and its calls to the backend, and one
+// registry.Limiter of the same size, handed to the backends, bounds the
+// requests under those calls. It tells an Observer (observe.go) how the
+// run goes, and names no CI system and no vendor.
 package engine
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"hash/fnv"
 	"io"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gobwas/glob"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry"
-	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/report"
 )
 
@@ -39,11 +42,20 @@ type Options struct {
 	Policy report.Policy
 	// DryRun plans and reports without deleting.
 	DryRun bool
-	// Concurrency bounds the parallel work. The default is 8.
+	// Concurrency bounds the engine's calls to the backend in flight, over
+	// every repository and phase at once. The default is the Limiter's
+	// size when Limiter is given, else 8.
 	Concurrency int
+	// Limiter bounds the requests in flight; the backends' HTTP stacks
+	// must wait on it (connect.Settings.Limiter). The default is a new
+	// Limiter of Concurrency slots, which Engine.Limiter returns.
+	Limiter *registry.Limiter
 	// Now is the clock. The default is time.Now.
 	Now func() time.Time
-	// Log receives progress lines. The default is io.Discard.
+	// Observer is told how the run goes. The default is LogTo(Log).
+	Observer Observer
+	// Log receives the log lines when Observer is nil. The default is
+	// io.Discard.
 	Log io.Writer
 	// MaxDeletions, when positive, caps the tags a run deletes: a plan
 	// deleting more (attached tags included) deletes nothing at all.
@@ -55,18 +67,16 @@ type Options struct {
 	// Shard, when Shards > 1, keeps only the repositories whose stable
 	// hash falls in shard Shard (0-based; Shard == Shards means 0).
 	Shard, Shards int
-	// Progress, when positive, prints a progress line this often.
+	// Progress, when positive, tells the Observer the counters this often.
+	// The default is 0 (never).
 	Progress time.Duration
-	// Groups prints each repository's lines as one GitHub Actions log
-	// group when the repository is done (::group:: / ::endgroup::).
-	Groups bool
 }
 
 // Engine applies a policy through a backend.
 type Engine struct {
-	b    registry.Backend
 	o    Options
-	logm sync.Mutex
+	work *pool
+	obs  Observer
 	// literal are the repositories named without a glob: one missing or
 	// without tags is a warning naming it, not a silent "0 tags".
 	literal map[string]bool
@@ -82,12 +92,21 @@ type Engine struct {
 func New(b registry.Backend, o Options) *Engine {
 	if o.Concurrency < 1 {
 		o.Concurrency = 8
+		if o.Limiter != nil {
+			o.Concurrency = o.Limiter.Stats().Slots
+		}
+	}
+	if o.Limiter == nil {
+		o.Limiter = registry.NewLimiter(o.Concurrency)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
+	}
+	if o.Observer == nil {
+		o.Observer = LogTo(o.Log)
 	}
 	if len(o.Repositories) == 0 {
 		o.Repositories = []string{"**"}
@@ -104,151 +123,95 @@ func New(b registry.Backend, o Options) *Engine {
 			literal[p] = true
 		}
 	}
-	return &Engine{b: b, o: o, literal: literal}
+	return &Engine{o: o, work: newPool(b, o.Concurrency), obs: o.Observer, literal: literal}
 }
 
-// noSuchRepository is the warning for a repository named literally that
-// does not exist or lists no tags (registries answer a missing repository
-// with 404 NAME_UNKNOWN, or with 200 and no tags).
-func noSuchRepository(name string) string {
-	return name + ": no such repository, or it has no tags"
-}
-
-func (e *Engine) logf(format string, args ...any) {
-	e.logm.Lock()
-	defer e.logm.Unlock()
-	fmt.Fprintf(e.o.Log, format+"\n", args...)
-}
-
-// RepoGlob compiles a repository glob: `*` stays within one level, `**`
-// crosses levels.
-func RepoGlob(p string) (*glob.Pattern, error) {
-	c := glob.Compiler{Separators: []rune{'/'}, Globstar: true}
-	return c.Compile(p)
-}
-
-// Literal reports whether a repository pattern names one repository.
-func Literal(p string) bool { return glob.QuoteMeta(p) == p }
+// Limiter is the bound on requests in flight that the backends must share:
+// Options.Limiter, or the one New made.
+func (e *Engine) Limiter() *registry.Limiter { return e.o.Limiter }
 
 // Run applies the policy and returns what happened.
 func (e *Engine) Run(ctx context.Context) *report.Report {
-	start := e.o.Now()
-	caps := e.b.Capabilities()
-	rep := &report.Report{Registry: e.o.Registry, DryRun: e.o.DryRun, StartedAt: start.UTC(), Policy: e.o.Policy,
-		Repositories: []report.Repository{}, GCHint: caps.GCHint, ReclaimedAtMost: !caps.ListsUntagged}
-	defer func() {
-		rep.FinishedAt = e.o.Now().UTC()
-		rep.ReclaimedAtMost = rep.ReclaimedAtMost || e.inexact.Load()
-		rep.Tally()
-	}()
-
-	repos, unmatched, err := e.discover(ctx)
+	rep := e.startReport()
+	defer e.endReport(rep)
+	repos, err := e.scope(ctx, rep)
 	if err != nil {
 		rep.Errors = append(rep.Errors, err.Error())
 		return rep
 	}
-	for _, name := range unmatched {
-		rep.Warnings = append(rep.Warnings, noSuchRepository(name))
-		e.logf("%s (not in the catalog)", noSuchRepository(name))
-	}
-	e.logf("%s in scope", report.Count(len(repos), "repository"))
 	if e.o.Progress > 0 {
-		stop := e.progress(len(repos))
-		defer stop()
+		defer e.progress(len(repos))()
 	}
-	results := make([]report.Repository, len(repos))
 	xs := make([]*execution, len(repos))
-	var warnMu sync.Mutex
-	warn := func(ws []string) {
-		warnMu.Lock()
-		rep.Warnings = append(rep.Warnings, ws...)
-		warnMu.Unlock()
-	}
+	results := make([]report.Repository, len(repos))
+	var warns warnings
 	// With max-deletions every repository is planned before anything is
 	// deleted; without it each repository goes on to delete as soon as
 	// it is planned.
 	twoPhase := e.o.MaxDeletions > 0
-	g := errgroup.Group{}
-	g.SetLimit(e.o.Concurrency)
-	for i, name := range repos {
-		g.Go(func() error {
-			x, warns := e.plan(ctx, name)
-			warn(warns)
-			xs[i] = x
-			if !twoPhase {
-				results[i] = e.finish(ctx, x)
-				xs[i] = nil // the snapshot is no longer needed
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
+	e.eachRepository(len(repos), func(i int) {
+		xs[i] = e.plan(ctx, repos[i], &warns)
+		if !twoPhase {
+			results[i] = e.finish(ctx, xs[i])
+			xs[i] = nil // the snapshot is no longer needed
+		}
+	})
 	if twoPhase {
 		if c := e.capDeletions(xs); c != nil {
 			rep.Cap = c
 			rep.Errors = append(rep.Errors, c.Error())
 		}
-		g := errgroup.Group{}
-		g.SetLimit(e.o.Concurrency)
-		for i, x := range xs {
-			g.Go(func() error {
-				results[i] = e.finish(ctx, x)
-				return nil
-			})
-		}
-		_ = g.Wait()
+		e.eachRepository(len(repos), func(i int) { results[i] = e.finish(ctx, xs[i]) })
 	}
 	if ctx.Err() != nil {
 		rep.Errors = append(rep.Errors, "the run stopped early: "+stopped(ctx))
 	}
 	rep.Repositories = results
+	rep.Warnings = append(rep.Warnings, warns.list...)
 	sort.Strings(rep.Warnings)
 	rep.Warnings = compact(rep.Warnings)
 	return rep
 }
 
-// InShard keeps the repositories whose stable hash (FNV-1a of the name)
-// falls in shard i of n. i may be 0..n-1 or 1..n: n is the same shard as
-// 0, so 0-based (Kubernetes JOB_COMPLETION_INDEX) and 1-based matrices
-// both cover every repository exactly once.
-func InShard(repos []string, i, n int) []string {
-	if n <= 1 {
-		return repos
+// eachRepository runs f(0) … f(n-1) on at most Concurrency goroutines of
+// their own. They hold no slot of the pool: their calls to the backend and
+// their tasks take one each, so this bound is not multiplied by theirs.
+func (e *Engine) eachRepository(n int, f func(i int)) {
+	var g errgroup.Group
+	g.SetLimit(e.o.Concurrency)
+	for i := range n {
+		g.Go(func() error {
+			f(i)
+			return nil
+		})
 	}
-	var out []string
-	for _, r := range repos {
-		h := fnv.New64a()
-		h.Write([]byte(r))
-		if h.Sum64()%uint64(n) == uint64(i%n) {
-			out = append(out, r)
-		}
-	}
-	return out
+	_ = g.Wait()
 }
 
-// progress prints a line every Progress until stopped.
-func (e *Engine) progress(total int) func() {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(e.o.Progress)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				verb := "deleted"
-				if e.o.DryRun {
-					verb = "to delete"
-				}
-				e.logf("progress: %d/%d repositories done, %d tags inspected, %d %s", e.reposDone.Load(), total, e.tagsRead.Load(), e.tagsDeleted.Load(), verb)
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
+// startReport is the report of a run that has not started.
+func (e *Engine) startReport() *report.Report {
+	caps := e.work.b.Capabilities()
+	return &report.Report{Registry: e.o.Registry, DryRun: e.o.DryRun, StartedAt: e.o.Now().UTC(), Policy: e.o.Policy,
+		Repositories: []report.Repository{}, GCHint: caps.GCHint, ReclaimedAtMost: !caps.ListsUntagged}
+}
+
+// endReport closes the report: the end time and the totals.
+func (e *Engine) endReport(rep *report.Report) {
+	rep.FinishedAt = e.o.Now().UTC()
+	rep.ReclaimedAtMost = rep.ReclaimedAtMost || e.inexact.Load()
+	rep.Tally()
+}
+
+// warnings collects the run's warnings from every repository.
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *warnings) add(ws ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, ws...)
 }
 
 // stopped says why ctx ended (the cause: timeout, signal).
@@ -259,35 +222,6 @@ func stopped(ctx context.Context) string {
 	return ctx.Err().Error()
 }
 
-// capDeletions blocks every repository when the plans delete more tags
-// than max-deletions; the refusal names the count and the first few tags.
-func (e *Engine) capDeletions(xs []*execution) *report.Cap {
-	c := &report.Cap{Max: e.o.MaxDeletions}
-	for _, x := range xs {
-		if x == nil || x.plan == nil {
-			continue
-		}
-		for _, it := range x.plan.Items {
-			if it.Action == policy.Delete {
-				c.Planned++
-				if len(c.First) < 5 {
-					c.First = append(c.First, x.repo+":"+it.Tag)
-				}
-			}
-		}
-	}
-	if c.Planned <= e.o.MaxDeletions {
-		return nil
-	}
-	for _, x := range xs {
-		if x != nil && x.blocked == nil {
-			x.blocked = c
-			x.capped = c
-		}
-	}
-	return c
-}
-
 func compact(s []string) []string {
 	var out []string
 	for i, v := range s {
@@ -296,599 +230,4 @@ func compact(s []string) []string {
 		}
 	}
 	return out
-}
-
-// discover lists the repositories in scope: the literal names when every
-// pattern is one (no catalog request), else the catalog filtered by the
-// globs. unmatched are the literal names the catalog does not list (in
-// this shard).
-func (e *Engine) discover(ctx context.Context) (repos, unmatched []string, err error) {
-	repos, unmatched, err = e.matching(ctx)
-	if err != nil || e.o.Shards <= 1 {
-		return repos, unmatched, err
-	}
-	in := InShard(repos, e.o.Shard, e.o.Shards)
-	e.logf("shard %d/%d: %d of the %d repositories that match", e.o.Shard, e.o.Shards, len(in), len(repos))
-	return in, InShard(unmatched, e.o.Shard, e.o.Shards), nil
-}
-
-// matching lists the repositories the globs match, and the literal
-// patterns that match no repository of the catalog.
-func (e *Engine) matching(ctx context.Context) ([]string, []string, error) {
-	allLiteral := true
-	for _, p := range e.o.Repositories {
-		allLiteral = allLiteral && Literal(p)
-	}
-	seen := map[string]bool{}
-	var out []string
-	if allLiteral {
-		for _, p := range e.o.Repositories {
-			if !seen[p] {
-				seen[p] = true
-				out = append(out, p)
-			}
-		}
-		sort.Strings(out)
-		return out, nil, nil
-	}
-	var gs []*glob.Pattern
-	for _, p := range e.o.Repositories {
-		g, err := RepoGlob(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("repositories: %w", err)
-		}
-		gs = append(gs, g)
-	}
-	all, err := e.b.Repositories(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("discover repositories: %w", err)
-	}
-	for _, r := range all {
-		for _, g := range gs {
-			if g.Match(r) && !seen[r] {
-				seen[r] = true
-				out = append(out, r)
-			}
-		}
-	}
-	sort.Strings(out)
-	var unmatched []string
-	for _, p := range e.o.Repositories {
-		if e.literal[p] && !seen[p] {
-			seen[p] = true
-			unmatched = append(unmatched, p)
-		}
-	}
-	sort.Strings(unmatched)
-	return out, unmatched, nil
-}
-
-// snapshot is what the first look learned about a repository.
-type snapshot struct {
-	tags      []policy.Tag
-	manifests map[string]*image.Manifest
-	referrers map[string][]string
-	// vanished are tags deleted by someone else between listing and GET,
-	// and tags the registry protects, with the reason they are kept.
-	vanished map[string]policy.Reason
-	// warnings are oddities that did not stop the repository.
-	warnings []string
-	exists   map[string]bool
-	errs     []error
-}
-
-func (s *snapshot) input(now time.Time) policy.Input {
-	return policy.Input{Tags: s.tags, Manifests: s.manifests, Referrers: s.referrers, Exists: s.exists, Now: now, Forced: s.vanished}
-}
-
-// plan lists, inspects and plans one repository. The execution it returns
-// carries the plan (or the error that stopped the repository) to finish.
-func (e *Engine) plan(ctx context.Context, name string) (*execution, []string) {
-	x := &execution{e: e, repo: name}
-	listed, err := e.b.Tags(ctx, name)
-	if errors.Is(err, registry.ErrNotFound) && e.literal[name] {
-		listed, err = nil, nil // said below, as for an empty listing
-	}
-	if err == nil && len(listed) == 0 && e.literal[name] {
-		x.logf("%s", noSuchRepository(name)) // the run's warnings say it again at the end
-		x.plan, x.snap, x.in = &policy.Plan{}, &snapshot{}, policy.Input{}
-		return x, []string{noSuchRepository(name)}
-	}
-	if err != nil {
-		if errors.Is(err, registry.ErrNotFound) {
-			err = fmt.Errorf("repository %q not found: %w", name, err)
-		}
-		x.listErr = err
-		x.logf("%s: %v", name, err)
-		return x, nil
-	}
-	snap := e.inspect(ctx, name, listed)
-	e.readUntagged(ctx, name, snap)
-	warns := append([]string(nil), snap.warnings...)
-	now := e.o.Now()
-	in := snap.input(now)
-
-	// Plan as if single tags can be deleted; ask the registry only when
-	// the plan needs it, and plan again if it cannot.
-	in.TagDelete = true
-	plan := policy.Make(e.o.Rules, in)
-	asked := plan.NeedsTagDelete()
-	if asked {
-		ok, err := e.b.TagDeleteSupported(ctx, name)
-		switch {
-		case errors.Is(err, registry.ErrDeleteDisabled):
-			// Nothing can be deleted; what would go by tag is kept, and
-			// the user learns why (digest deletes fail with the same).
-			warns = append(warns, err.Error())
-			in.TagDelete = false
-			plan = policy.Make(e.o.Rules, in)
-		case err != nil:
-			warns = append(warns, fmt.Sprintf("%s: could not tell whether the registry deletes single tags (%v); assuming it does", name, err))
-		case !ok:
-			in.TagDelete = false
-			plan = policy.Make(e.o.Rules, in)
-		}
-	}
-	x.logf("%s: %s, %d to delete", name, report.Count(len(plan.Items), "tag"), plan.Deletes())
-	x.plan, x.snap, x.in, x.asked = plan, snap, in, asked
-	if len(snap.errs) > 0 {
-		x.blocked = fmt.Errorf("not deleted: the repository could not be inspected completely: %w", errors.Join(snap.errs...))
-	}
-	return x, warns
-}
-
-// finish takes the second look, deletes and reports one planned repository.
-func (e *Engine) finish(ctx context.Context, x *execution) (out report.Repository) {
-	out = report.Repository{Name: x.repo, Tags: []report.Tag{}}
-	defer func() { e.done(x, out) }()
-	if x.listErr != nil {
-		out.Error = x.listErr.Error()
-		return out
-	}
-	switch {
-	case x.blocked != nil:
-		if x.capped == nil {
-			out.Error = x.blocked.Error()
-		}
-	case !e.o.DryRun && (x.plan.Deletes() > 0 || len(x.plan.Untagged) > 0):
-		if ctx.Err() != nil {
-			x.blocked = fmt.Errorf("not deleted: the run stopped before the second look: %s", stopped(ctx))
-			out.Error = x.blocked.Error()
-			break
-		}
-		if err := x.secondLook(ctx); err != nil {
-			if ctx.Err() != nil {
-				err = fmt.Errorf("%w (%s)", err, stopped(ctx))
-			}
-			x.blocked = fmt.Errorf("not deleted: second look failed: %w", err)
-			out.Error = x.blocked.Error()
-		}
-	}
-	x.execute(ctx)
-	out.Tags = x.report()
-	out.ReclaimedBytes = x.reclaimed
-	if len(x.errs) > 0 && out.Error == "" {
-		out.Error = joinErrors(x.errs)
-	}
-	return out
-}
-
-// joinErrors is a repository's error: one line per distinct failure. A
-// registry that refuses deletes altogether is said once, however many
-// DELETEs met the refusal before it was known (they go in parallel); each
-// tag's own error still names its digest.
-func joinErrors(errs []error) string {
-	var lines []string
-	seen := map[string]bool{}
-	refused := false
-	for _, err := range errs {
-		msg := err.Error()
-		if errors.Is(err, registry.ErrDeleteDisabled) {
-			if refused {
-				continue
-			}
-			refused = true
-		}
-		if !seen[msg] {
-			seen[msg] = true
-			lines = append(lines, msg)
-		}
-	}
-	return strings.Join(lines, "\n")
-}
-
-// done counts a finished repository and prints its lines: as one log
-// group in GitHub Actions, with the outcome in the group's title.
-func (e *Engine) done(x *execution, out report.Repository) {
-	e.reposDone.Add(1)
-	var deleted, failed int
-	for _, t := range out.Tags {
-		switch t.Action {
-		case report.Deleted, report.WouldDelete:
-			deleted++
-		case report.Failed:
-			failed++
-		}
-	}
-	verb := "deleted"
-	if e.o.DryRun {
-		verb = "would be deleted"
-	}
-	result := fmt.Sprintf("%s: %s, %d %s, %d failed", x.repo, report.Count(len(out.Tags), "tag"), deleted, verb, failed)
-	if out.Error != "" {
-		// A group title is one line: the first error, and how many more.
-		first, _, more := strings.Cut(out.Error, "\n")
-		result += ": " + first
-		if more {
-			result += " (more in the report)"
-		}
-	}
-	if !e.o.Groups {
-		return
-	}
-	e.logm.Lock()
-	defer e.logm.Unlock()
-	fmt.Fprintf(e.o.Log, "::group::%s\n", result)
-	for _, l := range x.lines {
-		fmt.Fprintln(e.o.Log, l)
-	}
-	fmt.Fprintln(e.o.Log, "::endgroup::")
-}
-
-// inspect resolves every tag with the full Accept set and walks the graph
-// behind it: index children (any depth), referrers where the registry has
-// the API, and the subjects of sha256-<hex> tags nothing else reaches.
-func (e *Engine) inspect(ctx context.Context, repo string, listed []image.Tag) *snapshot {
-	s := &snapshot{manifests: map[string]*image.Manifest{}, referrers: map[string][]string{}, exists: map[string]bool{}, vanished: map[string]policy.Reason{}}
-	var mu sync.Mutex
-	fail := func(err error) {
-		mu.Lock()
-		s.errs = append(s.errs, err)
-		mu.Unlock()
-	}
-	s.tags = make([]policy.Tag, len(listed))
-	// Tags whose digest the listing gives are read once per digest; the
-	// others are read by tag.
-	byDigest := map[string][]int{}
-	var digests []string
-	var byTag []int
-	for i, t := range listed {
-		s.tags[i] = policy.Tag{Name: t.Name, Pushed: t.Pushed}
-		if t.Protected != "" {
-			s.vanished[t.Name] = policy.ProtectedBy(t.Protected)
-		}
-		switch {
-		case t.Digest == "":
-			byTag = append(byTag, i)
-		case byDigest[t.Digest] == nil:
-			digests = append(digests, t.Digest)
-			fallthrough
-		default:
-			byDigest[t.Digest] = append(byDigest[t.Digest], i)
-		}
-	}
-	got := func(idx []int, m *image.Manifest) {
-		e.tagsRead.Add(int64(len(idx)))
-		mu.Lock()
-		defer mu.Unlock()
-		for _, i := range idx {
-			s.tags[i].Digest = m.Digest
-		}
-		if _, ok := s.manifests[m.Digest]; !ok {
-			s.manifests[m.Digest] = m
-		}
-	}
-	readTag := func(i int) {
-		t := s.tags[i].Name
-		m, err := e.b.Manifest(ctx, repo, t)
-		switch {
-		case errors.Is(err, registry.ErrNotFound):
-			mu.Lock()
-			s.vanished[t] = policy.Because(policy.ReasonVanished)
-			mu.Unlock()
-		case err != nil:
-			fail(fmt.Errorf("tag %s: %w", t, err))
-		default:
-			got([]int{i}, m)
-		}
-	}
-	g := errgroup.Group{}
-	g.SetLimit(e.o.Concurrency)
-	for _, d := range digests {
-		g.Go(func() error {
-			m, err := e.b.Manifest(ctx, repo, d)
-			switch {
-			case errors.Is(err, registry.ErrNotFound):
-				// The listing is stale: read its tags one by one.
-				for _, i := range byDigest[d] {
-					readTag(i)
-				}
-			case err != nil:
-				fail(fmt.Errorf("manifest %s: %w", d, err))
-			default:
-				got(byDigest[d], m)
-			}
-			return nil
-		})
-	}
-	for _, i := range byTag {
-		g.Go(func() error {
-			readTag(i)
-			return nil
-		})
-	}
-	_ = g.Wait()
-
-	// Walk children and referrers breadth first; each digest once.
-	asked := map[string]bool{}
-	frontier := make([]string, 0, len(s.manifests))
-	for d := range s.manifests {
-		frontier = append(frontier, d)
-	}
-	sort.Strings(frontier)
-	referrersAPI := true
-	for depth := 0; len(frontier) > 0 && depth < 16; depth++ {
-		var next []string
-		add := func(d string) {
-			mu.Lock()
-			defer mu.Unlock()
-			if _, ok := s.manifests[d]; !ok && !asked[d] {
-				asked[d] = true
-				next = append(next, d)
-			}
-		}
-		for _, d := range frontier {
-			for _, c := range s.manifests[d].Children {
-				add(c)
-			}
-		}
-		if referrersAPI {
-			g := errgroup.Group{}
-			g.SetLimit(e.o.Concurrency)
-			var unsupported bool
-			for i, d := range frontier {
-				if i == 1 {
-					// The first answer tells whether the API exists at all.
-					_ = g.Wait()
-					if unsupported {
-						break
-					}
-				}
-				g.Go(func() error {
-					refs, err := e.b.Referrers(ctx, repo, d)
-					switch {
-					case errors.Is(err, registry.ErrReferrersUnsupported):
-						mu.Lock()
-						unsupported = true
-						mu.Unlock()
-					case err != nil:
-						fail(fmt.Errorf("referrers of %s: %w", d, err))
-					case len(refs) > 0:
-						mu.Lock()
-						s.referrers[d] = refs
-						mu.Unlock()
-						for _, r := range refs {
-							add(r)
-						}
-					}
-					return nil
-				})
-			}
-			_ = g.Wait()
-			referrersAPI = !unsupported
-		}
-		sort.Strings(next)
-		g := errgroup.Group{}
-		g.SetLimit(e.o.Concurrency)
-		for _, d := range next {
-			g.Go(func() error {
-				m, err := e.b.Manifest(ctx, repo, d)
-				if errors.Is(err, registry.ErrNotFound) {
-					// A broken index (a child deleted by hand, or by the GC
-					// of registry 2.8) or a stale referrers listing: there is
-					// nothing to keep or delete behind it.
-					mu.Lock()
-					s.warnings = append(s.warnings, fmt.Sprintf("%s: manifest %s is referenced but does not exist", repo, d))
-					mu.Unlock()
-					return nil
-				}
-				if err != nil {
-					fail(fmt.Errorf("manifest %s: %w", d, err))
-					return nil
-				}
-				mu.Lock()
-				s.manifests[d] = m
-				mu.Unlock()
-				return nil
-			})
-		}
-		_ = g.Wait()
-		frontier = nil
-		for _, d := range next {
-			if _, ok := s.manifests[d]; ok {
-				frontier = append(frontier, d)
-			}
-		}
-	}
-
-	// Subjects of sha256-<hex> tags that nothing fetched: gone or untagged?
-	var subjects []string
-	seen := map[string]bool{}
-	for _, t := range s.tags {
-		if sub := policy.SubjectOf(t.Name); sub != "" {
-			if _, ok := s.manifests[sub]; !ok && !seen[sub] {
-				seen[sub] = true
-				subjects = append(subjects, sub)
-			}
-		}
-	}
-	g = errgroup.Group{}
-	g.SetLimit(e.o.Concurrency)
-	for _, sub := range subjects {
-		g.Go(func() error {
-			ok, err := e.b.Exists(ctx, repo, sub)
-			if err != nil {
-				fail(fmt.Errorf("subject %s: %w", sub, err))
-				return nil
-			}
-			mu.Lock()
-			s.exists[sub] = ok
-			mu.Unlock()
-			return nil
-		})
-	}
-	_ = g.Wait()
-	return s
-}
-
-// readUntagged adds the repository's untagged manifests that no tag
-// reaches to the snapshot, where the backend lists them: nothing deletes
-// them, but the blobs they hold are not freed, so reclaimed-bytes counts
-// them as used. Where it cannot, the figure is an upper bound.
-func (e *Engine) readUntagged(ctx context.Context, repo string, s *snapshot) {
-	l, ok := e.b.(registry.UntaggedLister)
-	if !ok || !e.b.Capabilities().ListsUntagged {
-		return
-	}
-	digests, err := l.Untagged(ctx, repo)
-	if err != nil {
-		e.inexact.Store(true)
-		s.warnings = append(s.warnings, fmt.Sprintf("%s: could not list the untagged manifests (%v): reclaimed-bytes is at most the figure shown", repo, err))
-		return
-	}
-	var mu sync.Mutex
-	g := errgroup.Group{}
-	g.SetLimit(e.o.Concurrency)
-	for _, d := range digests {
-		if _, ok := s.manifests[d]; ok {
-			continue
-		}
-		g.Go(func() error {
-			m, err := e.b.Manifest(ctx, repo, d)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case errors.Is(err, registry.ErrNotFound):
-			case err != nil:
-				e.inexact.Store(true)
-				s.warnings = append(s.warnings, fmt.Sprintf("%s: could not read untagged manifest %s (%v): reclaimed-bytes is at most the figure shown", repo, d, err))
-			default:
-				s.manifests[d] = m
-				s.exists[d] = true
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
-}
-
-// Listed is one repository as `tagsweep ls` shows it.
-type Listed struct {
-	Name  string      `json:"name"`
-	Tags  []ListedTag `json:"tags"`
-	Error string      `json:"error,omitempty"`
-}
-
-// ListedTag is one tag as `tagsweep ls` shows it.
-type ListedTag struct {
-	Tag       string     `json:"tag"`
-	Digest    string     `json:"digest"`
-	MediaType string     `json:"mediaType"`
-	Created   *time.Time `json:"created"`
-	// Pushed is the registry's push time, where the provider reports one.
-	Pushed *time.Time `json:"pushed,omitempty"`
-	// Size is the bytes of the blobs (config and layers) the tag pulls,
-	// over every platform of an index.
-	Size int64 `json:"size"`
-}
-
-// List discovers the repositories and inspects the tags that match
-// include and none of exclude, without planning or deleting.
-func (e *Engine) List(ctx context.Context, include, exclude []policy.Glob) ([]Listed, error) {
-	repos, _, err := e.discover(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Listed, len(repos))
-	g := errgroup.Group{}
-	g.SetLimit(e.o.Concurrency)
-	for i, name := range repos {
-		g.Go(func() error {
-			out[i] = e.listOne(ctx, name, include, exclude)
-			return nil
-		})
-	}
-	_ = g.Wait()
-	return out, nil
-}
-
-func (e *Engine) listOne(ctx context.Context, name string, include, exclude []policy.Glob) Listed {
-	l := Listed{Name: name, Tags: []ListedTag{}}
-	all, err := e.b.Tags(ctx, name)
-	if err != nil {
-		l.Error = err.Error()
-		return l
-	}
-	var tags []image.Tag
-	for _, t := range all {
-		if matchAny(include, t.Name) && !matchAny(exclude, t.Name) {
-			tags = append(tags, t)
-		}
-	}
-	sort.Slice(tags, func(i, j int) bool { return tags[i].Name < tags[j].Name })
-	snap := e.inspect(ctx, name, tags)
-	if len(snap.errs) > 0 {
-		l.Error = errors.Join(snap.errs...).Error()
-	}
-	now := e.o.Now()
-	for _, t := range snap.tags {
-		if t.Digest == "" {
-			continue
-		}
-		m := snap.manifests[t.Digest]
-		lt := ListedTag{Tag: t.Name, Digest: t.Digest, MediaType: m.MediaType, Size: size(snap.manifests, t.Digest)}
-		if c, ok := policy.Age(snap.manifests, t.Digest, now); ok {
-			c = c.UTC()
-			lt.Created = &c
-		}
-		if policy.Plausible(t.Pushed, now) {
-			p := t.Pushed.UTC()
-			lt.Pushed = &p
-		}
-		l.Tags = append(l.Tags, lt)
-	}
-	return l
-}
-
-func matchAny(gs []policy.Glob, s string) bool {
-	for _, g := range gs {
-		if g.Match(s) {
-			return true
-		}
-	}
-	return false
-}
-
-// size sums the distinct blobs a manifest pulls, through index children.
-func size(ms map[string]*image.Manifest, d string) int64 {
-	seen := map[string]bool{}
-	var n int64
-	var walk func(d string, depth int)
-	walk = func(d string, depth int) {
-		m := ms[d]
-		if m == nil || depth > 16 {
-			return
-		}
-		for _, b := range m.Blobs {
-			if !seen[b.Digest] {
-				seen[b.Digest] = true
-				n += b.Size
-			}
-		}
-		for _, c := range m.Children {
-			walk(c, depth+1)
-		}
-	}
-	walk(d, 0)
-	return n
 }

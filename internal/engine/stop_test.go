@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"sync"
@@ -199,8 +200,9 @@ func (w *syncWriter) String() string {
 	return w.b.String()
 }
 
-// Long runs print progress lines; in GitHub Actions each repository's
-// lines form one log group titled with its outcome.
+// Long runs tell the observer their progress; each repository's lines
+// reach it before its outcome, which titles them (internal/action makes
+// them one GitHub Actions log group: TestLogGroups there).
 func TestProgressAndGroups(t *testing.T) {
 	t.Parallel()
 	f := twoRepos()
@@ -213,7 +215,7 @@ func TestProgressAndGroups(t *testing.T) {
 			}
 		}
 	}
-	rep := run(t, f, Options{Rules: rules(1), Log: w, Progress: time.Millisecond, Groups: true, Concurrency: 1})
+	rep := run(t, f, Options{Rules: rules(1), Observer: &heldLog{w: w}, Progress: time.Millisecond, Concurrency: 1})
 	if rep.Failed() {
 		t.Fatalf("run failed: %+v", rep.Errors)
 	}
@@ -222,11 +224,46 @@ func TestProgressAndGroups(t *testing.T) {
 		t.Errorf("no progress line:\n%s", out)
 	}
 	for _, want := range []string{
-		"::group::api: 3 tags, 2 deleted, 0 failed\napi: 3 tags, 2 to delete\n::endgroup::\n",
-		"::group::app: 4 tags, 3 deleted, 0 failed\napp: 4 tags, 3 to delete\n::endgroup::\n",
+		"[api: 3 tags, 2 deleted, 0 failed]\napi: 3 tags, 2 to delete\n[end]\n",
+		"[app: 4 tags, 3 deleted, 0 failed]\napp: 4 tags, 3 to delete\n[end]\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// heldLog is an Observer that holds each repository's lines until it is
+// done, then writes them to w under its title in brackets, as a log group.
+type heldLog struct {
+	mu   sync.Mutex
+	w    io.Writer
+	held map[string][]string
+}
+
+func (l *heldLog) Log(line string) { l.RepositoryLog("", line) }
+
+func (l *heldLog) Progress(p Progress) { l.RepositoryLog("", p.String()) }
+
+func (l *heldLog) RepositoryLog(repo, line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if repo == "" {
+		fmt.Fprintln(l.w, line)
+		return
+	}
+	if l.held == nil {
+		l.held = map[string][]string{}
+	}
+	l.held[repo] = append(l.held[repo], line)
+}
+
+func (l *heldLog) RepositoryDone(f Finished) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "[%s]\n", f)
+	for _, line := range l.held[f.Repository] {
+		fmt.Fprintln(l.w, line)
+	}
+	fmt.Fprintln(l.w, "[end]")
 }

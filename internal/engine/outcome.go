@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tagsweep/tagsweep/internal/policy"
+	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/report"
+)
+
+// finish takes the second look, deletes and reports one planned
+// repository. The report keeps strings: this is where the typed plan and
+// results become the words of the report.
+func (e *Engine) finish(ctx context.Context, x *execution) (out report.Repository) {
+	out = report.Repository{Name: x.repo, Tags: []report.Tag{}}
+	defer func() { e.done(x, out) }()
+	if x.listErr != nil {
+		out.Error = x.listErr.Error()
+		return out
+	}
+	switch {
+	case x.blocked != nil:
+		if x.capped == nil {
+			out.Error = x.blocked.Error()
+		}
+	case !e.o.DryRun && (x.plan.Deletes() > 0 || len(x.plan.Untagged) > 0):
+		if ctx.Err() != nil {
+			x.blocked = fmt.Errorf("not deleted: the run stopped before the second look: %s", stopped(ctx))
+			out.Error = x.blocked.Error()
+			break
+		}
+		if err := x.secondLook(ctx); err != nil {
+			if ctx.Err() != nil {
+				err = fmt.Errorf("%w (%s)", err, stopped(ctx))
+			}
+			x.blocked = fmt.Errorf("not deleted: second look failed: %w", err)
+			out.Error = x.blocked.Error()
+		}
+	}
+	x.execute(ctx)
+	out.Tags = x.report()
+	out.ReclaimedBytes = x.reclaimed
+	if len(x.errs) > 0 && out.Error == "" {
+		out.Error = joinErrors(x.errs)
+	}
+	return out
+}
+
+// joinErrors is a repository's error: one line per distinct failure. A
+// registry that refuses deletes altogether is said once, however many
+// DELETEs met the refusal before it was known (they go in parallel); each
+// tag's own error still names its digest.
+func joinErrors(errs []error) string {
+	var lines []string
+	seen := map[string]bool{}
+	refused := false
+	for _, err := range errs {
+		msg := err.Error()
+		if errors.Is(err, registry.ErrDeleteDisabled) {
+			if refused {
+				continue
+			}
+			refused = true
+		}
+		if !seen[msg] {
+			seen[msg] = true
+			lines = append(lines, msg)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// report turns the plan and what happened into report entries.
+func (x *execution) report() []report.Tag {
+	deleted := report.Deleted
+	if x.e.o.DryRun {
+		deleted = report.WouldDelete
+	}
+	out := make([]report.Tag, 0, len(x.plan.Items))
+	index := map[string]int{}
+	for _, it := range x.plan.Items {
+		t := report.Tag{Tag: it.Tag, Digest: it.Digest, Action: report.Kept, Reason: it.Reason.String()}
+		if !it.Created.IsZero() {
+			c := it.Created.UTC()
+			t.Created = &c
+		}
+		if it.Action == policy.Delete {
+			t.Action = deleted
+			switch {
+			case x.capped != nil:
+				t.Action, t.Error, t.Capped = report.Failed, x.capped.TagError(), true
+			case x.blocked != nil:
+				t.Action, t.Error = report.Failed, x.blocked.Error()
+			default:
+				t.Action, t.Reason, t.Error = x.resultOf(it).entry(deleted, t.Reason)
+			}
+		}
+		index[it.Tag] = len(out)
+		out = append(out, t)
+	}
+	untagged := append([]policy.Untagged(nil), x.plan.Untagged...)
+	sort.SliceStable(untagged, func(i, j int) bool { return untagged[i].Digest < untagged[j].Digest })
+	for _, u := range untagged {
+		a := report.Attached{Digest: u.Digest, Kind: u.Kind(), Action: deleted, Reason: u.Reason.String()}
+		switch {
+		case x.capped != nil:
+			a.Action, a.Error = report.Failed, x.capped.TagError()
+		case x.blocked != nil:
+			a.Action, a.Error = report.Failed, x.blocked.Error()
+		default:
+			a.Action, a.Reason, a.Error = x.digests[u.Digest].entry(deleted, a.Reason)
+		}
+		if i, ok := index[u.Under]; ok {
+			out[i].Attached = append(out[i].Attached, a)
+		}
+	}
+	return out
+}
+
+// resultOf is what became of a tag to delete: its own result (a tag
+// delete, or a digest deletion that removed it before failing), else its
+// digest's.
+func (x *execution) resultOf(it policy.Item) result {
+	if r, ok := x.tags[it.Tag]; ok || it.Method == policy.ByTag {
+		return r
+	}
+	return x.digests[it.Digest]
+}
+
+// entry is the action, reason and error a report entry shows for r, given
+// the action of a deletion and the plan's reason.
+func (r result) entry(deleted, reason string) (action, why, errText string) {
+	switch r.status {
+	case kept:
+		return report.Kept, r.reason.String(), ""
+	case failed:
+		return report.Failed, reason, r.err.Error()
+	}
+	return deleted, reason, ""
+}
