@@ -107,31 +107,37 @@ func (g *gauge) DeleteDigest(ctx context.Context, repo, digest string, tags []st
 // The engine never has more than Concurrency calls to the backend in
 // flight, over all repositories at once, on every path: discovery, the
 // listings and the probe, inspection (manifests, referrers, subjects), the
-// second look, tag deletes and digest deletes; and each path that fans out
-// does reach the bound, so the bound is what holds it back (repositories
-// that each open their own Concurrency-wide groups reach Concurrency²
-// here). Referrers are asked one at a time until the first answer says
-// whether the API exists (the fake's does not), so they are not among the
-// paths that must reach it.
+// second look, tag deletes and digest deletes, and ls. With many
+// repositories at once the bound is reached (repositories that each open
+// their own Concurrency-wide groups reach Concurrency² here); with one,
+// each path that fans out reaches it on its own, so the bound, not the
+// shape of the work, is what holds the calls back. (Referrers are asked
+// one at a time until the first answer says whether the API exists; the
+// fake's does not.)
 func TestConcurrencyBound(t *testing.T) {
 	t.Parallel()
 	const c = 3
+	every := []string{"Repositories", "Tags", "TagDeleteSupported", "Manifest", "Referrers", "Exists", "Resolve", "DeleteTag", "DeleteDigest"}
+	fanning := []string{"Manifest", "Exists", "Resolve", "DeleteTag", "DeleteDigest"}
 	cases := []struct {
-		name string
-		max  int // max-deletions: every repository planned before any deletes
-		ls   bool
-		// paths are the kinds of call that must reach the bound.
-		paths []string
+		name  string
+		repos int
+		max   int // max-deletions: every repository planned before any deletes
+		ls    bool
+		// seen are the kinds of call that must be made; saturated those
+		// that must reach the bound on their own.
+		seen, saturated []string
 	}{
-		{name: "each repository deletes once planned", paths: []string{"Tags", "Manifest", "Exists", "Resolve", "DeleteTag", "DeleteDigest"}},
-		{name: "max-deletions: plan all, then delete", max: 1000, paths: []string{"Tags", "Manifest", "Exists", "Resolve", "DeleteTag", "DeleteDigest"}},
-		{name: "ls", ls: true, paths: []string{"Tags", "Manifest", "Exists"}},
+		{name: "repositories at once", repos: 2 * c, seen: every},
+		{name: "max-deletions: plan all, then delete", repos: 2 * c, max: 1000, seen: every},
+		{name: "one repository", repos: 1, seen: every, saturated: fanning},
+		{name: "ls", repos: 2 * c, ls: true, seen: []string{"Repositories", "Tags", "Manifest", "Exists"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				g := newGauge(boundedRepos(2 * c))
+				g := newGauge(boundedRepos(tc.repos))
 				e := New(g, Options{Registry: "fake.test", Repositories: []string{"team/*"}, Rules: rules(1), Concurrency: c,
 					MaxDeletions: tc.max, Now: func() time.Time { return now }})
 				done := make(chan struct{})
@@ -139,7 +145,7 @@ func TestConcurrencyBound(t *testing.T) {
 					defer close(done)
 					if tc.ls {
 						ls, err := e.List(context.Background(), globs("*"), nil)
-						if err != nil || len(ls) != 2*c {
+						if err != nil || len(ls) != tc.repos {
 							t.Errorf("ls: %d repositories, %v", len(ls), err)
 						}
 						return
@@ -148,7 +154,7 @@ func TestConcurrencyBound(t *testing.T) {
 					if rep.Failed() {
 						t.Errorf("run failed: %v", rep.Errors)
 					}
-					if want := 2 * c * (5 + 8); rep.Totals.Deleted != want {
+					if want := tc.repos * (5 + 8); rep.Totals.Deleted != want {
 						t.Errorf("deleted %d tags, want %d", rep.Totals.Deleted, want)
 					}
 				}()
@@ -156,10 +162,15 @@ func TestConcurrencyBound(t *testing.T) {
 					synctest.Wait()
 					select {
 					case <-done:
-						if g.peak > c {
-							t.Errorf("%d calls in flight at once, more than concurrency=%d (by kind: %v)", g.peak, c, g.peakKind)
+						if g.peak != c {
+							t.Errorf("at most %d calls in flight at once, want concurrency=%d (by kind: %v)", g.peak, c, g.peakKind)
 						}
-						for _, kind := range tc.paths {
+						for _, kind := range tc.seen {
+							if g.peakKind[kind] == 0 {
+								t.Errorf("no %s call (by kind: %v)", kind, g.peakKind)
+							}
+						}
+						for _, kind := range tc.saturated {
 							if g.peakKind[kind] != c {
 								t.Errorf("at most %d %s calls in flight at once, want the bound %d (by kind: %v)", g.peakKind[kind], kind, c, g.peakKind)
 							}
