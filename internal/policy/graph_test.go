@@ -208,7 +208,7 @@ func TestGraph(t *testing.T) {
 			},
 		},
 		{
-			name: "reasons name the kept tag even where a protected digest also reaches",
+			name: "reasons name the kept tag even where a pinned digest also reaches",
 			keep: 2,
 			in: Input{Tags: tags("multi", keptIdx, "new", newImg, sig(arm, ".sig"), sigNew), Manifests: base(),
 				Pinned: []string{arm, keptIdx}},
@@ -219,7 +219,7 @@ func TestGraph(t *testing.T) {
 			}},
 		},
 		{
-			name: "protected digests survive even when every tag on them is stale",
+			name: "pinned digests survive even when every tag on them is stale",
 			in:   Input{Tags: tags("new", newImg, "old", oldImg), Manifests: base(), Pinned: []string{oldImg}},
 			want: want{tags: map[string]string{
 				"new": "keep: rank 1 of 2 by created, within keep=1",
@@ -303,10 +303,10 @@ func TestReclaimedBytes(t *testing.T) {
 	}
 }
 
-// exclude-tags protects a sha256-<hex>* tag too: "matching tags are never
+// exclude-tags keeps a sha256-<hex>* tag too: "matching tags are never
 // deleted" wins over rule 2's "they go with their subject" (a user who
 // excludes *.sig keeps every signature, and what it reaches).
-func TestExcludeProtectsAttachedTags(t *testing.T) {
+func TestExcludeKeepsAttachedTags(t *testing.T) {
 	t.Parallel()
 	newImg, oldImg, sigNew, sigOld, old2, sigOld2 := dg("a"), dg("b"), dg("5"), dg("6"), dg("c"), dg("7")
 	in := Input{Now: now, Tags: tags("new", newImg, "old", oldImg, "older", old2,

@@ -12,8 +12,8 @@ import (
 )
 
 // Tag is one tag of the repository and the digest it points at. An empty
-// Digest means the tag could not be inspected: it is kept and protects
-// nothing, so the engine must not execute a plan built with one.
+// Digest means the tag could not be inspected: it is kept and keeps
+// nothing else, so the engine must not execute a plan built with one.
 type Tag struct {
 	Name   string
 	Digest string
@@ -106,18 +106,6 @@ type Untagged struct {
 	Reason Reason
 }
 
-// Kind is what the manifest is to the deleted tag, as the report names
-// it: "child", "attestation" or "referrer".
-func (u Untagged) Kind() string {
-	switch u.Reason.Kind {
-	case ReasonAttestationOf:
-		return "attestation"
-	case ReasonAttachedDeleted:
-		return "referrer"
-	}
-	return "child"
-}
-
 // Plan is the outcome for one repository.
 type Plan struct {
 	// Items has one entry per tag, sorted by tag name.
@@ -130,7 +118,8 @@ type Plan struct {
 	// Parents maps each digest to delete to the digests to delete that
 	// reference it: when a parent's deletion fails, its children stay.
 	Parents map[string][]string
-	// Kept is every digest a kept tag reaches, sorted.
+	// Kept is every digest that something kept reaches (a kept tag, or a
+	// pinned digest), sorted.
 	Kept []string
 	// ReclaimedBytes estimates the bytes garbage collection frees: blobs
 	// referenced only by deleted manifests.

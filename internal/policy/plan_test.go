@@ -236,7 +236,7 @@ func TestSelection(t *testing.T) {
 			},
 		},
 		{
-			name:  "keep-semver protects matching versions beyond keep, and only full versions",
+			name:  "keep-semver keeps matching versions beyond keep, and only full versions",
 			rules: rules(keep(0), keepSemver(">=2.0.0")),
 			in:    Input{Tags: tags("v2.1.0", a, "2.0", b, "1.9.9", c, "3.0.0-rc.1", d), Manifests: five},
 			want: map[string]string{

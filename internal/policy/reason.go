@@ -17,7 +17,7 @@ const (
 	ReasonNone ReasonKind = iota
 
 	// ReasonUninspected: "could not be inspected" (the tag's manifest
-	// could not be read; it is kept and protects nothing).
+	// could not be read; it is kept, and keeps nothing else).
 	ReasonUninspected
 	// ReasonVanished: "deleted by someone else during the run".
 	ReasonVanished
@@ -234,4 +234,16 @@ func (r Reason) String() string {
 		s += " (this registry cannot delete a single tag)"
 	}
 	return s
+}
+
+// Kind is what the manifest is to the deleted tag, as the report names
+// it: "child", "attestation" or "referrer".
+func (u Untagged) Kind() string {
+	switch u.Reason.Kind {
+	case ReasonAttestationOf:
+		return "attestation"
+	case ReasonAttachedDeleted:
+		return "referrer"
+	}
+	return "child"
 }
