@@ -78,6 +78,10 @@ type Registry struct {
 	// Secrets are secrets the backend found on its own (GITHUB_TOKEN),
 	// redacted and masked like the password.
 	Secrets []string
+	// Limiter is the bound on requests in flight that the backend's HTTP
+	// stacks wait on, which the engine owns from then on. Nil: the engine
+	// makes one.
+	Limiter *registry.Limiter
 }
 
 // Main runs tagsweep with args (without the program name) and returns the
@@ -280,17 +284,20 @@ func ageSource(c *config.Config) string {
 }
 
 // connectTo builds the registry of the inputs: the one place the CLI
-// wires real clients.
+// wires real clients. One Limiter of the concurrency input bounds the
+// requests in flight of every HTTP stack of the backend; the engine owns it
+// from then on.
 func connectTo(c *config.Config, env Env, userAgent string) (Registry, error) {
+	limiter := registry.NewLimiter(c.Concurrency)
 	b, err := vendors.All.New(connect.Settings{
 		Kind: c.Provider, Host: c.Host, Scheme: c.Scheme, Insecure: c.Insecure, Roots: c.Roots,
-		Concurrency: c.Concurrency, UserAgent: userAgent, Username: c.Username, Password: c.Password,
+		Concurrency: c.Concurrency, Limiter: limiter, UserAgent: userAgent, Username: c.Username, Password: c.Password,
 		Repositories: c.Repositories, Getenv: env.Getenv, Secrets: env.secrets,
 	})
 	if err != nil {
 		return Registry{}, err
 	}
-	return Registry{Backend: b.Backend, Who: b.Who, Requests: b.Requests, Secrets: b.Secrets}, nil
+	return Registry{Backend: b.Backend, Who: b.Who, Requests: b.Requests, Secrets: b.Secrets, Limiter: limiter}, nil
 }
 
 // addSecrets adds the secret inputs to the redactor, from every source
@@ -402,7 +409,7 @@ func Sweep(ctx context.Context, c *config.Config, reg Registry, env Env) int {
 	defer cancel()
 	e := engine.New(reg.Backend, engine.Options{
 		Registry: c.Host, Repositories: c.Repositories, Rules: c.Rules, DryRun: c.DryRun,
-		Concurrency: c.Concurrency, Now: env.Now, Log: log, MaxDeletions: c.MaxDeletions,
+		Concurrency: c.Concurrency, Limiter: reg.Limiter, Now: env.Now, Log: log, MaxDeletions: c.MaxDeletions,
 		Shard: c.Shard, Shards: c.Shards, Progress: 5 * time.Second, Observer: runner.Observer(log),
 		Policy: policyOf(c),
 	})
@@ -568,8 +575,8 @@ func List(ctx context.Context, c *config.Config, reg Registry, format string, en
 	defer flush()
 	ctx, cancel := withTimeout(ctx, c)
 	defer cancel()
-	e := engine.New(reg.Backend, engine.Options{Registry: c.Host, Repositories: c.Repositories, Concurrency: c.Concurrency, Now: env.Now,
-		Shard: c.Shard, Shards: c.Shards})
+	e := engine.New(reg.Backend, engine.Options{Registry: c.Host, Repositories: c.Repositories, Concurrency: c.Concurrency, Limiter: reg.Limiter,
+		Now: env.Now, Shard: c.Shard, Shards: c.Shards})
 	repos, err := e.List(ctx, c.Rules.Include, c.Rules.Exclude)
 	code := ExitOK
 	if err != nil {
