@@ -655,7 +655,7 @@ func TestDiscovery(t *testing.T) {
 		}
 	})
 	// A repository named literally that does not exist (404) or lists no
-	// tags is a warning naming it (the contract), not an error or a silent
+	// tags is a warning naming it (README, after rule 7), not an error or a silent
 	// "0 tags"; the same for one the catalog does not list, when another
 	// pattern is a glob. A glob that matches an empty repository says
 	// nothing.

@@ -9,7 +9,7 @@ import (
 	"github.com/tagsweep/tagsweep/internal/registry/image"
 )
 
-// TestGraph pins rule 6 of the contract and the graph rules: nothing a kept
+// TestGraph pins README's rule 6 and the image graph: nothing a kept
 // manifest reaches is deleted by digest; a deleted image takes its children,
 // referrers and sha256-<hex>* tags with it.
 func TestGraph(t *testing.T) {

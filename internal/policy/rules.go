@@ -35,7 +35,7 @@ const (
 	// reports one, else the image's creation time. The zero value means
 	// AgeAuto.
 	AgeAuto AgeSource = "auto"
-	// AgeCreated uses the image's creation time (contract rule 1).
+	// AgeCreated uses the image's creation time (README's rule 1).
 	AgeCreated AgeSource = "created"
 	// AgePushed uses the registry's push time; a tag without one is of
 	// unknown age.
@@ -60,27 +60,34 @@ func CompileGlob(pattern string) (Glob, error) {
 // Match reports whether s matches.
 func (g Glob) Match(s string) bool { return g.g != nil && g.g.Match(s) }
 
-// Rules is the retention policy, applied to each repository independently.
+// Rules is the retention policy, applied to each repository independently
+// (README's "How tags are chosen"). The planner applies no defaults: the
+// zero value of each field means what the field says, and the inputs'
+// defaults are config's (internal/config).
 type Rules struct {
-	// Keep is the number of newest candidates always kept. The default is 10.
+	// Keep is the number of newest candidates always kept (rule 4). Zero
+	// keeps none by count; the keep input's default is 10.
 	Keep int
 	// OlderThan, when non-zero, keeps candidates whose image is not older
-	// than this. The default is 0 (no age rule).
+	// than this (rule 5). Zero is no age rule.
 	OlderThan time.Duration
 	// OlderThanText is OlderThan as the user wrote it, for reasons.
 	OlderThanText string
-	// Include lists the globs a tag must match to be a candidate. The default is `*`.
+	// Include lists the globs a tag must match to be a candidate (rule 3).
+	// None matches no tag (every tag is kept); the include-tags input's
+	// default is `*`.
 	Include []Glob
-	// Exclude lists globs whose tags are never deleted nor counted.
+	// Exclude lists globs whose tags are never deleted nor counted (rule
+	// 3), sha256-<hex> tags included.
 	Exclude []Glob
-	// KeepSemver, when set, keeps tags whose version satisfies it.
+	// KeepSemver, when set, keeps tags whose version satisfies it (rule 5).
 	KeepSemver *semver.Constraints
 	// KeepSemverText is KeepSemver as the user wrote it.
 	KeepSemverText string
-	// OrderBy ranks candidates. The default is OrderCreated.
+	// OrderBy ranks candidates (rule 4). The zero value is OrderCreated.
 	OrderBy Order
-	// DeleteOrphans also deletes sha256-<hex>* tags whose subject is gone.
-	// The default is false.
+	// DeleteOrphans also deletes sha256-<hex>* tags whose subject is gone
+	// (rule 2). The zero value keeps them.
 	DeleteOrphans bool
 	// AgeSource decides what a tag's age is. The default is AgeAuto.
 	AgeSource AgeSource

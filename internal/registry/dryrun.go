@@ -1,33 +1,24 @@
 package registry
 
-import (
-	"context"
-	"sync"
-)
+import "context"
 
-// Recorder is a Backend that records deletions instead of sending them.
+// Recorder is the dry-run decorator: a Backend that takes deletions in the
+// registry's place and sends none of them.
 type Recorder struct {
 	Backend
-	mu      sync.Mutex
-	deletes []string
 }
 
-// DryRun wraps b so that DeleteTag and DeleteDigest are recorded, not sent.
-// Everything else, the read-only tag-deletion probe included, goes to b,
-// so a dry run plans exactly what a real run executes.
+// DryRun wraps b so that DeleteTag and DeleteDigest succeed without being
+// sent. Everything else, the read-only tag-deletion probe included, goes
+// to b, so a dry run plans exactly what a real run executes: the dry run
+// is this decorator, not an if scattered through the code.
 func DryRun(b Backend) *Recorder { return &Recorder{Backend: b} }
 
-// DeleteTag records the deletion of one tag.
-func (r *Recorder) DeleteTag(_ context.Context, repo, tag string) error {
-	r.record(repo + ":" + tag)
-	return nil
-}
+// DeleteTag takes the deletion of one tag, sending nothing.
+func (r *Recorder) DeleteTag(context.Context, string, string) error { return nil }
 
-// DeleteDigest records the deletion of a manifest.
-func (r *Recorder) DeleteDigest(_ context.Context, repo, digest string, _ []string) error {
-	r.record(repo + "@" + digest)
-	return nil
-}
+// DeleteDigest takes the deletion of a manifest, sending nothing.
+func (r *Recorder) DeleteDigest(context.Context, string, string, []string) error { return nil }
 
 // Untagged lists the untagged manifests through the wrapped backend,
 // when it can (reading, not deleting).
@@ -36,17 +27,4 @@ func (r *Recorder) Untagged(ctx context.Context, repo string) ([]string, error) 
 		return l.Untagged(ctx, repo)
 	}
 	return nil, ErrUntaggedUnsupported
-}
-
-func (r *Recorder) record(s string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.deletes = append(r.deletes, s)
-}
-
-// Deletes returns what would have been deleted, in order.
-func (r *Recorder) Deletes() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.deletes...)
 }

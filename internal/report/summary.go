@@ -18,7 +18,7 @@ type Output struct {
 // MaxOutput is the largest step output GitHub Actions accepts (1 MB).
 const MaxOutput = 1_000_000
 
-// Outputs are the step outputs of a run, in the contract's order.
+// Outputs are the step outputs of a run, in the order of README's Outputs.
 // reportFile is the path the JSON report was written to, or "". When limit
 // is positive, deleted-tags keeps only the entries that fit in it, and
 // Outputs says so in a warning.

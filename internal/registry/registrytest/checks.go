@@ -435,8 +435,8 @@ func checkStopped(ctx context.Context, r *run) error {
 	return r.done()
 }
 
-// checkDryRun: registry.DryRun over the backend records the deletes,
-// sends none, and reads what the backend reads.
+// checkDryRun: registry.DryRun over the backend takes the deletes, sends
+// none, and reads what the backend reads.
 func checkDryRun(ctx context.Context, r *run) error {
 	dry := registry.DryRun(r.b())
 	tags, err := dry.Tags(ctx, Repo)
@@ -457,10 +457,6 @@ func checkDryRun(ctx context.Context, r *run) error {
 		if err != nil {
 			r.errorf("dry run: a delete failed: %v", err)
 		}
-	}
-	want := []string{Repo + ":a1", Repo + "@" + r.w.a, Repo + "@" + r.w.b}
-	if diff := cmp.Diff(want, dry.Deletes()); diff != "" {
-		r.errorf("dry run: recorded deletes (-want +got):\n%s", diff)
 	}
 	r.noDeletesSince("dry run", before)
 	r.expect(ctx, "after a dry run", r.w.truth)
