@@ -132,13 +132,16 @@ func (x *execution) resultOf(it policy.Item) result {
 }
 
 // entry is the action, reason and error a report entry shows for r, given
-// the action of a deletion and the plan's reason.
-func (r result) entry(deleted, reason string) (action, why, errText string) {
+// the action of a deletion done (deleted, or would-delete) and the plan's
+// reason.
+func (r result) entry(done, reason string) (action, why, errText string) {
 	switch r.status {
 	case kept:
 		return report.Kept, r.reason.String(), ""
 	case failed:
 		return report.Failed, reason, r.err.Error()
+	case pending, deleted:
+		// pending: nothing said otherwise, so as the plan says
 	}
-	return deleted, reason, ""
+	return done, reason, ""
 }
