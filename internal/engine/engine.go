@@ -17,7 +17,7 @@ package engine
 import (
 	"context"
 	"io"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,8 +168,8 @@ func (e *Engine) Run(ctx context.Context) *report.Report {
 	}
 	rep.Repositories = results
 	rep.Warnings = append(rep.Warnings, warns.list...)
-	sort.Strings(rep.Warnings)
-	rep.Warnings = compact(rep.Warnings)
+	slices.Sort(rep.Warnings)
+	rep.Warnings = slices.Compact(rep.Warnings)
 	return rep
 }
 
@@ -220,14 +220,4 @@ func stopped(ctx context.Context) string {
 		return c.Error()
 	}
 	return ctx.Err().Error()
-}
-
-func compact(s []string) []string {
-	var out []string
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
 }
