@@ -122,20 +122,21 @@ func TestSummaryGolden(t *testing.T) {
 		report *Report
 		file   string
 	}{
-		{name: "real run", report: sample(false), file: "summary-real.md"},
-		{name: "dry run", report: sample(true), file: "summary-dry.md"},
+		{name: "real run", report: sample(false), file: "summary-real"},
+		{name: "dry run", report: sample(true), file: "summary-dry"},
 		{name: "nothing to do", report: func() *Report {
 			r := &Report{Registry: "127.0.0.1:5000", StartedAt: started, FinishedAt: finished,
 				Policy:       Policy{Repositories: []string{"**"}, Keep: 10, IncludeTags: []string{"*"}, OrderBy: "semver"},
 				Repositories: []Repository{{Name: "app", Tags: []Tag{{Tag: "1.0.0", Digest: dg("1"), Created: daysAgo(5), Action: Kept, Reason: "rank 1 of 1 by version, within keep=10"}}}}}
 			r.Tally()
 			return r
-		}(), file: "summary-empty.md"},
+		}(), file: "summary-empty"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			golden(t, tc.file, tc.report.Summary())
+			golden(t, tc.file+".md", tc.report.Summary())
+			golden(t, tc.file+".txt", tc.report.Text(TextOptions{}))
 		})
 	}
 }
@@ -222,8 +223,8 @@ func TestCodeSpan(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if diff := cmp.Diff(tc.want, code(tc.in)); diff != "" {
-				t.Errorf("code(%q) (-want +got):\n%s", tc.in, diff)
+			if diff := cmp.Diff(tc.want, codeSpan(tc.in)); diff != "" {
+				t.Errorf("codeSpan(%q) (-want +got):\n%s", tc.in, diff)
 			}
 		})
 	}
@@ -384,15 +385,14 @@ func TestOutputs(t *testing.T) {
 			{"failed-count", "0"},
 			{"deleted-tags", `["app:v3","app:sha256-` + strings.Repeat("3", 64) + `.sig","team/api:pr-12","team/api:weird|tag` + "`" + `x"]`},
 			{"reclaimed-bytes", "3147264"},
-			{"report-file", ""},
-		},
+		}, // no report written: no report-file output
 		wantTags: []string{"app:v3", "app:sha256-" + strings.Repeat("3", 64) + ".sig", "team/api:pr-12", "team/api:weird|tag`x"},
 	}, {
 		name:   "nothing deleted is an empty array, not null",
 		report: &Report{Repositories: []Repository{{Name: "a", Tags: []Tag{{Tag: "x", Action: Kept}}}}},
 		want: []Output{
 			{"deleted-count", "0"}, {"kept-count", "1"}, {"failed-count", "0"},
-			{"deleted-tags", "[]"}, {"reclaimed-bytes", "0"}, {"report-file", ""},
+			{"deleted-tags", "[]"}, {"reclaimed-bytes", "0"},
 		},
 		wantTags: []string{},
 	}}
@@ -615,12 +615,13 @@ func capped(dryRun bool) *Report {
 func TestSummaryMaxDeletions(t *testing.T) {
 	t.Parallel()
 	for _, dry := range []bool{false, true} {
-		name := "summary-capped-real.md"
+		name := "summary-capped-real"
 		if dry {
-			name = "summary-capped-dry.md"
+			name = "summary-capped-dry"
 		}
 		s := capped(dry).Summary()
-		golden(t, name, s)
+		golden(t, name+".md", s)
+		golden(t, name+".txt", capped(dry).Text(TextOptions{}))
 		if n := strings.Count(s, "more than max-deletions=2"); n != 1 {
 			t.Errorf("%s: the refusal is said %d times, want once", name, n)
 		}

@@ -1,0 +1,339 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tagsweep/tagsweep/internal/policy"
+)
+
+// The job summary is built once, as a doc: what it says, in the order it
+// says it, without how. Two renderers show it: Summary (markdown, for
+// GitHub's job summary and summary-file) and Text (plain text for a log:
+// GitLab, Jenkins, a terminal). A new section of the summary is a few
+// blocks added in (*Report).doc, and both forms show it.
+
+// doc is the summary as a list of blocks.
+type doc []block
+
+// block is one part of a doc: *heading, *para, *list, *note or *table.
+type block interface{ isBlock() }
+
+// style says how a span is written.
+type style int
+
+const (
+	// stPlain is text as it came (a registry's message included): escaped for
+	// markdown, shown as it is in text.
+	stPlain style = iota
+	// stCode is a name shown verbatim: a code span in markdown.
+	stCode
+	// stStrong is emphasised: bold in markdown, plain in text.
+	stStrong
+	// stMarkup is markdown written by tagsweep itself (a GC hint with its
+	// code spans): as it is in both forms.
+	stMarkup
+)
+
+// span is a piece of inline text of one style.
+type span struct {
+	text  string
+	style style
+}
+
+// line is inline text: spans one after the other.
+type line []span
+
+func txt(s string) span            { return span{s, stPlain} }
+func verbatim(s string) span       { return span{s, stCode} }
+func bold(s string) span           { return span{s, stStrong} }
+func txtf(f string, a ...any) span { return txt(fmt.Sprintf(f, a...)) }
+
+// heading is a title: level 2 for the summary's, 3 for a section's.
+type heading struct {
+	level int
+	text  line
+}
+
+// para is a paragraph.
+type para struct{ text line }
+
+// list is a bulleted list, one line per item.
+type list struct{ items []line }
+
+// note is the closing remark (markdown: a block quote).
+type note struct{ text line }
+
+// colKind says how a table column is laid out in text.
+type colKind int
+
+const (
+	// colFixed never wraps: numbers, ages, short labels.
+	colFixed colKind = iota
+	// colName is a name shown verbatim (a tag): cut into pieces where it
+	// is wider than the column.
+	colName
+	// colDigest is a digest: in full in markdown, short in text.
+	colDigest
+	// colText is prose (a reason, an error): wrapped at words.
+	colText
+)
+
+// column is a table column.
+type column struct {
+	title string
+	kind  colKind
+	right bool // right-aligned (numbers)
+}
+
+// row is a table row, a span per column, with the rows that belong to it
+// (the untagged manifests deleted with a tag) right below it.
+type row struct {
+	cells []span
+	sub   [][]span
+}
+
+// table is a table, with an optional caption above it (followed by a
+// colon unless collapsed, in markdown; always in text).
+type table struct {
+	caption line
+	// collapsed tables are details a reader opens (markdown: <details>
+	// titled with the caption); past the size budget they are left out,
+	// the caption saying where to look.
+	collapsed bool
+	cols      []column
+	rows      []row
+	// omitted rows are left out by maxRows.
+	omitted int
+}
+
+func (*heading) isBlock() {}
+func (*para) isBlock()    {}
+func (*list) isBlock()    {}
+func (*note) isBlock()    {}
+func (*table) isBlock()   {}
+
+// maxRows bounds the rows of one table in the summary, and maxSummary its
+// size: GitHub refuses a job summary over 1 MiB (and a log of every tag of
+// a large registry helps no one). The JSON report always has every tag.
+const (
+	maxRows    = 500
+	maxSummary = 900 << 10
+)
+
+// tagColumns are the columns of a table of tags; last names the last one
+// ("reason" or "error").
+func tagColumns(last string) []column {
+	return []column{{title: "tag", kind: colName}, {title: "digest", kind: colDigest}, {title: "age"}, {title: last, kind: colText}}
+}
+
+// deletedAnything reports whether the run deleted (in a dry run: would
+// delete) anything, which is when the garbage collector has work.
+func (r *Report) deletedAnything() bool {
+	return r.Totals.Deleted > 0 || r.Totals.ReclaimedBytes > 0
+}
+
+// doc builds the summary: the title, the totals first, the policy, a
+// section per repository (deleted, held back, failed, kept), the errors,
+// the warnings, and the garbage collector's hint when anything was
+// deleted.
+func (r *Report) doc() doc {
+	var d doc
+	deleted, title := "deleted", "tagsweep"
+	if r.DryRun {
+		deleted, title = "would be deleted", "tagsweep (dry run: nothing was deleted)"
+	}
+	d = append(d, &heading{2, line{txt(title)}})
+
+	t := r.Totals
+	d = append(d, &table{
+		cols: []column{{title: "repositories", right: true}, {title: "tags", right: true}, {title: deleted, right: true},
+			{title: "kept", right: true}, {title: "failed", right: true}, {title: "reclaimable after GC", right: true}},
+		rows: []row{{cells: []span{txtf("%d", t.Repositories), txtf("%d", t.Tags), txtf("%d", t.Deleted), txtf("%d", t.Kept),
+			txtf("%d", t.Failed), txt(r.Reclaimed(t.ReclaimedBytes))}}},
+	})
+	if r.ReclaimedAtMost && t.ReclaimedBytes > 0 {
+		d = append(d, &para{line{txtf("Reclaimable after GC is at most %s: %s.", Bytes(t.ReclaimedBytes), ReclaimedNote)}})
+	}
+	if c := r.Cap; c != nil {
+		// One line for the refusal; the plan follows, each tag with its reason.
+		if r.DryRun {
+			d = append(d, &para{line{bold("max-deletions would refuse this plan"), txtf(": it deletes %d tags, more than max-deletions=%d, so a real run would delete nothing and exit 1. "+
+				"The tags it would delete are listed below with their reasons, under \"held back by max-deletions\".", c.Planned, c.Max)}})
+		} else {
+			d = append(d, &para{line{bold("max-deletions refused this plan"), txtf(": it would delete %d tags, more than max-deletions=%d, so nothing was deleted. "+
+				"The tags it would delete are listed below with their reasons, under \"held back by max-deletions\".", c.Planned, c.Max)}})
+		}
+	}
+	d = append(d, &para{line{txt("Registry "), verbatim(r.Registry)}})
+	d = append(d, &para{r.policyLine()})
+
+	for _, repo := range r.Repositories {
+		d = append(d, r.repositoryBlocks(repo, deleted)...)
+	}
+	var errs []line
+	for _, e := range r.Errors {
+		if r.Cap != nil && e == r.Cap.Error() {
+			continue // said at the top, above the plan it refused
+		}
+		errs = append(errs, line{txt(e)})
+	}
+	if len(errs) > 0 {
+		d = append(d, &heading{3, line{txt("Errors")}}, &list{errs})
+	}
+	if len(r.Warnings) > 0 {
+		var ws []line
+		for _, w := range r.Warnings {
+			ws = append(ws, line{txt(w)})
+		}
+		d = append(d, &heading{3, line{txt("Warnings")}}, &list{ws})
+	}
+	if r.deletedAnything() {
+		gc := line{bold("Space is freed only when the registry's garbage collector runs.")}
+		if r.GCHint != "" {
+			gc = append(gc, span{" " + r.GCHint, stMarkup})
+		}
+		d = append(d, &note{gc})
+	}
+	return d
+}
+
+// policyLine says the policy in one sentence.
+func (r *Report) policyLine() line {
+	p := r.Policy
+	by := p.OrderBy
+	if by == "created" && p.AgeSource == "pushed" {
+		by = "push time"
+	}
+	out := line{bold("Policy"), txt(": repositories ")}
+	names := func(ss []string) {
+		for i, s := range ss {
+			if i > 0 {
+				out = append(out, txt(", "))
+			}
+			out = append(out, verbatim(s))
+		}
+	}
+	names(p.Repositories)
+	out = append(out, txtf("; keep the %d newest candidates per repository by %s; include-tags ", p.Keep, by))
+	names(p.IncludeTags)
+	if len(p.ExcludeTags) > 0 {
+		out = append(out, txt("; exclude-tags "))
+		names(p.ExcludeTags)
+	}
+	if p.OlderThan != "" {
+		out = append(out, txt("; delete only images older than "), verbatim(p.OlderThan))
+	}
+	if p.KeepSemver != "" {
+		out = append(out, txt("; always keep versions "), verbatim(p.KeepSemver))
+	}
+	if p.DeleteOrphans {
+		out = append(out, txt("; delete orphaned signatures and referrers"))
+	}
+	return append(out, txt("."))
+}
+
+// repositoryBlocks is the section of one repository: its heading, error,
+// counts, and the tables of its deleted, held back, failed and kept tags.
+func (r *Report) repositoryBlocks(repo Repository, deleted string) []block {
+	var gone, held, failed, kept []Tag
+	for _, tag := range repo.Tags {
+		switch {
+		case tag.Action == Deleted, tag.Action == WouldDelete:
+			gone = append(gone, tag)
+		case tag.Action == Failed && tag.Capped:
+			held = append(held, tag)
+		case tag.Action == Failed:
+			failed = append(failed, tag)
+		default:
+			kept = append(kept, tag)
+		}
+	}
+	out := []block{&heading{3, line{verbatim(repo.Name)}}}
+	if repo.Error != "" {
+		out = append(out, &para{line{bold("Error"), txt(": " + repo.Error)}})
+	}
+	var counts span
+	switch {
+	case len(gone) == 0 && len(failed) == 0 && len(held) == 0:
+		counts = txtf("%s, nothing %s.", Count(len(repo.Tags), "tag"), deleted)
+	case len(held) > 0:
+		counts = txtf("%s: %d held back by max-deletions (reported failed), %d kept, %d failed otherwise.",
+			Count(len(repo.Tags), "tag"), len(held), len(kept), len(failed))
+	default:
+		counts = txtf("%s: %d %s, %d kept, %d failed; %s reclaimable after GC.",
+			Count(len(repo.Tags), "tag"), len(gone), deleted, len(kept), len(failed), r.Reclaimed(repo.ReclaimedBytes))
+	}
+	out = append(out, &para{line{counts}})
+	now := r.FinishedAt
+	if len(gone) > 0 {
+		out = append(out, tagTable(nil, gone, now, false))
+	}
+	if len(held) > 0 {
+		out = append(out, tagTable(line{txt("Held back by max-deletions (the plan would delete these)")}, held, now, false))
+	}
+	if len(failed) > 0 {
+		out = append(out, tagTable(line{txt("Failed")}, failed, now, true))
+	}
+	if len(kept) > 0 {
+		t := tagTable(line{txtf("%d kept", len(kept))}, kept, now, false)
+		t.collapsed = true
+		out = append(out, t)
+	}
+	return out
+}
+
+// tagTable is a table of tags (at most maxRows), each with the untagged
+// manifests deleted with it; errs shows each tag's error instead of its
+// reason.
+func tagTable(caption line, tags []Tag, now time.Time, errs bool) *table {
+	last := "reason"
+	if errs {
+		last = "error"
+	}
+	t := &table{caption: caption, cols: tagColumns(last)}
+	for i, tg := range tags {
+		if i == maxRows {
+			t.omitted = len(tags) - i
+			break
+		}
+		text := tg.Reason
+		if errs {
+			text = tg.Error
+		}
+		rw := row{cells: []span{verbatim(tg.Tag), verbatim(tg.Digest), txt(age(tg.Created, now)), txt(text)}}
+		for _, a := range tg.Attached {
+			text := a.Reason
+			if a.Action == Failed && !tg.Capped {
+				text = "failed: " + a.Error
+			}
+			rw.sub = append(rw.sub, []span{txt("↳ " + a.Kind), verbatim(a.Digest), txt(""), txt(text)})
+		}
+		t.rows = append(t.rows, rw)
+	}
+	return t
+}
+
+func age(c *time.Time, now time.Time) string {
+	if c == nil {
+		return "unknown"
+	}
+	d := now.Sub(*c)
+	if d < 0 {
+		d = 0
+	}
+	return policy.FormatAge(d)
+}
+
+// moreRows is the line that ends a table whose rows were left out.
+func moreRows(n int) string { return fmt.Sprintf("%d more rows in the JSON report", n) }
+
+// joinLine concatenates the text of l's spans, each through f.
+func joinLine(l line, f func(span) string) string {
+	var b strings.Builder
+	for _, s := range l {
+		b.WriteString(f(s))
+	}
+	return b.String()
+}
