@@ -102,20 +102,21 @@ func fromResult(r clitest.Result) result {
 
 // Shared with internal/cli's tests (package clitest).
 var (
-	actionEnv    = clitest.ActionEnv
-	readReport   = clitest.ReadReport
-	parseOutputs = clitest.ParseOutputs
-	newRegistry  = clitest.NewRegistry
-	now          = clitest.Now
-	daysAgo      = clitest.DaysAgo
-	pushImage    = clitest.PushImage
-	tag          = clitest.Tag
-	multiarch    = clitest.Multiarch
-	listTags     = clitest.ListTags
-	byTag        = clitest.ByTag
-	actions      = clitest.Actions
-	exists       = clitest.Exists
-	digestOf     = clitest.DigestOf
+	actionEnv     = clitest.ActionEnv
+	readReport    = clitest.ReadReport
+	parseOutputs  = clitest.ParseOutputs
+	newRegistry   = clitest.NewRegistry
+	now           = clitest.Now
+	daysAgo       = clitest.DaysAgo
+	pushImage     = clitest.PushImage
+	tag           = clitest.Tag
+	multiarch     = clitest.Multiarch
+	listTags      = clitest.ListTags
+	byTag         = clitest.ByTag
+	actions       = clitest.Actions
+	exists        = clitest.Exists
+	digestOf      = clitest.DigestOf
+	isTextSummary = clitest.IsTextSummary
 )
 
 // runStarted runs the binary with exactly env (plus PATH) and arguments,

@@ -163,7 +163,10 @@ func TestOutsideActions(t *testing.T) {
 		t.Errorf("reclaimed-bytes = %q, want > 0", got["reclaimed-bytes"])
 	}
 	body := strings.Join(lines[:len(lines)-6], "\n")
-	for _, w := range []string{"## tagsweep", "`old`", "garbage collector"} {
+	if !isTextSummary(body) {
+		t.Errorf("stdout has no plain-text summary:\n%s", body)
+	}
+	for _, w := range []string{"\nold ", "garbage collector"} {
 		if !strings.Contains(body, w) {
 			t.Errorf("summary on stdout lacks %q:\n%s", w, body)
 		}

@@ -182,14 +182,21 @@ func TestSecretsEchoedByRegistry(t *testing.T) {
 		})
 		t.Run("real run outside Actions", func(t *testing.T) {
 			t.Parallel()
-			rep := filepath.Join(t.TempDir(), "report.json")
+			rep, sum := filepath.Join(t.TempDir(), "report.json"), filepath.Join(t.TempDir(), "artifacts", "summary.md")
 			res := runCLI(t, append(env, "TAGSWEEP_PASSWORD="+echoPassword), "--registry", a, "--repositories", strings.Join(echoRepos, ","),
-				"--keep", "1", "--username", echoUser, "--report-file", rep)
+				"--keep", "1", "--username", echoUser, "--report-file", rep, "--summary-file", sum)
+			res.summary = read(t, sum) // the markdown summary-file, checked with the rest
 			check(t, res, rep)
+			if !strings.Contains(res.summary, "***") || !strings.Contains(res.summary, "## tagsweep") {
+				t.Errorf("the summary-file does not show the redacted echo:\n%s", res.summary)
+			}
 			if strings.Contains(res.stdout, "::add-mask::") {
 				t.Error("a mask command outside Actions (it would print the secret)")
 			}
-			for _, want := range []string{"## tagsweep", "failed-count="} {
+			if !isTextSummary(res.stdout) {
+				t.Error("stdout has no plain-text summary (it goes there outside Actions)")
+			}
+			for _, want := range []string{"failed-count="} {
 				if !strings.Contains(res.stdout, want) {
 					t.Errorf("stdout has no %q (summary and outputs go there outside Actions)", want)
 				}

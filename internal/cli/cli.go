@@ -432,11 +432,14 @@ func policyOf(c *config.Config) report.Policy {
 	}
 }
 
-// finish writes what the run did: the report file, the log lines, the job
-// summary and the step outputs. skip names destinations already known to
-// be unwritable. A summary or outputs that cannot be written go to stdout
-// instead, so that the log keeps the record of what was deleted. It
-// reports whether every destination was written.
+// finish writes what the run did: the report file, the log lines, the
+// annotations (in GitHub Actions), the job summary, summary-file and the
+// step outputs. skip names destinations already known to be unwritable.
+// The job summary goes to GITHUB_STEP_SUMMARY in markdown, else to stdout
+// as plain text (a summary or outputs that cannot be written go to stdout
+// too, so that the log keeps the record of what was deleted);
+// summary-file gets the markdown. It reports whether every destination
+// was written.
 func finish(c *config.Config, env Env, runner *action.Runner, rep *report.Report, skip []string) bool {
 	log := env.Stderr
 	skipped := func(name string) bool { return slices.Contains(skip, name) }
@@ -450,17 +453,6 @@ func finish(c *config.Config, env Env, runner *action.Runner, rep *report.Report
 			written = c.ReportFile
 		}
 	}
-	logErrors(log, rep)
-	for _, w := range rep.Warnings {
-		fmt.Fprintf(log, "warning: %s\n", w)
-	}
-	t := rep.Totals
-	fmt.Fprintf(log, "%s, %s: %d %s, %d kept, %d failed, %s reclaimable after GC, %s\n",
-		report.Count(t.Repositories, "repository"), report.Count(t.Tags, "tag"), t.Deleted, deletedWord(c.DryRun), t.Kept, t.Failed, rep.Reclaimed(t.ReclaimedBytes), report.Count(int(rep.Requests), "request"))
-	if rep.ReclaimedAtMost && t.ReclaimedBytes > 0 {
-		fmt.Fprintf(log, "note: reclaimable after GC is at most %s: %s\n", report.Bytes(t.ReclaimedBytes), report.ReclaimedNote)
-	}
-
 	limit := 0
 	if runner.InActions() && env.Getenv(action.OutputFile) != "" {
 		limit = report.MaxOutput
@@ -468,12 +460,35 @@ func finish(c *config.Config, env Env, runner *action.Runner, rep *report.Report
 	outputs, warning := rep.Outputs(written, limit)
 	if warning != "" {
 		rep.Warnings = append(rep.Warnings, warning)
-		fmt.Fprintf(log, "warning: %s\n", warning)
 	}
+	problems := rep.Problems()
+	for _, p := range problems {
+		level := "error"
+		if p.Warning {
+			level = "warning"
+		}
+		fmt.Fprintf(log, "%s: %s\n", level, p)
+	}
+	t := rep.Totals
+	fmt.Fprintf(log, "%s, %s: %d %s, %d kept, %d failed, %s reclaimable after GC, %s\n",
+		report.Count(t.Repositories, "repository"), report.Count(t.Tags, "tag"), t.Deleted, deletedWord(c.DryRun), t.Kept, t.Failed, rep.Reclaimed(t.ReclaimedBytes), report.Count(int(rep.Requests), "request"))
+	if rep.ReclaimedAtMost && t.ReclaimedBytes > 0 {
+		fmt.Fprintf(log, "note: reclaimable after GC is at most %s: %s\n", report.Bytes(t.ReclaimedBytes), report.ReclaimedNote)
+	}
+	if err := runner.Annotate(problems); err != nil {
+		fmt.Fprintf(log, "error: annotations: %v\n", err)
+	}
+
 	summary := rep.Summary()
+	if c.SummaryFile != "" && !skipped("summary-file") {
+		if err := writeRedacted(c.SummaryFile, summary, env.secrets); err != nil {
+			fmt.Fprintf(log, "error: summary-file: %v\n", err)
+			ok = false
+		}
+	}
 	ok = deliver(log, "job summary", "it follows", skipped(action.SummaryFile),
 		func() (bool, error) { return runner.AddSummary(summary) },
-		func() { fmt.Fprintln(env.Stdout, summary) }) && ok
+		func() { fmt.Fprintln(env.Stdout, rep.Text(report.TextOptions{Redact: env.secrets.String})) }) && ok
 	var outs [][2]string
 	for _, o := range outputs {
 		outs = append(outs, [2]string{o.Name, o.Value})
@@ -544,6 +559,15 @@ func writeReport(path string, rep *report.Report, secrets *redact.Set) error {
 		err = cerr
 	}
 	return err
+}
+
+// writeRedacted writes text to path (its missing directories created),
+// redacted.
+func writeRedacted(path, text string, secrets *redact.Set) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(secrets.String(text)), 0o644)
 }
 
 // lsFormat is the flag that chooses the output of tagsweep ls.
@@ -623,48 +647,4 @@ func List(ctx context.Context, c *config.Config, reg Registry, format string, en
 	}
 	tw.Flush()
 	return code
-}
-
-// logErrors prints the run's errors, then each repository's: its own and
-// its tags'. A message shared by several tags of a repository is one line
-// naming the first few (a blocked repository of 10k tags is not 10k
-// lines); a tag error that repeats the run's or the repository's error is
-// not printed again. The report and the summary still have every tag.
-func logErrors(log io.Writer, rep *report.Report) {
-	said := map[string]bool{}
-	for _, msg := range rep.Errors {
-		fmt.Fprintf(log, "error: %s\n", msg)
-		said[msg] = true
-	}
-	for _, repo := range rep.Repositories {
-		if repo.Error != "" {
-			fmt.Fprintf(log, "error: %s: %s\n", repo.Name, repo.Error)
-		}
-		var order []string
-		tags := map[string][]string{}
-		for _, t := range repo.Tags {
-			if t.Error == "" || said[t.Error] || t.Error == repo.Error {
-				continue
-			}
-			if tags[t.Error] == nil {
-				order = append(order, t.Error)
-			}
-			tags[t.Error] = append(tags[t.Error], t.Tag)
-		}
-		for _, msg := range order {
-			if ts := tags[msg]; len(ts) == 1 {
-				fmt.Fprintf(log, "error: %s:%s: %s\n", repo.Name, ts[0], msg)
-			} else {
-				fmt.Fprintf(log, "error: %s: %d tags (%s): %s\n", repo.Name, len(ts), nameFew(ts, 3), msg)
-			}
-		}
-	}
-}
-
-// nameFew joins up to n names and says how many more there are.
-func nameFew(names []string, n int) string {
-	if len(names) <= n {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 }

@@ -9,51 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tagsweep/tagsweep/internal/report"
 )
-
-// A message shared by many tags is one log line naming a few of them; a
-// tag error that repeats the run's or the repository's error is not
-// printed again; a tag with its own error keeps its own line.
-func TestLogErrorsGroups(t *testing.T) {
-	refused := "DELETE refused (405)"
-	blocked := "not deleted: second look failed: boom"
-	capped := "max-deletions: the plan would delete 9 tags, more than max-deletions=1; nothing was deleted"
-	rep := &report.Report{Errors: []string{capped}, Repositories: []report.Repository{
-		{Name: "team/app", Tags: []report.Tag{
-			{Tag: "a", Error: refused}, {Tag: "b", Error: refused}, {Tag: "c"}, {Tag: "d", Error: refused},
-			{Tag: "e", Error: refused}, {Tag: "f", Error: "timeout"}, {Tag: "g", Error: refused},
-		}},
-		{Name: "team/api", Error: blocked, Tags: []report.Tag{{Tag: "x", Error: blocked}, {Tag: "y", Error: blocked}}},
-		{Name: "tools/x", Tags: []report.Tag{{Tag: "t1", Error: capped}, {Tag: "t2", Error: capped}}},
-	}}
-	var b strings.Builder
-	logErrors(&b, rep)
-	want := []string{
-		"error: " + capped,
-		"error: team/app: 5 tags (a, b, d and 2 more): " + refused,
-		"error: team/app:f: timeout",
-		"error: team/api: " + blocked,
-	}
-	if diff := cmp.Diff(want, strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")); diff != "" {
-		t.Errorf("log lines (-want +got):\n%s", diff)
-	}
-}
-
-func TestNameFew(t *testing.T) {
-	for _, c := range []struct {
-		names []string
-		want  string
-	}{
-		{[]string{"a"}, "a"},
-		{[]string{"a", "b", "c"}, "a, b, c"},
-		{[]string{"a", "b", "c", "d"}, "a, b, c and 1 more"},
-	} {
-		if got := nameFew(c.names, 3); got != c.want {
-			t.Errorf("nameFew(%q) = %q, want %q", c.names, got, c.want)
-		}
-	}
-}
 
 // `tagsweep version` and `tagsweep --version` print the version, exit 0.
 func TestVersion(t *testing.T) {

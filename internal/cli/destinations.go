@@ -32,6 +32,9 @@ func destinations(c *config.Config, runner *action.Runner) []destination {
 	if c.ReportFile != "" {
 		ds = append(ds, destination{name: "report-file", path: c.ReportFile, mkdir: true})
 	}
+	if c.SummaryFile != "" {
+		ds = append(ds, destination{name: "summary-file", path: c.SummaryFile, mkdir: true})
+	}
 	for _, f := range runner.Files() {
 		ds = append(ds, destination{name: f.Var, path: f.Path})
 	}

@@ -131,8 +131,8 @@ func TestSweepWithBackend(t *testing.T) {
 			if !strings.Contains(log, "42 requests") {
 				t.Errorf("the log does not count the backend's requests:\n%s", log)
 			}
-			if !strings.Contains(stdout.String(), "## tagsweep") {
-				t.Errorf("stdout has no summary (outside Actions it goes there):\n%s", stdout.String())
+			if !clitest.IsTextSummary(stdout.String()) {
+				t.Errorf("stdout has no plain-text summary (outside Actions it goes there):\n%s", stdout.String())
 			}
 			if c.notInLog != "" && strings.Contains(stdout.String()+stderr.String(), c.notInLog) {
 				t.Errorf("the backend's secret was printed:\n%s\n%s", stdout.String(), stderr.String())

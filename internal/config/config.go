@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,6 +54,7 @@ var Inputs = []Input{
 	{Name: "insecure", Default: "false", Bool: true, Sweep: true, List: true, Description: "Allow plain HTTP and unverified TLS for this registry. Loopback addresses may use plain HTTP without it."},
 	{Name: "ca-file", Sweep: true, List: true, Description: "PEM file of CA certificates to trust in addition to the system roots."},
 	{Name: "report-file", Sweep: true, Description: "Write the JSON report to this path."},
+	{Name: "summary-file", Sweep: true, Description: "Also write the job summary, in markdown, to this path (e.g. a GitLab job artifact); stdout outside Actions gets its plain-text form."},
 	{Name: "delete-orphans", Default: "false", Bool: true, Sweep: true, Description: "Also delete sha256-<hex>* tags (signatures, attestations, referrer indexes) whose subject digest no longer exists."},
 	{Name: "provider", Default: "auto", Sweep: true, List: true, Description: "auto (from the registry host), oci, ghcr, dockerhub, harbor, ecr, gar, acr, quay or gitlab: how tagsweep lists and deletes on this registry. For ghcr the GitHub API is GITHUB_API_URL, else https://api.github.com."},
 	{Name: "age-source", Default: "auto", Sweep: true, List: true, Description: "auto (the registry's push time where the provider has one, else the image's created time), created or pushed."},
@@ -86,6 +88,7 @@ type Config struct {
 	CAFile        string
 	Roots         *x509.CertPool
 	ReportFile    string
+	SummaryFile   string
 	DeleteOrphans bool
 	MaxDeletions  int
 	// Shard/Shards is the shard input (Shards 0: not set).
@@ -262,6 +265,10 @@ func Load(get Lookup, list bool, kinds provider.Table) (*Config, error) {
 		}
 		c.DryRun = boolean("dry-run")
 		c.ReportFile = val("report-file")
+		c.SummaryFile = val("summary-file")
+		if c.SummaryFile != "" && c.ReportFile != "" && filepath.Clean(c.SummaryFile) == filepath.Clean(c.ReportFile) {
+			bad("summary-file", c.SummaryFile, "is also the report-file: name two files")
+		}
 		c.DeleteOrphans = boolean("delete-orphans")
 		c.Rules.Keep, c.Rules.OlderThan, c.Rules.OlderThanText = c.Keep, c.OlderThan, c.OlderThanText
 		c.Rules.KeepSemver, c.Rules.KeepSemverText = cons, c.KeepSemver

@@ -50,13 +50,13 @@ func TestValues(t *testing.T) {
 		"registry": "https://Registry.Example.com:5000/", "repositories": "team/*\n app ,\n\nother/**",
 		"keep": "3", "older-than": "2w", "include-tags": "pr-*,sha-*", "exclude-tags": "latest\nmain",
 		"keep-semver": ">=2.0.0", "order-by": "semver", "dry-run": "true", "concurrency": "4",
-		"username": "bot", "password": " s3cret ", "delete-orphans": "yes",
+		"username": "bot", "password": " s3cret ", "delete-orphans": "yes", "summary-file": "out/summary.md",
 	}), false, vendors.Table)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []any{c.Host, c.Scheme, c.Repositories, c.Keep, c.OlderThan, c.IncludeTags, c.ExcludeTags, c.KeepSemver, c.OrderBy, c.DryRun, c.Concurrency, c.Username, c.Password, c.DeleteOrphans}
-	want := []any{"registry.example.com:5000", "https", []string{"team/*", "app", "other/**"}, 3, 14 * 24 * time.Hour, []string{"pr-*", "sha-*"}, []string{"latest", "main"}, ">=2.0.0", "semver", true, 4, "bot", " s3cret ", true}
+	got := []any{c.Host, c.Scheme, c.Repositories, c.Keep, c.OlderThan, c.IncludeTags, c.ExcludeTags, c.KeepSemver, c.OrderBy, c.DryRun, c.Concurrency, c.Username, c.Password, c.DeleteOrphans, c.SummaryFile}
+	want := []any{"registry.example.com:5000", "https", []string{"team/*", "app", "other/**"}, 3, 14 * 24 * time.Hour, []string{"pr-*", "sha-*"}, []string{"latest", "main"}, ">=2.0.0", "semver", true, 4, "bot", " s3cret ", true, "out/summary.md"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}
@@ -138,7 +138,7 @@ func TestInvalid(t *testing.T) {
 	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base := map[string]string{"registry": "127.0.0.1:5000"}
+	base := map[string]string{"registry": "127.0.0.1:5000", "report-file": "out/report.json"}
 	cases := []struct {
 		name, input, value string
 		want               string
@@ -172,6 +172,7 @@ func TestInvalid(t *testing.T) {
 		{"older-than overflowing with a Go duration", "older-than", "15000w2562047h", `older-than: "15000w2562047h" is too long`},
 		{"registry without a host", "registry", ":5000", `registry: ":5000" is not host[:port]`},
 		{"registry bare IPv6", "registry", "::1", `registry: "::1" is not host[:port]`},
+		{"summary-file is the report-file", "summary-file", "out/./report.json", `summary-file: "out/./report.json" is also the report-file: name two files`},
 		{"age-source pushed without push times", "age-source", "pushed", `age-source: "pushed" needs a provider that reports push times (ghcr, dockerhub, harbor); the oci provider does not`},
 	}
 	for _, tc := range cases {

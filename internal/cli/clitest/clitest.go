@@ -104,7 +104,7 @@ func CLI(t *testing.T, run Runner, env []string, args ...string) Result {
 // actionInputs are the inputs action.yml declares, which the runner sets
 // ("" when left out).
 var actionInputs = []string{"registry", "repositories", "username", "password", "keep", "older-than", "include-tags", "exclude-tags",
-	"keep-semver", "order-by", "dry-run", "concurrency", "insecure", "ca-file", "report-file", "delete-orphans", "provider", "age-source", "max-deletions", "timeout"}
+	"keep-semver", "order-by", "dry-run", "concurrency", "insecure", "ca-file", "report-file", "summary-file", "delete-orphans", "provider", "age-source", "max-deletions", "timeout"}
 
 // ActionEnv is the environment the runner gives a docker action: every
 // input as INPUT_<NAME> ("" for those left out), the outputs and summary
@@ -364,4 +364,12 @@ func Stale(t *testing.T, addr string, n int, repos ...string) {
 			PushImage(t, addr, fmt.Sprintf("%s:t%d", repo, i), DaysAgo(float64(i+1)), int64(100*ri+i))
 		}
 	}
+}
+
+// IsTextSummary reports whether s holds the plain-text job summary, the
+// form stdout gets outside GitHub Actions: the totals' header, and no
+// markdown heading, table or HTML.
+func IsTextSummary(s string) bool {
+	return strings.Contains(s, "\nrepositories  tags  ") && !strings.Contains(s, "## tagsweep") &&
+		!strings.Contains(s, "|---") && !strings.Contains(s, "<details>")
 }
