@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
 )
 
 // `tagsweep version` and `tagsweep --version` print the version, exit 0.

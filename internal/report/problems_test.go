@@ -65,4 +65,3 @@ func TestNameFew(t *testing.T) {
 		}
 	}
 }
-
