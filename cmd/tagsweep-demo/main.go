@@ -54,17 +54,31 @@ func run(ctx context.Context, out io.Writer) error {
 		"--keep-semver", ">=2.0.0",
 	}
 	section(out, "tagsweep --dry-run: the plan")
-	if code := sweep(ctx, append(args, "--dry-run"), out); code != 0 {
+	var dry strings.Builder
+	if code := sweep(ctx, append(args, "--dry-run"), io.MultiWriter(out, &dry)); code != 0 {
 		return fmt.Errorf("dry run exited %d", code)
 	}
 	before := snapshot(ctx, addr)
 
+	// The real run's summary is the plan above with "deleted" for "would
+	// be deleted": the demo shows its outputs, and checks that it deleted
+	// exactly what the dry run planned, instead of every table again.
 	section(out, "tagsweep: the same plan, for real")
 	var real strings.Builder
-	if code := sweep(ctx, args, io.MultiWriter(out, &real)); code != 0 {
+	if code := sweep(ctx, args, &real); code != 0 {
 		return fmt.Errorf("run exited %d", code)
 	}
+	planned, done := outputs(dry.String()), outputs(real.String())
+	if planned["deleted-tags"] != done["deleted-tags"] {
+		return fmt.Errorf("the real run deleted %s, the dry run planned %s", done["deleted-tags"], planned["deleted-tags"])
+	}
 	after := snapshot(ctx, addr)
+	fmt.Fprintf(out, "The real run deleted the %s tags the dry run planned, and no other (its log is on stderr). Its outputs:\n\n", done["deleted-count"])
+	for _, name := range outputNames {
+		if v, ok := done[name]; ok {
+			fmt.Fprintf(out, "%s=%s\n", name, v)
+		}
+	}
 
 	section(out, "registry garbage-collect --delete-untagged, then pull every kept tag completely")
 	stored, err := reg.BlobBytes()
@@ -78,9 +92,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, estimate, _ := strings.Cut(real.String(), "\nreclaimed-bytes=")
-	estimate, _, _ = strings.Cut(estimate, "\n")
-	fmt.Fprintf(out, "The garbage collector freed %d bytes of blobs (%d before, %d after); tagsweep's reclaimed-bytes said %s.\n", stored-left, stored, left, estimate)
+	fmt.Fprintf(out, "Garbage collection freed %d bytes of blobs (%d before, %d after); tagsweep's reclaimed-bytes said %s.\n", stored-left, stored, left, done["reclaimed-bytes"])
 	pulled := 0
 	for _, ref := range after {
 		if err := testregistry.VerifyPull(ctx, addr+"/"+ref); err != nil {
@@ -97,9 +109,26 @@ func section(out io.Writer, title string) {
 }
 
 // sweep runs tagsweep in-process, isolated from the caller's environment
-// (no GITHUB_* files are touched): the summary and the outputs go to out.
+// (no GITHUB_* files are touched), as in a terminal: the plain-text
+// summary and the outputs go to out.
 func sweep(ctx context.Context, args []string, out io.Writer) int {
 	return cli.Main(ctx, args, cli.Env{Getenv: func(string) string { return "" }, Stdout: out, Stderr: os.Stderr})
+}
+
+// outputNames are the outputs a run prints as name=value lines, in order.
+var outputNames = []string{"deleted-count", "kept-count", "failed-count", "deleted-tags", "reclaimed-bytes", "report-file"}
+
+// outputs reads the name=value lines a run printed after its summary.
+func outputs(stdout string) map[string]string {
+	out := map[string]string{}
+	for _, l := range strings.Split(stdout, "\n") {
+		for _, name := range outputNames {
+			if v, ok := strings.CutPrefix(l, name+"="); ok {
+				out[name] = v
+			}
+		}
+	}
+	return out
 }
 
 func snapshot(ctx context.Context, addr string) []string {
@@ -167,6 +196,6 @@ func seed(ctx context.Context, addr string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out, "Seeded: web (commit, PR, main and latest tags), api (signed multi-arch releases), tools/builder.")
-	fmt.Fprintln(out, "Policy: keep the 3 newest per repository, delete only images older than 14 days, never latest/main, never versions >=2.0.0.")
+	fmt.Fprintln(out, "Policy: keep the 3 newest per repository, delete only images older than 14 days, never latest/main or versions >=2.0.0.")
 	return nil
 }
