@@ -384,3 +384,36 @@ func TestTransportNilSet(t *testing.T) {
 		t.Error("a nil set wraps the transport")
 	}
 }
+
+// TestTransportFormRewound: a form whose GetBody hands out the request's
+// own body rewound (azcore's requests to Azure AD do) still reaches the
+// server whole after its secrets are read, and the new form fields
+// (client_secret, access_token, client_assertion) are learnt.
+func TestTransportFormRewound(t *testing.T) {
+	t.Parallel()
+	const form = "grant_type=client_credentials&client_secret=cs-123456&client_assertion=eyJ.fed.jwt&access_token=aad-tok-9"
+	body := strings.NewReader(form)
+	req, _ := http.NewRequest(http.MethodPost, "https://127.0.0.1/tenant/oauth2/v2.0/token", io.NopCloser(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.ContentLength = int64(len(form))
+	req.GetBody = func() (io.ReadCloser, error) {
+		_, err := body.Seek(0, io.SeekStart)
+		return io.NopCloser(body), err
+	}
+	var sent string
+	rt := &roundTripper{resp: func(r *http.Request) *http.Response {
+		b, _ := io.ReadAll(r.Body)
+		sent = string(b)
+		return answer(200, "text/plain", "ok")
+	}}
+	s := NewSet()
+	if _, err := Transport(rt, s).RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	if sent != form {
+		t.Errorf("the server got %q, want the whole form", sent)
+	}
+	if got := s.String("cs-123456 eyJ.fed.jwt aad-tok-9"); got != "*** *** ***" {
+		t.Errorf("redacted %q, want every form secret", got)
+	}
+}

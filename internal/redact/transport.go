@@ -18,13 +18,13 @@ const maxTokenBody = 64 << 10
 // Transport returns next, adding to s every secret that passes through it
 // before any caller can print it: the credential of each request's
 // Authorization (and Proxy-Authorization) header, Basic ones also decoded
-// (see [Set.AddBasic]); the password and refresh_token of a form-encoded
-// token request; and the token, access_token and refresh_token of every
-// answer that has them (registry token endpoints, Docker Hub's
-// /v2/auth/token; manifests and blobs are not read), read before the
-// answer is handed on. It belongs at the
-// bottom of an HTTP stack, under the layers that set those headers. With
-// a nil s it returns next.
+// (see [Set.AddBasic]); the password, refresh_token, client_secret,
+// access_token and client_assertion of a form-encoded token request; and
+// the token, access_token and refresh_token of every answer that has them
+// (registry token endpoints, Docker Hub's /v2/auth/token, Azure AD, ACR's
+// /oauth2/exchange; manifests and blobs are not read), read before the
+// answer is handed on. It belongs at the bottom of an HTTP stack, under
+// the layers that set those headers. With a nil s it returns next.
 func Transport(next http.RoundTripper, s *Set) http.RoundTripper {
 	if s == nil {
 		return next
@@ -43,7 +43,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.header(v)
 		}
 	}
-	t.form(req)
+	if t.form(req) {
+		// The form was read through GetBody, which may hand out the
+		// request's own body rewound (azcore's does): send a fresh one.
+		if body, err := req.GetBody(); err == nil {
+			req = req.Clone(req.Context())
+			req.Body = body
+		}
+	}
 	resp, err := t.next.RoundTrip(req)
 	if err != nil || resp == nil || resp.Body == nil {
 		return resp, err
@@ -78,27 +85,31 @@ func (t *transport) header(v string) {
 }
 
 // form adds the secrets of a form-encoded token request (OAuth2 password
-// and refresh_token grants, as go-containerregistry sends them).
-func (t *transport) form(req *http.Request) {
+// and refresh_token grants, as go-containerregistry sends them; Azure AD's
+// client credentials, a secret or a federated assertion; ACR's exchange of
+// an access_token). It reports whether it read the body.
+func (t *transport) form(req *http.Request) bool {
 	if req.GetBody == nil || !mediaType(req.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		return
+		return false
 	}
 	body, err := req.GetBody()
 	if err != nil {
-		return
+		return false
 	}
-	defer body.Close()
+	// Not closed: a GetBody that rewinds the request's own body would
+	// close that; the fresh body RoundTrip sends is closed by the transport.
 	b, err := io.ReadAll(io.LimitReader(body, maxTokenBody))
 	if err != nil {
-		return
+		return true
 	}
 	q, err := url.ParseQuery(string(b))
 	if err != nil {
-		return
+		return true
 	}
-	for _, k := range []string{"password", "refresh_token", "client_secret"} {
+	for _, k := range []string{"password", "refresh_token", "client_secret", "access_token", "client_assertion"} {
 		t.set.Add(q[k]...)
 	}
+	return true
 }
 
 // tokens adds the tokens of an answer that may be a token endpoint's

@@ -5,9 +5,6 @@ package acr
 import (
 	"net/http"
 
-	"github.com/chrismellard/docker-credential-acr-env/pkg/credhelper"
-	"github.com/google/go-containerregistry/pkg/authn"
-
 	"github.com/tagsweep/tagsweep/internal/registry/connect"
 	"github.com/tagsweep/tagsweep/internal/registry/oci"
 	"github.com/tagsweep/tagsweep/internal/registry/provider"
@@ -39,10 +36,7 @@ var Descriptor = connect.Descriptor{
 		// (Azure/acr-cli#134, fixed by #135).
 		{Status: http.StatusMethodNotAllowed, Code: "REGISTRY_DISALLOWED_OPERATION", Reason: LockedReason},
 	},
-	// The docker config first, then a service principal in
-	// AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_TENANT_ID
-	// (chrismellard/docker-credential-acr-env).
-	Keychain: func() authn.Keychain {
-		return authn.NewMultiKeychain(authn.DefaultKeychain, authn.NewKeychainFromHelper(credhelper.NewACRCredentialsHelper()))
-	},
+	// The docker config first, then the Azure identity of the
+	// environment, exchanged for an ACR token (keychain.go).
+	Keychain: keychain,
 }

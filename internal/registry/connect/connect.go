@@ -40,8 +40,9 @@ type Descriptor struct {
 	// host names no vendor (Harbor's never does) answers them the same.
 	Protections []oci.Protection
 	// Keychain is asked for the registry credentials when no username is
-	// given. Nil: the docker config alone (authn.DefaultKeychain).
-	Keychain func() authn.Keychain
+	// given, made from the settings of the run (its environment, CA roots
+	// and redactor). Nil: the docker config alone (authn.DefaultKeychain).
+	Keychain func(Settings) authn.Keychain
 	// Build builds the backend from the registry API (Env.Registry) and,
 	// where the vendor has one, its own API. Nil: the registry API backend
 	// alone, with the inputs' credentials.
@@ -176,7 +177,7 @@ func (vs Vendors) New(s Settings) (*Built, error) {
 	}
 	var keychain authn.Keychain = authn.DefaultKeychain
 	if d.Keychain != nil {
-		keychain = d.Keychain()
+		keychain = d.Keychain(s)
 	}
 	opts := []oci.Option{oci.WithScheme(scheme), oci.WithInsecure(s.Insecure), oci.WithConcurrency(s.Concurrency),
 		oci.WithLimiter(s.Limiter), oci.WithUserAgent(s.UserAgent), oci.WithKeychain(keychain), oci.WithSecrets(s.Secrets),

@@ -37,7 +37,7 @@ var Descriptor = connect.Descriptor{
 // keychain is the docker config first (what the user set up wins), then
 // the ECR credential helper (awslabs/amazon-ecr-credential-helper: the
 // AWS environment, profile or role).
-func keychain() authn.Keychain {
+func keychain(connect.Settings) authn.Keychain {
 	// The helper caches tokens under ~/.ecr by default; tagsweep runs
 	// once, possibly on a read-only root filesystem: no cache.
 	if os.Getenv("AWS_ECR_DISABLE_CACHE") == "" && os.Getenv("AWS_ECR_CACHE_DIR") == "" {

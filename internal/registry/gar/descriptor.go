@@ -34,5 +34,7 @@ var Descriptor = connect.Descriptor{
 	},
 	// The docker config first, then Google's credentials (gcloud,
 	// application default credentials, workload identity).
-	Keychain: func() authn.Keychain { return authn.NewMultiKeychain(authn.DefaultKeychain, google.Keychain) },
+	Keychain: func(connect.Settings) authn.Keychain {
+		return authn.NewMultiKeychain(authn.DefaultKeychain, google.Keychain)
+	},
 }

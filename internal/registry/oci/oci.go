@@ -152,6 +152,15 @@ func WithRateLimitRetries(n int, base, max time.Duration) Option {
 	}
 }
 
+// Describer is an authn.Authenticator that says whose credentials it
+// stands for without fetching them. A keychain whose credentials cost
+// requests (a cloud's token exchange) returns one, so that nothing is
+// sent before the first registry request, which comes after the run has
+// checked its outputs; New then takes its description for the log.
+type Describer interface {
+	Describe() string
+}
+
 // WithKeychain sets the keychain asked when no username is given. The
 // default is authn.DefaultKeychain (the docker config).
 func WithKeychain(k authn.Keychain) Option {
@@ -260,7 +269,9 @@ func New(host string, opts ...Option) (*Backend, error) {
 			return nil, fmt.Errorf("read docker config credentials for %s: %w", host, err)
 		}
 		b.auth, b.who = a, fmt.Sprintf("anonymous access (no username input and no docker config entry for %s)", host)
-		if cfg, err := a.Authorization(); err == nil && cfg != nil && a != authn.Anonymous {
+		if d, ok := a.(Describer); ok {
+			b.who = d.Describe() // its credentials are fetched at the first request
+		} else if cfg, err := a.Authorization(); err == nil && cfg != nil && a != authn.Anonymous {
 			switch {
 			case cfg.Username != "":
 				b.who = fmt.Sprintf("user %q (from the docker config)", cfg.Username)

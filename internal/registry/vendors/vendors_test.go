@@ -17,12 +17,14 @@ import (
 	"github.com/tagsweep/tagsweep/internal/registry/provider"
 )
 
-// keychain is what New asks of d when no username is given.
+// keychain is what New asks of d when no username is given, in an
+// environment without cloud credentials (the docker config is the
+// process's DOCKER_CONFIG).
 func keychain(d *connect.Descriptor) authn.Keychain {
 	if d.Keychain == nil {
 		return authn.DefaultKeychain
 	}
-	return d.Keychain()
+	return d.Keychain(connect.Settings{Getenv: func(string) string { return "" }})
 }
 
 // The docker config wins over a cloud's credential helper: what the user
