@@ -125,7 +125,7 @@ const (
 // tagColumns are the columns of a table of tags; last names the last one
 // ("reason" or "error").
 func tagColumns(last string) []column {
-	return []column{{title: "tag", kind: colName}, {title: "digest", kind: colDigest}, {title: "age"}, {title: last, kind: colText}}
+	return []column{{title: "tag", kind: colName}, {title: "digest", kind: colDigest}, {title: "age", kind: colFixed}, {title: last, kind: colText}}
 }
 
 // deletedAnything reports whether the run deleted (in a dry run: would
