@@ -1009,7 +1009,6 @@ func TestPageSize(t *testing.T) {
 	}
 }
 
-
 // A pagination Link to another host is refused: the credentials never go
 // there and the listing fails instead of mixing in another registry.
 func TestPaginationLinkToAnotherHost(t *testing.T) {
