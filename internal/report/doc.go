@@ -136,8 +136,8 @@ func (r *Report) deletedAnything() bool {
 
 // doc builds the summary: the title, the totals first, the policy, a
 // section per repository (deleted, held back, failed, kept), the errors,
-// the warnings, and the garbage collector's hint when anything was
-// deleted.
+// the warnings, and how the registry frees space (after a line saying
+// nothing was deleted, when nothing was).
 func (r *Report) doc() doc {
 	var d doc
 	deleted, title := "deleted", "tagsweep"
@@ -189,13 +189,17 @@ func (r *Report) doc() doc {
 		}
 		d = append(d, &heading{3, line{txt("Warnings")}}, &list{ws})
 	}
-	if r.deletedAnything() {
-		gc := line{bold("Space is freed only when the registry's garbage collector runs.")}
-		if r.GCHint != "" {
-			gc = append(gc, span{" " + r.GCHint, stMarkup})
-		}
-		d = append(d, &note{gc})
+	// The summary always ends with how the registry frees space (README
+	// "Outputs"); with nothing deleted it says so first, in one line.
+	var gc line
+	if !r.deletedAnything() {
+		gc = append(gc, txt("Nothing was deleted. "))
 	}
+	gc = append(gc, bold("Space is freed only when the registry's garbage collector runs."))
+	if r.GCHint != "" {
+		gc = append(gc, span{" " + r.GCHint, stMarkup})
+	}
+	d = append(d, &note{gc})
 	return d
 }
 
