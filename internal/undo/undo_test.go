@@ -179,7 +179,7 @@ func TestBadFiles(t *testing.T) {
 		{"plain text", []byte("repository,digest\n"), 0, "is not gzip"},
 		{"one byte", []byte("x"), 0, "is not gzip"},
 		{"json, not an entry", gz(good(1), `{"hello":"world"}`), 2, "not an undo entry"},
-		{"not json", gz(`{"v":1,`+"\t"+`broken`), 1, "not an undo entry"},
+		{"not json", gz(`{"v":1,` + "\t" + `broken`), 1, "not an undo entry"},
 		{"bytes that do not hash to the digest", gz(good(1), good(2), string(bad)), 3, "hash to"},
 		{"newer version", gz(strings.Replace(good(1), `"v":1`, `"v":9`, 1)), 1, "newer tagsweep"},
 		{"bad tag", gz(strings.Replace(good(1), `"tags":["v1"]`, `"tags":["-x"]`, 1)), 1, `tag "-x"`},
