@@ -401,3 +401,8 @@ func TestSynth(t *testing.T) {
 		t.Error("no tag is deleted by tag; the release-N second tags should cause some")
 	}
 }
+
+// RawManifest is not served: the benchmarks write no undo file.
+func (b *memBackend) RawManifest(_ context.Context, _, digest string) (*image.Raw, error) {
+	return nil, fmt.Errorf("memBackend: no bytes for %s", digest)
+}

@@ -173,3 +173,8 @@ func (s *synthetic) DeleteDigest(context.Context, string, string, []string) erro
 func (s *synthetic) Capabilities() registry.Capabilities {
 	return registry.Capabilities{}
 }
+
+// RawManifest is not served: the harness writes no undo file.
+func (s *synthetic) RawManifest(_ context.Context, _, digest string) (*image.Raw, error) {
+	return nil, fmt.Errorf("synthetic backend: no bytes for %s", digest)
+}

@@ -39,13 +39,18 @@ func TestFakeConformance(t *testing.T) {
 type fakeStore struct{ f *fake }
 
 func seedDigest(kind string, seeds ...int64) string {
-	h := sha256.Sum256(fmt.Appendf(nil, "%s %v", kind, seeds))
+	h := sha256.Sum256(seedBytes(kind, seeds...))
 	return "sha256:" + hex.EncodeToString(h[:])
 }
+
+// seedBytes are the bytes the fake serves of a seeded manifest: they hash
+// to its digest.
+func seedBytes(kind string, seeds ...int64) []byte { return fmt.Appendf(nil, "%s %v", kind, seeds) }
 
 func (s fakeStore) Image(_ context.Context, repo, tag string, seed int64) (string, error) {
 	d := seedDigest("image", seed)
 	s.f.image(d, registrytest.Created).tag(repo, tag, d)
+	s.f.setRaw(d, seedBytes("image", seed))
 	return d, nil
 }
 
@@ -54,10 +59,12 @@ func (s fakeStore) Index(_ context.Context, repo, tag string, seeds ...int64) (s
 	for _, seed := range seeds {
 		d := seedDigest("image", seed)
 		s.f.image(d, registrytest.Created)
+		s.f.setRaw(d, seedBytes("image", seed))
 		kids = append(kids, d)
 	}
 	d := seedDigest("index", seeds...)
 	s.f.index(d, registrytest.Created, kids...).tag(repo, tag, d)
+	s.f.setRaw(d, seedBytes("index", seeds...))
 	return d, kids, nil
 }
 
@@ -71,6 +78,7 @@ func (s fakeStore) Referrer(_ context.Context, _, subject string, seed int64) (s
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
 	s.f.manifests[d] = &image.Manifest{Digest: d, MediaType: image.MediaTypeOCIManifest, Subject: subject}
+	s.f.raw[d] = seedBytes("referrer", seed)
 	return d, nil
 }
 
@@ -85,4 +93,10 @@ func (s fakeStore) Exists(_ context.Context, _, digest string) (bool, error) {
 	defer s.f.mu.Unlock()
 	_, ok := s.f.manifests[digest]
 	return ok, nil
+}
+
+func (f *fake) setRaw(d string, b []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.raw[d] = b
 }

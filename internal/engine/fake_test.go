@@ -46,6 +46,9 @@ type fake struct {
 	partly map[string][]string
 	// deleteTags records the tags DeleteDigest was given, by digest.
 	deleteTags map[string][]string
+	// raw are manifests' bytes as served, by digest; a manifest without
+	// is served as bytes that do not hash to its digest.
+	raw map[string][]byte
 	// onDelete runs (unlocked) when a delete arrives, before it is done,
 	// with the call as recorded; a delete then fails if its ctx is done.
 	onDelete func(call string)
@@ -56,7 +59,7 @@ type fake struct {
 
 func newFake() *fake {
 	return &fake{repos: map[string]map[string]string{}, manifests: map[string]*image.Manifest{}, errs: map[string]error{}, tagsCalls: map[string]int{},
-		pushed: map[string]time.Time{}, protected: map[string]string{}, refuse: map[string]bool{}, deleteTags: map[string][]string{}}
+		pushed: map[string]time.Time{}, protected: map[string]string{}, refuse: map[string]bool{}, deleteTags: map[string][]string{}, raw: map[string][]byte{}}
 }
 
 // dg makes a well-formed digest from a short name: dg("a") = sha256:aaaa….
@@ -236,6 +239,23 @@ func (f *fake) Manifest(ctx context.Context, repo, ref string) (*image.Manifest,
 	m.Children = append([]string(nil), m.Children...)
 	m.Blobs = append([]image.Blob(nil), m.Blobs...)
 	return &m, nil
+}
+
+func (f *fake) RawManifest(ctx context.Context, repo, digest string) (*image.Raw, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("RawManifest " + repo + " " + digest); err != nil {
+		return nil, err
+	}
+	m, ok := f.manifests[digest]
+	if !ok {
+		return nil, fmt.Errorf("get manifest %s: %w", digest, registry.ErrNotFound)
+	}
+	b, ok := f.raw[digest]
+	if !ok {
+		b = []byte("fake manifest " + digest)
+	}
+	return &image.Raw{MediaType: m.MediaType, Bytes: append([]byte(nil), b...)}, nil
 }
 
 func (f *fake) Resolve(ctx context.Context, repo, tag string) (string, error) {

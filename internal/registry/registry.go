@@ -48,6 +48,10 @@ type Backend interface {
 	// Manifest fetches the manifest ref (a tag or a digest) with the full
 	// Accept set, and for an image its config to learn the creation time.
 	Manifest(ctx context.Context, repo, ref string) (*image.Manifest, error)
+	// RawManifest GETs the manifest digest with the full Accept set and
+	// returns it as served, checked against its digest: what the undo
+	// file keeps of a manifest before it is deleted.
+	RawManifest(ctx context.Context, repo, digest string) (*image.Raw, error)
 	// Resolve returns the digest a tag points at now (HEAD, full Accept set).
 	Resolve(ctx context.Context, repo, tag string) (string, error)
 	// Exists reports whether a manifest with this digest exists in repo.
@@ -69,4 +73,33 @@ type Backend interface {
 	DeleteDigest(ctx context.Context, repo, digest string, tags []string) error
 	// Capabilities describes the registry.
 	Capabilities() Capabilities
+}
+
+// Restorer is a Backend that can put back what a sweep deleted (tagsweep
+// restore): every registry-API backend is one.
+type Restorer interface {
+	Backend
+	// BlobExists reports whether repo holds the blob digest (HEAD).
+	BlobExists(ctx context.Context, repo, digest string) (bool, error)
+	// PutManifest uploads raw under ref (its digest, or a tag to point at
+	// it). The registry refuses a manifest whose blobs or children it does
+	// not hold.
+	PutManifest(ctx context.Context, repo, ref string, raw *image.Raw) error
+}
+
+// Undeleter is a Restorer whose registry keeps what it deleted, and brings
+// a manifest back by the vendor's own handle of it (GHCR restores a
+// deleted package version for 30 days): its blobs come back with it.
+type Undeleter interface {
+	// Undelete restores the manifest digest of repo that handle names. It
+	// returns ErrNotFound when the registry no longer has it to restore.
+	Undelete(ctx context.Context, repo, digest, handle string) error
+}
+
+// Handles is a Backend that knows the vendor's own handle of a manifest
+// (GHCR's package version id), for the undo file.
+type Handles interface {
+	// Handle returns the handle of the manifest digest of repo, as of the
+	// last listing; "" when it knows none.
+	Handle(repo, digest string) string
 }

@@ -267,3 +267,25 @@ func (c *SideChannel) Delete(ctx context.Context, repo, ref string) (ok bool, er
 	}
 	return false, fmt.Errorf("registry DELETE %s/manifests/%s: %s: %s", repo, ref, resp.Status, bytes.TrimSpace(msg))
 }
+
+// Put uploads body as the manifest ref (a digest or a tag) of repo, with
+// mediaType as its Content-Type. Any answer but 201 is an error with the
+// registry's message.
+func (c *SideChannel) Put(ctx context.Context, repo, ref, mediaType string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+c.addr+"/v2/"+repo+"/manifests/"+ref, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", mediaType)
+	req.Header.Set(c.header, c.secret)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("registry PUT %s/manifests/%s: %s: %s", repo, ref, resp.Status, bytes.TrimSpace(msg))
+	}
+	return nil
+}

@@ -16,5 +16,5 @@ func TestConformance(t *testing.T) {
 	registrytest.Run(t, registrytest.Suite{New: func(t *testing.T) *registrytest.Target {
 		e := newEnv(t, hubtest.Options{})
 		return &registrytest.Target{Backend: e.backend(t, "acme", secret, "acme"), Store: registrytest.RegistryStore(e.addr), Deletes: registrytest.Deletes(e.reg.Deletes, e.hub.Deletes)}
-	}, Claims: registrytest.Claims{UntagOnly: true}})
+	}, Claims: registrytest.Claims{UntagOnly: true}, Restorer: true})
 }

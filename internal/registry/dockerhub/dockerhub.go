@@ -471,3 +471,20 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []
 	}
 	return err
 }
+
+// RawManifest reads a manifest as served through the registry API.
+func (b *Backend) RawManifest(ctx context.Context, repo, digest string) (*image.Raw, error) {
+	return b.Backend.RawManifest(ctx, full(repo), digest)
+}
+
+// BlobExists HEADs a blob through the registry API.
+func (b *Backend) BlobExists(ctx context.Context, repo, digest string) (bool, error) {
+	return b.Backend.BlobExists(ctx, full(repo), digest)
+}
+
+// PutManifest pushes a manifest through the registry API: how a tag the
+// Hub API deleted is put back on the manifest Docker Hub still stores
+// (Docker Hub has no restore, docker/hub-feedback#2077).
+func (b *Backend) PutManifest(ctx context.Context, repo, ref string, raw *image.Raw) error {
+	return b.Backend.PutManifest(ctx, full(repo), ref, raw)
+}

@@ -16,5 +16,5 @@ func TestConformance(t *testing.T) {
 	registrytest.Run(t, registrytest.Suite{New: func(t *testing.T) *registrytest.Target {
 		e := start(t, setup{replica: ghcrtest.Options{Orgs: []string{"acme"}}, owners: []string{"acme"}})
 		return &registrytest.Target{Backend: e.b, Store: registrytest.RegistryStore(e.reg.Addr()), Deletes: registrytest.Deletes(e.reg.Deletes, e.api.Deletes)}
-	}})
+	}, Restorer: true})
 }

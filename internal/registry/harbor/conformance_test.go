@@ -13,5 +13,5 @@ func TestConformance(t *testing.T) {
 	registrytest.Run(t, registrytest.Suite{New: func(t *testing.T) *registrytest.Target {
 		f := start(t, nil)
 		return &registrytest.Target{Backend: f.backend("robot$sweeper", password), Store: registrytest.RegistryStore(f.addr), Deletes: registrytest.Deletes(f.reg.Deletes, f.srv.Deletes)}
-	}})
+	}, Restorer: true})
 }

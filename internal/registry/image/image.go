@@ -80,6 +80,13 @@ type Manifest struct {
 // IsIndex reports whether m is an index.
 func (m *Manifest) IsIndex() bool { return IsIndex(m.MediaType) }
 
+// Raw is a manifest as the registry serves it: its bytes, whose sha256 is
+// its digest, and its media type (the Content-Type).
+type Raw struct {
+	MediaType string
+	Bytes     []byte
+}
+
 // Tag is one tag as the registry lists it. The OCI tag list gives only
 // the name; vendor listing APIs also give the digest, the push time and
 // whether the registry protects the tag.

@@ -18,7 +18,7 @@ func TestConformanceDistribution(t *testing.T) {
 	t.Parallel()
 	registrytest.Run(t, registrytest.Suite{New: func(t *testing.T) *registrytest.Target {
 		return target(t, registrytest.Distribution(t))
-	}})
+	}, Restorer: true})
 }
 
 // The generic backend on the CNCF registry 2.8, which cannot delete a
@@ -28,7 +28,7 @@ func TestConformanceRegistry28(t *testing.T) {
 	t.Parallel()
 	registrytest.Run(t, registrytest.Suite{New: func(t *testing.T) *registrytest.Target {
 		return target(t, registrytest.Registry28(t))
-	}, Claims: registrytest.Claims{NoTagDelete: true}})
+	}, Claims: registrytest.Claims{NoTagDelete: true}, Restorer: true})
 }
 
 // The generic backend on ggcr's in-memory registry with the OCI 1.1
@@ -42,5 +42,5 @@ func TestConformanceReferrersRegistry(t *testing.T) {
 		}
 		t.Cleanup(func() { r.Close() })
 		return target(t, r)
-	}, Claims: registrytest.Claims{Referrers: true, DigestDeleteKeepsTags: true}})
+	}, Claims: registrytest.Claims{Referrers: true, DigestDeleteKeepsTags: true}, Restorer: true})
 }

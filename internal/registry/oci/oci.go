@@ -219,7 +219,7 @@ type Backend struct {
 	unpaged *remote.Puller
 	stats   *Stats
 
-	deleteClients sync.Map // repo -> *lazyClient
+	clients sync.Map // scope + " " + repo -> *lazyClient
 	created       sync.Map // config digest -> configCreated
 
 	untagFirst  bool
@@ -647,7 +647,13 @@ type lazyClient struct {
 // built once per repository. (remote.Delete builds a new transport, with a
 // new ping and token, for every call: three requests per delete.)
 func (b *Backend) deleteClient(ctx context.Context, repo string) (*http.Client, error) {
-	v, _ := b.deleteClients.LoadOrStore(repo, &lazyClient{})
+	return b.client(ctx, repo, transport.DeleteScope)
+}
+
+// client returns an HTTP client authorised for scope (an action: pull,
+// push, delete) on repo, built once per repository and scope.
+func (b *Backend) client(ctx context.Context, repo, scope string) (*http.Client, error) {
+	v, _ := b.clients.LoadOrStore(scope+" "+repo, &lazyClient{})
 	lc := v.(*lazyClient)
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
@@ -655,7 +661,7 @@ func (b *Backend) deleteClient(ctx context.Context, repo string) (*http.Client, 
 		return lc.client, nil
 	}
 	r := b.repo(repo)
-	tr, err := transport.NewWithContext(ctx, b.reg, b.auth, b.rt, []string{r.Scope(transport.DeleteScope)})
+	tr, err := transport.NewWithContext(ctx, b.reg, b.auth, b.rt, []string{r.Scope(scope)})
 	if err != nil {
 		return nil, err
 	}

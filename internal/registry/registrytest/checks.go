@@ -23,6 +23,9 @@ type check struct {
 	run  func(ctx context.Context, r *run) error
 }
 
+// needsRestorer are the checks of a registry.Restorer (Suite.Restorer).
+var needsRestorer = map[string]bool{"BlobExistsAgrees": true, "DeletedPutBack": true}
+
 // checks are what Run runs, in order.
 var checks = []check{
 	{"Repositories", checkRepositories},
@@ -36,6 +39,9 @@ var checks = []check{
 	{"StoppedRunSendsNoDelete", checkStopped},
 	{"DryRunLeavesRegistryUnchanged", checkDryRun},
 	{"ReferrersListOrUnsupported", checkReferrers},
+	{"RawManifestIsAsServed", checkRawManifest},
+	{"BlobExistsAgrees", checkBlobExists},
+	{"DeletedPutBack", checkPutBack},
 }
 
 // missingDigest names no manifest in any registry (the digest of a

@@ -8,6 +8,7 @@
 //	GET    /{orgs|users}/{owner}/packages/container/{package}/versions (Link pagination, state=active|deleted)
 //	GET    /{orgs|users}/{owner}/packages/container/{package}/versions/{id}
 //	DELETE /{orgs|users}/{owner}/packages/container/{package}/versions/{id}  204
+//	POST   /{orgs|users}/{owner}/packages/container/{package}/versions/{id}/restore  204 (restore.go)
 //
 // Package versions are derived from what the registry holds: every tagged
 // manifest (tags/list, then HEAD with the full Accept set), every manifest
@@ -98,6 +99,10 @@ type Options struct {
 	// careless gateway would: for tests that prove the token is never
 	// printed.
 	EchoAuth bool
+	// RestoreTags makes the restore API put a version's tags back with it.
+	// GitHub does not document whether it does (notes: no source), so the
+	// default is that it does not, and a client must tag again.
+	RestoreTags bool
 }
 
 // Request is one request the replica received (Path as sent, escaped: a
@@ -190,6 +195,9 @@ type rec struct {
 	tags             []string
 	created, updated time.Time
 	deleted          time.Time // zero while active
+	// gone is the manifest and tags of a deleted version, which the
+	// restore API puts back (restore.go).
+	gone *goneManifest
 }
 
 // Start starts the replica and installs the GHCR-like DELETE hook on the registry.
@@ -737,6 +745,8 @@ func (s *Server) packageRoute(ctx context.Context, w http.ResponseWriter, r *htt
 			return
 		}
 		writePage(w, r, vs, page, perPage)
+	case len(rest) == 3 && rest[0] == "versions" && rest[2] == "restore" && r.Method == http.MethodPost:
+		s.restoreVersion(ctx, w, kind, repo, rest[1])
 	case len(rest) == 2 && rest[0] == "versions" && (r.Method == http.MethodGet || r.Method == http.MethodDelete):
 		id, err := strconv.ParseInt(rest[1], 10, 64)
 		var rc *rec
@@ -771,6 +781,10 @@ func (s *Server) deleteVersion(ctx context.Context, w http.ResponseWriter, kind,
 		return
 	case active <= 1:
 		writeErr(w, http.StatusBadRequest, msgLastVersion, doc)
+		return
+	}
+	if err := s.keep(ctx, repo, rc); err != nil {
+		writeErr(w, http.StatusInternalServerError, err.Error(), doc)
 		return
 	}
 	if _, err := s.reg.Delete(ctx, repo, rc.digest); err != nil {
