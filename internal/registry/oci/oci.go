@@ -220,7 +220,7 @@ type Backend struct {
 	stats   *Stats
 
 	clients sync.Map // scope + " " + repo -> *lazyClient
-	created       sync.Map // config digest -> configCreated
+	created sync.Map // config digest -> configCreated
 
 	untagFirst  bool
 	gcHint      string

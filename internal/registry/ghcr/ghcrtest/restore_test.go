@@ -43,7 +43,9 @@ func TestRestoreVersion(t *testing.T) {
 			if got := call(t, http.MethodDelete, fmt.Sprint(base, id), "Bearer "+token); got.status != http.StatusNoContent {
 				t.Fatalf("delete: %d %s", got.status, got.body)
 			}
-			restore := func(id int64) answer { return call(t, http.MethodPost, fmt.Sprint(base, id, "/restore"), "Bearer "+token) }
+			restore := func(id int64) answer {
+				return call(t, http.MethodPost, fmt.Sprint(base, id, "/restore"), "Bearer "+token)
+			}
 			if got := restore(999999); got.status != http.StatusNotFound || !strings.Contains(string(got.body), msgVersionNotFound) {
 				t.Errorf("restore of an unknown id: %d %s", got.status, got.body)
 			}
