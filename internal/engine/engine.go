@@ -27,6 +27,7 @@ import (
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/report"
+	"github.com/tagsweep/tagsweep/internal/undo"
 )
 
 // Options configure a run.
@@ -70,6 +71,21 @@ type Options struct {
 	// Progress, when positive, tells the Observer the counters this often.
 	// The default is 0 (never).
 	Progress time.Duration
+	// Undo, when set, is given before each deletion of a real run what
+	// undoes it (the undo-file input): the manifest as the registry serves
+	// it, its tags and its place in the graph. A deletion whose entry it
+	// does not take is not sent. A dry run gives it nothing. The default
+	// is none.
+	Undo Journal
+	// Provider names the provider in the undo entries, whose handles
+	// (Backend is a registry.Handles) they hold.
+	Provider string
+}
+
+// Journal takes the undo entries of a run (an *undo.Writer).
+type Journal interface {
+	// Write records e; once it returns nil, e must survive the process.
+	Write(e undo.Entry) error
 }
 
 // Engine applies a policy through a backend.
@@ -77,6 +93,9 @@ type Engine struct {
 	o    Options
 	work *pool
 	obs  Observer
+	// handles names the vendor's handle of a manifest for the undo
+	// entries, where the backend knows one.
+	handles registry.Handles
 	// literal are the repositories named without a glob: one missing or
 	// without tags is a warning naming it, not a silent "0 tags".
 	literal map[string]bool
@@ -114,8 +133,10 @@ func New(b registry.Backend, o Options) *Engine {
 	if o.Grace <= 0 {
 		o.Grace = 5 * time.Second
 	}
+	handles, _ := b.(registry.Handles)
 	if o.DryRun {
 		b = registry.DryRun(b)
+		o.Undo = nil // a dry run writes nothing
 	}
 	literal := map[string]bool{}
 	for _, p := range o.Repositories {
@@ -123,7 +144,7 @@ func New(b registry.Backend, o Options) *Engine {
 			literal[p] = true
 		}
 	}
-	return &Engine{o: o, work: newPool(b, o.Concurrency), obs: o.Observer, literal: literal}
+	return &Engine{o: o, work: newPool(b, o.Concurrency), obs: o.Observer, literal: literal, handles: handles}
 }
 
 // Limiter is the bound on requests in flight that the backends must share:

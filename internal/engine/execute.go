@@ -9,6 +9,7 @@ import (
 
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/undo"
 )
 
 // status is what became of one planned deletion.
@@ -52,6 +53,9 @@ func (x *execution) execute(ctx context.Context) {
 	// stops; no new one starts.
 	dctx, done := x.e.deleteContext(ctx)
 	defer done()
+	if x.e.o.Undo != nil {
+		x.parents = parentsOf(x.in.Manifests)
+	}
 	var byTag []policy.Item
 	for _, it := range x.plan.Items {
 		if it.Action == policy.Delete && it.Method == policy.ByTag {
@@ -90,6 +94,13 @@ func (x *execution) deleteDigests(ctx, dctx context.Context) {
 			g.Go(func(b registry.Backend) error {
 				if ctx.Err() != nil {
 					x.setDigest(d, failedWith(notStarted(ctx)))
+					return nil
+				}
+				if err := x.journal(dctx, b, d, undo.Manifest, tagsOn[d]); err != nil {
+					x.mu.Lock()
+					defer x.mu.Unlock()
+					x.digests[d] = failedWith(err)
+					x.errs = append(x.errs, err)
 					return nil
 				}
 				err := b.DeleteDigest(dctx, x.repo, d, tagsOn[d])
@@ -169,6 +180,9 @@ func (x *execution) deleteTags(ctx, dctx context.Context, items []policy.Item) {
 	one := func(b registry.Backend, it policy.Item) result {
 		if ctx.Err() != nil {
 			return failedWith(notStarted(ctx))
+		}
+		if err := x.journal(dctx, b, it.Digest, undo.Tag, []string{it.Tag}); err != nil {
+			return failedWith(err)
 		}
 		err := b.DeleteTag(dctx, x.repo, it.Tag)
 		switch {

@@ -38,6 +38,9 @@ type execution struct {
 	tags, digests map[string]result
 	errs          []error
 	reclaimed     int64
+	// parents maps a digest to the indexes of the repository that list
+	// it, for the undo entries (set when there is a Journal).
+	parents map[string][]string
 }
 
 // plan lists, inspects and plans one repository. The execution it returns
