@@ -130,11 +130,13 @@ func run(ctx context.Context, args []string, env Env) int {
 			return ExitOK
 		case "ls":
 			return list(ctx, args[1:], env)
+		case "restore":
+			return restore(ctx, args[1:], env)
 		case "help":
-			usage(env.Stdout, "tagsweep", false, nil)
+			usage(env.Stdout, cmdSweep, nil)
 			return ExitOK
 		default:
-			fmt.Fprintf(env.Stderr, "tagsweep: unknown command %q (commands: ls, version; no command applies the policy)\n", args[0])
+			fmt.Fprintf(env.Stderr, "tagsweep: unknown command %q (commands: ls, restore, version; no command applies the policy)\n", args[0])
 			return ExitInvalid
 		}
 	}
@@ -221,10 +223,10 @@ func joinBoolValues(fs *flag.FlagSet, args []string) []string {
 
 // inputs parses the flags of a command and returns the lookup that applies
 // the precedence: flag, TAGSWEEP_NAME, INPUT_NAME.
-func inputs(cmd string, args []string, env Env, runner *action.Runner, forList bool, extra func(*flag.FlagSet)) (config.Lookup, error) {
+func inputs(cmd command, args []string, env Env, runner *action.Runner, extra func(*flag.FlagSet)) (config.Lookup, error) {
 	set := map[string]string{}
-	fs := flagSet(cmd, forList, set, extra)
-	if err := checkFlags(fs, args, forList); err != nil {
+	fs := flagSet(cmd, set, extra)
+	if err := checkFlags(fs, args, cmd); err != nil {
 		return nil, err
 	}
 	if err := fs.Parse(joinBoolValues(fs, args)); err != nil {
@@ -322,12 +324,12 @@ func newRunner(env Env) *action.Runner {
 
 // setup reads and validates a command's inputs, masks the secrets and
 // builds the backend. A non-negative code means: stop and exit with it.
-func setup(cmd string, args []string, env Env, forList bool, extra func(*flag.FlagSet), check func() error) (*config.Config, Registry, int) {
+func setup(cmd command, args []string, env Env, extra func(*flag.FlagSet), check func() error) (*config.Config, Registry, int) {
 	runner := newRunner(env)
-	get, err := inputs(cmd, args, env, runner, forList, extra)
+	get, err := inputs(cmd, args, env, runner, extra)
 	addSecrets(env, get)
 	if errors.Is(err, flag.ErrHelp) {
-		usage(env.Stdout, cmd, forList, extra)
+		usage(env.Stdout, cmd, extra)
 		return nil, Registry{}, ExitOK
 	}
 	if err == nil && check != nil {
@@ -336,7 +338,12 @@ func setup(cmd string, args []string, env Env, forList bool, extra func(*flag.Fl
 	if err != nil {
 		return nil, Registry{}, invalid(env.Stderr, err)
 	}
-	c, err := config.Load(get, forList, vendors.Table)
+	var c *config.Config
+	if cmd == cmdRestore {
+		c, err = config.LoadRestore(get, vendors.Table)
+	} else {
+		c, err = config.Load(get, cmd == cmdList, vendors.Table)
+	}
 	if err != nil {
 		return nil, Registry{}, invalid(env.Stderr, err)
 	}
@@ -373,7 +380,7 @@ func adopt(env Env, c *config.Config, reg Registry) (Env, *action.Runner, func()
 }
 
 func sweep(ctx context.Context, args []string, env Env) int {
-	c, reg, code := setup("tagsweep", args, env, false, nil, nil)
+	c, reg, code := setup(cmdSweep, args, env, nil, nil)
 	if code >= 0 {
 		return code
 	}
@@ -575,7 +582,7 @@ const lsFormat = "format"
 
 func list(ctx context.Context, args []string, env Env) int {
 	format := "text"
-	c, reg, code := setup("tagsweep ls", args, env, true, func(fs *flag.FlagSet) {
+	c, reg, code := setup(cmdList, args, env, func(fs *flag.FlagSet) {
 		fs.StringVar(&format, lsFormat, "text", "text or json")
 	}, func() error {
 		if format != "text" && format != "json" {

@@ -9,13 +9,33 @@ import (
 	"github.com/tagsweep/tagsweep/internal/config"
 )
 
+// command is a sub-command, for the inputs it takes.
+type command int
+
+const (
+	cmdSweep command = iota
+	cmdList
+	cmdRestore
+)
+
+// name is how the user calls the command.
+func (c command) name() string {
+	switch c {
+	case cmdList:
+		return "tagsweep ls"
+	case cmdRestore:
+		return "tagsweep restore"
+	}
+	return "tagsweep"
+}
+
 // flagSet declares a command's flags: the inputs it reads (config.Inputs,
-// Sweep or List) recording into set, then its own options (extra).
-func flagSet(cmd string, forList bool, set map[string]string, extra func(*flag.FlagSet)) *flag.FlagSet {
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+// Sweep, List or Restore) recording into set, then its own options (extra).
+func flagSet(cmd command, set map[string]string, extra func(*flag.FlagSet)) *flag.FlagSet {
+	fs := flag.NewFlagSet(cmd.name(), flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	for _, in := range config.Inputs {
-		if takes(in, forList) {
+		if takes(in, cmd) {
 			fs.Var(&stringFlag{name: in.Name, set: set, isBool: in.Bool}, in.Name, in.Description)
 		}
 	}
@@ -25,26 +45,50 @@ func flagSet(cmd string, forList bool, set map[string]string, extra func(*flag.F
 	return fs
 }
 
-// takes reports whether the sweep (forList false) or ls reads the input.
-func takes(in config.Input, forList bool) bool { return (forList && in.List) || (!forList && in.Sweep) }
+// takes reports whether cmd reads the input.
+func takes(in config.Input, cmd command) bool {
+	switch cmd {
+	case cmdList:
+		return in.List
+	case cmdRestore:
+		return in.Restore
+	}
+	return in.Sweep
+}
 
 // usage prints the help of cmd: what it does, and the inputs and options
 // it takes, from the same flag set it parses.
-func usage(w io.Writer, cmd string, forList bool, extra func(*flag.FlagSet)) {
-	if forList {
+func usage(w io.Writer, cmd command, extra func(*flag.FlagSet)) {
+	switch cmd {
+	case cmdList:
 		fmt.Fprint(w, `tagsweep ls: list repositories and tags (digest, media type, created, size); it deletes nothing
 
 Usage:
   tagsweep ls [--input value ...] [--format text|json]
 
 `)
-	} else {
+	case cmdRestore:
+		fmt.Fprint(w, `tagsweep restore: put back what a sweep deleted, from the undo file it wrote (undo-file)
+
+Usage:
+  tagsweep restore --undo-file PATH [--only repo:tag,...] [--dry-run] [--input value ...]
+
+Give it the registry and credentials the sweep had (credentials that may push).
+Manifests go back first (children, then indexes, then referrers), each checked
+by digest, then the tags; a tag that points elsewhere now is left alone, and a
+manifest whose layers the registry's garbage collector removed is reported and
+not written. --dry-run says what it would restore and writes nothing. Exit 0
+when all that was asked for is back, 1 otherwise, 2 for invalid input.
+
+`)
+	default:
 		fmt.Fprint(w, `tagsweep: retention policies for container registries
 
 Usage:
-  tagsweep [--input value ...]     apply the retention policy
-  tagsweep ls [--input value ...]  list repositories and tags (tagsweep ls --help)
-  tagsweep version                 print the version
+  tagsweep [--input value ...]       apply the retention policy
+  tagsweep ls [--input value ...]    list repositories and tags (tagsweep ls --help)
+  tagsweep restore --undo-file PATH  put back what a run deleted (tagsweep restore --help)
+  tagsweep version                   print the version
 
 Without --dry-run the run DELETES the tags the policy selects. Run with
 --dry-run first: it plans and reports the same deletions and deletes nothing.
@@ -53,11 +97,11 @@ Without --dry-run the run DELETES the tags the policy selects. Run with
 	}
 	fmt.Fprintln(w, "Inputs, each read from --NAME, then TAGSWEEP_NAME, then INPUT_NAME:")
 	for _, in := range config.Inputs {
-		if takes(in, forList) {
+		if takes(in, cmd) {
 			printFlag(w, in.Name, in.Description, in.Default)
 		}
 	}
-	fs := flagSet(cmd, forList, map[string]string{}, extra)
+	fs := flagSet(cmd, map[string]string{}, extra)
 	first := true
 	fs.VisitAll(func(f *flag.Flag) {
 		if _, ok := f.Value.(*stringFlag); ok {
@@ -94,7 +138,7 @@ func flagName(a string) string {
 // defined"), and says which known flag was meant: the closest name, or the
 // command that takes it. A flag that needs a value and has none is named
 // too.
-func checkFlags(fs *flag.FlagSet, args []string, forList bool) error {
+func checkFlags(fs *flag.FlagSet, args []string, cmd command) error {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -106,7 +150,7 @@ func checkFlags(fs *flag.FlagSet, args []string, forList bool) error {
 		}
 		f := fs.Lookup(name)
 		if f == nil {
-			return unknownFlag(fs, name, forList)
+			return unknownFlag(fs, name, cmd)
 		}
 		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); (ok && bf.IsBoolFlag()) || strings.Contains(a, "=") {
 			continue
@@ -120,31 +164,30 @@ func checkFlags(fs *flag.FlagSet, args []string, forList bool) error {
 }
 
 // unknownFlag explains a flag the command does not take.
-func unknownFlag(fs *flag.FlagSet, name string, forList bool) error {
+func unknownFlag(fs *flag.FlagSet, name string, cmd command) error {
 	for _, in := range config.Inputs {
 		if in.Name == name {
-			if forList {
+			switch cmd {
+			case cmdList:
 				return fmt.Errorf("unknown flag --%s: tagsweep ls does not take it (it is an input of the sweep, tagsweep without a sub-command)", name)
+			case cmdRestore:
+				return fmt.Errorf("unknown flag --%s: tagsweep restore does not take it (the undo file says what to restore; --only picks a part)", name)
 			}
 			return fmt.Errorf("unknown flag --%s: the sweep does not take it (it is an input of tagsweep ls)", name)
 		}
 	}
-	if !forList && name == lsFormat {
+	switch {
+	case cmd != cmdList && name == lsFormat:
 		return fmt.Errorf("unknown flag --%s: it is an option of tagsweep ls", name)
+	case cmd != cmdRestore && name == restoreOnly:
+		return fmt.Errorf("unknown flag --%s: it is an option of tagsweep restore", name)
 	}
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 	if s := closest(name, names); s != "" {
-		return fmt.Errorf("unknown flag --%s; did you mean --%s? (tagsweep%s --help lists them)", name, s, lsWord(forList))
+		return fmt.Errorf("unknown flag --%s; did you mean --%s? (%s --help lists them)", name, s, cmd.name())
 	}
-	return fmt.Errorf("unknown flag --%s (tagsweep%s --help lists the flags)", name, lsWord(forList))
-}
-
-func lsWord(forList bool) string {
-	if forList {
-		return " ls"
-	}
-	return ""
+	return fmt.Errorf("unknown flag --%s (%s --help lists the flags)", name, cmd.name())
 }
 
 // closest is the known name nearest to name: within an edit distance of

@@ -25,14 +25,15 @@ func TestHelp(t *testing.T) {
 	cases := []struct {
 		name    string
 		args    []string
-		forList bool
+		cmd     command
 		want    []string // besides the inputs
 		notWant []string
 	}{
-		{"sweep --help", []string{"--help"}, false, []string{"Without --dry-run the run DELETES", "tagsweep ls --help"}, []string{"--format"}},
-		{"sweep -h", []string{"-h"}, false, []string{"Without --dry-run the run DELETES"}, []string{"--format"}},
-		{"help", []string{"help"}, false, []string{"Without --dry-run the run DELETES"}, []string{"--format"}},
-		{"ls --help", []string{"ls", "--help"}, true, []string{"tagsweep ls [--input value ...] [--format text|json]", "--format          text or json (default text)", "it deletes nothing"}, []string{"DELETES"}},
+		{"sweep --help", []string{"--help"}, cmdSweep, []string{"Without --dry-run the run DELETES", "tagsweep ls --help"}, []string{"--format"}},
+		{"sweep -h", []string{"-h"}, cmdSweep, []string{"Without --dry-run the run DELETES"}, []string{"--format"}},
+		{"help", []string{"help"}, cmdSweep, []string{"Without --dry-run the run DELETES"}, []string{"--format"}},
+		{"restore --help", []string{"restore", "--help"}, cmdRestore, []string{"tagsweep restore --undo-file PATH [--only repo:tag,...]", "--only", "a tag that points elsewhere now is left alone"}, []string{"DELETES", "--format"}},
+		{"ls --help", []string{"ls", "--help"}, cmdList, []string{"tagsweep ls [--input value ...] [--format text|json]", "--format          text or json (default text)", "it deletes nothing"}, []string{"DELETES"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,8 +44,8 @@ func TestHelp(t *testing.T) {
 			}
 			for _, in := range config.Inputs {
 				listed := strings.Contains(out, "\n  --"+in.Name+" ")
-				if listed != takes(in, tc.forList) {
-					t.Errorf("--%s listed = %v, but the command takes it = %v:\n%s", in.Name, listed, takes(in, tc.forList), out)
+				if listed != takes(in, tc.cmd) {
+					t.Errorf("--%s listed = %v, but the command takes it = %v:\n%s", in.Name, listed, takes(in, tc.cmd), out)
 				}
 			}
 			for _, w := range tc.want {

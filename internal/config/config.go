@@ -33,34 +33,36 @@ type Input struct {
 	Required    bool
 	Bool        bool
 	Secret      bool
-	// Sweep and List say which commands read it.
-	Sweep, List bool
+	// Sweep, List and Restore say which commands read it (the sweep,
+	// tagsweep ls, tagsweep restore).
+	Sweep, List, Restore bool
 }
 
 // Inputs lists every input, in the order of README's inputs tables.
 var Inputs = []Input{
-	{Name: "registry", Required: true, Sweep: true, List: true, Description: "Registry host[:port], optionally with https:// (TLS only) or http:// (plain HTTP)."},
+	{Name: "registry", Required: true, Restore: true, Sweep: true, List: true, Description: "Registry host[:port], optionally with https:// (TLS only) or http:// (plain HTTP)."},
 	{Name: "repositories", Default: "**", Sweep: true, List: true, Description: "Globs over repository names, newline- or comma-separated; `/` separates levels (`team/*` one level, `team/**` any depth). Literal names need no catalog access."},
-	{Name: "username", Sweep: true, List: true, Description: "Registry user. Without username/password: the docker config, then anonymous."},
-	{Name: "password", Secret: true, Sweep: true, List: true, Description: "Registry password or token; masked, never printed."},
+	{Name: "username", Restore: true, Sweep: true, List: true, Description: "Registry user. Without username/password: the docker config, then anonymous."},
+	{Name: "password", Secret: true, Restore: true, Sweep: true, List: true, Description: "Registry password or token; masked, never printed."},
 	{Name: "keep", Default: "10", Sweep: true, Description: "Per repository, the number of newest candidate tags always kept. 0 keeps none by count."},
 	{Name: "older-than", Sweep: true, Description: "Delete only images older than this: Go duration or Nd / Nw (30d, 2w, 36h). Empty: no age rule."},
 	{Name: "include-tags", Default: "*", Sweep: true, List: true, Description: "Globs; only matching tags are candidates."},
 	{Name: "exclude-tags", Sweep: true, List: true, Description: "Globs; matching tags are never deleted and do not count toward keep."},
 	{Name: "keep-semver", Sweep: true, Description: "Semver constraint (e.g. >=2.0.0, ~1.4); tags whose version satisfies it are never deleted."},
 	{Name: "order-by", Default: "created", Sweep: true, Description: "created (image creation time) or semver (highest version first) decides which candidates are newest."},
-	{Name: "dry-run", Default: "false", Bool: true, Sweep: true, Description: "Plan and report, delete nothing. The plan is the one a real run executes."},
-	{Name: "concurrency", Default: "8", Sweep: true, List: true, Description: "Parallel requests to the registry."},
-	{Name: "insecure", Default: "false", Bool: true, Sweep: true, List: true, Description: "Allow plain HTTP and unverified TLS for this registry. Loopback addresses may use plain HTTP without it."},
-	{Name: "ca-file", Sweep: true, List: true, Description: "PEM file of CA certificates to trust in addition to the system roots."},
-	{Name: "report-file", Sweep: true, Description: "Write the JSON report to this path."},
+	{Name: "dry-run", Default: "false", Bool: true, Restore: true, Sweep: true, Description: "Plan and report, delete nothing. The plan is the one a real run executes."},
+	{Name: "concurrency", Default: "8", Restore: true, Sweep: true, List: true, Description: "Parallel requests to the registry."},
+	{Name: "insecure", Default: "false", Bool: true, Restore: true, Sweep: true, List: true, Description: "Allow plain HTTP and unverified TLS for this registry. Loopback addresses may use plain HTTP without it."},
+	{Name: "ca-file", Restore: true, Sweep: true, List: true, Description: "PEM file of CA certificates to trust in addition to the system roots."},
+	{Name: "report-file", Restore: true, Sweep: true, Description: "Write the JSON report to this path."},
 	{Name: "summary-file", Sweep: true, Description: "Also write the job summary, in markdown, to this path (e.g. a GitLab job artifact); stdout outside Actions gets its plain-text form."},
 	{Name: "delete-orphans", Default: "false", Bool: true, Sweep: true, Description: "Also delete sha256-<hex>* tags (signatures, attestations, referrer indexes) whose subject digest no longer exists."},
-	{Name: "provider", Default: "auto", Sweep: true, List: true, Description: "auto (from the registry host), oci, ghcr, dockerhub, harbor, ecr, gar, acr, quay or gitlab: how tagsweep lists and deletes on this registry. For ghcr the GitHub API is GITHUB_API_URL, else https://api.github.com."},
+	{Name: "provider", Default: "auto", Restore: true, Sweep: true, List: true, Description: "auto (from the registry host), oci, ghcr, dockerhub, harbor, ecr, gar, acr, quay or gitlab: how tagsweep lists and deletes on this registry. For ghcr the GitHub API is GITHUB_API_URL, else https://api.github.com."},
 	{Name: "age-source", Default: "auto", Sweep: true, List: true, Description: "auto (the registry's push time where the provider has one, else the image's created time), created or pushed."},
 	{Name: "max-deletions", Default: "0", Sweep: true, Description: "If the plan would delete more tags than this (attached tags included), delete nothing and exit 1 with the count; dry-run reports the same refusal. 0: no cap."},
 	{Name: "shard", Sweep: true, List: true, Description: "i/n: handle only the repositories whose stable hash falls in shard i of n (i from 0 to n-1, or 1 to n: n is shard 0), to split a large registry over a matrix or a Kubernetes Indexed Job."},
-	{Name: "timeout", Default: "0", Sweep: true, List: true, Description: "Bound on the whole run (Go duration or Nd, e.g. 20m, 1d); on expiry no new deletion starts, the report is written and the exit code is 1. 0: none."},
+	{Name: "undo-file", Sweep: true, Restore: true, Description: "A real run writes here, before each deletion, what undoes it (gzip-compressed JSON lines: the manifest as served, its tags, its place in the graph, the GHCR version id), appending to an undo file there already; tagsweep restore --undo-file reads it. A path that cannot be written is refused before the first request."},
+	{Name: "timeout", Default: "0", Restore: true, Sweep: true, List: true, Description: "Bound on the whole run (Go duration or Nd, e.g. 20m, 1d); on expiry no new deletion starts, the report is written and the exit code is 1. 0: none."},
 }
 
 // Lookup returns the raw value of an input; an empty value means the input
@@ -89,6 +91,8 @@ type Config struct {
 	Roots         *x509.CertPool
 	ReportFile    string
 	SummaryFile   string
+	// UndoFile is the undo-file input: the sweep writes it, restore reads it.
+	UndoFile      string
 	DeleteOrphans bool
 	MaxDeletions  int
 	// Shard/Shards is the shard input (Shards 0: not set).
@@ -120,6 +124,29 @@ func (e *InputError) Error() string {
 // read with kinds (registry/vendors.Table): the names it accepts, the
 // kind of a host for auto, and the capabilities the other inputs depend on.
 func Load(get Lookup, list bool, kinds provider.Table) (*Config, error) {
+	m := modeSweep
+	if list {
+		m = modeList
+	}
+	return load(get, m, kinds)
+}
+
+// LoadRestore reads and validates the inputs of tagsweep restore: the
+// registry, credential and TLS inputs, provider, concurrency, timeout,
+// dry-run, report-file and undo-file, which it requires.
+func LoadRestore(get Lookup, kinds provider.Table) (*Config, error) {
+	return load(get, modeRestore, kinds)
+}
+
+type mode int
+
+const (
+	modeSweep mode = iota
+	modeList
+	modeRestore
+)
+
+func load(get Lookup, m mode, kinds provider.Table) (*Config, error) {
 	c := &Config{}
 	var errs []error
 	bad := func(in, val, why string) { errs = append(errs, &InputError{Input: in, Value: val, Why: why}) }
@@ -241,7 +268,15 @@ func Load(get Lookup, list bool, kinds provider.Table) (*Config, error) {
 		}
 	}
 
-	if !list {
+	if m == modeRestore {
+		c.DryRun = boolean("dry-run")
+		c.ReportFile = val("report-file")
+		if c.UndoFile = val("undo-file"); c.UndoFile == "" {
+			errs = append(errs, &InputError{Input: "undo-file", Why: "is required: the undo file a sweep wrote (tagsweep restore --undo-file PATH)"})
+		}
+	}
+	if m == modeSweep {
+		c.UndoFile = val("undo-file")
 		c.Keep = integer("keep", val("keep"), 0, 1<<30, bad)
 		c.MaxDeletions = integer("max-deletions", val("max-deletions"), 0, 1<<30, bad)
 		if v := val("older-than"); v != "" {

@@ -189,6 +189,15 @@ func (r *Report) doc() doc {
 		}
 		d = append(d, &heading{3, line{txt("Warnings")}}, &list{ws})
 	}
+	if u := r.Undo; u != nil {
+		l := line{bold("Made a mistake?"), txtf(" This run wrote what undoes its %s to the undo file ", Count(u.Entries, "deletion")), verbatim(u.File),
+			txt(". "), verbatim(u.Restore), txt(" puts them back (with the same credentials; add "), verbatim("--dry-run"),
+			txt(" to see what it would do, "), verbatim("--only repo:tag,…"), txt(" for a part)")}
+		if u.Window != "" {
+			l = append(l, txtf(", %s", u.Window))
+		}
+		d = append(d, &para{append(l, txt("."))})
+	}
 	// The summary always ends with how the registry frees space (README
 	// "Outputs"); with nothing deleted it says so first, in one line.
 	var gc line

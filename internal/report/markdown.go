@@ -8,9 +8,12 @@ import (
 // Summary renders the job summary in markdown: GitHub's job summary
 // (GITHUB_STEP_SUMMARY) and summary-file. Every tag name is verbatim in a
 // code span; text from registries is escaped for a table cell.
-func (r *Report) Summary() string {
+func (r *Report) Summary() string { return r.doc().markdown() }
+
+// markdown renders d in markdown.
+func (d doc) markdown() string {
 	var b strings.Builder
-	for _, bl := range r.doc() {
+	for _, bl := range d {
 		switch bl := bl.(type) {
 		case *heading:
 			fmt.Fprintf(&b, "%s %s\n\n", strings.Repeat("#", bl.level), mdLine(bl.text))

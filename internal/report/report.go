@@ -45,6 +45,20 @@ type Report struct {
 	// Cap is set when max-deletions refused the plan: nothing was deleted,
 	// and the tags it held back are reported failed with Capped set.
 	Cap *Cap `json:"maxDeletionsRefused,omitempty"`
+	// Undo is set when the run wrote an undo file (undo-file).
+	Undo *Undo `json:"undo,omitempty"`
+}
+
+// Undo is the undo file a run wrote, and how to restore from it.
+type Undo struct {
+	// File is the undo-file path.
+	File string `json:"file"`
+	// Entries counts the deletions this run recorded in it.
+	Entries int `json:"entries"`
+	// Restore is the command that puts them back.
+	Restore string `json:"restore"`
+	// Window says until when the registry lets them be put back.
+	Window string `json:"window,omitempty"`
 }
 
 // Cap is a plan that max-deletions refused.

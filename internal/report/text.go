@@ -27,7 +27,10 @@ const DefaultWidth = 120
 // aligned columns, digests short (sha256:3f2a9c1b…), no HTML, no markdown
 // escapes, no line wider than the width (prose wraps at words, a name too
 // long for its column continues on the next line).
-func (r *Report) Text(o TextOptions) string {
+func (r *Report) Text(o TextOptions) string { return r.doc().text(o) }
+
+// text renders d as plain text.
+func (d doc) text(o TextOptions) string {
 	t := textRenderer{width: o.Width, redact: o.Redact}
 	if t.width <= 0 {
 		t.width = DefaultWidth
@@ -35,7 +38,7 @@ func (r *Report) Text(o TextOptions) string {
 	if t.redact == nil {
 		t.redact = func(s string) string { return s }
 	}
-	for _, bl := range r.doc() {
+	for _, bl := range d {
 		switch bl := bl.(type) {
 		case *heading:
 			rule := "="

@@ -24,6 +24,14 @@ var Descriptor = connect.Descriptor{
 		Hosts: provider.Under(".azurecr.io", ".azurecr.cn", ".azurecr.us"),
 		// No garbage collector to run; with soft delete, deleted manifests
 		// are kept for its retention period (container-registry-soft-delete-policy).
+		// learn.microsoft.com container-registry-delete: "deleted image data
+		// is UNRECOVERABLE"; container-registry-soft-delete-policy: with soft
+		// delete, "Pushing an image that shares a same manifest digest with
+		// the soft deleted image is not allowed. Instead restore the soft
+		// deleted image."
+		RestoreRefused: "Azure Container Registry takes no deleted manifest back by push: without soft delete a deletion is final " +
+			"(\"deleted image data is UNRECOVERABLE\"), and with soft delete a push of its digest is refused; while soft delete keeps it, " +
+			"restore each one with `az acr manifest restore -r <registry> -n <repository>:<tag> -d <digest>` (the undo file names the digests)",
 		GCHint: "ACR frees the storage of deleted manifests on its own (with soft delete enabled, after the retention period).",
 	},
 	Protections: []oci.Protection{

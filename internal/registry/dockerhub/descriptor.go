@@ -32,6 +32,11 @@ var Descriptor = connect.Descriptor{
 		// Docker Hub has no garbage collector to run: a tag delete leaves
 		// the manifest untagged, and Docker Hub's own retention removes it
 		// (docker/hub-feedback#2360, #2361; the package comment).
+		// Docker Hub has no restore (hub-feedback#2077: "Sorry, no"); the Hub
+		// API deletes tags and leaves the manifests stored (boot-ui#438:
+		// untagged manifests are never collected), so restore tags them
+		// again. How long Hub keeps them is not documented.
+		RestoreWindow: "while Docker Hub still stores the untagged manifests (tagsweep deletes only their tags there; how long Docker Hub keeps them is not documented)",
 		GCHint: "Docker Hub frees the storage itself: tagsweep removes tags through the Hub API, and Docker Hub's own retention " +
 			"removes the images left untagged. There is no garbage collector to run.",
 		// docker/hub-feedback#2360: Docker Hub deletes through the Hub API.

@@ -30,7 +30,10 @@ var Descriptor = connect.Descriptor{
 		},
 		// No garbage collector to run; cleanup policies delete untagged
 		// versions (cloud.google.com/artifact-registry/docs/repositories/cleanup-policy).
-		GCHint: "Artifact Registry frees the storage of deleted versions on its own; cleanup policies can remove untagged versions.",
+		// cloud.google.com/artifact-registry/docs/repositories/delete-repos:
+		// "Data recovery isn't a feature of Artifact Registry".
+		RestoreWindow: "only while Artifact Registry still stores every layer (it has no recovery feature; restore checks each layer before writing anything)",
+		GCHint:        "Artifact Registry frees the storage of deleted versions on its own; cleanup policies can remove untagged versions.",
 	},
 	// The docker config first, then Google's credentials (gcloud,
 	// application default credentials, workload identity).

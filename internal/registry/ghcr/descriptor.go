@@ -37,6 +37,10 @@ var Descriptor = connect.Descriptor{
 		GCHint: "GitHub Container Registry frees the space of deleted package versions itself; there is no garbage collector to run. " +
 			"Deleted versions can be restored for 30 days in the package settings (Restore), or with the REST API " +
 			"(POST …/packages/container/{package}/versions/{id}/restore).",
+		// docs.github.com "Deleting and restoring a package": "You restore
+		// the package within 30 days of its deletion"; the REST restore
+		// needs read:packages and write:packages.
+		RestoreWindow: "within 30 days of the deletion, through GitHub's restore API (the token needs write:packages)",
 		// skopeo#1880: GHCR answers the registry DELETE with 405 and deletes
 		// through the GitHub Packages API only.
 		DeletesOffHint: "GHCR refuses deletes through the registry API (405 UNSUPPORTED); it deletes package versions through the GitHub Packages API: " +

@@ -26,6 +26,9 @@ var Descriptor = connect.Descriptor{
 		// you delete images from Harbor, space is not automatically freed
 		// up. You must run garbage collection".
 		GCHint: GCHint,
+		// Harbor has no trash or restore API (api/v2.0/swagger.yaml); the
+		// blobs stay until a GC job runs (goharbor.io docs, garbage-collection).
+		RestoreWindow: "until Harbor's garbage collection job runs (Harbor has no trash of its own)",
 	},
 	Protections: []oci.Protection{
 		// 412 PRECONDITION for an immutable tag, 412

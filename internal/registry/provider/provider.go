@@ -43,7 +43,21 @@ type Traits struct {
 	// (whatever the provider input says: provider: oci on ghcr.io gets it).
 	// Empty: the generic explanation.
 	DeletesOffHint string
+	// RestoreWindow says until when tagsweep restore can put back what a
+	// run deleted on this registry, for the summary ("…, while …").
+	// Empty: while the registry holds the layers, until its garbage
+	// collector runs (DefaultRestoreWindow).
+	RestoreWindow string
+	// RestoreRefused, when set, is why tagsweep restore cannot put a
+	// deletion back on this registry, and the registry's own way: restore
+	// then refuses every entry with it and sends nothing.
+	RestoreRefused string
 }
+
+// DefaultRestoreWindow is how long a deletion stays restorable on a
+// registry that deletes manifests and keeps their layers until its garbage
+// collector runs (the CNCF distribution registry, zot, Harbor).
+const DefaultRestoreWindow = "while the registry still holds the layers, until its garbage collector runs"
 
 // Caps are what a registry kind can do, as far as the inputs and the
 // registry API backend need to know before the first request. What is
