@@ -131,7 +131,7 @@ func run(ctx context.Context, args []string, env Env) int {
 		case "ls":
 			return list(ctx, args[1:], env)
 		case "restore":
-			return restore(ctx, args[1:], env)
+			return restoreCmd(ctx, args[1:], env)
 		case "help":
 			usage(env.Stdout, cmdSweep, nil)
 			return ExitOK
@@ -412,17 +412,36 @@ func Sweep(ctx context.Context, c *config.Config, reg Registry, env Env) int {
 		finish(c, env, runner, rep, broken)
 		return ExitFailed
 	}
+	journal, err := openUndo(c, log)
+	if err != nil {
+		rep := &report.Report{Registry: c.Host, DryRun: c.DryRun, StartedAt: time.Now().UTC(), FinishedAt: time.Now().UTC(),
+			Policy: policyOf(c), Repositories: []report.Repository{}}
+		rep.Errors = append(rep.Errors, err.Error(), "nothing was sent to the registry and nothing deleted: every output must be writable before the first request")
+		rep.Tally()
+		finish(c, env, runner, rep, []string{"undo-file"})
+		return ExitFailed
+	}
 	ctx, cancel := withTimeout(ctx, c)
 	defer cancel()
-	e := engine.New(reg.Backend, engine.Options{
+	opts := engine.Options{
 		Registry: c.Host, Repositories: c.Repositories, Rules: c.Rules, DryRun: c.DryRun,
 		Concurrency: c.Concurrency, Limiter: reg.Limiter, Now: env.Now, Log: log, MaxDeletions: c.MaxDeletions,
 		Shard: c.Shard, Shards: c.Shards, Progress: 5 * time.Second, Observer: runner.Observer(log),
-		Policy: policyOf(c),
-	})
+		Policy: policyOf(c), Provider: string(c.Provider),
+	}
+	if journal != nil {
+		opts.Undo = journal
+	}
+	e := engine.New(reg.Backend, opts)
 	rep := e.Run(ctx)
 	if reg.Requests != nil {
 		rep.Requests = reg.Requests()
+	}
+	if journal != nil {
+		if err := journal.Close(); err != nil {
+			rep.Errors = append(rep.Errors, fmt.Sprintf("undo-file: %v", err))
+		}
+		rep.Undo = undoNote(c, journal)
 	}
 	if !finish(c, env, runner, rep, nil) || rep.Failed() {
 		return ExitFailed
@@ -542,8 +561,9 @@ func deletedWord(dry bool) string {
 	return "deleted"
 }
 
-// writeReport writes the JSON report to path, redacted.
-func writeReport(path string, rep *report.Report, secrets *redact.Set) error {
+// writeReport writes the JSON report (a sweep's or a restore's) to path,
+// redacted.
+func writeReport(path string, rep interface{ WriteJSON(io.Writer) error }, secrets *redact.Set) error {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err

@@ -24,9 +24,10 @@ type destination struct {
 	mkdir bool
 }
 
-// destinations lists what this run will write. cache-dir and undo-file
-// join the list when they are built (a directory probes with a file
-// created and removed in it).
+// destinations lists what this run will write. cache-dir joins the list
+// when it is built (a directory probes with a file created and removed in
+// it). undo-file is probed in dry runs too, which write nothing to it, so
+// that a dry run refuses what the real run would.
 func destinations(c *config.Config, runner *action.Runner) []destination {
 	var ds []destination
 	if c.ReportFile != "" {
@@ -34,6 +35,9 @@ func destinations(c *config.Config, runner *action.Runner) []destination {
 	}
 	if c.SummaryFile != "" {
 		ds = append(ds, destination{name: "summary-file", path: c.SummaryFile, mkdir: true})
+	}
+	if c.UndoFile != "" {
+		ds = append(ds, destination{name: "undo-file", path: c.UndoFile, mkdir: true})
 	}
 	for _, f := range runner.Files() {
 		ds = append(ds, destination{name: f.Var, path: f.Path})
