@@ -278,16 +278,16 @@ func parse(raw image.Raw) (children []string, blobs []blob) {
 
 // state is what the check saw of the registry.
 type state struct {
-	mu      sync.Mutex
-	exists  map[string]bool   // key(repo, digest): manifests outside or inside the undo file
-	blobs   map[string]bool   // key(repo, blob digest)
-	tags    map[string]string // key(repo, tag) -> digest now ("" : no such tag)
-	errs    []error
-	logw    io.Writer
-	b       registry.Restorer
-	undel   registry.Undeleter
-	limit   int
-	dryRun  bool
+	mu     sync.Mutex
+	exists map[string]bool   // key(repo, digest): manifests outside or inside the undo file
+	blobs  map[string]bool   // key(repo, blob digest)
+	tags   map[string]string // key(repo, tag) -> digest now ("" : no such tag)
+	errs   []error
+	logw   io.Writer
+	b      registry.Restorer
+	undel  registry.Undeleter
+	limit  int
+	dryRun bool
 	// written are the tags written (or found pushed just before).
 	written []*tagWrite
 }
@@ -576,7 +576,18 @@ func (st *state) write(ctx context.Context, nodes []*node, p *Plan) {
 		}
 	}
 	each(st.limit, tags, func(tw *tagWrite) { st.putTag(ctx, tw) })
-	fmt.Fprintf(st.logw, "restore: wrote %s and %s\n", report.Count(len(nodes), "manifest"), report.Count(len(tags), "tag"))
+	manifests, tagged := 0, 0
+	for _, n := range nodes {
+		if n.done {
+			manifests++
+		}
+	}
+	for _, tw := range tags {
+		if tw.done {
+			tagged++
+		}
+	}
+	fmt.Fprintf(st.logw, "restore: wrote %s and %s\n", report.Count(manifests, "manifest"), report.Count(tagged, "tag"))
 }
 
 // class orders a layer for the log and the registry's view: images, then

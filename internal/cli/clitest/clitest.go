@@ -104,7 +104,7 @@ func CLI(t *testing.T, run Runner, env []string, args ...string) Result {
 // actionInputs are the inputs action.yml declares, which the runner sets
 // ("" when left out).
 var actionInputs = []string{"registry", "repositories", "username", "password", "keep", "older-than", "include-tags", "exclude-tags",
-	"keep-semver", "order-by", "dry-run", "concurrency", "insecure", "ca-file", "report-file", "summary-file", "delete-orphans", "provider", "age-source", "max-deletions", "timeout"}
+	"keep-semver", "order-by", "dry-run", "concurrency", "insecure", "ca-file", "report-file", "summary-file", "delete-orphans", "provider", "age-source", "max-deletions", "timeout", "undo-file"}
 
 // ActionEnv is the environment the runner gives a docker action: every
 // input as INPUT_<NAME> ("" for those left out), the outputs and summary

@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/tagsweep/tagsweep/internal/report"
+	"github.com/tagsweep/tagsweep/internal/testregistry"
+	"github.com/tagsweep/tagsweep/internal/undo"
+)
+
+// undoSeed fills app with what a sweep with keep 1 and exclude-tags
+// stable takes apart: multi-arch indexes sharing a platform image (the
+// kept v3 and the stale v1, v2), cosign signatures of the indexes and of a
+// child, an image tagged twice (old, old-alias), and a stale tag on the
+// digest of the excluded stable (deleted by tag). It returns every
+// manifest digest it pushed.
+func undoSeed(t *testing.T, r *testregistry.Registry) []string {
+	t.Helper()
+	ctx := context.Background()
+	repo := r.Addr() + "/app"
+	var all []string
+	add := func(h v1.Hash) v1.Hash { all = append(all, h.String()); return h }
+	shared := platformImage(t, 90, 1, "arm64")
+	sd, _ := shared.Digest()
+	add(sd)
+	for i, tg := range []string{"v1", "v2", "v3"} {
+		amd := platformImage(t, float64(80-10*i), int64(10+i), "amd64")
+		ad, _ := amd.Digest()
+		add(ad)
+		idx := add(check(testregistry.PushIndex(ctx, repo+":"+tg, testregistry.IndexSpec{Children: []v1.Image{amd, shared}})))
+		add(check(testregistry.PushCosignSignature(ctx, repo, idx, "sig", int64(20+i))))
+		if i == 0 {
+			add(check(testregistry.PushCosignSignature(ctx, repo, ad, "sig", 30))) // cosign --recursive
+		}
+	}
+	add(pushImage(t, r.Addr(), "app:old", daysAgo(60), 40))
+	tag(t, r.Addr(), "app:old-alias", "app:old")
+	add(pushImage(t, r.Addr(), "app:stable", daysAgo(70), 41))
+	tag(t, r.Addr(), "app:stale-stable", "app:stable")
+	sort.Strings(all)
+	return all
+}
+
+// stored lists which of digests app holds, by digest.
+func stored(t *testing.T, addr string, digests []string) []string {
+	t.Helper()
+	var out []string
+	for _, d := range digests {
+		if exists(t, addr+"/app@"+d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// pullsAll checks that every tag of app pulls completely.
+func pullsAll(t *testing.T, addr string) {
+	t.Helper()
+	for tg := range snapshotRepos(t, addr, "app")["app"] {
+		if err := testregistry.VerifyPull(context.Background(), addr+"/app:"+tg); err != nil {
+			t.Errorf("app:%s does not pull: %v", tg, err)
+		}
+	}
+}
+
+// restoreRun runs tagsweep restore through the binary, outside Actions,
+// and reads its JSON report.
+func restoreRun(t *testing.T, addr, undoFile string, args ...string) (result, *report.Restore) {
+	t.Helper()
+	rep := filepath.Join(t.TempDir(), "restore.json")
+	res := runCLI(t, nil, append([]string{"restore", "--registry", addr, "--undo-file", undoFile, "--report-file", rep}, args...)...)
+	var out report.Restore
+	if b, err := os.ReadFile(rep); err == nil {
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("restore report: %v", err)
+		}
+	}
+	return res, &out
+}
+
+// restoreActions maps "repo:tag" to the restore's action for it.
+func restoreActions(rep *report.Restore) map[string]string {
+	out := map[string]string{}
+	for _, r := range rep.Repositories {
+		for _, it := range r.Tags {
+			out[r.Name+":"+it.Tag] = it.Action
+		}
+	}
+	return out
+}
+
+// TestUndoRestoreRoundTrip: a sweep of multi-arch indexes, signatures and
+// shared digests writes an undo entry per deletion; restore --dry-run
+// writes nothing and names every deleted tag; restore then leaves the
+// registry exactly as before the sweep (every tag on its digest, every
+// manifest stored, every image pulling completely); a second restore
+// finds everything there and writes nothing.
+func TestUndoRestoreRoundTrip(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	seeded := undoSeed(t, r)
+	before := snapshotRepos(t, a, "app")
+	undoFile := filepath.Join(t.TempDir(), "undo", "tagsweep-undo.jsonl.gz")
+
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1", "exclude-tags": "stable", "undo-file": undoFile})
+	if res.code != 0 {
+		t.Fatalf("sweep exit %d\n%s", res.code, res.stderr)
+	}
+	deleted := deletedTagsOutput(t, res)
+	if len(deleted) < 6 || !slices.Contains(deleted, "app:stale-stable") {
+		t.Fatalf("the sweep deleted %q", deleted)
+	}
+	if !strings.Contains(res.summary, "tagsweep restore --registry "+a+" --undo-file "+undoFile) || !strings.Contains(res.summary, "Made a mistake?") {
+		t.Errorf("the summary does not say how to restore:\n%s", res.summary)
+	}
+	c, err := undo.ReadFile(undoFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifestDeletes := 0
+	for _, d := range r.Deletes() {
+		if strings.Contains(d, "/manifests/sha256:") {
+			manifestDeletes++
+		}
+	}
+	if len(c.Entries) != manifestDeletes+1 { // + the tag deletion
+		t.Errorf("%d undo entries for %d manifest deletions and a tag deletion", len(c.Entries), manifestDeletes)
+	}
+	st, _ := os.Stat(undoFile)
+	t.Logf("undo file: %d bytes for %d entries, %.0f bytes per deleted manifest", st.Size(), len(c.Entries), float64(st.Size())/float64(len(c.Entries)))
+	if res.report.Undo == nil || res.report.Undo.Entries != len(c.Entries) {
+		t.Errorf("the report's undo = %+v", res.report.Undo)
+	}
+
+	afterSweep := snapshotRepos(t, a, "app")
+	r.ResetRequests()
+	dry, drep := restoreRun(t, a, undoFile, "--dry-run")
+	if dry.code != 0 {
+		t.Fatalf("restore --dry-run exit %d\n%s", dry.code, dry.stderr)
+	}
+	if n := r.Requests().Of(http.MethodPut, testregistry.ClassManifest); n != 0 {
+		t.Errorf("the dry run sent %d manifest PUTs", n)
+	}
+	if diff := cmp.Diff(afterSweep, snapshotRepos(t, a, "app")); diff != "" {
+		t.Errorf("the dry run changed the registry:\n%s", diff)
+	}
+	want := map[string]string{}
+	for _, d := range deleted {
+		want[d] = report.WouldRestore
+	}
+	if diff := cmp.Diff(want, restoreActions(drep)); diff != "" {
+		t.Errorf("dry-run restore actions (-want +got):\n%s", diff)
+	}
+
+	r.ResetRequests()
+	res2, rep := restoreRun(t, a, undoFile)
+	if res2.code != 0 {
+		t.Fatalf("restore exit %d\n%s", res2.code, res2.stderr)
+	}
+	for d := range want {
+		want[d] = report.Restored
+	}
+	if diff := cmp.Diff(want, restoreActions(rep)); diff != "" {
+		t.Errorf("restore actions (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, snapshotRepos(t, a, "app")); diff != "" {
+		t.Errorf("after restore the tags are not as before the sweep (-before +after):\n%s", diff)
+	}
+	if diff := cmp.Diff(seeded, stored(t, a, seeded)); diff != "" {
+		t.Errorf("after restore the manifests are not as before the sweep (-before +after):\n%s", diff)
+	}
+	pullsAll(t, a)
+	t.Logf("restore: %d requests for %d tags (%.1f per tag), %d manifests written", rep.Requests, rep.Totals.Restored,
+		float64(rep.Requests)/float64(rep.Totals.Restored), rep.Totals.ManifestsWritten)
+	if int64(r.Requests().Total) != rep.Requests {
+		t.Logf("the registry counted %d requests", r.Requests().Total)
+	}
+
+	// Again: everything is there, nothing is written.
+	r.ResetRequests()
+	res3, rep3 := restoreRun(t, a, undoFile)
+	if res3.code != 0 || rep3.Totals.Present != len(deleted) || rep3.Totals.ManifestsWritten != 0 {
+		t.Errorf("second restore: exit %d, totals %+v", res3.code, rep3.Totals)
+	}
+	if n := r.Requests().Of(http.MethodPut, testregistry.ClassManifest); n != 0 {
+		t.Errorf("the second restore sent %d manifest PUTs", n)
+	}
+}
