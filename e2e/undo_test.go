@@ -198,3 +198,125 @@ func TestUndoRestoreRoundTrip(t *testing.T) {
 		t.Errorf("the second restore sent %d manifest PUTs", n)
 	}
 }
+
+// TestUndoKilledRun: a sweep SIGKILLed while its third DELETE is held
+// (the hook kills the process, then refuses the request) leaves an undo
+// file with the entries of what it deleted and of the deletion it was
+// about to send; restore puts back the two it deleted, finds the third
+// still there, and the registry is as before the sweep.
+func TestUndoKilledRun(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	var seeded []string
+	for i := range 6 {
+		seeded = append(seeded, pushImage(t, a, "app:t"+string(rune('a'+i)), daysAgo(float64(60-i)), int64(50+i)).String())
+	}
+	sort.Strings(seeded)
+	before := snapshotRepos(t, a, "app")
+	undoFile := filepath.Join(t.TempDir(), "undo.gz")
+	c := newCrash()
+	r.SetHook(c.hook(nth(3, digestDelete), nil))
+	c.run(t, inputs{"registry": a, "repositories": "app", "keep": "1", "concurrency": "1", "undo-file": undoFile}, nil)
+	r.SetHook(nil)
+	if gone := len(seeded) - len(stored(t, a, seeded)); gone != 2 {
+		t.Fatalf("the killed run deleted %d manifests, want 2", gone)
+	}
+	contents, err := undo.ReadFile(undoFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(contents.Entries) != 3 || contents.Truncated {
+		t.Fatalf("the killed run's undo file has %d entries (truncated %v), want 3", len(contents.Entries), contents.Truncated)
+	}
+	res, rep := restoreRun(t, a, undoFile)
+	if res.code != 0 {
+		t.Fatalf("restore exit %d\n%s", res.code, res.stderr)
+	}
+	if rep.Totals.Restored != 2 || rep.Totals.Present != 1 {
+		t.Errorf("restore totals %+v, want 2 restored and 1 present (the DELETE the kill stopped)", rep.Totals)
+	}
+	if diff := cmp.Diff(before, snapshotRepos(t, a, "app")); diff != "" {
+		t.Errorf("after restore (-before +after):\n%s", diff)
+	}
+	if diff := cmp.Diff(seeded, stored(t, a, seeded)); diff != "" {
+		t.Errorf("manifests after restore (-before +after):\n%s", diff)
+	}
+	pullsAll(t, a)
+}
+
+// TestRestoreAfterGC: after the registry's garbage collector ran, restore
+// reports each collected image per tag ("layer … is gone: the garbage
+// collector ran"), an index whose children went with it, and writes
+// nothing for them (no manifest PUT); the tag deleted from a digest a kept
+// tag still holds is put back; the exit code is 1.
+func TestRestoreAfterGC(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	undoSeed(t, r)
+	undoFile := filepath.Join(t.TempDir(), "undo.gz")
+	res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1", "exclude-tags": "stable", "undo-file": undoFile})
+	if res.code != 0 {
+		t.Fatalf("sweep exit %d", res.code)
+	}
+	gcAndVerify(t, r, true, "app:v3", "app:stable")
+	r.ResetRequests()
+	got, rep := restoreRun(t, a, undoFile)
+	if got.code != 1 {
+		t.Fatalf("restore after GC exit %d, want 1\n%s", got.code, got.stderr)
+	}
+	if n := r.Requests().Of(http.MethodPut, testregistry.ClassManifest); n != 1 {
+		t.Errorf("restore after GC sent %d manifest PUTs, want 1 (the tag stale-stable)", n)
+	}
+	tags := map[string]report.RestoreItem{}
+	for _, it := range rep.Repositories[0].Tags {
+		tags[it.Tag] = it
+	}
+	if s := tags["stale-stable"]; s.Action != report.Restored {
+		t.Errorf("stale-stable = %s %q, want restored (its manifest is kept by stable)", s.Action, s.Reason)
+	}
+	if o := tags["old"]; o.Action != report.NotRestored || !strings.HasPrefix(o.Reason, "layer sha256:") || !strings.HasSuffix(o.Reason, "is gone: the garbage collector ran") {
+		t.Errorf("old = %s %q, want not restored, its layer gone", o.Action, o.Reason)
+	}
+	if v := tags["v1"]; v.Action != report.NotRestored || !strings.Contains(v.Reason, "child sha256:") || !strings.Contains(v.Reason, "the garbage collector ran") {
+		t.Errorf("v1 = %s %q, want not restored, its child collected", v.Action, v.Reason)
+	}
+	if !strings.Contains(got.stderr, "not restored: app:old: layer sha256:") {
+		t.Errorf("the log does not name the collected image:\n%s", got.stderr)
+	}
+	if _, err := testregistry.Digest(context.Background(), a+"/app:old"); err == nil {
+		t.Error("app:old came back without its layers")
+	}
+	pullsAll(t, a)
+}
+
+// TestRestoreLeavesRepushedTag: a tag pushed again between the sweep and
+// the restore is reported and left on what it points at now; the other
+// tags of its old manifest come back; the exit code is 1.
+func TestRestoreLeavesRepushedTag(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	undoSeed(t, r)
+	undoFile := filepath.Join(t.TempDir(), "undo.gz")
+	if res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "1", "exclude-tags": "stable", "undo-file": undoFile}); res.code != 0 {
+		t.Fatalf("sweep exit %d", res.code)
+	}
+	repushed := pushImage(t, a, "app:old", daysAgo(0), 99).String()
+	got, rep := restoreRun(t, a, undoFile)
+	if got.code != 1 {
+		t.Fatalf("restore exit %d, want 1\n%s", got.code, got.stderr)
+	}
+	acts := restoreActions(rep)
+	if acts["app:old"] != report.NotRestored || acts["app:old-alias"] != report.Restored || acts["app:v1"] != report.Restored {
+		t.Errorf("actions %v", acts)
+	}
+	if d := digestOf(t, a+"/app:old").String(); d != repushed {
+		t.Errorf("app:old points at %s, not the image pushed again (%s)", d, repushed)
+	}
+	if !strings.Contains(got.stderr, "not restored: app:old: points at "+repushed+" now (pushed since the sweep): left alone") {
+		t.Errorf("the log does not say why app:old was left alone:\n%s", got.stderr)
+	}
+	pullsAll(t, a)
+}

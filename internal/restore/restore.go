@@ -265,13 +265,13 @@ func parse(raw image.Raw) (children []string, blobs []blob) {
 		}
 		return children, nil
 	}
-	if m.Config != nil && m.Config.Digest != "" {
-		blobs = append(blobs, blob{m.Config.Digest, "config"})
-	}
 	for _, l := range m.Layers {
 		if len(l.URLs) == 0 && l.Digest != "" {
 			blobs = append(blobs, blob{l.Digest, "layer"})
 		}
+	}
+	if m.Config != nil && m.Config.Digest != "" {
+		blobs = append(blobs, blob{m.Config.Digest, "config"})
 	}
 	return nil, blobs
 }
