@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/tagsweep/tagsweep/internal/registry/ghcr/ghcrtest"
 	"github.com/tagsweep/tagsweep/internal/report"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 	"github.com/tagsweep/tagsweep/internal/undo"
@@ -319,4 +320,93 @@ func TestRestoreLeavesRepushedTag(t *testing.T) {
 		t.Errorf("the log does not say why app:old was left alone:\n%s", got.stderr)
 	}
 	pullsAll(t, a)
+}
+
+// TestRestoreGHCR: on GHCR (the replica) the sweep's undo entries carry
+// the package version ids; restore brings each deleted version back
+// through GitHub's restore API (POST …/versions/{id}/restore, children
+// first), with the same id, and, since GitHub does not document that the
+// tags come back, puts the tags back itself, verified; the tag the sweep
+// had moved onto a placeholder goes back on its image. Where the replica
+// does restore the tags, restore finds them there. Either way the package
+// is as before the sweep.
+func TestRestoreGHCR(t *testing.T) {
+	t.Parallel()
+	for _, restoreTags := range []bool{false, true} {
+		t.Run(map[bool]string{false: "tags not restored by GitHub", true: "tags restored by GitHub"}[restoreTags], func(t *testing.T) {
+			t.Parallel()
+			r, api := ghcrEnv(t, ghcrtest.Options{RestoreTags: restoreTags})
+			a := r.Addr()
+			ghcrSeed(t, r, api, "octo/app")
+			before := snapshotRepos(t, a, "octo/app")
+			versions := func() map[string]int64 {
+				vs, err := api.Versions("octo/app")
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := map[string]int64{}
+				for _, v := range vs {
+					out[v.Digest] = v.ID
+				}
+				return out
+			}
+			idsBefore := versions()
+			undoFile := filepath.Join(t.TempDir(), "undo.gz")
+			env := []string{"GITHUB_API_URL=" + api.URL()}
+			res := runActionWith(t, inputs{"registry": a, "provider": "ghcr", "password": ghcrToken, "repositories": "octo/app", "keep": "2",
+				"exclude-tags": "stable", "undo-file": undoFile}, env)
+			if res.code != 0 {
+				t.Fatalf("sweep exit %d\n%s", res.code, res.stderr)
+			}
+			if !strings.Contains(res.summary, "within 30 days of the deletion") {
+				t.Errorf("the summary does not give GHCR's window:\n%s", res.summary)
+			}
+			c, err := undo.ReadFile(undoFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range c.Entries {
+				if e.Deleted == undo.Manifest && (e.Handle == "" || e.Provider != "ghcr") {
+					t.Errorf("entry %s %v has no version id: %+v", e.Digest, e.Tags, e)
+				}
+			}
+			api.ResetRequests()
+			got := runCLI(t, env, "restore", "--registry", a, "--provider", "ghcr", "--password", ghcrToken, "--undo-file", undoFile)
+			if got.code != 0 {
+				t.Fatalf("restore exit %d\n%s", got.code, got.stderr)
+			}
+			restores := 0
+			for _, q := range api.Requests() {
+				if q.Method == http.MethodPost && strings.HasSuffix(q.Path, "/restore") {
+					restores++
+					if q.Status != http.StatusNoContent {
+						t.Errorf("%s answered %d", q, q.Status)
+					}
+				}
+			}
+			manifestEntries := 0
+			for _, e := range c.Entries {
+				if e.Deleted == undo.Manifest {
+					manifestEntries++
+				}
+			}
+			if restores != manifestEntries {
+				t.Errorf("%d restore API calls for %d deleted versions", restores, manifestEntries)
+			}
+			if diff := cmp.Diff(before, snapshotRepos(t, a, "octo/app")); diff != "" {
+				t.Errorf("after restore (-before +after):\n%s", diff)
+			}
+			idsAfter := versions()
+			for d, id := range idsBefore {
+				if idsAfter[d] != id {
+					t.Errorf("version of %s: id %d after restore, %d before", d, idsAfter[d], id)
+				}
+			}
+			for tg := range before["octo/app"] {
+				if err := testregistry.VerifyPull(context.Background(), a+"/octo/app:"+tg); err != nil {
+					t.Errorf("octo/app:%s does not pull: %v", tg, err)
+				}
+			}
+		})
+	}
 }

@@ -324,7 +324,7 @@ func newRunner(env Env) *action.Runner {
 
 // setup reads and validates a command's inputs, masks the secrets and
 // builds the backend. A non-negative code means: stop and exit with it.
-func setup(cmd command, args []string, env Env, extra func(*flag.FlagSet), check func() error) (*config.Config, Registry, int) {
+func setup(cmd command, args []string, env Env, extra func(*flag.FlagSet), check func() error, loaded func(*config.Config) error) (*config.Config, Registry, int) {
 	runner := newRunner(env)
 	get, err := inputs(cmd, args, env, runner, extra)
 	addSecrets(env, get)
@@ -343,6 +343,9 @@ func setup(cmd command, args []string, env Env, extra func(*flag.FlagSet), check
 		c, err = config.LoadRestore(get, vendors.Table)
 	} else {
 		c, err = config.Load(get, cmd == cmdList, vendors.Table)
+	}
+	if err == nil && loaded != nil {
+		err = loaded(c)
 	}
 	if err != nil {
 		return nil, Registry{}, invalid(env.Stderr, err)
@@ -380,7 +383,7 @@ func adopt(env Env, c *config.Config, reg Registry) (Env, *action.Runner, func()
 }
 
 func sweep(ctx context.Context, args []string, env Env) int {
-	c, reg, code := setup(cmdSweep, args, env, nil, nil)
+	c, reg, code := setup(cmdSweep, args, env, nil, nil, nil)
 	if code >= 0 {
 		return code
 	}
@@ -609,7 +612,7 @@ func list(ctx context.Context, args []string, env Env) int {
 			return fmt.Errorf("format: %q must be text or json", format)
 		}
 		return nil
-	})
+	}, nil)
 	if code >= 0 {
 		return code
 	}

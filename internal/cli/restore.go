@@ -86,49 +86,66 @@ func restoreDestinations(c *config.Config, files []destination) []destination {
 
 func restoreCmd(ctx context.Context, args []string, env Env) int {
 	only := ""
+	var plan *restore.Plan
+	var refs []restore.Ref
+	var warns []string
 	c, reg, code := setup(cmdRestore, args, env, func(fs *flag.FlagSet) {
 		fs.StringVar(&only, restoreOnly, "", "repository:tag (or repository@digest) list: restore only these, with what they need")
-	}, nil)
+	}, nil, func(c *config.Config) error {
+		var err error
+		plan, refs, warns, err = readUndo(c, only)
+		return err
+	})
 	if code >= 0 {
 		return code
 	}
 	env.adopted = true
+	return Restore(ctx, c, reg, plan, refs, warns, env)
+}
+
+// readUndo reads and checks the undo file and --only before any request,
+// and names the repositories of the undo file in c (the providers that
+// list per owner or namespace build their backend from them).
+func readUndo(c *config.Config, only string) (*restore.Plan, []restore.Ref, []string, error) {
 	contents, err := undo.ReadFile(c.UndoFile)
 	var fe *undo.FormatError
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return invalid(env.Stderr, &config.InputError{Input: "undo-file", Value: c.UndoFile, Why: "does not exist"})
+		return nil, nil, nil, &config.InputError{Input: "undo-file", Value: c.UndoFile, Why: "does not exist"}
 	case errors.As(err, &fe):
-		return invalid(env.Stderr, &config.InputError{Input: "undo-file", Value: c.UndoFile, Why: fe.Error()})
+		return nil, nil, nil, &config.InputError{Input: "undo-file", Value: c.UndoFile, Why: fe.Error()}
 	case err != nil:
-		return invalid(env.Stderr, &config.InputError{Input: "undo-file", Value: c.UndoFile, Why: "cannot be read: " + err.Error()})
+		return nil, nil, nil, &config.InputError{Input: "undo-file", Value: c.UndoFile, Why: "cannot be read: " + errors.Unwrap(err).Error()}
 	}
 	var refs []restore.Ref
 	for _, s := range config.List(only) {
 		r, err := restore.ParseRef(s, c.Host)
 		if err != nil {
-			return invalid(env.Stderr, &config.InputError{Input: restoreOnly, Value: s, Why: err.Error()})
+			return nil, nil, nil, &config.InputError{Input: restoreOnly, Value: s, Why: err.Error()}
 		}
 		refs = append(refs, r)
 	}
 	plan, err := restore.Select(contents.Entries, refs)
 	if err != nil {
-		return invalid(env.Stderr, fmt.Errorf("%s: %w", restoreOnly, err))
+		return nil, nil, nil, fmt.Errorf("%s: %w", restoreOnly, err)
 	}
-	var warns []string
+	var warns, hosts []string
 	if contents.Truncated {
 		warns = append(warns, "the undo file ends in an incomplete line (a run killed while writing it): its deletion had not been sent, so nothing is missing")
 	}
-	var hosts []string
+	c.Repositories = nil
 	for _, e := range contents.Entries {
 		if e.Registry != "" && e.Registry != c.Host && !slices.Contains(hosts, e.Registry) {
 			hosts = append(hosts, e.Registry)
+		}
+		if !slices.Contains(c.Repositories, e.Repository) {
+			c.Repositories = append(c.Repositories, e.Repository)
 		}
 	}
 	if len(hosts) > 0 {
 		warns = append(warns, fmt.Sprintf("the undo file records deletions on %s; restoring them into %s", strings.Join(hosts, ", "), c.Host))
 	}
-	return Restore(ctx, c, reg, plan, refs, warns, env)
+	return plan, refs, warns, nil
 }
 
 // Restore runs a restore of plan (the undo file's selected entries) on

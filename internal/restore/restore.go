@@ -661,6 +661,9 @@ func (st *state) putTag(ctx context.Context, tw *tagWrite) {
 	case err != nil:
 		tw.failed = err.Error()
 		return
+	case cur == n.digest:
+		tw.done = true // back with its manifest (a vendor's restore), verified
+		return
 	default:
 		tw.now = cur
 		return // pushed since the check: never overwritten
