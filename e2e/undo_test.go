@@ -410,3 +410,73 @@ func TestRestoreGHCR(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreOnly: --only app:v1 puts back v1 with what it needs (its
+// platform images) and what went with it (its signature, and its child's),
+// and nothing else the sweep deleted; --only of a signature brings its
+// subject back too.
+func TestRestoreOnly(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	undoSeed(t, r)
+	before := snapshotRepos(t, a, "app")["app"]
+	undoFile := filepath.Join(t.TempDir(), "undo.gz")
+	in := inputs{"registry": a, "repositories": "app", "keep": "1", "exclude-tags": "stable", "undo-file": undoFile, "dry-run": "true"}
+	dry := runAction(t, in)
+	if _, err := os.Stat(undoFile); !os.IsNotExist(err) {
+		t.Errorf("the dry run wrote the undo file (%v)", err)
+	}
+	runReal(t, in, dry)
+
+	v1 := before["v1"]
+	sig := "sha256-" + strings.TrimPrefix(v1, "sha256:") + ".sig"
+	got, rep := restoreRun(t, a, undoFile, "--only", "app:v1")
+	if got.code != 0 {
+		t.Fatalf("restore --only exit %d\n%s", got.code, got.stderr)
+	}
+	now := snapshotRepos(t, a, "app")["app"]
+	var back []string
+	for tg, d := range now {
+		if before[tg] != d {
+			t.Errorf("app:%s is on %s, was on %s", tg, d, before[tg])
+		}
+		back = append(back, tg)
+	}
+	sort.Strings(back)
+	// The signature of v1's platform image: its subject is no tag's digest.
+	var childSig string
+	targets := map[string]bool{}
+	for _, d := range before {
+		targets[d] = true
+	}
+	for tg := range before {
+		if sub, ok := strings.CutPrefix(tg, "sha256-"); ok && !targets["sha256:"+strings.TrimSuffix(sub, ".sig")] {
+			childSig = tg
+		}
+	}
+	for _, tg := range []string{"v1", sig} {
+		if now[tg] == "" {
+			t.Errorf("app:%s was not restored: %v", tg, restoreActions(rep))
+		}
+	}
+	for _, tg := range []string{"v2", "old", "old-alias", "stale-stable"} {
+		if now[tg] != "" {
+			t.Errorf("app:%s was restored without being asked for", tg)
+		}
+	}
+	if childSig == "" || now[childSig] == "" {
+		t.Errorf("the signature of v1's platform image (%q) was not restored; tags now %q", childSig, back)
+	}
+	if err := testregistry.VerifyPull(context.Background(), a+"/app:v1"); err != nil {
+		t.Errorf("app:v1 does not pull: %v", err)
+	}
+
+	v2sig := "sha256-" + strings.TrimPrefix(before["v2"], "sha256:") + ".sig"
+	if got, _ := restoreRun(t, a, undoFile, "--only", "app:"+v2sig); got.code != 0 {
+		t.Fatalf("restore --only of a signature exit %d\n%s", got.code, got.stderr)
+	}
+	if !exists(t, a+"/app@"+before["v2"]) || !exists(t, a+"/app:"+v2sig) {
+		t.Error("the signature came back without its subject, or not at all")
+	}
+}

@@ -64,13 +64,13 @@ func ParseRef(s, host string) (Ref, error) {
 	}
 	if repo, d, ok := strings.Cut(s, "@"); ok {
 		if repo == "" || !undo.ValidDigest(d) {
-			return Ref{}, fmt.Errorf("%q is not repository@sha256:<64 hex digits>", s)
+			return Ref{}, errors.New("is not repository@sha256:<64 hex digits>")
 		}
 		return Ref{Repository: repo, Digest: d}, nil
 	}
 	i := strings.LastIndex(s, ":")
 	if i <= 0 || i == len(s)-1 || strings.Contains(s[i:], "/") {
-		return Ref{}, fmt.Errorf("%q is not repository:tag (or repository@digest)", s)
+		return Ref{}, errors.New("is not repository:tag (or repository@digest)")
 	}
 	return Ref{Repository: s[:i], Tag: s[i+1:]}, nil
 }
