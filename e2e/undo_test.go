@@ -140,7 +140,12 @@ func TestUndoRestoreRoundTrip(t *testing.T) {
 		t.Errorf("%d undo entries for %d manifest deletions and a tag deletion", len(c.Entries), manifestDeletes)
 	}
 	st, _ := os.Stat(undoFile)
-	t.Logf("undo file: %d bytes for %d entries, %.0f bytes per deleted manifest", st.Size(), len(c.Entries), float64(st.Size())/float64(len(c.Entries)))
+	raw := 0
+	for _, e := range c.Entries {
+		raw += len(e.Bytes())
+	}
+	t.Logf("undo file: %d bytes for %d entries (manifests of %d bytes on average), %.0f bytes per deleted manifest",
+		st.Size(), len(c.Entries), raw/len(c.Entries), float64(st.Size())/float64(len(c.Entries)))
 	if res.report.Undo == nil || res.report.Undo.Entries != len(c.Entries) {
 		t.Errorf("the report's undo = %+v", res.report.Undo)
 	}
