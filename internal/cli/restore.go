@@ -223,7 +223,7 @@ func finishRestore(c *config.Config, env Env, runner interface {
 	for _, repo := range rep.Repositories {
 		for _, it := range repo.Tags {
 			if it.Action == report.NotRestored {
-				fmt.Fprintf(log, "not restored: %s:%s: %s\n", repo.Name, it.Tag, joinWhy(it))
+				fmt.Fprintf(log, "not restored: %s:%s: %s\n", repo.Name, it.Tag, it.Why())
 			}
 		}
 	}
@@ -240,7 +240,7 @@ func finishRestore(c *config.Config, env Env, runner interface {
 	summary := rep.Summary()
 	ok = deliver(log, "job summary", "it follows", slices.Contains(skip, action.SummaryFile),
 		func() (bool, error) { return runner.AddSummary(summary) },
-		func() { fmt.Fprintln(env.Stdout, summary) }) && ok
+		func() { fmt.Fprintln(env.Stdout, rep.Text(report.TextOptions{Redact: env.secrets.String})) }) && ok
 	var outs [][2]string
 	for _, o := range rep.Outputs(written) {
 		outs = append(outs, [2]string{o.Name, o.Value})
@@ -253,11 +253,4 @@ func finishRestore(c *config.Config, env Env, runner interface {
 			}
 		}) && ok
 	return ok
-}
-
-func joinWhy(it report.RestoreItem) string {
-	if it.Error != "" {
-		return it.Reason + ": " + it.Error
-	}
-	return it.Reason
 }

@@ -132,13 +132,16 @@ func (r *Restore) Outputs(reportFile string) []Output {
 	}
 	sort.Strings(tags)
 	js, _ := json.Marshal(tags)
-	return []Output{
+	out := []Output{
 		{Name: "restored-count", Value: fmt.Sprint(r.Totals.Restored)},
 		{Name: "present-count", Value: fmt.Sprint(r.Totals.Present)},
 		{Name: "not-restored-count", Value: fmt.Sprint(r.Totals.NotRestored)},
 		{Name: "restored-tags", Value: string(js)},
-		{Name: "report-file", Value: reportFile},
 	}
+	if reportFile != "" {
+		out = append(out, Output{Name: "report-file", Value: reportFile})
+	}
+	return out
 }
 
 // Summary renders the restore as the markdown job summary: the totals,
@@ -181,7 +184,7 @@ func (r *Restore) doc() doc {
 					tb.omitted = len(repo.Tags) - i
 					break
 				}
-				tb.rows = append(tb.rows, row{cells: []span{verbatim(it.Tag), verbatim(it.Digest), txt(string(it.Action)), txt(joinReason(it))}})
+				tb.rows = append(tb.rows, row{cells: []span{verbatim(it.Tag), verbatim(it.Digest), txt(string(it.Action)), txt(it.Why())}})
 			}
 			d = append(d, tb)
 		}
@@ -193,7 +196,7 @@ func (r *Restore) doc() doc {
 					tb.omitted = len(repo.Manifests) - i
 					break
 				}
-				tb.rows = append(tb.rows, row{cells: []span{verbatim(it.Digest), txt(string(it.Action)), txt(joinReason(it))}})
+				tb.rows = append(tb.rows, row{cells: []span{verbatim(it.Digest), txt(string(it.Action)), txt(it.Why())}})
 			}
 			d = append(d, tb)
 		}
@@ -214,7 +217,8 @@ func (r *Restore) doc() doc {
 	return d
 }
 
-func joinReason(it RestoreItem) string {
+// Why is the item's reason, followed by its error where that says more.
+func (it RestoreItem) Why() string {
 	if it.Error != "" && it.Error != it.Reason {
 		return it.Reason + ": " + it.Error
 	}

@@ -22,9 +22,9 @@ func TestParseRef(t *testing.T) {
 	t.Parallel()
 	d := "sha256:" + strings.Repeat("a", 64)
 	good := map[string]Ref{
-		"team/app:v1":                     {Repository: "team/app", Tag: "v1"},
+		"team/app:v1":                      {Repository: "team/app", Tag: "v1"},
 		"reg.example.com:5000/team/app:v1": {Repository: "team/app", Tag: "v1"},
-		"team/app@" + d:                   {Repository: "team/app", Digest: d},
+		"team/app@" + d:                    {Repository: "team/app", Digest: d},
 	}
 	for in, want := range good {
 		got, err := ParseRef(in, "reg.example.com:5000")

@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tagsweep/tagsweep/internal/config"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/tagsweep/tagsweep/internal/cli"
@@ -101,10 +103,17 @@ func CLI(t *testing.T, run Runner, env []string, args ...string) Result {
 	return run(t, append([]string{"HOME=" + dir, "DOCKER_CONFIG=" + dir}, env...), args...)
 }
 
-// actionInputs are the inputs action.yml declares, which the runner sets
-// ("" when left out).
-var actionInputs = []string{"registry", "repositories", "username", "password", "keep", "older-than", "include-tags", "exclude-tags",
-	"keep-semver", "order-by", "dry-run", "concurrency", "insecure", "ca-file", "report-file", "summary-file", "delete-orphans", "provider", "age-source", "max-deletions", "timeout", "undo-file"}
+// actionInputs are the inputs action.yml declares (config's table, which a
+// test holds to action.yml), which the runner sets ("" when left out).
+var actionInputs = func() []string {
+	var names []string
+	for _, in := range config.Inputs {
+		if in.Sweep {
+			names = append(names, in.Name)
+		}
+	}
+	return names
+}()
 
 // ActionEnv is the environment the runner gives a docker action: every
 // input as INPUT_<NAME> ("" for those left out), the outputs and summary
