@@ -31,6 +31,10 @@ func harbor(t *testing.T) (*testregistry.Registry, *harbortest.Server) {
 	return r, srv
 }
 
+// harborRobot are the robot permissions README tells Harbor users to give.
+var harborRobot = []harbortest.Permission{harbortest.PermRepositoryList, harbortest.PermRepositoryRead,
+	harbortest.PermArtifactList, harbortest.PermArtifactDelete, harbortest.PermTagDelete}
+
 func harborEnv(srv *harbortest.Server) []string {
 	return []string{"TAGSWEEP_HARBOR_API_URL=" + srv.APIURL()}
 }
@@ -70,8 +74,8 @@ func harborNoSecret(t *testing.T, r result, secret string) {
 }
 
 // TestHarbor: provider=harbor lists through the REST API (push times,
-// immutability), deletes stale artifacts by digest through the registry
-// API, removes a stale tag that shares its digest with a kept tag through
+// immutability), deletes stale artifacts by digest through the REST API
+// as a robot with artifact and tag delete (no repository delete), removes a stale tag that shares its digest with a kept tag through
 // the REST tag delete, keeps an immutable tag with Harbor's reason, and
 // the dry run plans the same without a single DELETE.
 func TestHarbor(t *testing.T) {
@@ -104,6 +108,17 @@ func TestHarbor(t *testing.T) {
 	srv.SetPushTime("team/app", "stable", daysAgo(45))
 	srv.SetImmutable("team/app", "locked", true)
 	shared := digestOf(t, a+"/team/app:stable").String()
+	// The robot has the permissions README names, and not "delete
+	// repository", which a registry-API DELETE would need.
+	srv.SetPermissions(harborUser, harborRobot...)
+	wantREST := []string{"DELETE /api/v2.0/projects/team/repositories/app/artifacts/" + shared + "/tags/stale-shared"}
+	for _, ref := range []string{"team/app:old1", "team/app:old2", "team/tools/builder:v1"} {
+		repo, _, _ := strings.Cut(ref, ":")
+		project, name, _ := strings.Cut(repo, "/")
+		wantREST = append(wantREST, "DELETE /api/v2.0/projects/"+project+"/repositories/"+strings.ReplaceAll(name, "/", "%252F")+
+			"/artifacts/"+digestOf(t, a+"/"+ref).String())
+	}
+	sort.Strings(wantREST)
 
 	in := inputs{"registry": a, "provider": "harbor", "username": harborUser, "password": harborPassword,
 		"repositories": "team/**", "keep": "1", "older-than": "30d", "exclude-tags": "stable", "dry-run": "true"}
@@ -152,10 +167,15 @@ func TestHarbor(t *testing.T) {
 		t.Errorf("team/tools/builder tags left (-want +got):\n%s", diff)
 	}
 
-	// The shared digest lost one tag through the REST API, nothing else.
-	wantREST := []string{"DELETE /api/v2.0/projects/team/repositories/app/artifacts/" + shared + "/tags/stale-shared"}
-	if diff := cmp.Diff(wantREST, srv.Deletes()); diff != "" {
+	// The shared digest lost one tag through the REST API, the stale
+	// artifacts went by the REST artifact delete, nothing by the registry API.
+	gotREST := srv.Deletes()
+	sort.Strings(gotREST)
+	if diff := cmp.Diff(wantREST, gotREST); diff != "" {
 		t.Errorf("REST deletes (-want +got):\n%s", diff)
+	}
+	if d := srv.RegistryDeletes(); len(d) != 0 {
+		t.Errorf("registry-API deletes: %v", d)
 	}
 	var byTagDeletes []string
 	for _, d := range r.Deletes() {
@@ -167,7 +187,7 @@ func TestHarbor(t *testing.T) {
 		}
 	}
 	// The only registry DELETE by tag is the replica carrying out the REST
-	// tag delete; tagsweep never sends one to Harbor's registry API.
+	// tag delete.
 	if diff := cmp.Diff([]string{"DELETE /v2/team/app/manifests/stale-shared"}, byTagDeletes); diff != "" {
 		t.Errorf("registry deletes by tag (-want +got):\n%s", diff)
 	}
@@ -226,4 +246,33 @@ func TestHarborBadCredentials(t *testing.T) {
 	if ok, err := testregistry.Exists(context.Background(), a+"/team/app:old"); err != nil || !ok {
 		t.Errorf("old: %v %v", ok, err)
 	}
+}
+
+// TestHarborRobotWithoutArtifactDelete: a robot that may delete tags but
+// not artifacts fails each artifact delete with the permission it lacks
+// named (exit 1), and the artifacts stay.
+func TestHarborRobotWithoutArtifactDelete(t *testing.T) {
+	t.Parallel()
+	r, srv := harbor(t)
+	a := r.Addr()
+	pushImage(t, a, "team/app:old", daysAgo(40), 1)
+	pushImage(t, a, "team/app:new", daysAgo(1), 2)
+	srv.SetPermissions(harborUser, harbortest.PermRepositoryList, harbortest.PermArtifactList, harbortest.PermTagDelete)
+	res := runActionWith(t, inputs{"registry": a, "provider": "harbor", "username": harborUser, "password": harborPassword,
+		"repositories": "team/**", "keep": "1"}, harborEnv(srv))
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", res.code, res.stderr)
+	}
+	for _, want := range []string{`robot account "robot$sweeper"`, `the artifact "delete" permission`} {
+		if !strings.Contains(res.stderr+res.summary, want) {
+			t.Errorf("stderr and summary lack %q:\nstderr:\n%s\nsummary:\n%s", want, res.stderr, res.summary)
+		}
+	}
+	if diff := cmp.Diff([]string{"new", "old"}, listTags(t, a, "team/app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+	if d := srv.RegistryDeletes(); len(d) != 0 {
+		t.Errorf("registry-API deletes: %v", d)
+	}
+	harborNoSecret(t, res, harborPassword)
 }

@@ -1,10 +1,14 @@
 // Package harbor is the registry.Backend for Harbor v2: it lists projects,
 // repositories and tags (with push times and tag immutability) through
-// Harbor's REST API (/api/v2.0), deletes single tags through it, and
-// reads manifests and deletes artifacts through the registry API (the
-// embedded oci.Backend).
+// Harbor's REST API (/api/v2.0), deletes single tags and artifacts
+// through it, and reads manifests through the registry API (the embedded
+// oci.Backend).
 //
 // Harbor's shapes, from goharbor/harbor:
+//   - src/server/v2.0/handler/artifact.go: DELETE
+//     .../artifacts/{reference} needs artifact delete and answers 200;
+//     src/server/middleware/v2auth/access.go: the registry API's DELETE
+//     needs repository delete, so artifacts are deleted through REST.
 //   - api/v2.0/swagger.yaml: GET /projects, GET
 //     /projects/{project_name}/repositories, GET
 //     .../repositories/{repository_name}/artifacts (with_tag,
@@ -15,11 +19,10 @@
 //   - src/server/v2.0/handler/base.go: Link targets are host-relative
 //     ("/api/v2.0/projects?page=2&page_size=100"), resolved here against
 //     the API base.
-//   - src/server/registry/manifest.go: the registry API refuses DELETE by
-//     tag (400 UNSUPPORTED); DELETE by digest deletes the artifact with
-//     its tags (202), or answers 412 PRECONDITION (an immutable tag on it)
-//     or 412 VIOLATE_FOREIGN_KEY_CONSTRAINT (another artifact, an index,
-//     references it).
+//   - src/controller/tag/controller.go, src/controller/artifact/
+//     controller.go: a delete answers 412 PRECONDITION (an immutable tag
+//     on the artifact) or 412 VIOLATE_FOREIGN_KEY_CONSTRAINT (another
+//     artifact, an index, references it), through either API.
 //   - src/server/middleware/security: credentials that do not
 //     authenticate make the request anonymous rather than failing it, so
 //     a wrong password would list only public projects; New's credentials
@@ -36,8 +39,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/image"
@@ -162,8 +163,13 @@ func needList(project string) string {
 }
 
 func needDelete(project string) string {
-	return fmt.Sprintf(`the "delete artifact" and "delete tag" permissions on Harbor project %q: the Maintainer or Project Admin role, `+
-		`or a robot account with artifact "delete" and tag "delete" permissions`, project)
+	return fmt.Sprintf(`the "delete tag" permission on Harbor project %q: the Maintainer or Project Admin role, `+
+		`or a robot account with the tag "delete" permission (and artifact "delete" for whole artifacts)`, project)
+}
+
+func needDeleteArtifact(project string) string {
+	return fmt.Sprintf(`the "delete artifact" permission on Harbor project %q: the Maintainer or Project Admin role, `+
+		`or a robot account with the artifact "delete" permission (and tag "delete" for single tags)`, project)
 }
 
 // harborError splits a restapi message "CODE message" into its parts.
@@ -399,39 +405,35 @@ func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
 	return mapped
 }
 
-// DeleteDigest deletes the artifact through the registry API, which on
-// Harbor deletes the artifact and every tag on it (202). Harbor's 412s
-// keep their detail through oci (a *transport.Error with the registry's
-// code and message), so the REST API's DELETE of an artifact is not
-// needed: 412 PRECONDITION (an immutable tag) and 412
+// DeleteDigest deletes the artifact, and every tag on it, through the
+// REST API: DELETE .../artifacts/{digest} (200), which needs the
+// "delete artifact" permission (src/server/v2.0/handler/artifact.go
+// DeleteArtifact), as Harbor's own UI does. The registry API's DELETE
+// would need "delete repository" instead (src/server/middleware/v2auth/
+// access.go), which robots set up for artifact and tag deletes lack
+// (goharbor/harbor#15904, werf/werf#5651). The reference is always the
+// digest: a tag reference would delete the artifact with all its tags.
+// 412 PRECONDITION (an immutable tag) and 412
 // VIOLATE_FOREIGN_KEY_CONSTRAINT (an index references it) are
-// ErrProtected with Harbor's reason.
-func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []string) error {
-	err := b.Backend.DeleteDigest(ctx, repo, digest, tags)
-	if err == nil {
-		b.mu.Lock()
-		for t, d := range b.listed[repo] {
-			if d == digest {
-				delete(b.listed[repo], t)
-			}
+// ErrProtected with Harbor's reason; 404 is ErrNotFound.
+func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, _ []string) error {
+	if err := registry.Stopped(ctx); err != nil {
+		return err
+	}
+	project, name, err := split(repo)
+	if err != nil {
+		return err
+	}
+	path := repoPath(project, name) + "/artifacts/" + url.PathEscape(digest)
+	if _, err := b.api.Do(ctx, http.MethodDelete, path, nil, http.StatusOK); err != nil {
+		return b.apiError(err, "delete "+digest, needDeleteArtifact(project))
+	}
+	b.mu.Lock()
+	for t, d := range b.listed[repo] {
+		if d == digest {
+			delete(b.listed[repo], t)
 		}
-		b.mu.Unlock()
-		return nil
 	}
-	var te *transport.Error
-	if errors.As(err, &te) && te.StatusCode == http.StatusPreconditionFailed {
-		code, msg := "", ""
-		if len(te.Errors) > 0 {
-			code, msg = string(te.Errors[0].Code), te.Errors[0].Message
-		}
-		return registry.Mark(registry.ErrProtected, errors.New(protectedReason(code, msg)))
-	}
-	var ae *registry.AuthError
-	if errors.As(err, &ae) {
-		project, _, _ := strings.Cut(repo, "/")
-		c := *ae
-		c.Need = needDelete(project)
-		return fmt.Errorf("delete %s: %w", digest, &c)
-	}
-	return err
+	b.mu.Unlock()
+	return nil
 }

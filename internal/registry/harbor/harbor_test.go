@@ -418,8 +418,12 @@ func TestDeleteTagMoved(t *testing.T) {
 	}
 }
 
-// TestDeleteDigest: the registry API deletes the artifact and its tags;
-// Harbor's 412s are ErrProtected with the reason.
+// TestDeleteDigest: the REST artifact delete (by digest, never a tag)
+// deletes the artifact and its tags, for a robot with "delete artifact"
+// and no "delete repository" (which the registry API's DELETE needs: the
+// replica refuses it that one a 401); Harbor's 412s are ErrProtected with
+// the reason; a robot without "delete artifact" is told that is what it
+// lacks.
 func TestDeleteDigest(t *testing.T) {
 	f := start(t, nil)
 	old := f.push("team/app:old", 1)
@@ -438,20 +442,31 @@ func TestDeleteDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	child, _ := kids[0].Digest()
+	f.srv.SetPermissions("robot$sweeper", harbortest.PermArtifactList, harbortest.PermArtifactDelete, harbortest.PermTagDelete)
+
+	// The registry API refuses this robot, as Harbor does.
+	reg := f.backend("robot$sweeper", password).Backend
+	if err := reg.DeleteDigest(f.ctx, "team/app", old, nil); !errors.Is(err, registry.ErrUnauthorized) {
+		t.Fatalf("registry-API DELETE without repository delete: %v, want 401", err)
+	}
 
 	b := f.backend("robot$sweeper", password)
 	f.srv.ResetRequests()
 	if err := b.DeleteDigest(f.ctx, "team/app", old, []string{"old", "old-too"}); err != nil {
 		t.Fatal(err)
 	}
-	if f.exists("team/app:old") || f.exists("team/app:old-too") {
-		t.Error("tags of the deleted artifact are left")
+	if f.exists("team/app:old") || f.exists("team/app:old-too") || f.exists("team/app@"+old) {
+		t.Error("the artifact or its tags are left")
 	}
-	if got := f.reg.Deletes(); len(got) != 1 || got[0] != "DELETE /v2/team/app/manifests/"+old {
+	if diff := gocmp.Diff([]string{"DELETE /api/v2.0/projects/team/repositories/app/artifacts/" + old}, f.requests()); diff != "" {
+		t.Errorf("REST requests (-want +got):\n%s", diff)
+	}
+	if got := f.srv.RegistryDeletes(); len(got) != 0 {
 		t.Errorf("registry deletes: %v", got)
 	}
-	if r := f.requests(); len(r) != 0 {
-		t.Errorf("REST requests for a digest delete: %v", r)
+	// Already gone: ErrNotFound.
+	if err := b.DeleteDigest(f.ctx, "team/app", old, nil); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("DeleteDigest of a deleted artifact: %v", err)
 	}
 
 	for _, c := range []struct {
@@ -469,20 +484,19 @@ func TestDeleteDigest(t *testing.T) {
 		t.Error("a protected artifact was deleted")
 	}
 
-	// 403 from the registry: denied, naming the user and the permission.
-	f.srv.SetRegistryFault(func(w http.ResponseWriter, r *http.Request) bool {
-		if r.Method == http.MethodDelete {
-			testregistry.WriteError(w, http.StatusForbidden, "DENIED", "requested access to the resource is denied")
-			return true
-		}
-		return false
-	})
+	// Without "delete artifact": denied, naming the robot and the permission.
+	f.srv.SetImmutable("team/app", "locked", false)
+	f.srv.SetPermissions("robot$sweeper", harbortest.PermArtifactList, harbortest.PermTagDelete)
 	err := b.DeleteDigest(f.ctx, "team/app", locked, nil)
 	var ae *registry.AuthError
-	if !errors.Is(err, registry.ErrDenied) || !errors.As(err, &ae) || !strings.Contains(ae.Need, "Maintainer") || !strings.Contains(err.Error(), `"robot$sweeper"`) {
+	if !errors.Is(err, registry.ErrDenied) || !errors.As(err, &ae) || !strings.Contains(ae.Need, `the artifact "delete" permission`) ||
+		!strings.Contains(err.Error(), `robot account "robot$sweeper"`) {
 		t.Errorf("DeleteDigest denied: %v", err)
 	}
 	noPassword(t, err)
+	if !f.exists("team/app:locked") {
+		t.Error("deleted though denied")
+	}
 }
 
 // TestBadCredentials: a wrong password is refused before anything is
@@ -538,7 +552,7 @@ func TestDenied(t *testing.T) {
 	if !errors.Is(err, registry.ErrDenied) || !errors.As(err, &ae) || ae.Status != 403 {
 		t.Fatalf("DeleteTag as developer: %v", err)
 	}
-	for _, want := range []string{`user "dev"`, `"delete artifact" and "delete tag" permissions on Harbor project "team"`, "Maintainer or Project Admin", "FORBIDDEN"} {
+	for _, want := range []string{`user "dev"`, `the "delete tag" permission on Harbor project "team"`, "Maintainer or Project Admin", "FORBIDDEN"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}

@@ -112,19 +112,14 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("path %s was not found", r.URL.Path))
 }
 
-// access is RequireProjectAccess: nil when user may do it; otherwise it
+// access is RequireProjectAccess: true when user may do p; otherwise it
 // has written 401 (anonymous) or 403 (authenticated), also when the
 // project does not exist.
-func (s *Server) access(w http.ResponseWriter, user, projectName string, del bool) bool {
+func (s *Server) access(w http.ResponseWriter, user, projectName string, p Permission) bool {
 	s.mu.Lock()
 	_, exists := s.projects[projectName]
-	role := s.roleLocked(projectName, user)
-	public := s.public[projectName]
+	ok := exists && s.canLocked(projectName, user, p)
 	s.mu.Unlock()
-	ok := exists && (role.canList() || public)
-	if del {
-		ok = exists && role.canDelete()
-	}
 	if ok {
 		return true
 	}
@@ -201,7 +196,10 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, user strin
 	s.mu.Lock()
 	for _, p := range projects {
 		role := s.roleLocked(p.name, user)
-		if !role.canList() && !s.public[p.name] {
+		if _, robot := s.robots[user]; robot {
+			role = RoleNone // a robot is no member: its permissions say what it sees
+		}
+		if !s.canLocked(p.name, user, PermRepositoryList) && !s.canLocked(p.name, user, PermArtifactList) {
 			continue
 		}
 		pj := projectJSON{ProjectID: p.id, OwnerID: 1, Name: p.name, OwnerName: "admin",
@@ -228,7 +226,7 @@ func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request, user, 
 		writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
 		return
 	}
-	if !s.access(w, user, projectName, false) {
+	if !s.access(w, user, projectName, PermRepositoryList) {
 		return
 	}
 	repos, ok := page(w, r, byProject[projectName])
@@ -265,7 +263,7 @@ func (s *Server) getRepository(w http.ResponseWriter, r *http.Request, user, pro
 		writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
 		return
 	}
-	if !s.access(w, user, projectName, false) {
+	if !s.access(w, user, projectName, PermRepositoryRead) {
 		return
 	}
 	if !slices.Contains(byProject[projectName], repo) {
@@ -298,7 +296,7 @@ func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request, user, pro
 		writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
 		return
 	}
-	if !s.access(w, user, projectName, false) {
+	if !s.access(w, user, projectName, PermArtifactList) {
 		return
 	}
 	q := r.URL.Query()
@@ -383,6 +381,16 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, repo, ref strin
 	sep := ":"
 	if isDigest(ref) {
 		sep = "@"
+		// An untagged manifest (an index's child) is an artifact too.
+		if d, ok, err := s.side.Head(r.Context(), repo, ref); err != nil {
+			writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
+			return nil, false
+		} else if ok && d == ref {
+			s.mu.Lock()
+			id := s.artifactIDLocked(repo, ref)
+			s.mu.Unlock()
+			return &artifact{id: id, digest: ref}, true
+		}
 	}
 	writeError(w, http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("artifact %s%s%s not found", repo, sep, ref))
 	return nil, false
@@ -393,7 +401,7 @@ func (s *Server) deleteArtifact(w http.ResponseWriter, r *http.Request, user, pr
 		writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
 		return
 	}
-	if !s.access(w, user, projectName, true) {
+	if !s.access(w, user, projectName, PermArtifactDelete) {
 		return
 	}
 	a, ok := s.resolve(w, r, repo, ref)
@@ -421,7 +429,7 @@ func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request, user, project
 		writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
 		return
 	}
-	if !s.access(w, user, projectName, true) {
+	if !s.access(w, user, projectName, PermTagDelete) {
 		return
 	}
 	a, ok := s.resolve(w, r, repo, ref)

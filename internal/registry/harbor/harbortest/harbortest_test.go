@@ -109,12 +109,16 @@ func (f *fixture) call(t *testing.T, method, path, user, pass string) answer {
 	return answer{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
-// registryCall sends method straight to the registry API.
-func (f *fixture) registryCall(t *testing.T, method, path string) answer {
+// registryCall sends method straight to the registry API, with Basic
+// auth when user is not "".
+func (f *fixture) registryCall(t *testing.T, method, path, user, pass string) answer {
 	t.Helper()
 	req, err := http.NewRequest(method, "http://"+f.reg.Addr()+path, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pass)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -439,9 +443,12 @@ func TestDeleteTag(t *testing.T) {
 	}
 }
 
-// TestRegistryAPI: the registry API answers DELETE as Harbor's does.
+// TestRegistryAPI: the registry API answers DELETE as Harbor's does: 401
+// unless the caller may delete the repository (a robot with artifact and
+// tag delete may not), 400 by tag, 412 when protected, else 202.
 func TestRegistryAPI(t *testing.T) {
-	f := start(t, Options{})
+	f := start(t, Options{Users: map[string]string{"ci": "s3cret", "robot$sweeper": "tok"}})
+	f.srv.SetPermissions("robot$sweeper", PermArtifactList, PermArtifactDelete, PermTagDelete)
 	img := f.push(t, "team/app:v1", 1)
 	f.push(t, "team/app:locked", 2)
 	locked, _ := testregistry.Digest(f.ctx, f.reg.Addr()+"/team/app:locked")
@@ -450,7 +457,7 @@ func TestRegistryAPI(t *testing.T) {
 
 	check := func(path string, status int, code, msg string) {
 		t.Helper()
-		a := f.registryCall(t, "DELETE", path)
+		a := f.registryCall(t, "DELETE", path, "ci", "s3cret")
 		if a.status != status {
 			t.Fatalf("DELETE %s: %d %s, want %d", path, a.status, a.body, status)
 		}
@@ -459,6 +466,23 @@ func TestRegistryAPI(t *testing.T) {
 				t.Errorf("DELETE %s: %s %q, want %s %q", path, c, m, code, msg)
 			}
 		}
+	}
+	unauthorized := "unauthorized to access repository: team/app, action: delete: unauthorized to access repository: team/app, action: delete"
+	for _, c := range []struct{ user, pass, challenge string }{
+		{"", "", `Bearer realm="http://` + f.reg.Addr() + `/service/token",service="harbor-registry",scope="repository:team/app:delete"`},
+		{"robot$sweeper", "tok", `Basic realm="harbor"`},
+		{"ci", "wrong", `Basic realm="harbor"`},
+	} {
+		a := f.registryCall(t, "DELETE", "/v2/team/app/manifests/"+img.String(), c.user, c.pass)
+		if code, msg := harborErr(t, a); a.status != 401 || code != "UNAUTHORIZED" || msg != unauthorized {
+			t.Errorf("DELETE as %q: %d %s %q", c.user, a.status, code, msg)
+		}
+		if got := a.header.Get("Www-Authenticate"); got != c.challenge {
+			t.Errorf("DELETE as %q: challenge %q, want %q", c.user, got, c.challenge)
+		}
+	}
+	if n := len(f.srv.RegistryDeletes()); n != 3 {
+		t.Errorf("RegistryDeletes: %d, want 3", n)
 	}
 	check("/v2/team/app/manifests/v1", 400, "UNSUPPORTED", "unsupported digest v1: invalid checksum digest format")
 	check("/v2/team/app/manifests/"+locked.String(), 412, "PRECONDITION", "the tag locked configured as immutable, cannot be deleted")
@@ -513,5 +537,36 @@ func TestPushTimes(t *testing.T) {
 	f.tag(t, "team/app:a", "team/app:b") // a moves
 	if got := times(); got["a"] != "2025-05-01T13:00:00.000Z" || got["b"] != "2024-01-02T03:04:05.600Z" {
 		t.Errorf("after moving a: %v", got)
+	}
+}
+
+// TestRobotPermissions: a robot account may do exactly what its
+// permissions say, in every project: listing needs repository and
+// artifact list, the REST deletes artifact or tag delete.
+func TestRobotPermissions(t *testing.T) {
+	f := start(t, Options{Users: map[string]string{"robot$ro": "tok", "robot$rw": "tok"}})
+	d := f.push(t, "team/app:v1", 1)
+	f.push(t, "team/app:v2", 2)
+	f.srv.SetPermissions("robot$ro", PermRepositoryList, PermArtifactList)
+	f.srv.SetPermissions("robot$rw", PermArtifactList, PermArtifactDelete, PermTagDelete)
+	for _, c := range []struct {
+		method, path, user string
+		status             int
+	}{
+		{"GET", "/projects/team/repositories", "robot$ro", 200},
+		{"GET", "/projects/team/repositories", "robot$rw", 403},
+		{"GET", "/projects/team/repositories/app", "robot$ro", 403},
+		{"GET", "/projects/team/repositories/app/artifacts", "robot$ro", 200},
+		{"DELETE", "/projects/team/repositories/app/artifacts/v2/tags/v2", "robot$ro", 403},
+		{"DELETE", "/projects/team/repositories/app/artifacts/" + d.String(), "robot$ro", 403},
+		{"DELETE", "/projects/team/repositories/app/artifacts/v2/tags/v2", "robot$rw", 200},
+		{"DELETE", "/projects/team/repositories/app/artifacts/" + d.String(), "robot$rw", 200},
+	} {
+		if a := f.call(t, c.method, c.path, c.user, "tok"); a.status != c.status {
+			t.Errorf("%s %s as %s: %d %s, want %d", c.method, c.path, c.user, a.status, a.body, c.status)
+		}
+	}
+	if exists(t, f.reg.Addr()+"/team/app:v1") || exists(t, f.reg.Addr()+"/team/app:v2") {
+		t.Error("the permitted deletes did not delete")
 	}
 }

@@ -254,13 +254,18 @@ func (s *Server) deleteManifest(ctx context.Context, repo, ref string) error {
 }
 
 // registryHook makes the registry API behave like Harbor's: DELETE by tag
-// answers 400 UNSUPPORTED; DELETE by digest answers 412 when Harbor
-// would refuse it; everything else reaches the registry.
+// answers 400 UNSUPPORTED; DELETE by digest answers 401 unless the
+// caller's Basic credentials may delete the repository, and 412 when
+// Harbor would refuse it; everything else reaches the registry (reads
+// and pushes are not checked: the in-process registry is open).
 func (s *Server) registryHook(w http.ResponseWriter, req *http.Request) bool {
 	if s.side.Sent(req) {
 		return false
 	}
 	s.mu.Lock()
+	if req.Method == http.MethodDelete {
+		s.registryDeletes = append(s.registryDeletes, req.Method+" "+req.URL.Path)
+	}
 	fault := s.fault
 	s.mu.Unlock()
 	if fault != nil && fault(w, req) {
@@ -275,6 +280,25 @@ func (s *Server) registryHook(w http.ResponseWriter, req *http.Request) bool {
 	if !isDigest(ref) {
 		// src/server/registry/manifest.go: "v2 doesn't support delete by tag".
 		writeError(w, http.StatusBadRequest, "UNSUPPORTED", fmt.Sprintf("unsupported digest %s: invalid checksum digest format", ref))
+		return true
+	}
+	// src/server/middleware/v2auth: a registry-API DELETE needs delete on
+	// the *repository* (a robot's "delete repository" permission), not
+	// artifact delete; refused, it is always 401 UNAUTHORIZED, with a Basic
+	// challenge when credentials were sent (werf/werf#5651 shows the body).
+	projectName, _, _ := strings.Cut(repo, "/")
+	user := s.caller(req)
+	s.mu.Lock()
+	allowed := s.canLocked(projectName, user, PermRepositoryDelete)
+	s.mu.Unlock()
+	if !allowed {
+		if req.Header.Get("Authorization") != "" {
+			w.Header().Set("Www-Authenticate", `Basic realm="harbor"`)
+		} else {
+			w.Header().Set("Www-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/service/token",service="harbor-registry",scope="repository:%s:delete"`, req.Host, repo))
+		}
+		m := fmt.Sprintf("unauthorized to access repository: %s, action: delete", repo)
+		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", m+": "+m)
 		return true
 	}
 	code, msg, err := s.refusal(req.Context(), repo, ref)

@@ -41,10 +41,19 @@
 //     for a project that does not exist).
 //   - src/common/rbac/project/rbac_role.go: listing needs any project role;
 //     deleting artifacts and tags needs Maintainer or Project Admin.
+//   - src/common/rbac/const.go (PoliciesMap[ScopeProject]): a robot
+//     account has resource/action permissions instead of a role
+//     (SetPermissions); handler/artifact.go and handler/repository.go say
+//     which one each endpoint needs.
+//   - src/server/middleware/v2auth/access.go: the registry API's DELETE
+//     needs delete on the repository; refused, 401 UNAUTHORIZED
+//     "unauthorized to access repository: p/r, action: delete: ..." (body
+//     as werf/werf#5651 shows it).
 //
-// What it does not replicate: the registry API's own authentication (the
-// in-process registry is open; credentials are checked on the REST API
-// only), untagged artifacts (the registry cannot list them), the deep
+// What it does not replicate: the registry API's token service and its
+// checks of reads and pushes (the in-process registry is open; the
+// registry DELETE checks the Basic credentials, which Harbor accepts on
+// /v2 too), untagged artifacts (the registry cannot list them), the deep
 // delete of an index's untagged children, accessories, labels, scans,
 // and query filters other than q=tags=* and q=tags=nil.
 package harbortest
@@ -54,6 +63,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -87,8 +97,43 @@ const (
 // roleIDs are Harbor's role IDs (src/common/const.go).
 var roleIDs = map[Role]int{RoleProjectAdmin: 1, RoleDeveloper: 2, RoleGuest: 3, RoleMaintainer: 4, RoleLimitedGuest: 5}
 
-func (r Role) canList() bool { return r != RoleNone && r != "" }
-func (r Role) canDelete() bool {
+// Permission is one robot account permission: a resource and an action
+// (src/common/rbac/const.go, PoliciesMap[ScopeProject], the permissions a
+// robot may be given on a project).
+type Permission struct{ Resource, Action string }
+
+// The permissions the replica checks (src/common/rbac/const.go).
+var (
+	// PermRepositoryList lists the project's repositories
+	// (handler/repository.go ListRepositories).
+	PermRepositoryList = Permission{"repository", "list"}
+	// PermRepositoryRead reads one repository (handler/repository.go
+	// GetRepository).
+	PermRepositoryRead = Permission{"repository", "read"}
+	// PermRepositoryDelete is what the registry API's DELETE of a
+	// manifest needs (src/server/middleware/v2auth/access.go: DELETE maps
+	// to ActionDelete on ResourceRepository), and nothing else here.
+	PermRepositoryDelete = Permission{"repository", "delete"}
+	// PermArtifactList lists artifacts (handler/artifact.go ListArtifacts).
+	PermArtifactList = Permission{"artifact", "list"}
+	// PermArtifactDelete deletes an artifact through the REST API
+	// (handler/artifact.go DeleteArtifact).
+	PermArtifactDelete = Permission{"artifact", "delete"}
+	// PermTagDelete deletes a tag through the REST API (handler/artifact.go
+	// DeleteTag).
+	PermTagDelete = Permission{"tag", "delete"}
+)
+
+// can reports whether the role grants p (src/common/rbac/project/
+// rbac_role.go: Project Admin and Maintainer delete repositories,
+// artifacts and tags; every role lists).
+func (r Role) can(p Permission) bool {
+	switch {
+	case r == RoleNone || r == "":
+		return false
+	case p.Action == "list" || p.Action == "read":
+		return true
+	}
 	return r == RoleProjectAdmin || r == RoleMaintainer
 }
 
@@ -142,6 +187,7 @@ type Server struct {
 	mu        sync.Mutex
 	users     map[string]string
 	roles     map[string]map[string]Role // project -> user -> role
+	robots    map[string][]Permission    // robot account -> its permissions in every project
 	public    map[string]bool
 	projects  map[string]*project
 	repoIDs   map[string]int64
@@ -153,6 +199,8 @@ type Server struct {
 	manifests map[string]*manifestInfo
 	nextID    int64
 	fault     testregistry.Hook
+
+	registryDeletes []string // DELETEs of the registry API from clients (not the side channel)
 }
 
 // New starts the replica on 127.0.0.1 and installs its hook on the
@@ -168,6 +216,7 @@ func New(o Options) (*Server, error) {
 		now:       o.Now,
 		users:     map[string]string{},
 		roles:     map[string]map[string]Role{},
+		robots:    map[string][]Permission{},
 		public:    map[string]bool{},
 		projects:  map[string]*project{},
 		repoIDs:   map[string]int64{},
@@ -222,6 +271,16 @@ func (s *Server) SetRole(projectName, user string, role Role) {
 	s.roles[projectName][user] = role
 }
 
+// SetPermissions makes user a robot account whose access to every
+// project is exactly perms, as a robot created with those permissions
+// (Harbor 2.5+, goharbor/harbor#16297 added "delete repository") instead
+// of a role. Without perms the robot may do nothing.
+func (s *Server) SetPermissions(user string, perms ...Permission) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.robots[user] = slices.Clone(perms)
+}
+
 // AddProject creates a project that has no repository yet.
 func (s *Server) AddProject(name string, public bool) {
 	s.mu.Lock()
@@ -262,8 +321,22 @@ func (s *Server) SetRegistryFault(h testregistry.Hook) {
 // Requests returns the REST requests received so far, oldest first.
 func (s *Server) Requests() []Request { return s.log.Requests() }
 
-// ResetRequests clears the request log.
-func (s *Server) ResetRequests() { s.log.Reset() }
+// ResetRequests clears the request log and the registry DELETEs.
+func (s *Server) ResetRequests() {
+	s.log.Reset()
+	s.mu.Lock()
+	s.registryDeletes = nil
+	s.mu.Unlock()
+}
+
+// RegistryDeletes returns the DELETE requests clients sent to the
+// registry API (the replica's own side channel aside), answered or
+// refused, as "DELETE path", oldest first.
+func (s *Server) RegistryDeletes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.registryDeletes)
+}
 
 // Deletes returns the REST DELETE requests received, as "DELETE rawpath".
 func (s *Server) Deletes() []string { return s.log.Deletes() }
@@ -280,6 +353,19 @@ func (s *Server) projectLocked(name string) *project {
 		s.projects[name] = p
 	}
 	return p
+}
+
+// canLocked reports whether user may do p in project: a robot by its
+// permissions, anyone else by role; anonymous callers list public
+// projects only.
+func (s *Server) canLocked(projectName, user string, p Permission) bool {
+	if perms, robot := s.robots[user]; robot {
+		return slices.Contains(perms, p)
+	}
+	if (p.Action == "list" || p.Action == "read") && s.public[projectName] {
+		return true
+	}
+	return s.roleLocked(projectName, user).can(p)
 }
 
 // role is user's role in project; "" user is anonymous.
