@@ -1,5 +1,6 @@
 // Package acr describes Azure Container Registry: the OCI API with Azure
-// credentials, and its locks.
+// credentials, its metadata API (tag listing with lock attributes, the
+// untag API) and its locks.
 package acr
 
 import (
@@ -13,11 +14,14 @@ import (
 // LockedReason is the reason an image or tag locked on ACR is kept with.
 const LockedReason = "locked on the registry (ACR: writeEnabled or deleteEnabled is false)"
 
+// lockCode is ACR's error code for a delete of a locked item.
+const lockCode = "REGISTRY_DISALLOWED_OPERATION"
+
 // Descriptor is Azure Container Registry.
 var Descriptor = connect.Descriptor{
 	Traits: provider.Traits{
 		Kind:  "acr",
-		About: "Azure Container Registry: OCI API, Azure credentials",
+		About: "Azure Container Registry: OCI API and ACR metadata API, Azure credentials",
 		// NAME.azurecr.io, and the sovereign clouds' azurecr.cn and
 		// azurecr.us (learn.microsoft.com/azure/container-registry/
 		// container-registry-get-started-portal, "login server").
@@ -42,9 +46,17 @@ var Descriptor = connect.Descriptor{
 		// registry, repository or image. View troubleshooting steps at https://aka.ms/acr/faq/#why-does-my-pull-or-push-request-fail-with-disallowed-operation"}]}
 		// (Azure/acr-cli#70); `acr purge` skips such items and goes on
 		// (Azure/acr-cli#134, fixed by #135).
-		{Status: http.StatusMethodNotAllowed, Code: "REGISTRY_DISALLOWED_OPERATION", Reason: LockedReason},
+		{Status: http.StatusMethodNotAllowed, Code: lockCode, Reason: LockedReason},
 	},
 	// The docker config first, then the Azure identity of the
 	// environment, exchanged for an ACR token (keychain.go).
 	Keychain: keychain,
+	// Tags listed and untagged through ACR's metadata API (acr.go).
+	Build: func(env connect.Env) (*connect.Built, error) {
+		reg, err := env.Registry(env.Credentials)
+		if err != nil {
+			return nil, err
+		}
+		return &connect.Built{Backend: New(reg), Who: reg.Who(), Requests: func() int64 { return reg.Stats().Requests }}, nil
+	},
 }

@@ -669,6 +669,30 @@ func (b *Backend) client(ctx context.Context, repo, scope string) (*http.Client,
 	return lc.client, nil
 }
 
+// HostClient returns an HTTP client for an API the registry serves on
+// its own host beside the registry API (a vendor's metadata API under
+// another path), authorised the way the registry API is: the same
+// credentials, and where the registry hands out tokens, a token for
+// repo with the given actions (scope repository:<repo>:<actions>; a
+// challenge asking for more is followed). It also returns the host's
+// base URL (scheme and host). Its requests are bounded by the Limiter,
+// retried and counted like the registry API's. It is built once per
+// repository and action set.
+func (b *Backend) HostClient(ctx context.Context, repo string, actions ...string) (*http.Client, *url.URL, error) {
+	c, err := b.client(ctx, repo, strings.Join(actions, ","))
+	if err != nil {
+		return nil, nil, b.classify(err, fmt.Sprintf("%s on repository %q", strings.Join(actions, ", "), repo), "authenticate")
+	}
+	return c, &url.URL{Scheme: b.reg.Scheme(), Host: b.reg.RegistryStr()}, nil
+}
+
+// Classify maps an error answer of the registry's host (a
+// *transport.Error, as transport.CheckError makes from a response) to
+// the sentinels the way registry API answers are: 401/403 an AuthError
+// naming the credentials and need, 404 ErrNotFound, 429/503 after the
+// retries ErrRateLimited; op prefixes the error.
+func (b *Backend) Classify(err error, need, op string) error { return b.classify(err, need, op) }
+
 // remove sends DELETE /v2/<repo>/manifests/<ref> and finds out what
 // happened when the answer is lost (connection reset or closed after the
 // request was sent) or is a 5xx: a HEAD tells whether the manifest or tag
