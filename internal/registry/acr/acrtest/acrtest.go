@@ -366,7 +366,7 @@ func (s *Server) listManifests(w http.ResponseWriter, req *http.Request, repo st
 				MediaType string `json:"mediaType"`
 				Size      int64  `json:"size"`
 			} `json:"config"`
-			Layers    []struct{ Size int64 }   `json:"layers"`
+			Layers    []struct{ Size int64 }    `json:"layers"`
 			Manifests []struct{ Digest string } `json:"manifests"`
 		}
 		if err := json.Unmarshal(body, &m); err != nil {
