@@ -1,9 +1,12 @@
 // Package gar describes Google Artifact Registry, which also serves
 // gcr.io: the OCI API with Google credentials, tags deleted before their
-// manifest.
+// manifest, and repositories with immutable tags kept whole (gar.go).
 package gar
 
 import (
+	"net"
+	"strings"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/google"
 
@@ -40,4 +43,37 @@ var Descriptor = connect.Descriptor{
 	Keychain: func(connect.Settings) authn.Keychain {
 		return authn.NewMultiKeychain(authn.DefaultKeychain, google.Keychain)
 	},
+	Build: build,
+}
+
+// build: the registry API, and the Artifact Registry API at
+// TAGSWEEP_GAR_API_URL, else https://artifactregistry.googleapis.com, for
+// the immutable-tags setting; the location is the host's
+// (LOCATION-docker.pkg.dev), else TAGSWEEP_GAR_LOCATION (gcr.io hosts
+// name none: no setting is read there).
+func build(env connect.Env) (*connect.Built, error) {
+	reg, err := env.Registry(env.Credentials)
+	if err != nil {
+		return nil, err
+	}
+	api, err := env.APIURL("TAGSWEEP_GAR_API_URL", "https://artifactregistry.googleapis.com")
+	if err != nil {
+		return nil, err
+	}
+	host := strings.ToLower(env.Host)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	location, ok := strings.CutSuffix(host, "-docker.pkg.dev")
+	if !ok || strings.Contains(location, ".") {
+		location = ""
+	}
+	if location == "" && env.Getenv != nil {
+		location = env.Getenv("TAGSWEEP_GAR_LOCATION")
+	}
+	b, err := New(Options{Registry: reg, API: api, Location: location, HTTP: env.APIClient(api), UserAgent: env.UserAgent})
+	if err != nil {
+		return nil, err
+	}
+	return &connect.Built{Backend: b, Who: reg.Who(), Requests: func() int64 { return reg.Stats().Requests + b.APIRequests() }}, nil
 }

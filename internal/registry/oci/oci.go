@@ -686,6 +686,14 @@ func (b *Backend) HostClient(ctx context.Context, repo string, actions ...string
 	return c, &url.URL{Scheme: b.reg.Scheme(), Host: b.reg.RegistryStr()}, nil
 }
 
+// Authorization returns the credentials the registry API sends (from the
+// inputs, the keychain, or anonymous), for a vendor API that takes the
+// same ones: Artifact Registry's registry password is a Google access
+// token (user "oauth2accesstoken" or "_token").
+func (b *Backend) Authorization(ctx context.Context) (*authn.AuthConfig, error) {
+	return authn.Authorization(ctx, b.auth)
+}
+
 // Classify maps an error answer of the registry's host (a
 // *transport.Error, as transport.CheckError makes from a response) to
 // the sentinels the way registry API answers are: 401/403 an AuthError

@@ -1,0 +1,171 @@
+package gar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/image"
+	"github.com/tagsweep/tagsweep/internal/registry/oci"
+	"github.com/tagsweep/tagsweep/internal/registry/restapi"
+)
+
+// ImmutableReason is the reason every tag of a repository with immutable
+// tags is kept with.
+const ImmutableReason = "immutable tags on Artifact Registry (the repository's immutableTags setting: no tag may be deleted or moved, no tagged image deleted)"
+
+// Backend is Artifact Registry: the registry API of oci.Backend (tags
+// deleted before their manifest), with the repository's immutable-tags
+// setting read from the Artifact Registry API
+// (GET /v1/projects/{p}/locations/{l}/repositories/{r}, field
+// dockerConfig.immutableTags: "prevents all tags from being modified,
+// moved or deleted", googleapis Google.Apis.ArtifactRegistry.v1
+// DockerRepositoryConfig; the product docs add that a tagged image
+// cannot be deleted either: cloud.google.com/artifact-registry/docs/
+// repositories/update-repo-settings). In such a repository every tag is
+// kept with ImmutableReason, from the listing, so the dry run says so
+// and nothing is sent to be refused.
+//
+// The setting is read with the registry's own credential where it is a
+// Google access token (user oauth2accesstoken, as gcloud's helper gives,
+// or _token, as Google's keychain gives); a service-account key
+// (_json_key) is not one, and then, as when the setting cannot be read,
+// the repository is planned as mutable. It is safe for concurrent use.
+type Backend struct {
+	*oci.Backend
+	api      *restapi.Client
+	location string
+
+	mu       sync.Mutex
+	settings map[string]*setting // projects/p/locations/l/repositories/r
+}
+
+type setting struct {
+	once      sync.Once
+	immutable bool
+	err       error
+}
+
+var _ registry.Backend = (*Backend)(nil)
+
+// Options configures New.
+type Options struct {
+	// Registry is the registry API backend.
+	Registry *oci.Backend
+	// API is the Artifact Registry API base, e.g.
+	// https://artifactregistry.googleapis.com.
+	API *url.URL
+	// Location is the repository location (us-central1), from the host
+	// LOCATION-docker.pkg.dev; "" reads no setting.
+	Location string
+	// HTTP sends the API requests; nil is http.DefaultClient.
+	HTTP *http.Client
+	// UserAgent is sent to the API.
+	UserAgent string
+}
+
+// New returns the Artifact Registry backend.
+func New(o Options) (*Backend, error) {
+	if o.Registry == nil {
+		return nil, errors.New("gar: the registry API backend is required")
+	}
+	if o.API == nil || (o.API.Scheme != "http" && o.API.Scheme != "https") || o.API.Host == "" {
+		return nil, fmt.Errorf("gar: the API base must be an http(s) URL, got %v", o.API)
+	}
+	base := *o.API
+	base.Path = strings.TrimSuffix(base.Path, "/")
+	b := &Backend{Backend: o.Registry, location: o.Location, settings: map[string]*setting{}}
+	b.api = &restapi.Client{Base: &base, HTTP: o.HTTP, UserAgent: o.UserAgent, Auth: func(ctx context.Context, req *http.Request) error {
+		tok, err := b.token(ctx)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return nil
+	}}
+	return b, nil
+}
+
+// errNoToken: the registry credential is not a Google access token.
+var errNoToken = errors.New("the registry credential is not a Google access token (user oauth2accesstoken or _token)")
+
+func (b *Backend) token(ctx context.Context) (string, error) {
+	cfg, err := b.Backend.Authorization(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cfg == nil || cfg.Password == "" || (cfg.Username != "oauth2accesstoken" && cfg.Username != "_token") {
+		return "", errNoToken
+	}
+	return cfg.Password, nil
+}
+
+// APIRequests counts the requests sent to the Artifact Registry API.
+func (b *Backend) APIRequests() int64 { return b.api.Requests() }
+
+// arRepository is the Artifact Registry repository holding repo
+// ("PROJECT/REPOSITORY/IMAGE..." on LOCATION-docker.pkg.dev), as its
+// resource name; "" when repo is not one.
+func (b *Backend) arRepository(repo string) string {
+	parts := strings.SplitN(repo, "/", 3)
+	if b.location == "" || len(parts) < 3 || parts[0] == "" || parts[1] == "" {
+		return ""
+	}
+	return "projects/" + parts[0] + "/locations/" + b.location + "/repositories/" + parts[1]
+}
+
+// Immutable reports whether repo's Artifact Registry repository has
+// immutable tags, read once per repository. An error says why it could
+// not be read.
+func (b *Backend) Immutable(ctx context.Context, repo string) (bool, error) {
+	name := b.arRepository(repo)
+	if name == "" {
+		return false, nil
+	}
+	b.mu.Lock()
+	s := b.settings[name]
+	if s == nil {
+		s = &setting{}
+		b.settings[name] = s
+	}
+	b.mu.Unlock()
+	s.once.Do(func() {
+		if _, err := b.token(ctx); err != nil {
+			s.err = fmt.Errorf("read the settings of %s: %w", name, err)
+			return
+		}
+		var body struct {
+			DockerConfig struct {
+				ImmutableTags bool `json:"immutableTags"`
+			} `json:"dockerConfig"`
+		}
+		if _, err := b.api.GetJSON(ctx, "/v1/"+name, &body); err != nil {
+			s.err = fmt.Errorf("read the settings of %s: %w", name, err)
+			return
+		}
+		s.immutable = body.DockerConfig.ImmutableTags
+	})
+	return s.immutable, s.err
+}
+
+// Tags lists repo's tags through the registry API; in a repository with
+// immutable tags every tag is Protected with ImmutableReason. A setting
+// that cannot be read leaves the tags as they are (the deletes then meet
+// Artifact Registry's own refusal).
+func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
+	tags, err := b.Backend.Tags(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	if imm, _ := b.Immutable(ctx, repo); imm {
+		for i := range tags {
+			tags[i].Protected = ImmutableReason
+		}
+	}
+	return tags, nil
+}
