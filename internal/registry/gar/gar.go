@@ -169,3 +169,42 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	}
 	return tags, nil
 }
+
+// RefusedReason is the reason an item is kept with when Artifact
+// Registry refuses to remove a tag in a repository whose setting could
+// not be read: AR deletes single tags everywhere else (202,
+// genuinetools/reg#136), so a refusal is the repository's immutable tags
+// (whose wire answer is not documented), never a missing feature.
+const RefusedReason = "refused by Artifact Registry (a repository with immutable tags refuses to remove or move tags)"
+
+// TagDeleteSupported is true: Artifact Registry deletes a single tag
+// with the registry API's DELETE by tag (genuinetools/reg#136). No
+// request is sent, and a refusal in one repository (immutable tags)
+// does not turn tag deletes off for the others.
+func (b *Backend) TagDeleteSupported(context.Context, string) (bool, error) { return true, nil }
+
+// DeleteTag deletes one tag through the registry API; a refusal that
+// is not an error of the request (401/403, 404, 429) keeps the tag with
+// RefusedReason instead of failing.
+func (b *Backend) DeleteTag(ctx context.Context, repo, tag string) error {
+	return refused(b.Backend.DeleteTag(ctx, repo, tag))
+}
+
+// DeleteDigest deletes every tag of digest, then the digest; a tag
+// refused as in DeleteTag, before any went, keeps the manifest with
+// RefusedReason.
+func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []string) error {
+	err := b.Backend.DeleteDigest(ctx, repo, digest, tags)
+	var pe *registry.PartialError
+	if errors.As(err, &pe) {
+		return err // some tags went: what happened is told as it is
+	}
+	return refused(err)
+}
+
+func refused(err error) error {
+	if errors.Is(err, registry.ErrTagDeleteUnsupported) {
+		return &registry.ProtectedError{Reason: RefusedReason, Err: err}
+	}
+	return err
+}

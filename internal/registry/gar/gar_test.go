@@ -194,3 +194,47 @@ func TestConformance(t *testing.T) {
 			Deletes: registrytest.Deletes(f.srv.RegistryDeletes)}
 	}})
 }
+
+// TestRefusedWithoutSetting: where the setting cannot be read (a
+// service-account key is no access token), Artifact Registry's refusal
+// of a tag delete in an immutable repository keeps the image with
+// RefusedReason, fails nothing, and leaves single-tag deletes on for the
+// other repositories.
+func TestRefusedWithoutSetting(t *testing.T) {
+	t.Parallel()
+	f := startGAR(t)
+	now := time.Now()
+	f.push("proj/frozen/app:old", now.Add(-40*24*time.Hour), 1)
+	f.push("proj/frozen/app:new", now, 2)
+	f.push("proj/open/app:stable", now.Add(-40*24*time.Hour), 3)
+	if err := testregistry.Tag(f.ctx, f.reg.Addr()+"/proj/open/app:stale-shared", f.reg.Addr()+"/proj/open/app:stable"); err != nil {
+		t.Fatal(err)
+	}
+	f.push("proj/open/app:new", now, 4)
+	f.srv.SetImmutable("proj/frozen", true)
+	all, _ := policy.CompileGlob("*")
+	exclude, _ := policy.CompileGlob("stable")
+	rep := engine.New(f.backend("_json_key", `{"type":"service_account"}`), engine.Options{Registry: f.reg.Addr(),
+		Repositories: []string{"proj/frozen/app", "proj/open/app"}, Concurrency: 1,
+		Rules: policy.Rules{Keep: 1, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all}, Exclude: []policy.Glob{exclude}}}).Run(f.ctx)
+	got := map[string]string{}
+	for _, r := range rep.Repositories {
+		if r.Error != "" {
+			t.Errorf("%s: %s", r.Name, r.Error)
+		}
+		for _, tg := range r.Tags {
+			got[r.Name+":"+tg.Tag] = string(tg.Action)
+			if tg.Tag == "old" && tg.Reason != RefusedReason {
+				t.Errorf("old: reason %q, want %q", tg.Reason, RefusedReason)
+			}
+		}
+	}
+	want := map[string]string{"proj/frozen/app:old": report.Kept, "proj/frozen/app:new": report.Kept,
+		"proj/open/app:stable": report.Kept, "proj/open/app:stale-shared": report.Deleted, "proj/open/app:new": report.Kept}
+	if diff := gocmp.Diff(want, got); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+	if diff := gocmp.Diff([]string{"new", "stable"}, f.tags("proj/open/app")); diff != "" {
+		t.Errorf("open tags left (-want +got):\n%s", diff)
+	}
+}
