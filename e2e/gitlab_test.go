@@ -87,8 +87,8 @@ func TestGitLab(t *testing.T) {
 			t.Errorf("%s sent an Authorization header (%s): the token goes in PRIVATE-TOKEN", r, r.Auth)
 		}
 	}
-	harborNoSecret(t, dry, gitlabPAT)
-	harborNoSecret(t, res, gitlabPAT)
+	secretNotPrinted(t, dry, gitlabPAT)
+	secretNotPrinted(t, res, gitlabPAT)
 }
 
 // TestGitLabJobToken: without a password, CI_JOB_TOKEN is the token
@@ -115,5 +115,5 @@ func TestGitLabJobToken(t *testing.T) {
 			t.Errorf("%s refused (%d)", r, r.Status)
 		}
 	}
-	harborNoSecret(t, res, gitlabJob)
+	secretNotPrinted(t, res, gitlabJob)
 }

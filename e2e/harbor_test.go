@@ -39,9 +39,9 @@ func harborEnv(srv *harbortest.Server) []string {
 	return []string{"TAGSWEEP_HARBOR_API_URL=" + srv.APIURL()}
 }
 
-// harborNoSecret: the password appears nowhere but in the runner's mask
+// secretNotPrinted: the secret appears nowhere but in the runner's mask
 // command.
-func harborNoSecret(t *testing.T, r result, secret string) {
+func secretNotPrinted(t *testing.T, r result, secret string) {
 	t.Helper()
 	var stdout []string
 	for _, l := range strings.Split(r.stdout, "\n") {
@@ -208,8 +208,8 @@ func TestHarbor(t *testing.T) {
 		}
 	}
 	gcAndVerify(t, r, true, "team/app:new", "team/app:stable", "team/app:locked", "team/app:rebuilt", "team/tools/builder:v2")
-	harborNoSecret(t, dry, harborPassword)
-	harborNoSecret(t, res, harborPassword)
+	secretNotPrinted(t, dry, harborPassword)
+	secretNotPrinted(t, res, harborPassword)
 }
 
 // TestHarborBadCredentials: a wrong password fails the run with a message
@@ -234,7 +234,7 @@ func TestHarborBadCredentials(t *testing.T) {
 			t.Errorf("stderr and summary lack %q:\nstderr:\n%s\nsummary:\n%s", want, res.stderr, res.summary)
 		}
 	}
-	harborNoSecret(t, res, wrong)
+	secretNotPrinted(t, res, wrong)
 	if d := append(srv.Deletes(), r.Deletes()...); len(d) != 0 {
 		t.Errorf("deletes sent: %v", d)
 	}
@@ -274,5 +274,5 @@ func TestHarborRobotWithoutArtifactDelete(t *testing.T) {
 	if d := srv.RegistryDeletes(); len(d) != 0 {
 		t.Errorf("registry-API deletes: %v", d)
 	}
-	harborNoSecret(t, res, harborPassword)
+	secretNotPrinted(t, res, harborPassword)
 }

@@ -121,7 +121,7 @@ func TestArtifactRegistryImmutableTags(t *testing.T) {
 			}
 		}
 		checkCounts(t, res)
-		harborNoSecret(t, res, token) // the token appears nowhere but in the mask command
+		secretNotPrinted(t, res, token) // the token appears nowhere but in the mask command
 	}
 	for _, d := range srv.RegistryDeletes() {
 		if strings.Contains(d, "/proj/frozen/") {
