@@ -10,7 +10,6 @@ import (
 	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
-	"github.com/google/go-containerregistry/pkg/authn"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tagsweep/tagsweep/internal/engine"
@@ -28,10 +27,6 @@ const (
 	acrPassword = "acr-Pa55-never-shown"
 )
 
-type noKeychain struct{}
-
-func (noKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return authn.Anonymous, nil }
-
 type fixture struct {
 	t   *testing.T
 	ctx context.Context
@@ -41,11 +36,7 @@ type fixture struct {
 
 func startACR(t *testing.T) *fixture {
 	t.Helper()
-	reg, err := testregistry.New(context.Background(), testregistry.Options{DeleteEnabled: true, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := registrytest.Distribution(t)
 	srv, err := acrtest.New(acrtest.Options{Registry: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +47,7 @@ func startACR(t *testing.T) *fixture {
 
 func (f *fixture) backend() *Backend {
 	f.t.Helper()
-	reg, err := oci.New(f.reg.Addr(), oci.WithKeychain(noKeychain{}), oci.WithConcurrency(4),
+	reg, err := oci.New(f.reg.Addr(), oci.WithKeychain(registrytest.NoKeychain), oci.WithConcurrency(4),
 		oci.WithCredentials(oci.Credentials{Username: acrUser, Password: acrPassword}), oci.WithProtections(Descriptor.Protections...))
 	if err != nil {
 		f.t.Fatal(err)

@@ -74,13 +74,12 @@ func New(o Options) (*Backend, error) {
 	if o.Registry == nil {
 		return nil, errors.New("gar: the registry API backend is required")
 	}
-	if o.API == nil || (o.API.Scheme != "http" && o.API.Scheme != "https") || o.API.Host == "" {
-		return nil, fmt.Errorf("gar: the API base must be an http(s) URL, got %v", o.API)
+	base, err := restapi.BaseURL("gar", o.API)
+	if err != nil {
+		return nil, err
 	}
-	base := *o.API
-	base.Path = strings.TrimSuffix(base.Path, "/")
 	b := &Backend{Backend: o.Registry, location: o.Location, settings: map[string]*setting{}}
-	b.api = &restapi.Client{Base: &base, HTTP: o.HTTP, UserAgent: o.UserAgent, Auth: func(ctx context.Context, req *http.Request) error {
+	b.api = &restapi.Client{Base: base, HTTP: o.HTTP, UserAgent: o.UserAgent, Auth: func(ctx context.Context, req *http.Request) error {
 		tok, err := b.token(ctx)
 		if err != nil {
 			return err

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
-	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/tagsweep/tagsweep/internal/engine"
 	"github.com/tagsweep/tagsweep/internal/policy"
@@ -21,10 +20,6 @@ import (
 
 const token = "ya29.test-access-token"
 
-type noKeychain struct{}
-
-func (noKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return authn.Anonymous, nil }
-
 type fixture struct {
 	t   *testing.T
 	ctx context.Context
@@ -34,11 +29,7 @@ type fixture struct {
 
 func startGAR(t *testing.T) *fixture {
 	t.Helper()
-	reg, err := testregistry.New(context.Background(), testregistry.Options{DeleteEnabled: true, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := registrytest.Distribution(t)
 	srv, err := gartest.New(gartest.Options{Registry: reg, Token: token, Location: "us-central1"})
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +40,7 @@ func startGAR(t *testing.T) *fixture {
 
 func (f *fixture) backend(user, pass string) *Backend {
 	f.t.Helper()
-	reg, err := oci.New(f.reg.Addr(), oci.WithKeychain(noKeychain{}), oci.WithConcurrency(4), oci.WithUntagFirst(true),
+	reg, err := oci.New(f.reg.Addr(), oci.WithKeychain(registrytest.NoKeychain), oci.WithConcurrency(4), oci.WithUntagFirst(true),
 		oci.WithCredentials(oci.Credentials{Username: user, Password: pass}))
 	if err != nil {
 		f.t.Fatal(err)

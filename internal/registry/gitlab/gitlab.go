@@ -94,14 +94,13 @@ func New(o Options) (*Backend, error) {
 	if o.Registry == nil {
 		return nil, errors.New("gitlab: the registry API backend is required")
 	}
-	if o.API == nil || (o.API.Scheme != "http" && o.API.Scheme != "https") || o.API.Host == "" {
-		return nil, fmt.Errorf("gitlab: the REST API base must be an http(s) URL, got %v", o.API)
+	base, err := restapi.BaseURL("gitlab", o.API)
+	if err != nil {
+		return nil, err
 	}
-	base := *o.API
-	base.Path = strings.TrimSuffix(base.Path, "/")
 	b := &Backend{Backend: o.Registry, job: o.Job, project: o.Project, groups: o.Groups,
 		repos: map[string]repoRef{}, projects: map[string]bool{}}
-	b.api = &restapi.Client{Base: &base, HTTP: o.HTTP, UserAgent: o.UserAgent}
+	b.api = &restapi.Client{Base: base, HTTP: o.HTTP, UserAgent: o.UserAgent}
 	switch {
 	case o.Token == "":
 		b.who = "anonymous access to the GitLab API (no password and no CI_JOB_TOKEN)"

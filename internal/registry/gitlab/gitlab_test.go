@@ -11,7 +11,6 @@ import (
 	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
-	"github.com/google/go-containerregistry/pkg/authn"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tagsweep/tagsweep/internal/engine"
@@ -32,10 +31,6 @@ const (
 	deploy   = "gldt-deploy-token"
 )
 
-type noKeychain struct{}
-
-func (noKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return authn.Anonymous, nil }
-
 type fixture struct {
 	t   *testing.T
 	ctx context.Context
@@ -48,11 +43,7 @@ var projects = []gitlabtest.Project{{ID: 7, Path: "group/app"}, {ID: 8, Path: "g
 
 func startGitLab(t *testing.T) *fixture {
 	t.Helper()
-	reg, err := testregistry.New(context.Background(), testregistry.Options{DeleteEnabled: true, Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { reg.Close() })
+	reg := registrytest.Distribution(t)
 	srv, err := gitlabtest.New(gitlabtest.Options{Registry: reg, Projects: projects, Tokens: map[string]gitlabtest.Token{
 		pat:      {Kind: gitlabtest.PersonalToken, Role: gitlabtest.Maintainer},
 		readOnly: {Kind: gitlabtest.PersonalToken, Role: gitlabtest.Maintainer, ReadOnly: true},
@@ -69,7 +60,7 @@ func startGitLab(t *testing.T) *fixture {
 
 func (f *fixture) backend(token string, job bool, project string, groups ...string) *Backend {
 	f.t.Helper()
-	reg, err := oci.New(f.reg.Addr(), oci.WithKeychain(noKeychain{}), oci.WithConcurrency(4))
+	reg, err := oci.New(f.reg.Addr(), oci.WithKeychain(registrytest.NoKeychain), oci.WithConcurrency(4))
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package registrytest
 import (
 	"context"
 	"fmt"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"os"
 	"testing"
 	"time"
@@ -94,6 +95,14 @@ func (s registryStore) Tags(ctx context.Context, repo string) (map[string]string
 func (s registryStore) Exists(ctx context.Context, repo, digest string) (bool, error) {
 	return testregistry.Exists(ctx, s.ref(repo, "@", digest))
 }
+
+// NoKeychain is a keychain that finds nothing, so that the machine's
+// docker config stays out of a test.
+var NoKeychain authn.Keychain = noKeychain{}
+
+type noKeychain struct{}
+
+func (noKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return authn.Anonymous, nil }
 
 // Distribution starts the in-process CNCF distribution v3 registry with
 // deletes enabled, closed with t.

@@ -88,6 +88,20 @@ type Response struct {
 	Body   []byte
 }
 
+// BaseURL checks a vendor API base given to a backend (an http(s) URL
+// with a host) and returns a copy without a trailing slash, query,
+// fragment or user; what names the API in the error.
+func BaseURL(what string, u *url.URL) (*url.URL, error) {
+	if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s: the API base must be an http(s) URL, got %v", what, u)
+	}
+	base := *u
+	base.Path = strings.TrimSuffix(base.Path, "/")
+	base.RawPath = ""
+	base.RawQuery, base.Fragment, base.User = "", "", nil
+	return &base, nil
+}
+
 // Requests returns how many requests were sent (retries included).
 func (c *Client) Requests() int64 { return c.requests.Load() }
 
