@@ -1,13 +1,18 @@
 package gar
 
 import (
+	"cmp"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
 
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/image"
@@ -31,16 +36,22 @@ const ImmutableReason = "immutable tags on Artifact Registry (the repository's i
 // kept with ImmutableReason, from the listing, so the dry run says so
 // and nothing is sent to be refused.
 //
-// The setting is read with the registry's own credential where it is a
-// Google access token (user oauth2accesstoken, as gcloud's helper gives,
-// or _token, as Google's keychain gives); a service-account key
-// (_json_key) is not one, and then, as when the setting cannot be read,
-// the repository is planned as mutable. It is safe for concurrent use.
+// The setting is read with the registry's own credential: a Google
+// access token (user oauth2accesstoken, as gcloud's helper gives, or
+// _token, as Google's keychain gives), or a token for its
+// service-account key (_json_key, _json_key_base64). Where it cannot be
+// read (gcr.io, a missing permission), the repository is planned as
+// mutable and a refused tag delete keeps the image (RefusedReason). It is
+// safe for concurrent use.
 type Backend struct {
 	*oci.Backend
 	api      *restapi.Client
 	location string
 
+	http     *http.Client
+	keyOnce  sync.Once
+	keys     oauth2.TokenSource // from a service-account key
+	keyErr   error
 	mu       sync.Mutex
 	settings map[string]*setting // projects/p/locations/l/repositories/r
 }
@@ -78,7 +89,7 @@ func New(o Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{Backend: o.Registry, location: o.Location, settings: map[string]*setting{}}
+	b := &Backend{Backend: o.Registry, location: o.Location, settings: map[string]*setting{}, http: cmp.Or(o.HTTP, http.DefaultClient)}
 	b.api = &restapi.Client{Base: base, HTTP: o.HTTP, UserAgent: o.UserAgent, Auth: func(ctx context.Context, req *http.Request) error {
 		tok, err := b.token(ctx)
 		if err != nil {
@@ -90,18 +101,57 @@ func New(o Options) (*Backend, error) {
 	return b, nil
 }
 
-// errNoToken: the registry credential is not a Google access token.
-var errNoToken = errors.New("the registry credential is not a Google access token (user oauth2accesstoken or _token)")
+// errNoToken: the registry credential gives no Google access token.
+var errNoToken = errors.New("the registry credential is neither a Google access token (user oauth2accesstoken or _token) nor a service-account key (_json_key, _json_key_base64)")
 
+// cloudPlatform is the OAuth scope of the Artifact Registry API
+// (cloud.google.com/artifact-registry/docs/reference/rest).
+const cloudPlatform = "https://www.googleapis.com/auth/cloud-platform"
+
+// token is the access token for the API: the registry password where it
+// is one; for a service-account key (docker login -u _json_key, or
+// _json_key_base64: cloud.google.com/artifact-registry/docs/docker/
+// authentication#json-key) a token the key's token_uri grants, cached
+// until it expires. Only keys of type service_account are read.
 func (b *Backend) token(ctx context.Context) (string, error) {
 	cfg, err := b.Backend.Authorization(ctx)
 	if err != nil {
 		return "", err
 	}
-	if cfg == nil || cfg.Password == "" || (cfg.Username != "oauth2accesstoken" && cfg.Username != "_token") {
+	if cfg == nil || cfg.Password == "" {
 		return "", errNoToken
 	}
-	return cfg.Password, nil
+	switch cfg.Username {
+	case "oauth2accesstoken", "_token":
+		return cfg.Password, nil
+	case "_json_key", "_json_key_base64":
+	default:
+		return "", errNoToken
+	}
+	b.keyOnce.Do(func() {
+		key := []byte(cfg.Password)
+		if cfg.Username == "_json_key_base64" {
+			if key, b.keyErr = base64.StdEncoding.DecodeString(strings.TrimSpace(cfg.Password)); b.keyErr != nil {
+				b.keyErr = fmt.Errorf("the _json_key_base64 password is not base64: %w", b.keyErr)
+				return
+			}
+		}
+		tctx := context.WithValue(context.Background(), oauth2.HTTPClient, b.http)
+		creds, err := google.CredentialsFromJSONWithType(tctx, key, google.ServiceAccount, cloudPlatform)
+		if err != nil {
+			b.keyErr = fmt.Errorf("the service-account key is not usable: %w", err)
+			return
+		}
+		b.keys = creds.TokenSource
+	})
+	if b.keyErr != nil {
+		return "", b.keyErr
+	}
+	tok, err := b.keys.Token()
+	if err != nil {
+		return "", fmt.Errorf("get an access token for the service-account key: %w", err)
+	}
+	return tok.AccessToken, nil
 }
 
 // APIRequests counts the requests sent to the Artifact Registry API.

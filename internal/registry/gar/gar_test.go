@@ -2,6 +2,13 @@ package gar
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"net/url"
 	"sort"
 	"testing"
@@ -227,5 +234,58 @@ func TestRefusedWithoutSetting(t *testing.T) {
 	}
 	if diff := gocmp.Diff([]string{"new", "stable"}, f.tags("proj/open/app")); diff != "" {
 		t.Errorf("open tags left (-want +got):\n%s", diff)
+	}
+}
+
+// TestServiceAccountKey: with a service-account key as the registry
+// password (_json_key, or _json_key_base64), the setting is read with an
+// access token its token_uri grants for a signed assertion, once, and
+// the immutable repository's tags are protected.
+func TestServiceAccountKey(t *testing.T) {
+	t.Parallel()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"_json_key", "_json_key_base64"} {
+		t.Run(user, func(t *testing.T) {
+			t.Parallel()
+			reg := registrytest.Distribution(t)
+			srv, err := gartest.New(gartest.Options{Registry: reg, Token: token, Location: "us-central1", ServiceAccountKey: &key.PublicKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(srv.Close)
+			f := &fixture{t: t, ctx: context.Background(), reg: reg, srv: srv}
+			f.push("proj/frozen/app:v1", time.Now(), 1)
+			f.push("proj/frozen/tool:v1", time.Now(), 2)
+			srv.SetImmutable("proj/frozen", true)
+			sa, _ := json.Marshal(map[string]string{"type": "service_account", "project_id": "proj", "private_key_id": "k1",
+				"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+				"client_email": "sweeper@proj.iam.gserviceaccount.com", "client_id": "1", "token_uri": srv.APIURL() + "/token"})
+			pass := string(sa)
+			if user == "_json_key_base64" {
+				pass = base64.StdEncoding.EncodeToString(sa)
+			}
+			b := f.backend(user, pass)
+			for _, repo := range []string{"proj/frozen/app", "proj/frozen/tool"} {
+				tags, err := b.Tags(f.ctx, repo)
+				if err != nil || len(tags) != 1 || tags[0].Protected != ImmutableReason {
+					t.Errorf("%s: Tags = %+v, %v", repo, tags, err)
+				}
+			}
+			var got []string
+			for _, r := range srv.Requests() {
+				got = append(got, fmt.Sprintf("%s %s %d", r.Method, r.Path, r.Status))
+			}
+			want := []string{"POST /token 200", "GET /v1/projects/proj/locations/us-central1/repositories/frozen 200"}
+			if diff := gocmp.Diff(want, got); diff != "" {
+				t.Errorf("API requests (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -158,7 +158,7 @@ func (b *Backend) TagDeleteSupported(context.Context, string) (bool, error) { re
 const needCredentials = `valid Harbor credentials (a Harbor user, or a robot account "robot$name" with its secret)`
 
 func needList(project string) string {
-	return fmt.Sprintf(`read access to Harbor project %q: a project role (Limited Guest or above) or a robot account with the "list repository" and "list artifact" permissions `+
+	return fmt.Sprintf(`read access to Harbor project %q: a project role (Limited Guest or above) or a robot account with the "list repository", "read repository" and "list artifact" permissions `+
 		`(Harbor also answers so when the project does not exist)`, project)
 }
 

@@ -12,7 +12,10 @@ package gartest
 
 import (
 	"context"
+	"crypto"
+	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -36,6 +39,11 @@ type Options struct {
 	Token string
 	// Location is the location the repositories live in (us-central1).
 	Location string
+	// ServiceAccountKey, when set, is the public key of a service account
+	// whose signed JWT assertions POST /token exchanges for Token (the
+	// RFC 7523 grant of oauth2.googleapis.com/token, where a key file's
+	// token_uri points).
+	ServiceAccountKey *rsa.PublicKey
 }
 
 // Server is the Artifact Registry replica. It is safe for concurrent use.
@@ -46,6 +54,7 @@ type Server struct {
 	log      testregistry.RequestLog
 	token    string
 	location string
+	saKey    *rsa.PublicKey
 
 	mu        sync.Mutex
 	immutable map[string]bool // PROJECT/REPOSITORY
@@ -58,7 +67,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("gartest: Options.Registry is required")
 	}
 	s := &Server{reg: o.Registry, side: testregistry.NewSideChannel(o.Registry.Addr(), sideChannel), token: o.Token,
-		location: o.Location, immutable: map[string]bool{}}
+		location: o.Location, saKey: o.ServiceAccountKey, immutable: map[string]bool{}}
 	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.log.Record(w, r, s.serveAPI) }))
 	s.reg.SetHook(s.hook)
 	return s, nil
@@ -99,6 +108,10 @@ func googleError(w http.ResponseWriter, code int, status, msg string) {
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/token" {
+		s.serveToken(w, r)
+		return
+	}
 	if r.Header.Get("Authorization") != "Bearer "+s.token {
 		googleError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
 		return
@@ -240,4 +253,42 @@ func (s *Server) referencedByParent(ctx context.Context, repo string, tags []str
 func digestOf(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// serveToken grants Token for a JWT bearer assertion signed (RS256) by
+// the service account's key, asking the cloud-platform scope, addressed
+// to this endpoint (developers.google.com/identity/protocols/oauth2/
+// service-account#httprest; RFC 7523).
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+	fail := func(msg string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant", "error_description": msg})
+	}
+	if r.Method != http.MethodPost || r.ParseForm() != nil || r.PostForm.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || s.saKey == nil {
+		fail("Invalid grant")
+		return
+	}
+	parts := strings.Split(r.PostForm.Get("assertion"), ".")
+	if len(parts) != 3 {
+		fail("Invalid JWT")
+		return
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err != nil || rsa.VerifyPKCS1v15(s.saKey, crypto.SHA256, sum[:], sig) != nil {
+		fail("Invalid JWT Signature.")
+		return
+	}
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims struct {
+		Scope string `json:"scope"`
+		Aud   string `json:"aud"`
+	}
+	if json.Unmarshal(payload, &claims) != nil || !strings.Contains(claims.Scope, "https://www.googleapis.com/auth/cloud-platform") || claims.Aud != s.http.URL+"/token" {
+		fail("Invalid JWT: scope or audience")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": s.token, "token_type": "Bearer", "expires_in": 3599})
 }
