@@ -39,7 +39,9 @@ const needUntag = "delete on the repository (the AcrDelete role, or a token whos
 
 // Backend is ACR: the registry API of oci.Backend, with tags listed and
 // removed through ACR's metadata API on the registry's own host:
-//   - GET /acr/v1/{name}/_tags: each tag's digest and changeable
+//   - GET /acr/v1/{name}: the repository's changeable attributes (a
+//     locked repository locks every image in it);
+//     GET /acr/v1/{name}/_tags: each tag's digest and changeable
 //     attributes; GET /acr/v1/{name}/_manifests: each manifest's
 //     (Azure/azure-rest-api-specs containerregistry data-plane
 //     2021-07-01, GetTagList, GetManifests; paged with n and last, the
@@ -126,17 +128,43 @@ func (b *Backend) do(ctx context.Context, c *http.Client, method string, u *url.
 	return body, resp.Header, err
 }
 
+// repositoryLocked reads repo's own attributes (GET /acr/v1/{name}): a
+// repository locked with `az acr repository update --write-enabled
+// false` locks "the repository and all images in it"
+// (container-registry-image-lock).
+func (b *Backend) repositoryLocked(ctx context.Context, repo string) (bool, error) {
+	c, base, err := b.HostClient(ctx, repo, listActions...)
+	if err != nil {
+		return false, err
+	}
+	body, _, err := b.do(ctx, c, http.MethodGet, base.JoinPath("acr", "v1", repo), http.StatusOK)
+	if err != nil {
+		return false, b.Classify(err, fmt.Sprintf("metadata_read on repository %q", repo), "read the attributes of "+repo)
+	}
+	var p struct {
+		Attributes attributes `json:"changeableAttributes"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return false, fmt.Errorf("read the attributes of %s: bad JSON: %w", repo, err)
+	}
+	return p.Attributes.locked(), nil
+}
+
 // Tags lists repo's tags with their digests through /acr/v1, and marks
-// the locked ones (the tag's own attributes, or its manifest's) Protected
-// with LockedReason.
+// the locked ones (the repository's attributes, the tag's own, or its
+// manifest's) Protected with LockedReason.
 func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	type tagJSON struct {
 		Name       string     `json:"name"`
 		Digest     string     `json:"digest"`
 		Attributes attributes `json:"changeableAttributes"`
 	}
+	repoLocked, err := b.repositoryLocked(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
 	var tags []tagJSON
-	err := b.list(ctx, repo, "_tags", func(body []byte) error {
+	err = b.list(ctx, repo, "_tags", func(body []byte) error {
 		var p struct {
 			Tags []tagJSON `json:"tags"`
 		}
@@ -178,7 +206,7 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 		}
 		seen[t.Name] = true
 		tag := image.Tag{Name: t.Name, Digest: t.Digest}
-		if t.Attributes.locked() || lockedManifests[t.Digest] {
+		if repoLocked || t.Attributes.locked() || lockedManifests[t.Digest] {
 			tag.Protected = LockedReason
 		}
 		out = append(out, tag)

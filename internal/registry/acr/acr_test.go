@@ -137,7 +137,7 @@ func TestTags(t *testing.T) {
 		}
 		got = append(got, r.String())
 	}
-	wantReqs := []string{"GET /acr/v1/team/app/_tags?n=100", "GET /acr/v1/team/app/_tags?last=t096&n=100",
+	wantReqs := []string{"GET /acr/v1/team/app", "GET /acr/v1/team/app/_tags?n=100", "GET /acr/v1/team/app/_tags?last=t096&n=100",
 		"GET /acr/v1/team/app/_manifests?n=100"}
 	if diff := gocmp.Diff(wantReqs, got); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
@@ -258,6 +258,47 @@ func TestEngineSweep(t *testing.T) {
 		if err := testregistry.VerifyPull(f.ctx, f.reg.Addr()+"/"+ref); err != nil {
 			t.Errorf("%s: %v", ref, err)
 		}
+	}
+}
+
+// TestRepositoryLock: a repository locked as a whole keeps every tag
+// with LockedReason from the listing, in the dry run and the real run,
+// and is sent no DELETE; another repository is swept.
+func TestRepositoryLock(t *testing.T) {
+	t.Parallel()
+	f := startACR(t)
+	old := time.Now().Add(-40 * 24 * time.Hour)
+	f.push("team/frozen:old", old, 1)
+	f.push("team/frozen:new", time.Now(), 2)
+	f.push("team/open:old", old, 3)
+	f.push("team/open:new", time.Now(), 4)
+	f.srv.SetRepositoryAttributes("team/frozen", locked)
+	all, _ := policy.CompileGlob("*")
+	for _, dry := range []bool{true, false} {
+		rep := engine.New(f.backend(), engine.Options{Registry: f.reg.Addr(), Repositories: []string{"team/frozen", "team/open"}, DryRun: dry,
+			Concurrency: 4, Rules: policy.Rules{Keep: 1, Include: []policy.Glob{all}}}).Run(f.ctx)
+		for _, r := range rep.Repositories {
+			for _, tg := range r.Tags {
+				want := report.Kept
+				if r.Name == "team/open" && tg.Tag == "old" {
+					want = report.Deleted
+					if dry {
+						want = report.WouldDelete
+					}
+				}
+				if tg.Action != want || (r.Name == "team/frozen" && tg.Reason != LockedReason) {
+					t.Errorf("dry %v: %s:%s %s %q, want %s", dry, r.Name, tg.Tag, tg.Action, tg.Reason, want)
+				}
+			}
+		}
+	}
+	for _, d := range append(f.srv.RegistryDeletes(), f.srv.Deletes()...) {
+		if strings.Contains(d, "/team/frozen/") {
+			t.Errorf("a DELETE was sent to the locked repository: %s", d)
+		}
+	}
+	if diff := gocmp.Diff([]string{"new", "old"}, f.tags("team/frozen")); diff != "" {
+		t.Errorf("locked repository (-want +got):\n%s", diff)
 	}
 }
 

@@ -28,8 +28,7 @@
 //     digest"); a DELETE by tag is refused.
 //
 // What it does not replicate: authentication (the in-process registry is
-// open; requests are recorded with their credentials), repository-level
-// locks, manifests no tag reaches (the registry cannot list them: ACR's
+// open; requests are recorded with their credentials), manifests no tag reaches (the registry cannot list them: ACR's
 // _manifests would), quarantine, soft delete and retention policies.
 package acrtest
 
@@ -86,6 +85,7 @@ type Server struct {
 	now  func() time.Time
 
 	mu        sync.Mutex
+	repoAttrs map[string]Attributes // repo
 	tagAttrs  map[string]Attributes // repo:tag
 	manAttrs  map[string]Attributes // repo@digest
 	firstSeen map[string]time.Time  // repo:tag@digest
@@ -98,7 +98,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("acrtest: Options.Registry is required")
 	}
 	s := &Server{reg: o.Registry, side: testregistry.NewSideChannel(o.Registry.Addr(), sideChannel), now: o.Now,
-		tagAttrs: map[string]Attributes{}, manAttrs: map[string]Attributes{}, firstSeen: map[string]time.Time{}}
+		repoAttrs: map[string]Attributes{}, tagAttrs: map[string]Attributes{}, manAttrs: map[string]Attributes{}, firstSeen: map[string]time.Time{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -115,6 +115,15 @@ func (s *Server) SetTagAttributes(repo, tag string, a Attributes) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tagAttrs[repo+":"+tag] = a
+}
+
+// SetRepositoryAttributes sets the attributes of repo (az acr repository
+// update --name repo --write-enabled false): a locked repository locks
+// every image in it.
+func (s *Server) SetRepositoryAttributes(repo string, a Attributes) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.repoAttrs[repo] = a
 }
 
 // SetManifestAttributes sets the attributes of repo@digest.
@@ -199,7 +208,7 @@ func (s *Server) manifestLocked(ctx context.Context, repo, digest string) (bool,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.attrsLocked(s.manAttrs, repo+"@"+digest).locked() {
+	if s.attrsLocked(s.repoAttrs, repo).locked() || s.attrsLocked(s.manAttrs, repo+"@"+digest).locked() {
 		return true, nil
 	}
 	for _, t := range tags {
@@ -253,6 +262,8 @@ func (s *Server) serveACR(w http.ResponseWriter, req *http.Request) {
 	case req.Method == http.MethodDelete && strings.Contains(rest, "/_tags/"):
 		i := strings.LastIndex(rest, "/_tags/")
 		s.untag(w, req, rest[:i], rest[i+len("/_tags/"):])
+	case req.Method == http.MethodGet && !strings.Contains(rest, "/_"):
+		s.getRepository(w, req, rest)
 	default:
 		testregistry.WriteError(w, http.StatusNotFound, "NOT_FOUND", "acrtest does not replicate "+req.Method+" "+req.URL.Path)
 	}
@@ -438,7 +449,7 @@ func (s *Server) untag(w http.ResponseWriter, req *http.Request, repo, tag strin
 		return
 	}
 	s.mu.Lock()
-	locked := s.attrsLocked(s.tagAttrs, repo+":"+tag).locked()
+	locked := s.attrsLocked(s.repoAttrs, repo).locked() || s.attrsLocked(s.tagAttrs, repo+":"+tag).locked()
 	s.mu.Unlock()
 	if locked {
 		writeLocked(w)
@@ -451,4 +462,28 @@ func (s *Server) untag(w http.ResponseWriter, req *http.Request, repo, tag strin
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// getRepository is GET /acr/v1/{name}: the repository's properties
+// (spec: GetProperties, ContainerRepositoryProperties).
+func (s *Server) getRepository(w http.ResponseWriter, req *http.Request, repo string) {
+	tags, err := s.tags(req.Context(), repo)
+	if err != nil {
+		testregistry.WriteError(w, http.StatusInternalServerError, "UNKNOWN", err.Error())
+		return
+	}
+	if len(tags) == 0 {
+		testregistry.WriteError(w, http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")
+		return
+	}
+	digests := map[string]bool{}
+	for _, t := range tags {
+		digests[t.digest] = true
+	}
+	at := s.seen(repo)
+	s.mu.Lock()
+	a := s.attrsLocked(s.repoAttrs, repo)
+	s.mu.Unlock()
+	writeJSON(w, map[string]any{"registry": req.Host, "imageName": repo, "createdTime": at, "lastUpdateTime": at,
+		"manifestCount": len(digests), "tagCount": len(tags), "changeableAttributes": a})
 }
