@@ -68,6 +68,7 @@ func TestInvalidInput(t *testing.T) {
 		{"timeout", inputs{"timeout": "soon"}, "timeout", []string{`"soon"`}},
 		{"ghcr repositories without an owner", inputs{"provider": "ghcr", "password": "tok", "repositories": "*/app"}, "repositories", []string{`"*/app"`, "owner"}},
 		{"dockerhub without a username", inputs{"provider": "dockerhub", "repositories": "acme/app"}, "username", []string{"Docker Hub", "Read, Write, Delete"}},
+		{"gitlab without its API", inputs{"provider": "gitlab"}, "provider", []string{"CI_API_V4_URL"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
