@@ -299,19 +299,29 @@ func page(w http.ResponseWriter, req *http.Request, names []string) ([]string, b
 	return out, true
 }
 
+// existing reads repo's tags, or answers 404 NAME_UNKNOWN for a
+// repository without any (ACR has no empty repositories) and false.
+func (s *Server) existing(w http.ResponseWriter, req *http.Request, repo string) ([]tagState, bool) {
+	tags, err := s.tags(req.Context(), repo)
+	if err != nil {
+		testregistry.WriteError(w, http.StatusInternalServerError, "UNKNOWN", err.Error())
+		return nil, false
+	}
+	if len(tags) == 0 {
+		testregistry.WriteError(w, http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")
+		return nil, false
+	}
+	return tags, true
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_ = json.NewEncoder(w).Encode(v)
 }
 
 func (s *Server) listTags(w http.ResponseWriter, req *http.Request, repo string) {
-	tags, err := s.tags(req.Context(), repo)
-	if err != nil {
-		testregistry.WriteError(w, http.StatusInternalServerError, "UNKNOWN", err.Error())
-		return
-	}
-	if len(tags) == 0 {
-		testregistry.WriteError(w, http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")
+	tags, ok := s.existing(w, req, repo)
+	if !ok {
 		return
 	}
 	names := make([]string, len(tags))
@@ -319,7 +329,7 @@ func (s *Server) listTags(w http.ResponseWriter, req *http.Request, repo string)
 	for i, t := range tags {
 		names[i], byName[t.name] = t.name, t.digest
 	}
-	names, ok := page(w, req, names)
+	names, ok = page(w, req, names)
 	if !ok {
 		return
 	}
@@ -347,13 +357,8 @@ func (s *Server) listTags(w http.ResponseWriter, req *http.Request, repo string)
 }
 
 func (s *Server) listManifests(w http.ResponseWriter, req *http.Request, repo string) {
-	tags, err := s.tags(req.Context(), repo)
-	if err != nil {
-		testregistry.WriteError(w, http.StatusInternalServerError, "UNKNOWN", err.Error())
-		return
-	}
-	if len(tags) == 0 {
-		testregistry.WriteError(w, http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")
+	tags, ok := s.existing(w, req, repo)
+	if !ok {
 		return
 	}
 	type info struct {
@@ -407,7 +412,7 @@ func (s *Server) listManifests(w http.ResponseWriter, req *http.Request, repo st
 		digests = append(digests, d)
 	}
 	sort.Strings(digests)
-	digests, ok := page(w, req, digests)
+	digests, ok = page(w, req, digests)
 	if !ok {
 		return
 	}
@@ -467,13 +472,8 @@ func (s *Server) untag(w http.ResponseWriter, req *http.Request, repo, tag strin
 // getRepository is GET /acr/v1/{name}: the repository's properties
 // (spec: GetProperties, ContainerRepositoryProperties).
 func (s *Server) getRepository(w http.ResponseWriter, req *http.Request, repo string) {
-	tags, err := s.tags(req.Context(), repo)
-	if err != nil {
-		testregistry.WriteError(w, http.StatusInternalServerError, "UNKNOWN", err.Error())
-		return
-	}
-	if len(tags) == 0 {
-		testregistry.WriteError(w, http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")
+	tags, ok := s.existing(w, req, repo)
+	if !ok {
 		return
 	}
 	digests := map[string]bool{}
