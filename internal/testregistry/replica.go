@@ -289,3 +289,16 @@ func (c *SideChannel) Put(ctx context.Context, repo, ref, mediaType string, body
 	}
 	return nil
 }
+
+// Transport returns an http.RoundTripper whose requests carry the side
+// channel's header, for go-containerregistry's remote calls (a replica
+// reading manifests without counting as a client).
+func (c *SideChannel) Transport() http.RoundTripper { return sideTransport{c} }
+
+type sideTransport struct{ c *SideChannel }
+
+func (t sideTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set(t.c.header, t.c.secret)
+	return t.c.client.Transport.RoundTrip(req)
+}

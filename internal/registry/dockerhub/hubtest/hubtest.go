@@ -102,6 +102,23 @@ type Options struct {
 	// (testregistry.Echo), as a careless gateway would: for tests that
 	// prove the token is never printed. Logins still work.
 	EchoAuth bool
+	// PullLimit is the number of manifest GETs each caller may send to the
+	// registry API per PullWindow (pulls.md: 100 for anonymous callers, 200
+	// for a Personal account); past it they answer 429 TOOMANYREQUESTS. 0
+	// means unlimited (a paid plan), without rate-limit headers.
+	PullLimit int
+	// PullWindow is the pull limit's window; 0 means DefaultPullWindow.
+	PullWindow time.Duration
+	// XRateLimitHeaders spells the pull-limit headers x-ratelimit-*, as
+	// live answers were reported in 2026, instead of the docs' ratelimit-*.
+	XRateLimitHeaders bool
+	// LegacyDeletes makes the registry API refuse every DELETE with 405
+	// UNSUPPORTED, as Docker Hub did before 2025-05-28.
+	LegacyDeletes bool
+	// OmitLayers leaves images[].layers out of the tag listing, as the
+	// live API's list answers were reported to (the reference's image
+	// schema has them).
+	OmitLayers bool
 }
 
 // Request is one request the replica received (Path as sent, escaped,
@@ -118,22 +135,29 @@ type Server struct {
 	ln   net.Listener
 	done chan struct{}
 
-	mu        sync.Mutex
-	tokens    map[string]string // access token -> user name
-	issued    []string
-	tokenSeq  int
-	seen      map[string]seenTag // "ns/repo:tag" -> first seen on its digest
-	pinned    map[string]time.Time
-	omitted   map[string]bool
-	ids       map[string]int
-	images    map[string]imageInfo // manifest digest -> what Hub lists for it
-	deletes   []string             // "ns/repo:tag" removed through the Hub API
-	refused   []string             // registry API DELETEs answered 405
-	hook      testregistry.Hook
-	windowAt  time.Time
-	used      int
-	forced    int
-	forcedFor time.Duration
+	mu           sync.Mutex
+	tokens       map[string]string // access token -> user name
+	issued       []string
+	tokenSeq     int
+	seen         map[string]seenTag // "ns/repo:tag" -> first seen on its digest
+	pinned       map[string]time.Time
+	omitted      map[string]bool
+	ids          map[string]int
+	images       map[string]imageInfo // manifest digest -> what Hub lists for it
+	deletes      []string             // "ns/repo:tag" removed through the Hub API
+	refused      []string             // registry API DELETEs answered 405
+	hook         testregistry.Hook
+	immutable    map[string]immutableSettings // "ns/repo" -> its settings
+	indexes      map[string][]string          // "ns/repo@digest" -> children, for the registry's 403
+	notIndexes   map[string]struct{}
+	pulls        map[string]int // caller -> manifest GETs counted
+	refusedPulls map[string]int
+	accounts     map[string]*pullAccount
+	regDeletes   []string
+	windowAt     time.Time
+	used         int
+	forced       int
+	forcedFor    time.Duration
 }
 
 type seenTag struct {
@@ -165,17 +189,20 @@ func New(reg testregistry.Server, o Options) (*Server, error) {
 		reg: reg, opts: o, side: testregistry.NewSideChannel(reg.Addr(), SecretHeader), ln: ln, done: make(chan struct{}),
 		tokens: map[string]string{}, seen: map[string]seenTag{}, pinned: map[string]time.Time{},
 		omitted: map[string]bool{}, ids: map[string]int{}, images: map[string]imageInfo{}, windowAt: time.Now(),
+		immutable: map[string]immutableSettings{}, indexes: map[string][]string{}, notIndexes: map[string]struct{}{},
+		pulls: map[string]int{}, refusedPulls: map[string]int{}, accounts: map[string]*pullAccount{},
 	}
-	// Docker Hub's registry: delete is not enabled (hub-feedback#2360).
-	reg.SetHook(s.side.RefuseDeletes(func(req *http.Request) {
+	// Docker Hub's registry API (registry.go): pull accounting, deletes
+	// by digest of unreferenced manifests only.
+	reg.SetHook(func(w http.ResponseWriter, req *http.Request) bool {
+		if s.registryHook(w, req) {
+			return true
+		}
 		s.mu.Lock()
-		s.refused = append(s.refused, req.Method+" "+req.URL.Path)
+		h := s.hook
 		s.mu.Unlock()
-	}, func() testregistry.Hook {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.hook
-	}))
+		return h != nil && h(w, req)
+	})
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: time.Minute, ErrorLog: log.New(io.Discard, "", 0)}
 	go func() {
 		defer close(s.done)
@@ -199,7 +226,7 @@ func (s *Server) Close() error {
 }
 
 // SetRegistryHook installs a hook on the registry behind the replica's own
-// (which refuses registry-API DELETEs with 405). nil removes it.
+// (Docker Hub's registry API, registry.go). nil removes it.
 func (s *Server) SetRegistryHook(h testregistry.Hook) {
 	s.mu.Lock()
 	s.hook = h
@@ -224,9 +251,9 @@ func (s *Server) TagDeletes() []string {
 	return slices.Clone(s.deletes)
 }
 
-// RefusedRegistryDeletes returns the registry-API DELETEs the registry
-// refused with 405 ("DELETE /v2/<repo>/manifests/<ref>").
-func (s *Server) RefusedRegistryDeletes() []string {
+// RegistryDeleteRequests returns the registry-API DELETEs the registry
+// received ("DELETE /v2/<repo>/manifests/<ref>"), accepted or not.
+func (s *Server) RegistryDeleteRequests() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.refused)
@@ -293,6 +320,10 @@ func (s *Server) serve(rec http.ResponseWriter, req *http.Request) {
 	case req.Method == http.MethodGet && len(seg) == 4 && seg[0] == "v2" && seg[1] == "namespaces" && seg[3] == "repositories":
 		if _, ok := s.caller(rec, req); ok {
 			s.listRepositories(rec, req, seg[2])
+		}
+	case req.Method == http.MethodGet && len(seg) == 5 && seg[0] == "v2" && seg[1] == "namespaces" && seg[3] == "repositories":
+		if _, ok := s.caller(rec, req); ok {
+			s.getRepository(rec, req, seg[2], seg[4])
 		}
 	case req.Method == http.MethodGet && len(seg) == 6 && seg[0] == "v2" && seg[1] == "namespaces" && seg[3] == "repositories" && seg[5] == "tags":
 		if _, ok := s.caller(rec, req); ok {
@@ -621,8 +652,11 @@ func (s *Server) describe(ctx context.Context, repo string, d v1.Descriptor, pus
 	if err != nil {
 		return info, err
 	}
+	// The replica's own reads go through the side channel: they are no
+	// caller's pulls.
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(s.side.Transport())}
 	image := func(dg v1.Hash, p *v1.Platform) (map[string]any, int64, error) {
-		img, err := remote.Image(r.Digest(dg.String()), remote.WithContext(ctx))
+		img, err := remote.Image(r.Digest(dg.String()), ropts...)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -650,14 +684,18 @@ func (s *Server) describe(ctx context.Context, repo string, d v1.Descriptor, pus
 		if p.OSVersion != "" {
 			osVersion = p.OSVersion
 		}
-		return map[string]any{
+		e := map[string]any{
 			"architecture": p.Architecture, "features": "", "variant": variant, "digest": dg.String(), "layers": layers, "os": p.OS,
 			"os_features": "", "os_version": osVersion, "size": size, "status": "active", "last_pulled": nil, "last_pushed": pushed,
-		}, size, nil
+		}
+		if s.opts.OmitLayers {
+			delete(e, "layers")
+		}
+		return e, size, nil
 	}
 	switch {
 	case d.MediaType.IsIndex():
-		idx, err := remote.Index(r.Digest(d.Digest.String()), remote.WithContext(ctx))
+		idx, err := remote.Index(r.Digest(d.Digest.String()), ropts...)
 		if err != nil {
 			return info, err
 		}
@@ -665,6 +703,13 @@ func (s *Server) describe(ctx context.Context, repo string, d v1.Descriptor, pus
 		if err != nil {
 			return info, err
 		}
+		children := []string{}
+		for _, c := range im.Manifests {
+			children = append(children, c.Digest.String())
+		}
+		s.mu.Lock()
+		s.indexes[repo+"@"+d.Digest.String()] = children
+		s.mu.Unlock()
 		for _, c := range im.Manifests {
 			if !c.MediaType.IsImage() || c.Platform == nil || c.Platform.OS == "unknown" {
 				continue // nested indexes, attestations: Hub lists platform images only
@@ -808,6 +853,13 @@ func (s *Server) deleteTag(w http.ResponseWriter, req *http.Request, ns, repoNam
 			return
 		}
 		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if rule := s.immutableRule(repo, tag); rule != "" {
+		// "Immutable tags can't be deleted" (tags.md); status and body
+		// are undocumented: 403 in the Hub API's error envelope.
+		writeJSON(w, http.StatusForbidden, map[string]any{"message": fmt.Sprintf("tag '%s' is immutable (rule %s) and cannot be deleted", tag, rule),
+			"errinfo": map[string]string{"namespace": ns, "repository": repoName, "tag": tag}})
 		return
 	}
 	// The side channel: distribution v3's OCI DELETE by tag removes only the tag.

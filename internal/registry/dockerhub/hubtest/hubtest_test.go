@@ -412,22 +412,15 @@ func TestDeletes(t *testing.T) {
 		t.Errorf("TagDeletes %v", got)
 	}
 
-	// The registry API: 405 UNSUPPORTED, nothing deleted.
-	req, _ := http.NewRequest(http.MethodDelete, "http://"+f.addr+"/v2/acme/app/manifests/"+d.String(), nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(string(b), "UNSUPPORTED") {
-		t.Errorf("registry DELETE: %d %s", resp.StatusCode, b)
+	// The registry API without credentials: 401, nothing deleted.
+	if st, _ := regDelete(t, f.addr, "acme/app", d.String(), ""); st != http.StatusUnauthorized {
+		t.Errorf("anonymous registry DELETE: %d", st)
 	}
 	if ok, _ := testregistry.Exists(ctx, f.addr+"/acme/app:stable"); !ok {
 		t.Error("registry DELETE deleted")
 	}
-	if got := f.hub.RefusedRegistryDeletes(); len(got) != 1 || got[0] != "DELETE /v2/acme/app/manifests/"+d.String() {
-		t.Errorf("RefusedRegistryDeletes %v", got)
+	if got := f.hub.RegistryDeleteRequests(); len(got) != 1 || got[0] != "DELETE /v2/acme/app/manifests/"+d.String() {
+		t.Errorf("RegistryDeleteRequests %v", got)
 	}
 
 	var log []string
@@ -490,4 +483,195 @@ func TestPushTimes(t *testing.T) {
 	if moved := list(); moved["a"][0] == first["a"][0] {
 		t.Errorf("a moved but keeps its push time %v", moved["a"])
 	}
+}
+
+// regDelete sends a registry-API DELETE of repo@ref with Basic user:secret
+// ("" for none) and returns the status and body.
+func regDelete(t *testing.T, addr, repo, ref, auth string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+addr+"/v2/"+repo+"/manifests/"+ref, nil)
+	if u, p, ok := strings.Cut(auth, ":"); ok {
+		req.SetBasicAuth(u, p)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(b)
+}
+
+// regGet sends a manifest GET or HEAD of repo:ref as user:secret and
+// returns the answer.
+func regGet(t *testing.T, addr, method, repo, ref, auth string) answer {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+addr+"/v2/"+repo+"/manifests/"+ref, nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json")
+	if u, p, ok := strings.Cut(auth, ":"); ok {
+		req.SetBasicAuth(u, p)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return answer{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// TestRegistryDeletes: Docker Hub's registry API deletes by digest only
+// (a tag: 405), refuses a digest a tag or an index still references (403),
+// deletes an unreferenced one (202) without its children, and needs a user
+// with delete scope (401 otherwise); LegacyDeletes answers 405 UNSUPPORTED.
+func TestRegistryDeletes(t *testing.T) {
+	t.Parallel()
+	f := start(t, Options{})
+	ctx := context.Background()
+	idx, children := pushMultiArch(t, f.addr+"/acme/multi:v1", 7)
+	d := f.push(t, "acme/app:v1", 1)
+	const acme, reader = "acme:dckr_pat_acme", "reader:dckr_pat_reader"
+
+	if st, _ := regDelete(t, f.addr, "acme/app", "v1", acme); st != http.StatusMethodNotAllowed {
+		t.Errorf("DELETE by tag: %d, want 405", st)
+	}
+	if st, body := regDelete(t, f.addr, "acme/app", d.String(), acme); st != http.StatusForbidden || !strings.Contains(body, "DENIED") {
+		t.Errorf("DELETE of a tagged digest: %d %s, want 403 DENIED", st, body)
+	}
+	tok := f.login(t, "acme", "dckr_pat_acme")
+	if a := f.call(t, http.MethodDelete, "/v2/repositories/acme/app/tags/v1/", tok, nil); a.status != http.StatusNoContent {
+		t.Fatalf("untag: %d", a.status)
+	}
+	if st, _ := regDelete(t, f.addr, "acme/app", d.String(), reader); st != http.StatusUnauthorized {
+		t.Errorf("DELETE without delete scope: %d, want 401", st)
+	}
+	if st, body := regDelete(t, f.addr, "acme/app", d.String(), acme); st != http.StatusAccepted {
+		t.Errorf("DELETE of an untagged digest: %d %s, want 202", st, body)
+	}
+	if ok, _ := testregistry.Exists(ctx, f.addr+"/acme/app@"+d.String()); ok {
+		t.Error("the untagged manifest is still there")
+	}
+
+	// An index: its children are referenced while it exists.
+	if a := f.call(t, http.MethodDelete, "/v2/repositories/acme/multi/tags/v1/", tok, nil); a.status != http.StatusNoContent {
+		t.Fatalf("untag index: %d", a.status)
+	}
+	if st, _ := regDelete(t, f.addr, "acme/multi", children[0].String(), acme); st != http.StatusForbidden {
+		t.Errorf("DELETE of a child of a stored index: %d, want 403", st)
+	}
+	if st, _ := regDelete(t, f.addr, "acme/multi", idx.String(), acme); st != http.StatusAccepted {
+		t.Errorf("DELETE of the untagged index: %d, want 202", st)
+	}
+	for _, c := range children {
+		if ok, _ := testregistry.Exists(ctx, f.addr+"/acme/multi@"+c.String()); !ok {
+			t.Errorf("child %s went with its index", c)
+		}
+		if st, _ := regDelete(t, f.addr, "acme/multi", c.String(), acme); st != http.StatusAccepted {
+			t.Errorf("DELETE of child %s after its index: %d, want 202", c, st)
+		}
+	}
+	if got := len(f.hub.RegistryDeletes()); got != 4 {
+		t.Errorf("RegistryDeletes %v", f.hub.RegistryDeletes())
+	}
+
+	g := start(t, Options{LegacyDeletes: true})
+	d2 := g.push(t, "acme/app:v1", 1)
+	tok2 := g.login(t, "acme", "dckr_pat_acme")
+	g.call(t, http.MethodDelete, "/v2/repositories/acme/app/tags/v1/", tok2, nil)
+	if st, body := regDelete(t, g.addr, "acme/app", d2.String(), acme); st != http.StatusMethodNotAllowed || !strings.Contains(body, "UNSUPPORTED") {
+		t.Errorf("LegacyDeletes: %d %s", st, body)
+	}
+}
+
+// TestPullLimit: manifest GETs count (per caller), HEADs do not; the
+// headers say the limit and what remains; past it a GET answers 429
+// TOOMANYREQUESTS without Retry-After, and HEAD still works.
+func TestPullLimit(t *testing.T) {
+	t.Parallel()
+	f := start(t, Options{PullLimit: 2, PullWindow: time.Hour})
+	f.push(t, "acme/app:v1", 1)
+	const acme = "acme:dckr_pat_acme"
+	for i := range 3 {
+		a := regGet(t, f.addr, http.MethodHead, "acme/app", "v1", acme)
+		if a.status != http.StatusOK || a.header.Get("ratelimit-remaining") != "2;w=3600" {
+			t.Fatalf("HEAD %d: %d remaining %q", i, a.status, a.header.Get("ratelimit-remaining"))
+		}
+	}
+	for i, want := range []string{"1;w=3600", "0;w=3600"} {
+		a := regGet(t, f.addr, http.MethodGet, "acme/app", "v1", acme)
+		if a.status != http.StatusOK || a.header.Get("ratelimit-remaining") != want || a.header.Get("ratelimit-limit") != "2;w=3600" || a.header.Get("docker-ratelimit-source") != "acme" {
+			t.Fatalf("GET %d: %d %v", i, a.status, a.header)
+		}
+	}
+	a := regGet(t, f.addr, http.MethodGet, "acme/app", "v1", acme)
+	if a.status != http.StatusTooManyRequests || !strings.Contains(string(a.body), "TOOMANYREQUESTS") || a.header.Get("Retry-After") != "" {
+		t.Errorf("GET past the limit: %d %v %s", a.status, a.header, a.body)
+	}
+	if a := regGet(t, f.addr, http.MethodHead, "acme/app", "v1", acme); a.status != http.StatusOK {
+		t.Errorf("HEAD past the limit: %d", a.status)
+	}
+	// Another caller has its own quota; the replica's listing spends none.
+	if a := regGet(t, f.addr, http.MethodGet, "acme/app", "v1", "reader:dckr_pat_reader"); a.status != http.StatusOK {
+		t.Errorf("another caller: %d", a.status)
+	}
+	tok := f.login(t, "acme", "dckr_pat_acme")
+	if a := f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories/app/tags?page_size=100", tok, nil); a.status != http.StatusOK {
+		t.Errorf("listing: %d", a.status)
+	}
+	if p, r := f.hub.Pulls("acme"), f.hub.RefusedPulls("acme"); p != 2 || r != 1 {
+		t.Errorf("pulls %d refused %d, want 2 and 1", p, r)
+	}
+	if p := f.hub.Pulls("127.0.0.1"); p != 0 {
+		t.Errorf("anonymous pulls %d (the replica's own reads must not count)", p)
+	}
+}
+
+// TestImmutableTags: the repository's immutable_tags_settings, and a Hub
+// API DELETE of a tag a rule matches refused with 403 while the others go.
+func TestImmutableTags(t *testing.T) {
+	t.Parallel()
+	f := start(t, Options{})
+	f.push(t, "acme/app:v1.0", 1)
+	f.push(t, "acme/app:main", 2)
+	tok := f.login(t, "acme", "dckr_pat_acme")
+	a := f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories/app", tok, nil)
+	if a.status != http.StatusOK || fmt.Sprint(a.json(t)["immutable_tags_settings"]) != "map[enabled:false rules:[]]" {
+		t.Fatalf("repository: %d %s", a.status, a.body)
+	}
+	f.hub.SetImmutable("acme/app", true, `v.*`)
+	a = f.call(t, http.MethodGet, "/v2/namespaces/acme/repositories/app", tok, nil)
+	if fmt.Sprint(a.json(t)["immutable_tags_settings"]) != "map[enabled:true rules:[v.*]]" {
+		t.Errorf("repository: %s", a.body)
+	}
+	if a := f.call(t, http.MethodDelete, "/v2/repositories/acme/app/tags/v1.0/", tok, nil); a.status != http.StatusForbidden {
+		t.Errorf("DELETE of an immutable tag: %d", a.status)
+	}
+	if a := f.call(t, http.MethodDelete, "/v2/repositories/acme/app/tags/main/", tok, nil); a.status != http.StatusNoContent {
+		t.Errorf("DELETE of a mutable tag: %d", a.status)
+	}
+	f.hub.SetImmutable("acme/app", false, `.*`)
+	if a := f.call(t, http.MethodDelete, "/v2/repositories/acme/app/tags/v1.0/", tok, nil); a.status != http.StatusNoContent {
+		t.Errorf("rules without enabled: %d", a.status)
+	}
+}
+
+// pushMultiArch pushes an index of a linux/amd64 and a linux/arm64 image
+// to ref and returns its digest and its children's.
+func pushMultiArch(t *testing.T, ref string, seed int64) (v1.Hash, []v1.Hash) {
+	t.Helper()
+	var imgs []v1.Image
+	var children []v1.Hash
+	for i, arch := range []string{"amd64", "arm64"} {
+		img, err := testregistry.BuildImage(testregistry.ImageSpec{Created: time.Now().Add(-time.Hour), Seed: seed*10 + int64(i), Platform: &v1.Platform{OS: "linux", Architecture: arch}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := img.Digest()
+		imgs, children = append(imgs, img), append(children, d)
+	}
+	idx, err := testregistry.PushIndex(context.Background(), ref, testregistry.IndexSpec{Children: imgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idx, children
 }
