@@ -82,6 +82,10 @@ type Registry struct {
 	// stacks wait on, which the engine owns from then on. Nil: the engine
 	// makes one.
 	Limiter *registry.Limiter
+	// Pulls counts the requests the registry counts against its pull
+	// limit (Docker Hub's manifest GETs), for the report and the summary;
+	// nil where the registry has none.
+	Pulls func() int64
 }
 
 // Main runs tagsweep with args (without the program name) and returns the
@@ -295,11 +299,12 @@ func connectTo(c *config.Config, env Env, userAgent string) (Registry, error) {
 		Kind: c.Provider, Host: c.Host, Scheme: c.Scheme, Insecure: c.Insecure, Roots: c.Roots,
 		Concurrency: c.Concurrency, Limiter: limiter, UserAgent: userAgent, Username: c.Username, Password: c.Password,
 		Repositories: c.Repositories, Getenv: env.Getenv, Secrets: env.secrets,
+		CreatedAges: ageSource(c) == string(policy.AgeCreated),
 	})
 	if err != nil {
 		return Registry{}, err
 	}
-	return Registry{Backend: b.Backend, Who: b.Who, Requests: b.Requests, Secrets: b.Secrets, Limiter: limiter}, nil
+	return Registry{Backend: b.Backend, Who: b.Who, Requests: b.Requests, Secrets: b.Secrets, Limiter: limiter, Pulls: b.Pulls}, nil
 }
 
 // addSecrets adds the secret inputs to the redactor, from every source
@@ -446,6 +451,10 @@ func Sweep(ctx context.Context, c *config.Config, reg Registry, env Env) int {
 		}
 		rep.Undo = undoNote(c, journal)
 	}
+	if reg.Pulls != nil {
+		n := reg.Pulls()
+		rep.Pulls = &n
+	}
 	if !finish(c, env, runner, rep, nil) || rep.Failed() {
 		return ExitFailed
 	}
@@ -501,6 +510,9 @@ func finish(c *config.Config, env Env, runner *action.Runner, rep *report.Report
 	t := rep.Totals
 	fmt.Fprintf(log, "%s, %s: %d %s, %d kept, %d failed, %s reclaimable after GC, %s\n",
 		report.Count(t.Repositories, "repository"), report.Count(t.Tags, "tag"), t.Deleted, deletedWord(c.DryRun), t.Kept, t.Failed, rep.Reclaimed(t.ReclaimedBytes), report.Count(int(rep.Requests), "request"))
+	if rep.Pulls != nil {
+		fmt.Fprintf(log, "pulls counted against the registry's pull limit: %d (manifest GETs; HEADs are not pulls)\n", *rep.Pulls)
+	}
 	if rep.ReclaimedAtMost && t.ReclaimedBytes > 0 {
 		fmt.Fprintf(log, "note: reclaimable after GC is at most %s: %s\n", report.Bytes(t.ReclaimedBytes), report.ReclaimedNote)
 	}

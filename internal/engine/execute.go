@@ -27,6 +27,9 @@ const (
 	kept
 	// failed: an error left it undeleted.
 	failed
+	// untagged: its tags were deleted, but the registry refused to delete
+	// the manifest, which stays stored (stored says why).
+	untagged
 )
 
 // result is what became of one planned deletion, a tag or a digest.
@@ -34,6 +37,7 @@ type result struct {
 	status status
 	err    error         // when failed
 	reason policy.Reason // when kept: replaces the plan's reason
+	stored string        // when untagged (and on its tags): why the manifest stays stored
 }
 
 func failedWith(err error) result { return result{status: failed, err: err} }
@@ -109,6 +113,16 @@ func (x *execution) deleteDigests(ctx, dctx context.Context) {
 				}
 				x.mu.Lock()
 				defer x.mu.Unlock()
+				var ue *registry.UntaggedError
+				if errors.As(err, &ue) {
+					// The tags went; the manifest stays stored, not freed.
+					for _, t := range ue.Done {
+						x.tags[t] = result{status: deleted, stored: ue.Reason}
+					}
+					e.tagsDeleted.Add(int64(len(ue.Done)))
+					x.digests[d] = result{status: untagged, stored: ue.Reason}
+					return nil
+				}
 				var pe *registry.PartialError
 				if errors.As(err, &pe) {
 					// Some of its tags went: those are reported deleted.
@@ -145,6 +159,9 @@ func (x *execution) afterParents(ctx context.Context, d string) (result, bool) {
 		switch r := x.digests[p]; r.status {
 		case kept:
 			return keptFor(policy.Naming(policy.ReasonProtectedParent, p)), true
+		case untagged:
+			// Its parent still references it: the registry would refuse.
+			return result{status: untagged, stored: "referenced by " + p + ", which stays stored"}, true
 		case failed:
 			return failedWith(fmt.Errorf("not deleted: %s, which references it, was not deleted", p)), true
 		}

@@ -31,6 +31,7 @@ type snapshot struct {
 	warnings []string
 	exists   map[string]bool
 	errs     []error
+	quota    bool // a spent quota is in errs
 }
 
 func newSnapshot(listed []image.Tag) *snapshot {
@@ -49,9 +50,17 @@ func (s *snapshot) input(now time.Time) policy.Input {
 	return policy.Input{Tags: s.tags, Manifests: s.manifests, Referrers: s.referrers, Exists: s.exists, Now: now, Forced: s.forced}
 }
 
+// fail records an error of the inspection. A spent quota (a pull limit)
+// is said once: every later read it covers fails the same way, unsent.
 func (s *snapshot) fail(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if errors.Is(err, registry.ErrQuota) {
+		if s.quota {
+			return
+		}
+		s.quota = true
+	}
 	s.errs = append(s.errs, err)
 }
 

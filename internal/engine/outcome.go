@@ -44,6 +44,7 @@ func (e *Engine) finish(ctx context.Context, x *execution) (out report.Repositor
 	x.execute(ctx)
 	out.Tags = x.report()
 	out.ReclaimedBytes = x.reclaimed
+	out.StillStored = x.stillStored()
 	if len(x.errs) > 0 && out.Error == "" {
 		out.Error = joinErrors(x.errs)
 	}
@@ -121,6 +122,18 @@ func (x *execution) report() []report.Tag {
 	return out
 }
 
+// stillStored lists the manifests left untagged but not deleted, by digest.
+func (x *execution) stillStored() []report.StillStored {
+	var out []report.StillStored
+	for d, r := range x.digests {
+		if r.status == untagged {
+			out = append(out, report.StillStored{Digest: d, Reason: r.stored})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Digest < out[j].Digest })
+	return out
+}
+
 // resultOf is what became of a tag to delete: its own result (a tag
 // delete, or a digest deletion that removed it before failing), else its
 // digest's.
@@ -140,6 +153,10 @@ func (r result) entry(done, reason string) (action, why, errText string) {
 		return report.Kept, r.reason.String(), ""
 	case failed:
 		return report.Failed, reason, r.err.Error()
+	case untagged:
+		// A manifest without tags (a child, an untagged manifest) that
+		// the registry did not delete: it is kept, as it is.
+		return report.Kept, "untagged but not deleted: " + r.stored, ""
 	case pending, deleted:
 		// pending: nothing said otherwise, so as the plan says
 	}

@@ -31,6 +31,10 @@ var (
 	// immutability rule, a download limit, referenced by an index): that
 	// item is kept, and nothing else is affected. A *ProtectedError says why.
 	ErrProtected = errors.New("protected by the registry")
+	// ErrQuota: a quota of the caller's is spent (Docker Hub's pull
+	// limit): no retry can succeed before it resets, so the requests it
+	// covers are not sent again this run.
+	ErrQuota = errors.New("quota spent")
 	// ErrUntaggedUnsupported: the registry cannot list its untagged
 	// manifests (the OCI API lists tags only).
 	ErrUntaggedUnsupported = errors.New("registry cannot list untagged manifests")
@@ -166,3 +170,22 @@ func (e *PartialError) Error() string {
 
 // Unwrap returns the failure.
 func (e *PartialError) Unwrap() error { return e.Err }
+
+// UntaggedError is a manifest whose tags were removed but which the
+// registry refused to delete (Docker Hub removes tags through one API and
+// manifests through another): Done names the tags removed, which are
+// reported deleted; the manifest stays stored, for Reason, and is not
+// counted as freed. It is not a failure of the tags.
+type UntaggedError struct {
+	Done   []string
+	Reason string
+	Err    error
+}
+
+// Error is the reason and the registry's answer.
+func (e *UntaggedError) Error() string {
+	return fmt.Sprintf("untagged but not deleted: %s: %v", e.Reason, e.Err)
+}
+
+// Unwrap returns the registry's answer.
+func (e *UntaggedError) Unwrap() error { return e.Err }

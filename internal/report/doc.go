@@ -198,9 +198,19 @@ func (r *Report) doc() doc {
 		}
 		d = append(d, &para{append(l, txt("."))})
 	}
+	if r.Pulls != nil {
+		d = append(d, &para{line{txtf("Pulls counted against the registry's pull limit: %d (manifest GETs; HEADs are not pulls).", *r.Pulls)}})
+	}
 	// The summary always ends with how the registry frees space (README
 	// "Outputs"); with nothing deleted it says so first, in one line.
 	var gc line
+	stored := 0
+	for _, repo := range r.Repositories {
+		stored += len(repo.StillStored)
+	}
+	if stored > 0 {
+		gc = append(gc, txtf("%s had their tags deleted but stay stored (the registry refused to delete them; see Warnings); they are not counted as reclaimable. ", Count(stored, "manifest")))
+	}
 	if !r.deletedAnything() {
 		gc = append(gc, txt("Nothing was deleted. "))
 	}

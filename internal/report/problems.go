@@ -76,6 +76,12 @@ func (r *Report) Problems() []Problem {
 			out = append(out, Problem{Repository: repo.Name, Tags: tags[msg], Message: msg})
 		}
 	}
+	for _, repo := range r.Repositories {
+		if n := len(repo.StillStored); n > 0 {
+			out = append(out, Problem{Warning: true, Repository: repo.Name,
+				Message: fmt.Sprintf("%s untagged but not deleted, still stored and not counted as reclaimed: %s", Count(n, "manifest"), repo.StillStored[0].Reason)})
+		}
+	}
 	for _, w := range r.Warnings {
 		out = append(out, Problem{Warning: true, Message: w})
 	}

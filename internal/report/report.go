@@ -36,6 +36,10 @@ type Report struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Requests counts the HTTP requests sent to the registry.
 	Requests int64 `json:"requests"`
+	// Pulls counts the requests the registry counts against its pull
+	// limit (Docker Hub: manifest GETs; HEADs are free); absent where the
+	// registry has no pull limit.
+	Pulls *int64 `json:"pulls,omitempty"`
 	// GCHint tells how to free the space on this registry.
 	GCHint string `json:"gcHint,omitempty"`
 	// ReclaimedAtMost says the reclaimed bytes are an upper bound: the
@@ -128,6 +132,17 @@ type Repository struct {
 	// Error is set when the repository could not be handled (in full).
 	Error          string `json:"error,omitempty"`
 	ReclaimedBytes int64  `json:"reclaimedBytes"`
+	// StillStored are manifests whose tags were deleted but which the
+	// registry refused to delete: they stay stored and are not counted in
+	// ReclaimedBytes.
+	StillStored []StillStored `json:"stillStored,omitempty"`
+}
+
+// StillStored is a manifest left untagged but not deleted.
+type StillStored struct {
+	Digest string `json:"digest"`
+	// Reason says why the registry did not delete it.
+	Reason string `json:"reason"`
 }
 
 // Tag is the outcome for one tag.
@@ -138,6 +153,9 @@ type Tag struct {
 	Action  string     `json:"action"`
 	Reason  string     `json:"reason"`
 	Error   string     `json:"error,omitempty"`
+	// Stored, on a deleted tag, says that its manifest stays stored
+	// untagged, and why (the registry refused to delete it).
+	Stored string `json:"stored,omitempty"`
 	// Capped marks a tag the plan would delete that max-deletions held
 	// back (action failed): Reason is still the plan's.
 	Capped bool `json:"capped,omitempty"`

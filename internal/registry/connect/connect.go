@@ -39,6 +39,10 @@ type Descriptor struct {
 	// error code, a status no other refusal uses), and a registry whose
 	// host names no vendor (Harbor's never does) answers them the same.
 	Protections []oci.Protection
+	// Quotas are the registry-API answers with which this vendor's
+	// registries say a quota of the caller's is spent (Docker Hub's pull
+	// limit): never retried, and what they cover is not sent again.
+	Quotas []oci.Quota
 	// Keychain is asked for the registry credentials when no username is
 	// given, made from the settings of the run (its environment, CA roots
 	// and redactor). Nil: the docker config alone (authn.DefaultKeychain).
@@ -101,6 +105,10 @@ type Settings struct {
 	// Secrets learns every credential the registry and vendor API clients
 	// send and every token they receive (nil: none).
 	Secrets *redact.Set
+	// CreatedAges: tags are aged by their image's creation time
+	// (age-source: created), so a backend that builds the graph from a
+	// listing without creation times reads the manifests instead.
+	CreatedAges bool
 }
 
 // Built is a ready backend and what the CLI reports about it.
@@ -113,6 +121,9 @@ type Built struct {
 	// Secrets are secrets the provider found on its own (GITHUB_TOKEN),
 	// which the caller must mask too.
 	Secrets []string
+	// Pulls counts the requests the registry counts against a pull limit
+	// (Docker Hub's manifest GETs); nil where the registry has none.
+	Pulls func() int64
 }
 
 // Env is what a Descriptor's Build is given: the settings, with Limiter
@@ -188,6 +199,11 @@ func (vs Vendors) New(s Settings) (*Built, error) {
 	for _, v := range vs {
 		opts = append(opts, oci.WithProtections(v.Protections...))
 	}
+	// The host's own vendor's quotas, whatever the provider input.
+	if h := vs.lookup(vs.Table().Detect(s.Host)); h != nil && h != d {
+		opts = append(opts, oci.WithQuotas(h.Quotas...))
+	}
+	opts = append(opts, oci.WithQuotas(d.Quotas...))
 	// Whatever the provider input: the host's own vendor explains a
 	// registry API that refuses every DELETE (provider: oci on ghcr.io).
 	if h := vs.lookup(vs.Table().Detect(s.Host)); h != nil && h.DeletesOffHint != "" {

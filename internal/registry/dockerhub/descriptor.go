@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/tagsweep/tagsweep/internal/registry/connect"
+	"github.com/tagsweep/tagsweep/internal/registry/oci"
 	"github.com/tagsweep/tagsweep/internal/registry/provider"
 )
 
@@ -29,21 +30,28 @@ var Descriptor = connect.Descriptor{
 			// repository"): the globs are lower-cased like the names.
 			LowerCaseNames: true,
 		},
-		// Docker Hub has no garbage collector to run: a tag delete leaves
-		// the manifest untagged, and Docker Hub's own retention removes it
-		// (docker/hub-feedback#2360, #2361; the package comment).
-		// Docker Hub has no restore (hub-feedback#2077: "Sorry, no"); the Hub
-		// API deletes tags and leaves the manifests stored (boot-ui#438:
-		// untagged manifests are never collected), so restore tags them
-		// again. How long Hub keeps them is not documented.
-		RestoreWindow: "while Docker Hub still stores the untagged manifests (tagsweep deletes only their tags there; how long Docker Hub keeps them is not documented)",
-		GCHint: "Docker Hub frees the storage itself: tagsweep removes tags through the Hub API, and Docker Hub's own retention " +
-			"removes the images left untagged. There is no garbage collector to run.",
-		// docker/hub-feedback#2360: Docker Hub deletes through the Hub API.
-		DeletesOffHint: "Docker Hub refuses deletes through the registry API (405 UNSUPPORTED); it deletes tags through the Hub API: " +
-			"use provider: dockerhub (the default for docker.io) with an access token that has Read, Write, Delete scope",
+		// Docker Hub has no garbage collector to run and no retention of
+		// untagged manifests (docker/hub-feedback#2450: "There is not a
+		// way to do this yet"; boot-ui PR #438: "Docker Hub never
+		// garbage-collects the untagged per-platform child manifests"):
+		// tagsweep deletes them itself through the registry API.
+		// Docker Hub has no restore (hub-feedback#2077: "Sorry, no"): a
+		// manifest deleted by digest is put back by a PUT of its bytes
+		// while Docker Hub still has its blobs; how long it keeps them is
+		// not documented (boot-ui: "reclaims unreferenced layers
+		// asynchronously").
+		RestoreWindow: "while Docker Hub still stores the layers of the deleted manifests (how long is not documented: it reclaims unreferenced layers asynchronously)",
+		GCHint: "Docker Hub has no garbage collector to run: tagsweep removed the tags through the Hub API and then deleted the " +
+			"untagged manifests (index children after their index) through the registry API's DELETE by digest; Docker Hub frees " +
+			"their layers itself. A manifest reported \"untagged but not deleted\" stays stored until it is deleted by digest " +
+			"(an access token with Read, Write, Delete).",
+		// docker/hub-feedback#2360 (2023): 405 to every registry DELETE.
+		DeletesOffHint: "Docker Hub's registry API refuses deletes here (405 UNSUPPORTED, as before 2025-05-28); tags are removed " +
+			"through the Hub API: use provider: dockerhub (the default for docker.io) with an access token that has Read, Write, Delete scope",
 	},
-	Build: build,
+	// The pull limit (pulls.md): a spent quota is not waited out.
+	Quotas: []oci.Quota{PullLimit},
+	Build:  build,
 }
 
 // build: the registry API for reading, the Hub API for listing and
@@ -66,9 +74,9 @@ func build(env connect.Env) (*connect.Built, error) {
 		return nil, err
 	}
 	b, err := New(Options{Registry: reg, API: api, Username: creds.Username, Password: creds.Password,
-		Namespaces: ns, HTTP: env.APIClient(api), UserAgent: cmp.Or(env.UserAgent, "tagsweep")})
+		Namespaces: ns, HTTP: env.APIClient(api), UserAgent: cmp.Or(env.UserAgent, "tagsweep"), CreatedAges: env.CreatedAges})
 	if err != nil {
 		return nil, err
 	}
-	return &connect.Built{Backend: b, Who: b.Who(), Requests: func() int64 { return reg.Stats().Requests + b.APIRequests() }}, nil
+	return &connect.Built{Backend: b, Who: b.Who(), Requests: func() int64 { return reg.Stats().Requests + b.APIRequests() }, Pulls: b.Pulls}, nil
 }

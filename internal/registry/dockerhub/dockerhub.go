@@ -1,36 +1,48 @@
-// Package dockerhub is the registry.Backend for Docker Hub. Manifests,
-// configs and tag resolution go through the registry API
-// (registry-1.docker.io, the embedded *oci.Backend); listing and deleting go
-// through the Hub API (hub.docker.com), because Docker Hub's registry API
-// refuses DELETE (405 UNSUPPORTED, docker/hub-feedback#2360) and its
-// `_catalog` (401 insufficient_scope).
+// Package dockerhub is the registry.Backend for Docker Hub. Listing goes
+// through the Hub API (hub.docker.com), which also describes each tag's
+// manifest (listing.go): the graph is built from it, and the registry API
+// (registry-1.docker.io, the embedded *oci.Backend) is asked with HEADs,
+// which Docker Hub does not count as pulls, and with a manifest GET only
+// where the listing cannot tell. Its `_catalog` is closed (401
+// insufficient_scope).
 //
 // The Hub API calls:
 //
 //	POST   /v2/auth/token {"identifier","secret"}            -> access_token, sent as "Authorization: Bearer"
 //	GET    /v2/namespaces/{ns}/repositories?page_size=100     repositories, following the body's "next"
+//	GET    /v2/namespaces/{ns}/repositories/{repo}            immutable_tags_settings
 //	GET    /v2/namespaces/{ns}/repositories/{repo}/tags?page_size=100
-//	                                                          tags with digest and tag_last_pushed, following "next"
+//	                                                          tags with digest, media_type, images[] and tag_last_pushed
 //	DELETE /v2/repositories/{ns}/{repo}/tags/{tag}/           one tag -> 204 (docker/hub-tool's DeleteTagURL)
 //
 // The access token is obtained on first use and obtained again, once, when
 // an answer is 401 (Docker Hub's expire after 10 minutes). Rate limits
 // (429 with X-Retry-After as a unix time, X-RateLimit-Remaining/Reset) are
-// waited out by restapi.
+// waited out by restapi. The registry API's pull limit is not: its 429
+// TOOMANYREQUESTS (Descriptor.Quotas) ends the inspection of what needed
+// the pull, at once, with the reason.
 //
-// Deletion is per tag. DeleteTag removes one tag; nothing else moves.
-// DeleteDigest removes every tag it is given that still points at the digest
-// and sends nothing more: the manifest is then untagged, and Docker Hub's
-// own retention removes untagged images, so the digest counts as deleted.
-// Untagged children of a deleted index (DeleteDigest with no tags) cost no
-// request for the same reason. No registry-API DELETE is ever sent (Docker
-// Hub answers 403/405 to them). Because deletes never reach beyond the tag
-// named, a tag the listing missed (a page shifted by concurrent deletes)
-// keeps its image.
+// Deleting a digest is two steps, as Docker Hub documents it: its tags go
+// through the Hub API, then the untagged manifest through the registry
+// API's DELETE by digest ("Only untagged or unreferenced manifests can be
+// deleted. If the manifest is still referenced by a tag or another image,
+// the registry will return 403 Forbidden. This operation requires delete
+// access to the repository.", docker/docs
+// content/reference/api/registry/latest.yaml, DeleteImageManifest; "we now
+// support the OCI endpoint for deletion", docker/hub-feedback#2450,
+// 2025-05-28). Docker Hub has no retention that removes untagged
+// manifests: one the registry refuses to delete (405 before 2025-05-28, a
+// 401/403) stays stored, and DeleteDigest says so with a
+// *registry.UntaggedError. An index's children are deleted after it (the
+// engine's layers), since the registry API does not cascade.
 //
-// Deleting needs an access token with the "Read, Write, Delete" scope
-// (repo:admin). A 401 or 403 is a *registry.AuthError naming the Docker Hub
-// account, never the token; a repository refused once is not asked again.
+// A tag an immutability rule of the repository covers is listed as
+// protected (image.Tag.Protected): the planner keeps it, in dry and real
+// runs alike. A refusal to delete a tag that a rule explains (the settings
+// read again) is that tag's alone; an unexplained 401/403 is the token's
+// (it lacks "Read, Write, Delete"), and after three of them in a
+// repository the rest are not sent (nginx-lua PR #220: "early abort after
+// repeated 403s so a bad-scope token no longer burns the API quota").
 package dockerhub
 
 import (
@@ -43,6 +55,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/image"
@@ -72,6 +85,11 @@ type Options struct {
 	HTTP *http.Client
 	// UserAgent is sent to the Hub API; empty means "tagsweep".
 	UserAgent string
+	// CreatedAges: the run ages tags by their image's creation time
+	// (age-source: created), which only the image config has, so every
+	// manifest is read from the registry API (a pull each). The default,
+	// false, builds the graph from the listing.
+	CreatedAges bool
 }
 
 // Backend is Docker Hub: the registry API for reading, the Hub API for
@@ -85,11 +103,17 @@ type Backend struct {
 	who        string
 	namespaces []string
 
-	mu      sync.Mutex // guards token, gen, authErr, denied; held while logging in
+	mu      sync.Mutex // guards token, gen, authErr, denied, refusals; held while logging in
 	token   string
 	gen     uint64
 	authErr error                          // the login was refused: no further requests
-	denied  map[string]*registry.AuthError // repo -> the refusal of a tag delete there
+	denied  map[string]*registry.AuthError // repo -> the refusal after which no tag delete is sent there
+	// refusals counts the unexplained refusals of tag deletes per repo.
+	refusals map[string]int
+
+	createdAges bool
+	listed      sync.Map // "ns/name@digest" -> *image.Manifest the listing describes
+	pulls       atomic.Int64
 }
 
 var _ registry.Backend = (*Backend)(nil)
@@ -114,12 +138,14 @@ func New(o Options) (*Backend, error) {
 		nss = []string{o.Username}
 	}
 	b := &Backend{
-		Backend:    o.Registry,
-		user:       o.Username,
-		secret:     o.Password,
-		who:        fmt.Sprintf("Docker Hub account %q", o.Username),
-		namespaces: nss,
-		denied:     map[string]*registry.AuthError{},
+		Backend:     o.Registry,
+		user:        o.Username,
+		secret:      o.Password,
+		who:         fmt.Sprintf("Docker Hub account %q", o.Username),
+		namespaces:  nss,
+		denied:      map[string]*registry.AuthError{},
+		refusals:    map[string]int{},
+		createdAges: o.CreatedAges,
 	}
 	b.api = &restapi.Client{Base: api, HTTP: o.HTTP, UserAgent: cmp.Or(o.UserAgent, "tagsweep"), Auth: b.authorize}
 	return b, nil
@@ -263,10 +289,23 @@ func full(repo string) string {
 	return repo
 }
 
-// Manifest reads through the registry API (a name without a namespace is library/name).
+// Manifest is the manifest as the last listing of repo describes it
+// where it does (no request), else read through the registry API: one
+// pull (a name without a namespace is library/name).
 func (b *Backend) Manifest(ctx context.Context, repo, ref string) (*image.Manifest, error) {
-	return b.Backend.Manifest(ctx, full(repo), ref)
+	if m := b.fromListing(repo, ref); m != nil {
+		return m, nil
+	}
+	m, err := b.Backend.Manifest(ctx, full(repo), ref)
+	if !errors.Is(err, registry.ErrQuota) {
+		b.pulls.Add(1) // sent, and counted, whatever the answer (a 429 is not)
+	}
+	return m, err
 }
+
+// Pulls returns the manifest GETs sent to the registry API: the pulls
+// Docker Hub counts against the account's pull limit.
+func (b *Backend) Pulls() int64 { return b.pulls.Load() }
 
 // Resolve HEADs a tag through the registry API.
 func (b *Backend) Resolve(ctx context.Context, repo, tag string) (string, error) {
@@ -340,10 +379,16 @@ func (b *Backend) Repositories(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Tags lists every tag of repo with the digest it points at and its push
-// time (tag_last_pushed, else last_updated).
+// Tags lists every tag of repo with the digest it points at, its push
+// time (tag_last_pushed, else last_updated) and, where an immutability
+// rule of the repository covers it, why Docker Hub refuses to delete it.
+// What the listing says of each manifest is kept for Manifest.
 func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	ns, name, err := split(repo)
+	if err != nil {
+		return nil, err
+	}
+	im, err := b.immutable(ctx, ns, name)
 	if err != nil {
 		return nil, err
 	}
@@ -352,12 +397,7 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	path := fmt.Sprintf("/v2/namespaces/%s/repositories/%s/tags?page_size=100", url.PathEscape(ns), url.PathEscape(name))
 	err = b.pages(ctx, path, "list tags of "+repo, fmt.Sprintf("read access to repository %q (%s)", ns+"/"+name, DeleteScope),
 		func(body []byte) (string, error) {
-			var p page[struct {
-				Name          string  `json:"name"`
-				Digest        string  `json:"digest"`
-				TagLastPushed *string `json:"tag_last_pushed"`
-				LastUpdated   *string `json:"last_updated"`
-			}]
+			var p page[listedTag]
 			if err := json.Unmarshal(body, &p); err != nil {
 				return "", err
 			}
@@ -370,7 +410,12 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 				if pushed.IsZero() {
 					pushed = registry.ParseTime(deref(t.LastUpdated))
 				}
-				out = append(out, image.Tag{Name: t.Name, Digest: t.Digest, Pushed: pushed})
+				tag := image.Tag{Name: t.Name, Digest: t.Digest, Pushed: pushed}
+				if r := im.rule(t.Name); r != "" {
+					tag.Protected = immutableReason(r)
+				}
+				b.learn(ns+"/"+name, t)
+				out = append(out, tag)
 			}
 			return p.next(), nil
 		})
@@ -422,25 +467,38 @@ func (b *Backend) deleteTag(ctx context.Context, repo, tag string) error {
 	var ae *registry.AuthError
 	var le *loginError
 	if errors.As(err, &ae) && !errors.As(err, &le) {
-		// A 401 with a fresh token, or a 403: the token may not delete
-		// here, and asking again per tag only spends requests.
+		// Immutable tags "can't be deleted" (tags.md): that tag alone.
+		if pe := b.refusedAsImmutable(ctx, repo, tag, err); pe != nil {
+			return pe
+		}
+		// Else the token may not delete here: after a few, asking again
+		// per tag only spends requests.
 		b.mu.Lock()
-		b.denied[key] = ae
+		b.refusals[key]++
+		if b.refusals[key] >= maxRefusals {
+			b.denied[key] = ae
+		}
 		b.mu.Unlock()
 	}
 	return err
 }
 
+// maxRefusals is how many unexplained refusals of tag deletes a
+// repository gets before the rest are not sent.
+const maxRefusals = 3
+
 // DeleteDigest removes each of tags that still points at digest, through
-// the Hub API. The manifest is then untagged and Docker Hub's retention
-// removes it: no further request (and never a registry-API DELETE, which
-// Docker Hub refuses). A tag that moved to another digest is not deleted
-// and makes the call fail, so that the engine does not report it deleted.
+// the Hub API, then the untagged manifest through the registry API's
+// DELETE by digest. A tag that moved to another digest is not deleted and
+// makes the call fail, so that the engine does not report it deleted. A
+// tag Docker Hub protects keeps the manifest (*registry.ProtectedError).
+// A manifest the registry refuses to delete once its tags are gone is an
+// *registry.UntaggedError: the tags are deleted, the manifest stays stored.
 func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []string) error {
 	if err := registry.Stopped(ctx); err != nil {
 		return err
 	}
-	ctx = registry.Committed(ctx) // the tags of one digest go together
+	ctx = registry.Committed(ctx) // the tags of one digest and the manifest go together
 	var errs []error
 	var done []string
 	for _, t := range tags {
@@ -462,12 +520,25 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []
 		}
 		done = append(done, t)
 	}
-	if len(errs) == 0 {
-		return nil
+	if len(errs) > 0 {
+		err := fmt.Errorf("untag %s: %w", digest, errors.Join(errs...))
+		if len(done) > 0 {
+			return &registry.PartialError{Done: done, Err: err}
+		}
+		return err
 	}
-	err := fmt.Errorf("untag %s: %w", digest, errors.Join(errs...))
+	err := b.Backend.DeleteDigest(ctx, full(repo), digest, nil)
+	switch {
+	case err == nil, errors.Is(err, registry.ErrNotFound):
+		return nil
+	case errors.Is(err, registry.ErrDeleteDisabled), errors.Is(err, registry.ErrUnauthorized), errors.Is(err, registry.ErrDenied),
+		errors.Is(err, registry.ErrProtected):
+		// 405 (Docker Hub before 2025-05-28), 401 (a token without the
+		// delete action), 403 ("The manifest may still be referenced").
+		return &registry.UntaggedError{Done: done, Reason: untaggedReason(err), Err: err}
+	}
 	if len(done) > 0 {
-		return &registry.PartialError{Done: done, Err: err}
+		return &registry.PartialError{Done: done, Err: fmt.Errorf("delete %s after removing its tags: %w", digest, err)}
 	}
 	return err
 }
@@ -487,4 +558,17 @@ func (b *Backend) BlobExists(ctx context.Context, repo, digest string) (bool, er
 // (Docker Hub has no restore, docker/hub-feedback#2077).
 func (b *Backend) PutManifest(ctx context.Context, repo, ref string, raw *image.Raw) error {
 	return b.Backend.PutManifest(ctx, full(repo), ref, raw)
+}
+
+// untaggedReason says why a manifest stays stored untagged.
+func untaggedReason(err error) string {
+	switch {
+	case errors.Is(err, registry.ErrDeleteDisabled):
+		return "Docker Hub's registry API refused to delete it (405: deletes by digest are not enabled there)"
+	case errors.Is(err, registry.ErrUnauthorized):
+		return "Docker Hub's registry API refused to delete it (401: the token lacks the delete action; an access token with Read, Write, Delete has it)"
+	case errors.Is(err, registry.ErrDenied):
+		return "Docker Hub's registry API refused to delete it (403: still referenced by a tag or an image, or no delete access)"
+	}
+	return "Docker Hub's registry API refused to delete it: " + registry.ProtectedReason(err)
 }

@@ -80,6 +80,7 @@ type options struct {
 	gcHint      string
 	offHint     string
 	protections []Protection
+	quotas      []Quota
 	limiter     *registry.Limiter
 	secrets     *redact.Set
 }
@@ -235,6 +236,8 @@ type Backend struct {
 	offMu     sync.Mutex
 	deletesOn bool
 	offMsg    string // why deletes are off, once known
+
+	quota *quotas // nil without quotas
 }
 
 var _ registry.Backend = (*Backend)(nil)
@@ -304,6 +307,11 @@ func New(host string, opts ...Option) (*Backend, error) {
 		hint = plainHTTPHint(host, o.scheme == SchemeHTTPS)
 	}
 	rt = &pinScheme{host: reg.RegistryStr(), scheme: pin, ggcrScheme: reg.Scheme(), plainHint: hint, next: rt}
+	// Under the backoff: a spent quota's 429 is never retried.
+	rt = newQuotas(rt, o.quotas)
+	if q, ok := rt.(*quotas); ok {
+		b.quota = q
+	}
 	if o.limiter == nil {
 		o.limiter = registry.NewLimiter(o.concurrency)
 	}
@@ -932,6 +940,10 @@ func (b *Backend) deleteManifest(ctx context.Context, repo, digest string) error
 func (b *Backend) classify(err error, need, op string) error {
 	if err == nil {
 		return nil
+	}
+	var qe *QuotaError
+	if errors.As(err, &qe) {
+		return fmt.Errorf("%s: %w", op, qe)
 	}
 	var te *transport.Error
 	if !errors.As(err, &te) {
