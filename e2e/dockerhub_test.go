@@ -136,7 +136,7 @@ func TestDockerHubSweep(t *testing.T) {
 	if diff := cmp.Diff([]string{"/v2/repositories/acme/app/tags/old/", "/v2/repositories/acme/app/tags/older/"}, h.deletesSent()); diff != "" {
 		t.Errorf("Hub API deletes (-want +got):\n%s", diff)
 	}
-	if r := h.hub.RefusedRegistryDeletes(); len(r) != 0 {
+	if r := h.hub.RegistryDeleteRequests(); len(r) != 0 {
 		t.Errorf("registry-API DELETEs sent (Docker Hub refuses them): %v", r)
 	}
 	// The requests: one login, the namespace's repositories, each

@@ -8,13 +8,11 @@ import (
 )
 
 // The Docker Hub backend on its replica: it lists and deletes tags through
-// the Hub API, which has no delete by digest (docker/hub-feedback#2360):
-// DeleteDigest removes the tags, and the untagged manifest stays for Hub's
-// retention.
+// the Hub API, and deletes the untagged manifest through the registry API.
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	registrytest.Run(t, registrytest.Suite{New: func(t *testing.T) *registrytest.Target {
 		e := newEnv(t, hubtest.Options{})
 		return &registrytest.Target{Backend: e.backend(t, "acme", secret, "acme"), Store: registrytest.RegistryStore(e.addr), Deletes: registrytest.Deletes(e.reg.Deletes, e.hub.Deletes)}
-	}, Claims: registrytest.Claims{UntagOnly: true}, Restorer: true})
+	}, Restorer: true})
 }

@@ -529,8 +529,13 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []
 	}
 	err := b.Backend.DeleteDigest(ctx, full(repo), digest, nil)
 	switch {
-	case err == nil, errors.Is(err, registry.ErrNotFound):
+	case err == nil:
 		return nil
+	case errors.Is(err, registry.ErrNotFound):
+		if len(done) > 0 {
+			return nil // gone with its tags (or by someone else)
+		}
+		return err
 	case errors.Is(err, registry.ErrDeleteDisabled), errors.Is(err, registry.ErrUnauthorized), errors.Is(err, registry.ErrDenied),
 		errors.Is(err, registry.ErrProtected):
 		// 405 (Docker Hub before 2025-05-28), 401 (a token without the

@@ -206,6 +206,7 @@ func TestLogin(t *testing.T) {
 	same(t, "requests", e.requests(), []string{
 		"POST /v2/auth/token",
 		"GET /v2/namespaces/acme/repositories?page_size=100 Bearer",
+		"GET /v2/namespaces/acme/repositories/app Bearer",
 		"GET /v2/namespaces/acme/repositories/app/tags?page_size=100 Bearer",
 	})
 	var body map[string]string
@@ -215,7 +216,7 @@ func TestLogin(t *testing.T) {
 	if len(body) != 2 || body["identifier"] != "acme" || body["secret"] != secret {
 		t.Errorf("login body %v", body)
 	}
-	if b.APIRequests() != 3 {
+	if b.APIRequests() != 4 {
 		t.Errorf("APIRequests %d", b.APIRequests())
 	}
 }
@@ -238,8 +239,9 @@ func TestTokenRenewal(t *testing.T) {
 		t.Fatalf("after expiry: %v %v", tags, err)
 	}
 	same(t, "requests", e.requests(), []string{
-		"GET /v2/namespaces/acme/repositories/app/tags?page_size=100 Bearer",
+		"GET /v2/namespaces/acme/repositories/app Bearer",
 		"POST /v2/auth/token",
+		"GET /v2/namespaces/acme/repositories/app Bearer",
 		"GET /v2/namespaces/acme/repositories/app/tags?page_size=100 Bearer",
 	})
 	if st := e.hub.Requests()[0].Status; st != http.StatusUnauthorized {
@@ -315,6 +317,7 @@ func TestTagsPagination(t *testing.T) {
 	}
 	same(t, "requests", e.requests(), []string{
 		"POST /v2/auth/token",
+		"GET /v2/namespaces/acme/repositories/app Bearer",
 		"GET /v2/namespaces/acme/repositories/app/tags?page_size=100 Bearer",
 		"GET /v2/namespaces/acme/repositories/app/tags?page=2&page_size=100 Bearer",
 		"GET /v2/namespaces/acme/repositories/app/tags?page=3&page_size=100 Bearer",
@@ -433,7 +436,7 @@ func TestDeleteTagSharedDigest(t *testing.T) {
 	if err := testregistry.VerifyPull(ctx, e.addr+"/acme/app:stable"); err != nil {
 		t.Errorf("stable does not pull: %v", err)
 	}
-	if r := e.hub.RefusedRegistryDeletes(); len(r) != 0 {
+	if r := e.hub.RegistryDeleteRequests(); len(r) != 0 {
 		t.Errorf("registry-API DELETEs sent: %v", r)
 	}
 	// Gone already: ErrNotFound (the engine counts it done).
@@ -442,10 +445,10 @@ func TestDeleteTagSharedDigest(t *testing.T) {
 	}
 }
 
-// TestDeleteDigest: every tag on the digest goes through the Hub API; the
-// manifest is left untagged for Docker Hub's retention; no registry-API
-// DELETE; untagged children cost no request; a tag that moved is not
-// deleted and the call fails.
+// TestDeleteDigest: every tag on the digest goes through the Hub API, then
+// the untagged manifest through the registry API's DELETE by digest; an
+// index's untagged children are deleted by digest after it (and refused
+// while it exists); a tag that moved is not deleted and the call fails.
 func TestDeleteDigest(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, hubtest.Options{})
@@ -465,14 +468,12 @@ func TestDeleteDigest(t *testing.T) {
 		"DELETE /v2/repositories/acme/app/tags/b/ Bearer",
 		"DELETE /v2/repositories/acme/app/tags/c/ Bearer",
 	})
-	if r := e.hub.RefusedRegistryDeletes(); len(r) != 0 {
-		t.Errorf("registry-API DELETEs sent: %v", r)
-	}
-	if ok, _ := b.Exists(ctx, "acme/app", d); !ok {
-		t.Error("the manifest itself is gone: only its tags should be")
+	same(t, "registry deletes", e.hub.RegistryDeletes(), []string{"acme/app@" + d})
+	if ok, _ := b.Exists(ctx, "acme/app", d); ok {
+		t.Error("the manifest is still stored after DeleteDigest")
 	}
 
-	// An index and its children: the index's tag goes, children cost nothing.
+	// An index and its children: children first would be refused (403).
 	var kids []v1.Image
 	for i, p := range []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}} {
 		img, err := testregistry.BuildImage(testregistry.ImageSpec{Seed: int64(20 + i), Platform: &p})
@@ -485,6 +486,11 @@ func TestDeleteDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	k0, _ := kids[0].Digest()
+	var ue *registry.UntaggedError
+	if err := b.DeleteDigest(ctx, "acme/app", k0.String(), nil); !errors.As(err, &ue) || !errors.Is(err, registry.ErrDenied) {
+		t.Errorf("a child of a stored index: %v, want an UntaggedError (403)", err)
+	}
 	e.hub.ResetRequests()
 	if err := b.DeleteDigest(ctx, "acme/app", idx.String(), []string{"multi"}); err != nil {
 		t.Fatal(err)
@@ -493,6 +499,9 @@ func TestDeleteDigest(t *testing.T) {
 		kd, _ := k.Digest()
 		if err := b.DeleteDigest(ctx, "acme/app", kd.String(), nil); err != nil {
 			t.Fatal(err)
+		}
+		if ok, _ := b.Exists(ctx, "acme/app", kd.String()); ok {
+			t.Errorf("child %s still stored", kd)
 		}
 	}
 	same(t, "requests", e.requests(), []string{"DELETE /v2/repositories/acme/app/tags/multi/ Bearer"})
@@ -530,6 +539,9 @@ func TestBadCredentials(t *testing.T) {
 			t.Errorf("call %d: %v, want an AuthError wrapping ErrUnauthorized", i, err)
 			continue
 		}
+		if i == 3 {
+			continue // the registry API refused the HEAD of v1 first
+		}
 		msg := err.Error()
 		for _, want := range []string{`Docker Hub account "acme"`, "Read, Write, Delete", "(401)", "log in"} {
 			if !strings.Contains(msg, want) {
@@ -543,8 +555,8 @@ func TestBadCredentials(t *testing.T) {
 	}
 	same(t, "requests (one login attempt, nothing after)", e.requests(), []string{"POST /v2/auth/token"})
 	same(t, "tags left", e.tags(t, "acme/app"), []string{"v1", "v2"})
-	if len(e.hub.TagDeletes()) != 0 || len(e.hub.RefusedRegistryDeletes()) != 0 {
-		t.Errorf("deletes sent: %v %v", e.hub.TagDeletes(), e.hub.RefusedRegistryDeletes())
+	if len(e.hub.TagDeletes()) != 0 || len(e.hub.RegistryDeleteRequests()) != 0 {
+		t.Errorf("deletes sent: %v %v", e.hub.TagDeletes(), e.hub.RegistryDeleteRequests())
 	}
 
 	if _, err := New(Options{Registry: b.Backend, Username: "acme"}); err == nil ||
@@ -557,30 +569,39 @@ func TestBadCredentials(t *testing.T) {
 }
 
 // TestDeleteWithoutScope: a token without delete scope gets a clear
-// ErrDenied (403) or ErrUnauthorized (401, after one renewal); the
-// repository is not asked again.
+// ErrDenied (403) or ErrUnauthorized (401, after one renewal) per tag; the
+// immutability settings are read again to tell a protected tag; after
+// three unexplained refusals the repository is not asked again.
 func TestDeleteWithoutScope(t *testing.T) {
 	t.Parallel()
 	for _, status := range []int{http.StatusForbidden, http.StatusUnauthorized} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
 			e := newEnv(t, hubtest.Options{DeniedStatus: status})
-			e.push(t, "acme/app:v1", 1)
-			e.push(t, "acme/app:v2", 2)
+			for i := 1; i <= 4; i++ {
+				e.push(t, fmt.Sprintf("acme/app:v%d", i), int64(i))
+			}
 			b := e.backend(t, "writer", writerSecret)
 			ctx := context.Background()
 			if _, err := b.Tags(ctx, "acme/app"); err != nil {
 				t.Fatalf("listing with a write token: %v", err)
 			}
 			e.hub.ResetRequests()
-			err1 := b.DeleteTag(ctx, "acme/app", "v1")
-			err2 := b.DeleteTag(ctx, "acme/app", "v2")
-			sentinel, want := registry.ErrDenied, []string{"DELETE /v2/repositories/acme/app/tags/v1/ Bearer"}
-			if status == http.StatusUnauthorized {
-				sentinel = registry.ErrUnauthorized
-				want = []string{"DELETE /v2/repositories/acme/app/tags/v1/ Bearer", "POST /v2/auth/token", "DELETE /v2/repositories/acme/app/tags/v1/ Bearer"}
+			var errs []error
+			for i := 1; i <= 4; i++ {
+				errs = append(errs, b.DeleteTag(ctx, "acme/app", fmt.Sprintf("v%d", i)))
 			}
-			for _, err := range []error{err1, err2} {
-				if !errors.Is(err, sentinel) {
+			sentinel := registry.ErrDenied
+			var want []string
+			for i := 1; i <= 3; i++ {
+				del := fmt.Sprintf("DELETE /v2/repositories/acme/app/tags/v%d/ Bearer", i)
+				if status == http.StatusUnauthorized {
+					sentinel = registry.ErrUnauthorized
+					want = append(want, del, "POST /v2/auth/token")
+				}
+				want = append(want, del, "GET /v2/namespaces/acme/repositories/app Bearer")
+			}
+			for _, err := range errs {
+				if !errors.Is(err, sentinel) || errors.Is(err, registry.ErrProtected) {
 					t.Errorf("%v, want %v", err, sentinel)
 					continue
 				}
@@ -590,12 +611,12 @@ func TestDeleteWithoutScope(t *testing.T) {
 					}
 				}
 			}
-			if err2 == nil || !strings.Contains(err2.Error(), "delete tag v2: not sent") {
-				t.Errorf("second delete: %v", err2)
+			if !strings.Contains(errs[3].Error(), "delete tag v4: not sent") {
+				t.Errorf("fourth delete: %v", errs[3])
 			}
-			noSecrets(t, err1, err2)
+			noSecrets(t, errs...)
 			same(t, "requests", e.requests(), want)
-			same(t, "tags left", e.tags(t, "acme/app"), []string{"v1", "v2"})
+			same(t, "tags left", e.tags(t, "acme/app"), []string{"v1", "v2", "v3", "v4"})
 		})
 	}
 }
@@ -632,7 +653,7 @@ func TestRateLimit(t *testing.T) {
 			for _, r := range e.hub.Requests() {
 				statuses = append(statuses, r.Status)
 			}
-			if fmt.Sprint(statuses) != "[429 429 200]" {
+			if fmt.Sprint(statuses) != "[429 429 200 200]" {
 				t.Errorf("statuses %v", statuses)
 			}
 			longest := slices.Max(waits)
@@ -672,7 +693,7 @@ func TestOfficialImageNames(t *testing.T) {
 	if ok, err := b.Exists(ctx, "busybox", d); !ok || err != nil {
 		t.Errorf("Exists: %v %v", ok, err)
 	}
-	same(t, "requests", e.requests(), []string{"POST /v2/auth/token", "GET /v2/namespaces/library/repositories/busybox/tags?page_size=100 Bearer"})
+	same(t, "requests", e.requests(), []string{"POST /v2/auth/token", "GET /v2/namespaces/library/repositories/busybox Bearer", "GET /v2/namespaces/library/repositories/busybox/tags?page_size=100 Bearer"})
 	if _, err := b.Tags(ctx, "a/b/c"); err == nil || !strings.Contains(err.Error(), "namespace/name") {
 		t.Errorf("a/b/c: %v", err)
 	}
@@ -685,7 +706,7 @@ func TestCapabilities(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, hubtest.Options{})
 	c := e.backend(t, "acme", secret).Capabilities()
-	if !c.Pushed || !strings.Contains(c.GCHint, "retention") || !strings.Contains(c.GCHint, "untagged") {
+	if !c.Pushed || strings.Contains(c.GCHint, "retention") || !strings.Contains(c.GCHint, "registry API's DELETE by digest") || !strings.Contains(c.GCHint, "untagged but not deleted") {
 		t.Errorf("Capabilities %+v", c)
 	}
 }
