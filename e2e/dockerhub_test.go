@@ -85,10 +85,11 @@ func (h *dockerHub) deletesSent() []string {
 }
 
 // TestDockerHubSweep: with provider dockerhub the stale tags go through
-// the Hub API's tag delete, one request per tag, never the registry API's
-// DELETE (which Docker Hub refuses); the stale tag sharing its digest with
-// the kept `stable` goes while `stable` still pulls; the dry run plans the
-// same and sends no DELETE; ages are the Hub's push times.
+// the Hub API's tag delete, one request per tag, and a stale digest's
+// untagged manifest then through the registry API's DELETE by digest; the
+// stale tag sharing its digest with the kept `stable` goes while `stable`
+// still pulls (its manifest stays); the dry run plans the same and sends
+// no DELETE; ages are the Hub's push times.
 func TestDockerHubSweep(t *testing.T) {
 	t.Parallel()
 	h := newDockerHub(t, hubtest.Options{})
@@ -132,22 +133,31 @@ func TestDockerHubSweep(t *testing.T) {
 	if diff := cmp.Diff([]string{"v1"}, listTags(t, a, "acme/tool")); diff != "" {
 		t.Errorf("acme/tool tags left (-want +got):\n%s", diff)
 	}
-	// Exactly one Hub API delete per stale tag, and no registry DELETE.
+	// Exactly one Hub API delete per stale tag, and one registry DELETE:
+	// older's manifest (old's is stable's).
 	if diff := cmp.Diff([]string{"/v2/repositories/acme/app/tags/old/", "/v2/repositories/acme/app/tags/older/"}, h.deletesSent()); diff != "" {
 		t.Errorf("Hub API deletes (-want +got):\n%s", diff)
 	}
-	if r := h.hub.RegistryDeleteRequests(); len(r) != 0 {
-		t.Errorf("registry-API DELETEs sent (Docker Hub refuses them): %v", r)
+	older := byTag(t, dry.report, "acme/app")["older"].Digest
+	if diff := cmp.Diff([]string{"acme/app@" + older}, h.hub.RegistryDeletes()); diff != "" {
+		t.Errorf("registry-API DELETEs (-want +got):\n%s", diff)
+	}
+	if exists(t, a+"/acme/app@"+older) {
+		t.Error("older's manifest is still stored")
 	}
 	// The requests: one login, the namespace's repositories, each
-	// repository's tags (twice for acme/app: the second look), the deletes.
+	// repository's settings and tags (twice for acme/app: the second
+	// look), the deletes.
 	got := h.requests()
 	sort.Strings(got)
 	wantReqs := []string{
 		"DELETE /v2/repositories/acme/app/tags/old/",
 		"DELETE /v2/repositories/acme/app/tags/older/",
+		"GET /v2/namespaces/acme/repositories/app",
+		"GET /v2/namespaces/acme/repositories/app",
 		"GET /v2/namespaces/acme/repositories/app/tags?page_size=100",
 		"GET /v2/namespaces/acme/repositories/app/tags?page_size=100",
+		"GET /v2/namespaces/acme/repositories/tool",
 		"GET /v2/namespaces/acme/repositories/tool/tags?page_size=100",
 		"GET /v2/namespaces/acme/repositories?page_size=100",
 		"POST /v2/auth/token",
@@ -220,7 +230,7 @@ func TestDockerHubNoDeleteScope(t *testing.T) {
 		t.Errorf("outputs %v", res.outputs)
 	}
 	checkCounts(t, res)
-	for _, want := range []string{`Docker Hub account "ci-writer"`, "(403)", "an access token with Read, Write, Delete scope", "delete tag older: not sent"} {
+	for _, want := range []string{`Docker Hub account "ci-writer"`, "(403)", "an access token with Read, Write, Delete scope", "delete tag older"} {
 		if !strings.Contains(res.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
 		}
@@ -228,8 +238,8 @@ func TestDockerHubNoDeleteScope(t *testing.T) {
 	if diff := cmp.Diff([]string{"new", "old", "older", "stable"}, listTags(t, h.r.Addr(), "acme/app")); diff != "" {
 		t.Errorf("tags left (-want +got):\n%s", diff)
 	}
-	if d := h.deletesSent(); len(d) != 1 {
-		t.Errorf("a refused delete is asked once per repository, got %v", d)
+	if d := h.deletesSent(); len(d) != 2 {
+		t.Errorf("each refusal is that tag's (up to three per repository), got %v", d)
 	}
 	noSecret(t, res, in["report-file"], hubWriterSecret)
 }

@@ -97,7 +97,9 @@ func (x *execution) report() []report.Tag {
 			case x.blocked != nil:
 				t.Action, t.Error = report.Failed, x.blocked.Error()
 			default:
-				t.Action, t.Reason, t.Error = x.resultOf(it).entry(deleted, t.Reason)
+				r := x.resultOf(it)
+				t.Action, t.Reason, t.Error = r.entry(deleted, t.Reason)
+				t.Stored = r.stored
 			}
 		}
 		index[it.Tag] = len(out)
