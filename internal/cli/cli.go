@@ -293,13 +293,17 @@ func ageSource(c *config.Config) string {
 // wires real clients. One Limiter of the concurrency input bounds the
 // requests in flight of every HTTP stack of the backend; the engine owns it
 // from then on.
-func connectTo(c *config.Config, env Env, userAgent string) (Registry, error) {
+//
+// created asks for creation times even where the run would age tags by
+// push time (ls shows them): a backend that builds the graph from a
+// listing without them then reads the manifests (on Docker Hub, pulls).
+func connectTo(c *config.Config, env Env, userAgent string, created bool) (Registry, error) {
 	limiter := registry.NewLimiter(c.Concurrency)
 	b, err := vendors.All.New(connect.Settings{
 		Kind: c.Provider, Host: c.Host, Scheme: c.Scheme, Insecure: c.Insecure, Roots: c.Roots,
 		Concurrency: c.Concurrency, Limiter: limiter, UserAgent: userAgent, Username: c.Username, Password: c.Password,
 		Repositories: c.Repositories, Getenv: env.Getenv, Secrets: env.secrets,
-		CreatedAges: ageSource(c) == string(policy.AgeCreated),
+		CreatedAges: created || ageSource(c) == string(policy.AgeCreated),
 	})
 	if err != nil {
 		return Registry{}, err
@@ -356,7 +360,7 @@ func setup(cmd command, args []string, env Env, extra func(*flag.FlagSet), check
 		return nil, Registry{}, invalid(env.Stderr, err)
 	}
 	maskConfig(env, runner, c)
-	reg, err := connectTo(c, env, "tagsweep/"+version())
+	reg, err := connectTo(c, env, "tagsweep/"+version(), forList)
 	var pe *connect.Error
 	switch {
 	case errors.As(err, &pe):
