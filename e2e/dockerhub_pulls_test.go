@@ -69,7 +69,8 @@ func TestDockerHubPulls(t *testing.T) {
 				if before.code != 0 {
 					t.Fatalf("created ages: exit %d\n%s", before.code, before.stderr)
 				}
-				t.Logf("age-source created (a GET per manifest): %d pulls, %.2f pulls per tag", h.hub.Pulls("acme"), float64(h.hub.Pulls("acme"))/float64(c.tags))
+				t.Logf("age-source created (a GET per manifest): %d pulls, %.2f pulls per tag, %.2f requests per tag (dry run)",
+					h.hub.Pulls("acme"), float64(h.hub.Pulls("acme"))/float64(c.tags), float64(before.report.Requests)/float64(c.tags))
 				delete(in, "age-source")
 				h.hub.ResetPulls()
 			}
