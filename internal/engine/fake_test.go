@@ -44,6 +44,9 @@ type fake struct {
 	// partly makes DeleteDigest of a digest remove only these tags and
 	// fail with a registry.PartialError.
 	partly map[string][]string
+	// untagOnly makes DeleteDigest of these digests remove their tags and
+	// answer a registry.UntaggedError: the manifest stays stored.
+	untagOnly map[string]bool
 	// deleteTags records the tags DeleteDigest was given, by digest.
 	deleteTags map[string][]string
 	// raw are manifests' bytes as served, by digest; a manifest without
@@ -360,6 +363,14 @@ func (f *fake) DeleteDigest(ctx context.Context, repo, digest string, tags []str
 	sort.Strings(f.deleteTags[digest])
 	if f.refuse[digest] {
 		return fmt.Errorf("delete %s: the registry protects it (immutable tag): %w", digest, registry.ErrProtected)
+	}
+	if f.untagOnly[digest] {
+		var done []string
+		for _, t := range tags {
+			delete(f.repos[repo], t)
+			done = append(done, t)
+		}
+		return &registry.UntaggedError{Done: done, Reason: "the fake refuses to delete it", Err: registry.ErrDenied}
 	}
 	if done, ok := f.partly[digest]; ok {
 		for _, t := range done {

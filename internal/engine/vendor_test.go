@@ -152,3 +152,43 @@ func TestPartialDigestDeletion(t *testing.T) {
 		t.Errorf("totals %+v, error %q", rep.Totals, r.Error)
 	}
 }
+
+// TestUntaggedNotDeleted: a digest whose tags the registry removed but
+// whose manifest it refused to delete (registry.UntaggedError): its tags
+// are deleted (counted, no failure, with the reason the manifest stays),
+// the manifest is listed still stored, its children are not sent (their
+// parent still references them), and none of it counts as reclaimed.
+func TestUntaggedNotDeleted(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	f.image(dg("c1"), daysAgo(30)).image(dg("c2"), daysAgo(30)).index(dg("1"), daysAgo(30), dg("c1"), dg("c2"))
+	f.image(dg("2"), daysAgo(1))
+	f.tag("app", "old", dg("1")).tag("app", "old2", dg("1")).tag("app", "new", dg("2"))
+	f.untagOnly = map[string]bool{dg("1"): true}
+	rep := run(t, f, Options{Rules: rules(1)})
+	r := repoOf(t, rep, "app")
+	if r.Error != "" {
+		t.Errorf("repository error %q: untagged-but-stored is no failure", r.Error)
+	}
+	for _, tg := range r.Tags {
+		switch tg.Tag {
+		case "old", "old2":
+			if tg.Action != report.Deleted || tg.Stored != "the fake refuses to delete it" {
+				t.Errorf("%s: %s stored %q", tg.Tag, tg.Action, tg.Stored)
+			}
+		case "new":
+			if tg.Action != report.Kept {
+				t.Errorf("new: %s", tg.Action)
+			}
+		}
+	}
+	if len(r.StillStored) != 3 || r.StillStored[0].Digest != dg("1") {
+		t.Errorf("still stored %+v, want the index and its two children", r.StillStored)
+	}
+	if d := f.Calls("DeleteDigest app@" + dg("c")); len(d) != 0 {
+		t.Errorf("children sent though their index stays: %v", d)
+	}
+	if r.ReclaimedBytes != 0 || rep.Totals.Deleted != 2 || rep.Totals.Failed != 0 {
+		t.Errorf("reclaimed %d, deleted %d, failed %d", r.ReclaimedBytes, rep.Totals.Deleted, rep.Totals.Failed)
+	}
+}
