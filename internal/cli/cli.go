@@ -360,7 +360,7 @@ func setup(cmd command, args []string, env Env, extra func(*flag.FlagSet), check
 		return nil, Registry{}, invalid(env.Stderr, err)
 	}
 	maskConfig(env, runner, c)
-	reg, err := connectTo(c, env, "tagsweep/"+version(), forList)
+	reg, err := connectTo(c, env, "tagsweep/"+version(), cmd == cmdList)
 	var pe *connect.Error
 	switch {
 	case errors.As(err, &pe):

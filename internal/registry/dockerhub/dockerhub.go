@@ -548,9 +548,14 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []
 	return err
 }
 
-// RawManifest reads a manifest as served through the registry API.
+// RawManifest reads a manifest as served through the registry API (a
+// GET: one pull, for the undo file's entry).
 func (b *Backend) RawManifest(ctx context.Context, repo, digest string) (*image.Raw, error) {
-	return b.Backend.RawManifest(ctx, full(repo), digest)
+	raw, err := b.Backend.RawManifest(ctx, full(repo), digest)
+	if !errors.Is(err, registry.ErrQuota) {
+		b.pulls.Add(1)
+	}
+	return raw, err
 }
 
 // BlobExists HEADs a blob through the registry API.
