@@ -779,15 +779,22 @@ func (s *Server) tagJSON(ctx context.Context, repo, tag string) (map[string]any,
 	}, nil
 }
 
-func (s *Server) listTags(w http.ResponseWriter, req *http.Request, repo string) {
-	ctx := req.Context()
-	ok, err := s.exists(ctx, repo)
+// found reports whether repo exists, else answers 404 (or 500).
+func (s *Server) found(w http.ResponseWriter, req *http.Request, repo string) bool {
+	ok, err := s.exists(req.Context(), repo)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
-		return
+		return false
 	}
 	if !ok {
 		writeError(w, http.StatusNotFound, "not found")
+	}
+	return ok
+}
+
+func (s *Server) listTags(w http.ResponseWriter, req *http.Request, repo string) {
+	ctx := req.Context()
+	if !s.found(w, req, repo) {
 		return
 	}
 	rows, err := s.tagRows(ctx, repo)

@@ -489,21 +489,12 @@ func TestPushTimes(t *testing.T) {
 // ("" for none) and returns the status and body.
 func regDelete(t *testing.T, addr, repo, ref, auth string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodDelete, "http://"+addr+"/v2/"+repo+"/manifests/"+ref, nil)
-	if u, p, ok := strings.Cut(auth, ":"); ok {
-		req.SetBasicAuth(u, p)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, string(b)
+	a := regGet(t, addr, http.MethodDelete, repo, ref, auth)
+	return a.status, string(a.body)
 }
 
-// regGet sends a manifest GET or HEAD of repo:ref as user:secret and
-// returns the answer.
+// regGet sends a manifest request (GET, HEAD, DELETE) of repo:ref as
+// user:secret and returns the answer.
 func regGet(t *testing.T, addr, method, repo, ref, auth string) answer {
 	t.Helper()
 	req, _ := http.NewRequest(method, "http://"+addr+"/v2/"+repo+"/manifests/"+ref, nil)

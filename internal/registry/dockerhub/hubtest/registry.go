@@ -409,13 +409,7 @@ func (s *Server) immutableRule(repo, tag string) string {
 // (repository_info, with the required immutable_tags_settings).
 func (s *Server) getRepository(w http.ResponseWriter, req *http.Request, ns, name string) {
 	repo := ns + "/" + name
-	ok, err := s.exists(req.Context(), repo)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	if !ok {
-		writeError(w, http.StatusNotFound, "not found")
+	if !s.found(w, req, repo) {
 		return
 	}
 	s.mu.Lock()
