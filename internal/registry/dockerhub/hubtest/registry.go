@@ -6,9 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -256,18 +260,17 @@ func (s *Server) registryDelete(w http.ResponseWriter, req *http.Request, u *Use
 // index (tagged, or untagged and still stored) that lists it; "" when
 // nothing does.
 func (s *Server) referencedBy(ctx context.Context, repo, digest string) (string, error) {
-	tags, err := testregistry.ListTags(ctx, s.reg.Addr()+"/"+repo)
-	if err != nil && !testregistry.IsNotFound(err) {
+	tags, err := s.tagDigests(ctx, repo)
+	if err != nil {
 		return "", err
 	}
-	for _, t := range tags {
-		d, found, err := s.side.Head(ctx, repo, t)
-		if err != nil {
-			return "", err
-		}
-		if !found {
-			continue
-		}
+	names := make([]string, 0, len(tags))
+	for t := range tags {
+		names = append(names, t)
+	}
+	slices.Sort(names)
+	for _, t := range names {
+		d := tags[t]
 		if d == digest {
 			return "tag " + t, nil
 		}
@@ -292,13 +295,74 @@ func (s *Server) referencedBy(ctx context.Context, repo, digest string) (string,
 		if !slices.Contains(children, digest) {
 			continue
 		}
-		if _, found, err := s.side.Head(ctx, repo, d); err != nil {
+		if found, err := s.stored(ctx, repo, d); err != nil {
 			return "", err
 		} else if found {
 			return "index " + d, nil
 		}
 	}
 	return "", nil
+}
+
+// storageDir is the registry's filesystem root, where it has one
+// (testregistry.Registry): reading tag links there is what a HEAD per tag
+// would tell, without thousands of requests per DELETE.
+func (s *Server) storageDir() string {
+	if r, ok := s.reg.(interface{ Dir() string }); ok {
+		return r.Dir()
+	}
+	return ""
+}
+
+func (s *Server) manifestsDir(repo string) string {
+	return filepath.Join(s.storageDir(), "docker", "registry", "v2", "repositories", filepath.FromSlash(repo), "_manifests")
+}
+
+// tagDigests maps each tag of repo to its digest.
+func (s *Server) tagDigests(ctx context.Context, repo string) (map[string]string, error) {
+	out := map[string]string{}
+	if s.storageDir() != "" {
+		dir := filepath.Join(s.manifestsDir(repo), "tags")
+		entries, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		for _, e := range entries {
+			link, err := os.ReadFile(filepath.Join(dir, e.Name(), "current", "link"))
+			if err == nil {
+				out[e.Name()] = strings.TrimSpace(string(link))
+			}
+		}
+		return out, nil
+	}
+	tags, err := testregistry.ListTags(ctx, s.reg.Addr()+"/"+repo)
+	if err != nil && !testregistry.IsNotFound(err) {
+		return nil, err
+	}
+	for _, t := range tags {
+		d, found, err := s.side.Head(ctx, repo, t)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out[t] = d
+		}
+	}
+	return out, nil
+}
+
+// stored reports whether the manifest digest is stored in repo.
+func (s *Server) stored(ctx context.Context, repo, digest string) (bool, error) {
+	if s.storageDir() != "" {
+		alg, hex, _ := strings.Cut(digest, ":")
+		_, err := os.Stat(filepath.Join(s.manifestsDir(repo), "revisions", alg, hex, "link"))
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	_, found, err := s.side.Head(ctx, repo, digest)
+	return found, err
 }
 
 // notePush remembers the children of an index pushed (the body is
