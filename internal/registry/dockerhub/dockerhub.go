@@ -113,6 +113,7 @@ type Backend struct {
 
 	createdAges bool
 	listed      sync.Map // "ns/name@digest" -> *image.Manifest the listing describes
+	read        sync.Map // "ns/name@digest" -> *image.Manifest read from the registry API
 	pulls       atomic.Int64
 }
 
@@ -296,9 +297,17 @@ func (b *Backend) Manifest(ctx context.Context, repo, ref string) (*image.Manife
 	if m := b.fromListing(repo, ref); m != nil {
 		return m, nil
 	}
+	if v, ok := b.read.Load(full(repo) + "@" + ref); ok {
+		m := *v.(*image.Manifest) // read already: never a second pull
+		return &m, nil
+	}
 	m, err := b.Backend.Manifest(ctx, full(repo), ref)
 	if !errors.Is(err, registry.ErrQuota) {
 		b.pulls.Add(1) // sent, and counted, whatever the answer (a 429 is not)
+	}
+	if err == nil {
+		c := *m
+		b.read.Store(full(repo)+"@"+m.Digest, &c)
 	}
 	return m, err
 }

@@ -242,3 +242,21 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// TestManifestReadOnce: a manifest read from the registry API (a pull) is
+// not read again: the second call costs no pull.
+func TestManifestReadOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, hubtest.Options{PullLimit: 100})
+	d := e.push(t, "acme/app:v1", 1)
+	b := e.hubBackend(t, true)
+	ctx := context.Background()
+	for range 3 {
+		if m, err := b.Manifest(ctx, "acme/app", d); err != nil || m.Created.IsZero() {
+			t.Fatalf("%+v %v", m, err)
+		}
+	}
+	if p := e.hub.Pulls("acme"); p != 1 || b.Pulls() != 1 {
+		t.Errorf("pulls %d (counted %d), want 1", p, b.Pulls())
+	}
+}
