@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -264,12 +265,7 @@ func (s *Server) referencedBy(ctx context.Context, repo, digest string) (string,
 	if err != nil {
 		return "", err
 	}
-	names := make([]string, 0, len(tags))
-	for t := range tags {
-		names = append(names, t)
-	}
-	slices.Sort(names)
-	for _, t := range names {
+	for _, t := range slices.Sorted(maps.Keys(tags)) {
 		d := tags[t]
 		if d == digest {
 			return "tag " + t, nil
