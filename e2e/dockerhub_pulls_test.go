@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -307,5 +309,52 @@ func TestDockerHubUntaggedNotDeleted(t *testing.T) {
 	}
 	if !strings.Contains(res.stderr, "untagged but not deleted") || !strings.Contains(res.summary, "stay stored") {
 		t.Errorf("stderr/summary do not say it:\n%s\n%s", res.stderr, res.summary)
+	}
+}
+
+// TestDockerHubImmutableMidRun: a rule made immutable after the real run
+// listed the repository (here: when the second look first resolves v1.0):
+// Docker Hub refuses that tag's delete, tagsweep reads the settings again,
+// keeps the tag with the rule (no failure, exit 0), and the repository's
+// other stale tags are deleted all the same.
+func TestDockerHubImmutableMidRun(t *testing.T) {
+	t.Parallel()
+	h := newDockerHub(t, hubtest.Options{})
+	a := h.r.Addr()
+	for i, n := range []string{"new", "v1.0", "pr-1", "pr-2"} {
+		pushImage(t, a, "acme/app:"+n, daysAgo(float64(10*i)), int64(i+1))
+		h.hub.SetPushed("acme/app", n, daysAgo(float64(10*i)))
+	}
+	var once sync.Once
+	h.hub.SetRegistryHook(func(_ http.ResponseWriter, req *http.Request) bool {
+		if req.Method == http.MethodHead && strings.HasSuffix(req.URL.Path, "/manifests/v1.0") {
+			once.Do(func() { h.hub.SetImmutable("acme/app", true, `^v`) })
+		}
+		return false
+	})
+	in := inputs{"registry": a, "provider": "dockerhub", "username": "acme", "password": hubSecret, "repositories": "acme/app", "keep": "1", "concurrency": "1"}
+	res := runActionWith(t, in, h.env)
+	if res.code != 0 {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	refused := false
+	for _, r := range h.hub.Requests() {
+		refused = refused || (r.Method == http.MethodDelete && r.Path == "/v2/repositories/acme/app/tags/v1.0/" && r.Status == http.StatusForbidden)
+	}
+	if !refused {
+		t.Errorf("the delete of v1.0 was not refused by the Hub API: %v", h.requests())
+	}
+	got := byTag(t, res.report, "acme/app")
+	if got["v1.0"].Action != report.Kept || got["v1.0"].Reason != "immutable on Docker Hub: rule ^v" {
+		t.Errorf("v1.0: %s %q", got["v1.0"].Action, got["v1.0"].Reason)
+	}
+	if diff := cmp.Diff([]string{"acme/app:pr-1", "acme/app:pr-2"}, deletedTagsOutput(t, res)); diff != "" {
+		t.Errorf("deleted-tags (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"new", "v1.0"}, listTags(t, a, "acme/app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+	if !exists(t, a+"/acme/app@"+got["v1.0"].Digest) {
+		t.Error("v1.0's manifest is gone")
 	}
 }
