@@ -56,6 +56,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/image"
@@ -112,8 +115,9 @@ type Backend struct {
 	refusals map[string]int
 
 	createdAges bool
-	listed      sync.Map // "ns/name@digest" -> *image.Manifest the listing describes
-	read        sync.Map // "ns/name@digest" -> *image.Manifest read from the registry API
+	sleep       func(context.Context, time.Duration) error // restapi.Sleep; tests shorten it
+	listed      sync.Map                                   // "ns/name@digest" -> *image.Manifest the listing describes
+	read        sync.Map                                   // "ns/name@digest" -> *image.Manifest read from the registry API
 	pulls       atomic.Int64
 }
 
@@ -147,6 +151,7 @@ func New(o Options) (*Backend, error) {
 		denied:      map[string]*registry.AuthError{},
 		refusals:    map[string]int{},
 		createdAges: o.CreatedAges,
+		sleep:       restapi.Sleep,
 	}
 	b.api = &restapi.Client{Base: api, HTTP: o.HTTP, UserAgent: cmp.Or(o.UserAgent, "tagsweep"), Auth: b.authorize}
 	return b, nil
@@ -551,10 +556,37 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, tags []
 		// delete action), 403 ("The manifest may still be referenced").
 		return &registry.UntaggedError{Done: done, Reason: untaggedReason(err), Err: err}
 	}
+	if serverError(err) {
+		// "you may encounter a 500 Internal Server Error during deletion.
+		// The system automatically retries the deletion in the background,
+		// so the manifest will eventually be removed" (registry API
+		// reference, tag delete, docs PR #24078): wait for it as boot-ui's
+		// docker_retention.py does, with HEADs, which are no pulls.
+		for _, wait := range queuedPolls {
+			if err := b.sleep(ctx, wait); err != nil {
+				break
+			}
+			if ok, herr := b.Exists(ctx, repo, digest); herr == nil && !ok {
+				return nil
+			}
+		}
+		return &registry.UntaggedError{Done: done, Err: err,
+			Reason: "Docker Hub answered 500 and queues the deletion in the background (\"the manifest will eventually be removed\", registry API docs); it was still stored 30 s later"}
+	}
 	if len(done) > 0 {
 		return &registry.PartialError{Done: done, Err: fmt.Errorf("delete %s after removing its tags: %w", digest, err)}
 	}
 	return err
+}
+
+// queuedPolls are the waits between the HEADs that look for a deletion
+// Docker Hub queued (boot-ui: 0, 1, 2, 4, 8, 15 s).
+var queuedPolls = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second}
+
+// serverError reports a 5xx answer of the registry API.
+func serverError(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode >= 500
 }
 
 // RawManifest reads a manifest as served through the registry API (a

@@ -260,3 +260,39 @@ func TestManifestReadOnce(t *testing.T) {
 		t.Errorf("pulls %d (counted %d), want 1", p, b.Pulls())
 	}
 }
+
+// TestQueuedDelete: Docker Hub may answer a DELETE by digest 500 and carry
+// it out in the background (docs PR #24078). Done soon: DeleteDigest
+// succeeds and the manifest is gone. Not done while tagsweep looks (HEADs,
+// no pulls): the tags are deleted and the manifest is reported untagged
+// but not deleted, with Docker Hub's 500 as the reason.
+func TestQueuedDelete(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, hubtest.Options{DeleteDelay: 300 * time.Millisecond})
+	d := e.push(t, "acme/app:a", 1)
+	b := e.hubBackend(t, false)
+	if err := b.DeleteDigest(ctx, "acme/app", d, []string{"a"}); err != nil {
+		t.Fatalf("queued, then done: %v", err)
+	}
+	if ok, _ := b.Exists(ctx, "acme/app", d); ok {
+		t.Error("still stored")
+	}
+
+	f := newEnv(t, hubtest.Options{DeleteDelay: time.Hour})
+	d = f.push(t, "acme/app:a", 1)
+	c := f.hubBackend(t, false)
+	var waits []time.Duration
+	c.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	err := c.DeleteDigest(ctx, "acme/app", d, []string{"a"})
+	var ue *registry.UntaggedError
+	if !errors.As(err, &ue) || !strings.Contains(ue.Reason, "500") || len(ue.Done) != 1 {
+		t.Fatalf("queued for an hour: %v, want an UntaggedError (500)", err)
+	}
+	if len(waits) != len(queuedPolls) {
+		t.Errorf("waits %v", waits)
+	}
+	if p := f.hub.Pulls("acme"); p != 0 {
+		t.Errorf("%d pulls: the polls are HEADs", p)
+	}
+}

@@ -115,6 +115,13 @@ type Options struct {
 	// LegacyDeletes makes the registry API refuse every DELETE with 405
 	// UNSUPPORTED, as Docker Hub did before 2025-05-28.
 	LegacyDeletes bool
+	// DeleteDelay makes the registry API answer a DELETE of an
+	// unreferenced digest 500 and carry it out DeleteDelay later ("you may
+	// encounter a 500 Internal Server Error during deletion. The system
+	// automatically retries the deletion in the background", docs PR
+	// #24078); a DELETE of a digest already queued answers 500 too. 0
+	// deletes at once (202).
+	DeleteDelay time.Duration
 	// OmitLayers leaves images[].layers out of the tag listing, as the
 	// live API's list answers were reported to (the reference's image
 	// schema has them).
@@ -154,6 +161,7 @@ type Server struct {
 	refusedPulls map[string]int
 	accounts     map[string]*pullAccount
 	regDeletes   []string
+	queued       map[string]bool // "ns/repo@digest" whose deletion is queued
 	windowAt     time.Time
 	used         int
 	forced       int
@@ -190,7 +198,7 @@ func New(reg testregistry.Server, o Options) (*Server, error) {
 		tokens: map[string]string{}, seen: map[string]seenTag{}, pinned: map[string]time.Time{},
 		omitted: map[string]bool{}, ids: map[string]int{}, images: map[string]imageInfo{}, windowAt: time.Now(),
 		immutable: map[string]immutableSettings{}, indexes: map[string][]string{}, notIndexes: map[string]struct{}{},
-		pulls: map[string]int{}, refusedPulls: map[string]int{}, accounts: map[string]*pullAccount{},
+		pulls: map[string]int{}, refusedPulls: map[string]int{}, accounts: map[string]*pullAccount{}, queued: map[string]bool{},
 	}
 	// Docker Hub's registry API (registry.go): pull accounting, deletes
 	// by digest of unreferenced manifests only.

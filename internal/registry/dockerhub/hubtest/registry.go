@@ -243,6 +243,11 @@ func (s *Server) registryDelete(w http.ResponseWriter, req *http.Request, u *Use
 		testregistry.WriteError(w, http.StatusForbidden, "DENIED", "Access denied. The manifest may still be referenced.")
 		return
 	}
+	if s.opts.DeleteDelay > 0 {
+		s.queueDelete(repo, ref)
+		testregistry.WriteError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
+		return
+	}
 	switch found, err := s.side.Delete(ctx, repo, ref); {
 	case err != nil:
 		testregistry.WriteError(w, http.StatusInternalServerError, "UNKNOWN", err.Error())
@@ -486,5 +491,23 @@ func (s *Server) getRepository(w http.ResponseWriter, req *http.Request, ns, nam
 		"hub_user": ns, "has_starred": false, "full_description": "", "permissions": map[string]bool{"read": true, "write": true, "admin": true},
 		"media_types": []string{}, "content_types": []string{"image"}, "categories": []any{}, "storage_size": 0,
 		"immutable_tags_settings": st,
+	})
+}
+
+// queueDelete deletes repo@digest DeleteDelay from now, once.
+func (s *Server) queueDelete(repo, digest string) {
+	key := repo + "@" + digest
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.queued[key] {
+		return
+	}
+	s.queued[key] = true
+	time.AfterFunc(s.opts.DeleteDelay, func() {
+		if found, err := s.side.Delete(context.Background(), repo, digest); err == nil && found {
+			s.mu.Lock()
+			s.regDeletes = append(s.regDeletes, key)
+			s.mu.Unlock()
+		}
 	})
 }
