@@ -51,6 +51,16 @@ type Input struct {
 	// Decided fixes the decisions for ordinary tags (the second look
 	// re-resolves an earlier plan; it never ranks again).
 	Decided map[string]Decision
+	// ProtectTags are the tags of the repository that protect-images
+	// names, each with its reference as the reasons name it
+	// ("app:v1"): kept (ReasonProtectImages), taking no keep slot, with
+	// all they reach.
+	ProtectTags map[string]string
+	// ProtectDigests are the digests protect-images names in the
+	// repository, each with its reference ("app@sha256:…"): whatever
+	// reaches them, they and all they reach are kept; tags on them go only
+	// by tag delete.
+	ProtectDigests map[string]string
 }
 
 // Decision is a fixed outcome for a tag.
@@ -170,6 +180,18 @@ type reach struct {
 	root   string // the tag the digest was reached from
 	pinned bool   // reached from a pinned digest (Input.Pinned), not a tag
 	kind   string // how: viaTag (the tag's own digest), viaChild, viaAttached
+	// protect is the protect-images reference it was reached from (a
+	// protected tag's, or a protected digest's), or "".
+	protect string
+}
+
+// keptBy is the Reason of kind k naming what reached a kept digest: the
+// protect-images reference, else the tag, else a pinned digest.
+func keptBy(k ReasonKind, r reach) Reason {
+	if r.protect != "" {
+		return Reason{Kind: k, Name: r.protect, Protect: true}
+	}
+	return Reason{Kind: k, Name: r.root, Pinned: r.pinned}
 }
 
 type planner struct {
@@ -256,10 +278,12 @@ type candidate struct {
 	ver *semver.Version
 }
 
-// selectTags applies rules 3-5 to the ordinary tags.
+// selectTags applies rules 3-5 to the ordinary tags, each within the rule
+// that governs it (Rules.Policy, else the inputs' one rule).
 func (p *planner) selectTags() {
 	r := p.rules
-	var cands []candidate
+	gov := r.governing()
+	cands := make([][]candidate, len(gov))
 	for i := range p.items {
 		it := &p.items[i]
 		if it.Subject != "" {
@@ -267,6 +291,10 @@ func (p *planner) selectTags() {
 		}
 		if reason, ok := p.in.Forced[it.Tag]; ok {
 			it.Action, it.Reason = Keep, reason
+			continue
+		}
+		if p.protected(*it) {
+			it.Action, it.Reason = Keep, Because(ReasonProtectImages)
 			continue
 		}
 		if d, ok := p.in.Decided[it.Tag]; ok {
@@ -285,25 +313,62 @@ func (p *planner) selectTags() {
 			it.Action, it.Reason = Keep, Naming(ReasonExcluded, g)
 			continue
 		}
-		if _, ok := firstMatch(r.Include, it.Tag); !ok {
-			it.Action, it.Reason = Keep, Naming(ReasonNotIncluded, patterns(r.Include))
+		n := p.governor(gov, it.Tag)
+		if n < 0 {
+			if len(r.Policy) > 0 {
+				it.Action, it.Reason = Keep, Because(ReasonNoRule)
+			} else {
+				it.Action, it.Reason = Keep, Naming(ReasonNotIncluded, patterns(r.Include))
+			}
 			continue
 		}
+		ru := &gov[n]
 		v, isVer := ParseSemver(it.Tag)
 		switch {
-		case r.OrderBy == OrderSemver && !isVer:
-			it.Action, it.Reason = Keep, Because(ReasonNotSemver)
+		case ru.OrderBy == OrderSemver && !isVer:
+			it.Action, it.Reason = Keep, ru.named(Because(ReasonNotSemver))
 			continue
-		case r.OrderBy != OrderSemver && it.Created.IsZero():
-			it.Action, it.Reason = Keep, Because(ReasonUnknownAge)
+		case ru.OrderBy != OrderSemver && it.Created.IsZero():
+			it.Action, it.Reason = Keep, ru.named(Because(ReasonUnknownAge))
 			continue
 		}
-		cands = append(cands, candidate{i: i, ver: v})
+		cands[n] = append(cands[n], candidate{i: i, ver: v})
 	}
+	for n := range gov {
+		p.rank(&gov[n], cands[n])
+	}
+}
+
+// governor is the index of the rule that governs an ordinary tag: the
+// first whose Include matches it and whose Exclude does not; -1: none.
+func (p *planner) governor(gov []Rule, tag string) int {
+	for n := range gov {
+		if _, ok := firstMatch(gov[n].Include, tag); !ok {
+			continue
+		}
+		if _, ok := firstMatch(gov[n].Exclude, tag); ok {
+			continue
+		}
+		return n
+	}
+	return -1
+}
+
+// named is the reason with the rule named, when it is a policy file's.
+func (ru *Rule) named(reason Reason) Reason {
+	reason.Rule, reason.RuleLabel = ru.N, ru.Label
+	return reason
+}
+
+// rank applies rules 4 and 5 to the candidates of one rule: sorted newest
+// first, the first Keep kept, the rest deleted unless keep-semver (the
+// rule's, then the input's across rules) or older-than keeps them.
+func (p *planner) rank(ru *Rule, cands []candidate) {
+	r := p.rules
 	// Tag names are unique, so the order is total and a plain sort suffices.
 	sort.Slice(cands, func(a, b int) bool {
 		x, y := &p.items[cands[a].i], &p.items[cands[b].i]
-		if r.OrderBy == OrderSemver {
+		if ru.OrderBy == OrderSemver {
 			if c := cands[a].ver.Compare(cands[b].ver); c != 0 {
 				return c > 0
 			}
@@ -314,37 +379,40 @@ func (p *planner) selectTags() {
 	})
 	by := RankByCreated
 	switch {
-	case r.OrderBy == OrderSemver:
+	case ru.OrderBy == OrderSemver:
 		by = RankByVersion
 	case p.pushed:
 		by = RankByPushTime
 	}
 	for rank, c := range cands {
 		it := &p.items[c.i]
-		pos := Rank{N: rank + 1, Of: len(cands), By: by, Keep: r.Keep}
-		if rank < r.Keep {
-			it.Action, it.Reason = Keep, Reason{Kind: ReasonWithinKeep, Rank: pos}
-			continue
+		pos := Rank{N: rank + 1, Of: len(cands), By: by, Keep: ru.Keep}
+		keep, del := func(reason Reason) { it.Action, it.Reason = Keep, ru.named(reason) }, func(reason Reason) { it.Action, it.Reason = Delete, ru.named(reason) }
+		switch {
+		case rank < ru.Keep:
+			keep(Reason{Kind: ReasonWithinKeep, Rank: pos})
+		case ru.KeepSemver != nil && c.ver != nil && ru.KeepSemver.Check(c.ver):
+			keep(Naming(ReasonKeepSemver, ru.KeepSemverText))
+		case len(r.Policy) > 0 && r.KeepSemver != nil && c.ver != nil && r.KeepSemver.Check(c.ver):
+			keep(Naming(ReasonKeepSemver, r.KeepSemverText))
+		case ru.OlderThan > 0 && it.Created.IsZero():
+			keep(Because(ReasonUnknownAge))
+		case ru.OlderThan > 0 && p.in.Now.Sub(it.Created) <= ru.OlderThan:
+			keep(Reason{Kind: ReasonNotOlder, Rank: pos, Age: p.in.Now.Sub(it.Created), OlderThan: ru.OlderThanText})
+		case ru.OlderThan > 0:
+			del(Reason{Kind: ReasonOlder, Rank: pos, Age: p.in.Now.Sub(it.Created), OlderThan: ru.OlderThanText})
+		default:
+			del(Reason{Kind: ReasonBeyondKeep, Rank: pos})
 		}
-		if r.KeepSemver != nil && c.ver != nil && r.KeepSemver.Check(c.ver) {
-			it.Action, it.Reason = Keep, Naming(ReasonKeepSemver, r.KeepSemverText)
-			continue
-		}
-		if r.OlderThan > 0 {
-			if it.Created.IsZero() {
-				it.Action, it.Reason = Keep, Because(ReasonUnknownAge)
-				continue
-			}
-			age := p.in.Now.Sub(it.Created)
-			if age <= r.OlderThan {
-				it.Action, it.Reason = Keep, Reason{Kind: ReasonNotOlder, Rank: pos, Age: age, OlderThan: r.OlderThanText}
-				continue
-			}
-			it.Action, it.Reason = Delete, Reason{Kind: ReasonOlder, Rank: pos, Age: age, OlderThan: r.OlderThanText}
-			continue
-		}
-		it.Action, it.Reason = Delete, Reason{Kind: ReasonBeyondKeep, Rank: pos}
 	}
+}
+
+// protected reports whether protect-images names the tag. A tag left on a
+// placeholder is not: its image is gone already (ReasonPlaceholder), and
+// so is a placeholder digest's.
+func (p *planner) protected(it Item) bool {
+	_, ok := p.in.ProtectTags[it.Tag]
+	return ok && it.Digest != "" && !p.placeholder(it.Digest)
 }
 
 // placeholder reports whether d is a placeholder image.
@@ -393,9 +461,10 @@ func (p *planner) edges(d string) []struct{ to, kind string } {
 }
 
 // closure walks the graph from the roots, breadth first, and records how
-// each digest was first reached. The tags are walked first and the pinned
-// digests after, so reasons name a tag whenever one reaches the digest.
-func (p *planner) closure(roots []Item, pinned []string) map[string]reach {
+// each digest was first reached. The tags are walked first, then (for what
+// keeps: keeps set) the digests protect-images names, then the pinned
+// digests, so reasons name a tag whenever one reaches the digest.
+func (p *planner) closure(roots []Item, pinned []string, keeps bool) map[string]reach {
 	seen := map[string]reach{}
 	var queue []string
 	bfs := func() {
@@ -410,7 +479,7 @@ func (p *planner) closure(roots []Item, pinned []string) map[string]reach {
 				if prev := seen[d]; prev.kind == viaAttached {
 					kind = viaAttached // a child of a signature is still the signature's
 				}
-				seen[e.to] = reach{root: seen[d].root, pinned: seen[d].pinned, kind: kind}
+				seen[e.to] = reach{root: seen[d].root, pinned: seen[d].pinned, kind: kind, protect: seen[d].protect}
 				queue = append(queue, e.to)
 			}
 		}
@@ -418,10 +487,28 @@ func (p *planner) closure(roots []Item, pinned []string) map[string]reach {
 	for _, r := range roots {
 		if _, ok := seen[r.Digest]; r.Digest != "" && !ok {
 			seen[r.Digest] = reach{root: r.Tag, kind: viaTag}
+			if r.Reason.Kind == ReasonProtectImages {
+				seen[r.Digest] = reach{root: r.Tag, kind: viaTag, protect: p.in.ProtectTags[r.Tag]}
+			}
 			queue = append(queue, r.Digest)
 		}
 	}
 	bfs()
+	if keeps {
+		// What protect-images names by digest is kept with what keeps.
+		var ds []string
+		for d := range p.in.ProtectDigests {
+			ds = append(ds, d)
+		}
+		sort.Strings(ds)
+		for _, d := range ds {
+			if _, ok := seen[d]; !ok && !p.placeholder(d) {
+				seen[d] = reach{kind: viaTag, protect: p.in.ProtectDigests[d]}
+				queue = append(queue, d)
+			}
+		}
+		bfs()
+	}
 	for _, d := range pinned {
 		if _, ok := seen[d]; d != "" && !ok {
 			seen[d] = reach{pinned: true, kind: viaTag}
@@ -458,7 +545,7 @@ func (p *planner) resolve() *Plan {
 	// Attached tags whose subject no ordinary tag reaches decide for
 	// themselves (orphans, subjects without tags); the others follow
 	// their subject, decided below.
-	fromPlain := p.closure(plain, nil)
+	fromPlain := p.closure(plain, nil, false)
 	var free []Item
 	for _, it := range p.items {
 		if it.Subject != "" && it.Digest != "" {
@@ -467,7 +554,7 @@ func (p *planner) resolve() *Plan {
 			}
 		}
 	}
-	fromFree := p.closure(free, nil)
+	fromFree := p.closure(free, nil, false)
 	var followers []int
 	for i := range p.items {
 		it := &p.items[i]
@@ -481,6 +568,11 @@ func (p *planner) resolve() *Plan {
 			if it.Digest != "" {
 				keptRoots = append(keptRoots, *it)
 			}
+			continue
+		}
+		if p.protected(*it) {
+			it.Action, it.Reason = Keep, Because(ReasonProtectImages)
+			keptRoots = append(keptRoots, *it)
 			continue
 		}
 		if it.Digest != "" && p.placeholder(it.Digest) {
@@ -530,12 +622,12 @@ func (p *planner) resolve() *Plan {
 	// The followers go with their subject. They are reached through their
 	// subject, so they are not roots of their own, except those whose
 	// subject nothing reaches.
-	kept, doomed := p.closure(keptRoots, p.in.Pinned), p.closure(delRoots, nil)
+	kept, doomed := p.closure(keptRoots, p.in.Pinned, true), p.closure(delRoots, nil, false)
 	var strays []Item
 	for _, i := range followers {
 		it := &p.items[i]
 		if r, ok := kept[it.Subject]; ok {
-			it.Action, it.Reason = Keep, Reason{Kind: ReasonAttachedKept, Name: r.root, Pinned: r.pinned}
+			it.Action, it.Reason = Keep, keptBy(ReasonAttachedKept, r)
 		} else if r, ok := doomed[it.Subject]; ok {
 			it.Action, it.Reason = Delete, Naming(ReasonAttachedDeleted, r.root)
 		} else {
@@ -544,7 +636,7 @@ func (p *planner) resolve() *Plan {
 		}
 	}
 	if len(strays) > 0 {
-		kept = p.closure(append(keptRoots, strays...), p.in.Pinned)
+		kept = p.closure(append(keptRoots, strays...), p.in.Pinned, true)
 	}
 
 	// Rule 6: delete by digest only what nothing kept reaches.
@@ -554,6 +646,12 @@ func (p *planner) resolve() *Plan {
 			if _, ok := keptTagOn[it.Digest]; !ok {
 				keptTagOn[it.Digest] = it.Tag
 			}
+		}
+	}
+	for _, it := range p.items {
+		// A protected tag on the digest is the one named.
+		if it.Reason.Kind == ReasonProtectImages {
+			keptTagOn[it.Digest] = it.Tag
 		}
 	}
 	for i := range p.items {
@@ -575,14 +673,18 @@ func (p *planner) resolve() *Plan {
 		// the pinned digests (the first plan's kept ones) only when no tag
 		// does, so both looks give the same reason.
 		switch on := keptTagOn[it.Digest]; {
+		case on != "" && p.in.ProtectTags[on] != "":
+			it.Reason = Reason{Kind: ReasonSharesDigest, Name: p.in.ProtectTags[on], Protect: true}
 		case on != "":
 			it.Reason = Naming(ReasonSharesDigest, on)
+		case r.kind == viaTag && r.protect != "":
+			it.Reason = keptBy(ReasonSharesDigest, r)
 		case r.pinned:
 			it.Reason = Reason{Kind: ReasonSharesDigest, Pinned: true}
 		case r.kind == viaChild:
-			it.Reason = Naming(ReasonChildOfKept, r.root)
+			it.Reason = keptBy(ReasonChildOfKept, r)
 		default:
-			it.Reason = Naming(ReasonAttachedKept, r.root)
+			it.Reason = keptBy(ReasonAttachedKept, r)
 		}
 		// Where single tags can be deleted, it would go by tag: say why not.
 		it.Reason.NoTagDelete = true

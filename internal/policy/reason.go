@@ -92,6 +92,13 @@ const (
 	// ReasonChanged: "changed during run" (rule 7, the second look).
 	ReasonChanged
 
+	// ReasonNoRule: "no rule matches" (a policy file: no rule whose
+	// repositories match the repository has tags that match the tag).
+	ReasonNoRule
+	// ReasonProtectImages: "protected by protect-images" (the tag is
+	// named by a protect-images reference; it takes no keep slot).
+	ReasonProtectImages
+
 	reasonEnd // one past the last kind, for the test that every kind has words
 )
 
@@ -155,6 +162,15 @@ type Reason struct {
 	NoTagDelete bool
 	// Text is the registry's own words, for ReasonProtected.
 	Text string
+	// Rule and RuleLabel name the policy file's rule that governs the tag
+	// (Rule.N, Rule.Label); String prefixes "rule N (label): ". Zero: the
+	// inputs' one rule, named by no reason.
+	Rule      int
+	RuleLabel string
+	// Protect: what the reason names (Name) is a protect-images reference;
+	// String says "protected <Name>" where it would say "kept tag <Name>",
+	// "kept index <Name>" or "kept <Name>".
+	Protect bool
 }
 
 // Because is the Reason of kind k with nothing to name.
@@ -207,6 +223,9 @@ func (r Reason) String() string {
 		s = beyond
 	case ReasonAttachedKept:
 		s = "attached to kept " + name
+		if r.Protect {
+			s = "attached to protected " + name
+		}
 	case ReasonAttachedDeleted:
 		s = "attached to deleted " + name
 	case ReasonAttachedUntagged:
@@ -219,8 +238,14 @@ func (r Reason) String() string {
 		s = "subject " + name + " could not be checked"
 	case ReasonSharesDigest:
 		s = "shares digest with kept tag " + name
+		if r.Protect {
+			s = "shares digest with protected " + name
+		}
 	case ReasonChildOfKept:
 		s = "child of kept index " + name
+		if r.Protect {
+			s = "child of protected " + name
+		}
 	case ReasonChildOfDeleted:
 		s = "child of deleted index " + name
 	case ReasonAttestationOf:
@@ -229,9 +254,16 @@ func (r Reason) String() string {
 		s = "the registry refused to delete the single tag"
 	case ReasonChanged:
 		s = "changed during run"
+	case ReasonNoRule:
+		s = "no rule matches"
+	case ReasonProtectImages:
+		s = "protected by protect-images"
 	}
 	if r.NoTagDelete {
 		s += " (this registry cannot delete a single tag)"
+	}
+	if r.Rule > 0 {
+		s = fmt.Sprintf("rule %d (%s): %s", r.Rule, r.RuleLabel, s)
 	}
 	return s
 }

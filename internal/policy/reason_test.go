@@ -42,6 +42,12 @@ func TestReasonText(t *testing.T) {
 		{Naming(ReasonAttestationOf, "multi"), "attestation of deleted multi"},
 		{Because(ReasonTagDeleteRefused), "the registry refused to delete the single tag"},
 		{Because(ReasonChanged), "changed during run"},
+		{Because(ReasonNoRule), "no rule matches"},
+		{Because(ReasonProtectImages), "protected by protect-images"},
+		{Reason{Kind: ReasonBeyondKeep, Rank: Rank{N: 7, Of: 9, Keep: 5}, Rule: 2, RuleLabel: "team/** pr-*"}, "rule 2 (team/** pr-*): rank 7 of 9 by created, beyond keep=5"},
+		{Reason{Kind: ReasonSharesDigest, Name: "app:v1", Protect: true, NoTagDelete: true}, "shares digest with protected app:v1 (this registry cannot delete a single tag)"},
+		{Reason{Kind: ReasonAttachedKept, Name: "app@sha256:a", Protect: true}, "attached to protected app@sha256:a"},
+		{Reason{Kind: ReasonChildOfKept, Name: "app:v1", Protect: true}, "child of protected app:v1"},
 		{Reason{}, ""},
 	}
 	seen := map[ReasonKind]bool{}

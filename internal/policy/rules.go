@@ -91,6 +91,52 @@ type Rules struct {
 	DeleteOrphans bool
 	// AgeSource decides what a tag's age is. The default is AgeAuto.
 	AgeSource AgeSource
+	// Policy, when set, are the rules of a policy file whose repositories
+	// match this repository, in the file's order (README's "Policy file").
+	// Each ordinary tag is governed by the first rule whose Include
+	// matches it and whose Exclude does not; ranking and keep count within
+	// that rule; a tag no rule governs is kept (ReasonNoRule). Keep,
+	// OlderThan, Include and OrderBy above are then unused, while Exclude
+	// and KeepSemver still apply to every tag, across rules. Empty: the
+	// fields above are the one rule.
+	Policy []Rule
+}
+
+// Rule is one rule of a policy file: which tags it governs (Include,
+// Exclude) and rules 3-5 over them, each field with the meaning of the
+// Rules field of that name.
+type Rule struct {
+	// N is the rule's 1-based number in the file; reasons name it.
+	N int
+	// Label is how reasons name the rule after its number: its
+	// repositories and tags patterns ("team/** pr-*").
+	Label string
+	// Include are the tags globs (the default is `*`); Exclude the
+	// rule's exclude-tags: a tag that matches one is not the rule's.
+	Include, Exclude []Glob
+	// Keep, OlderThan, KeepSemver and OrderBy are rules 4 and 5 within
+	// the rule.
+	Keep           int
+	OlderThan      time.Duration
+	OlderThanText  string
+	KeepSemver     *semver.Constraints
+	KeepSemverText string
+	OrderBy        Order
+	// DeleteUntagged and KeepUntagged are the rule's delete-untagged and
+	// keep-untagged, for the untagged manifests of a repository whose
+	// first matching rule it is.
+	DeleteUntagged bool
+	KeepUntagged   int
+}
+
+// governing are the rules the planner ranks by: the policy's, or the one
+// rule the inputs form (number 0, named by no reason).
+func (r Rules) governing() []Rule {
+	if len(r.Policy) > 0 {
+		return r.Policy
+	}
+	return []Rule{{Include: r.Include, Keep: r.Keep, OlderThan: r.OlderThan, OlderThanText: r.OlderThanText,
+		KeepSemver: r.KeepSemver, KeepSemverText: r.KeepSemverText, OrderBy: r.OrderBy}}
 }
 
 // ParseSemver parses a tag as a full semantic version
