@@ -439,7 +439,7 @@ func Sweep(ctx context.Context, c *config.Config, reg Registry, env Env) int {
 		Registry: c.Host, Repositories: c.Repositories, Rules: c.Rules, DryRun: c.DryRun,
 		Concurrency: c.Concurrency, Limiter: reg.Limiter, Now: env.Now, Log: log, MaxDeletions: c.MaxDeletions,
 		Shard: c.Shard, Shards: c.Shards, Progress: 5 * time.Second, Observer: runner.Observer(log),
-		Policy: policyOf(c), Provider: string(c.Provider),
+		Policy: policyOf(c), Provider: string(c.Provider), Protect: protectOf(c), ProtectElsewhere: c.ProtectElsewhere,
 	}
 	if journal != nil {
 		opts.Undo = journal
@@ -471,7 +471,36 @@ func policyOf(c *config.Config) report.Policy {
 		Repositories: c.Repositories, Keep: c.Keep, OlderThan: c.OlderThanText, IncludeTags: c.IncludeTags,
 		ExcludeTags: c.ExcludeTags, KeepSemver: c.KeepSemver, OrderBy: c.OrderBy, DeleteOrphans: c.DeleteOrphans,
 		Provider: string(c.Provider), AgeSource: ageSource(c), MaxDeletions: c.MaxDeletions, Timeout: c.TimeoutText, Shard: shardText(c),
+		PolicyFile: c.PolicyFile, Rules: rulesOf(c), ProtectImages: protectTexts(c),
 	}
+}
+
+// rulesOf echoes the policy file's rules, as written with their defaults.
+func rulesOf(c *config.Config) []report.PolicyRule {
+	var out []report.PolicyRule
+	for i, r := range c.PolicyRules {
+		out = append(out, report.PolicyRule{Rule: i + 1, Repositories: r.Repositories, Tags: r.Tags, ExcludeTags: r.ExcludeTags,
+			Keep: r.Keep, OlderThan: r.OlderThan, KeepSemver: r.KeepSemver, OrderBy: r.OrderBy,
+			DeleteUntagged: r.DeleteUntagged, KeepUntagged: r.KeepUntagged})
+	}
+	return out
+}
+
+// protectOf hands protect-images to the engine.
+func protectOf(c *config.Config) []engine.Protect {
+	var out []engine.Protect
+	for _, r := range c.Protect {
+		out = append(out, engine.Protect{Text: r.Text, Repository: r.Repository, Tag: r.Tag, Digest: r.Digest})
+	}
+	return out
+}
+
+func protectTexts(c *config.Config) []string {
+	var out []string
+	for _, r := range c.Protect {
+		out = append(out, r.Text)
+	}
+	return out
 }
 
 // finish writes what the run did: the report file, the log lines, the

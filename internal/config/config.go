@@ -1,6 +1,7 @@
 // Package config turns the inputs (flags, TAGSWEEP_* and INPUT_* variables,
 // resolved by the caller) into a validated Config. It reads no
-// environment and sends no request; the only I/O is reading ca-file.
+// environment and sends no request; the only I/O is reading ca-file,
+// policy-file and a protect-images @path.
 package config
 
 import (
@@ -63,6 +64,8 @@ var Inputs = []Input{
 	{Name: "shard", Sweep: true, List: true, Description: "i/n: handle only the repositories whose stable hash falls in shard i of n (i from 0 to n-1, or 1 to n: n is shard 0), to split a large registry over a matrix or a Kubernetes Indexed Job."},
 	{Name: "undo-file", Sweep: true, Restore: true, Description: "A real run writes here, before each deletion, what undoes it (gzip-compressed JSON lines: the manifest as served, its tags, its place in the graph, the GHCR version id), appending to an undo file there already; tagsweep restore --undo-file reads it. A path that cannot be written is refused before the first request."},
 	{Name: "timeout", Default: "0", Restore: true, Sweep: true, List: true, Description: "Bound on the whole run (Go duration or Nd, e.g. 20m, 1d); on expiry no new deletion starts, the report is written and the exit code is 1. 0: none."},
+	{Name: "protect-images", Sweep: true, Description: "Image references never deleted, nor anything they reach (children, referrers, attached tags): repo:tag, repo@sha256:…, with or without this registry's host (another registry's are ignored); a list, or @path to a file of references separated by whitespace or newlines (# starts a comment)."},
+	{Name: "policy-file", Sweep: true, Description: "A YAML file of ordered rules (repositories, tags, exclude-tags, keep, older-than, keep-semver, order-by, delete-untagged, keep-untagged) for one run over many repositories; schema/policy-file.schema.json describes it. With it, keep, older-than, include-tags and order-by stay at their defaults."},
 }
 
 // Lookup returns the raw value of an input; an empty value means the input
@@ -104,6 +107,15 @@ type Config struct {
 	// Caps are what the provider's registry can do (its Traits).
 	Caps      provider.Caps
 	AgeSource policy.AgeSource
+
+	// PolicyFile is the policy-file input, and PolicyRules its rules as
+	// written (Rules.Policy holds them compiled).
+	PolicyFile  string
+	PolicyRules []FileRule
+	// Protect are the protect-images references to this registry;
+	// ProtectElsewhere counts those to other registries, ignored.
+	Protect          []Ref
+	ProtectElsewhere int
 
 	Rules policy.Rules
 }
@@ -188,8 +200,7 @@ func load(get Lookup, m mode, kinds provider.Table) (*Config, error) {
 		c.Repositories = []string{"**"}
 	}
 	for _, r := range c.Repositories {
-		gc := glob.Compiler{Separators: []rune{'/'}, Globstar: true}
-		if _, err := gc.Compile(r); err != nil {
+		if _, err := repoGlob(r); err != nil {
 			bad("repositories", r, "is not a valid glob: "+err.Error())
 		}
 	}
@@ -309,11 +320,82 @@ func load(get Lookup, m mode, kinds provider.Table) (*Config, error) {
 		c.Rules.KeepSemver, c.Rules.KeepSemverText = cons, c.KeepSemver
 		c.Rules.OrderBy, c.Rules.DeleteOrphans = policy.Order(c.OrderBy), c.DeleteOrphans
 		c.Rules.AgeSource = c.AgeSource
+		c.loadPolicyFile(get, val, bad)
+		c.loadProtect(get, bad)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// repoGlob compiles a repository glob: `/` separates levels, `**` crosses
+// them.
+func repoGlob(p string) (*glob.Pattern, error) {
+	gc := glob.Compiler{Separators: []rune{'/'}, Globstar: true}
+	return gc.Compile(p)
+}
+
+// loadPolicyFile reads policy-file into Rules.Policy; a rule input set to
+// anything but its default beside it is invalid input naming both.
+func (c *Config) loadPolicyFile(get Lookup, val func(string) string, bad func(in, val, why string)) {
+	c.PolicyFile = val("policy-file")
+	if c.PolicyFile == "" {
+		return
+	}
+	raw, rules, err := ReadPolicyFile(c.PolicyFile)
+	if err != nil {
+		bad("policy-file", c.PolicyFile, err.Error())
+	}
+	for _, name := range RuleInputs {
+		for _, in := range Inputs {
+			v := strings.TrimSpace(get(name))
+			if in.Name != name || v == "" {
+				continue
+			}
+			same := v == in.Default
+			if in.Bool {
+				a, _ := parseBool(v)
+				b, _ := parseBool(in.Default)
+				same = a == b
+			}
+			if !same {
+				bad(name, v, "cannot be set together with policy-file "+c.PolicyFile+": set "+name+" in the file's rules")
+			}
+		}
+	}
+	if c.Caps.LowerCaseNames {
+		for i := range rules {
+			for j, r := range rules[i].Repositories {
+				rules[i].Repositories[j] = strings.ToLower(r)
+			}
+		}
+	}
+	c.PolicyRules, c.Rules.Policy = raw, rules
+}
+
+// loadProtect reads protect-images: the references to this registry.
+func (c *Config) loadProtect(get Lookup, bad func(in, val, why string)) {
+	v := strings.TrimSpace(get("protect-images"))
+	if v == "" {
+		return
+	}
+	items, err := ProtectList(v)
+	if err != nil {
+		bad("protect-images", v, err.Error())
+		return
+	}
+	for _, item := range items {
+		host, ref, err := ParseRef(item)
+		switch {
+		case err != nil:
+			bad("protect-images", item, "is not an image reference: "+err.Error())
+		case host != "" && host != c.Host:
+			c.ProtectElsewhere++
+		default:
+			c.Protect = append(c.Protect, ref)
+		}
+	}
 }
 
 func globs(input string, ps []string, bad func(in, val, why string)) ([]policy.Glob, error) {

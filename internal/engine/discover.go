@@ -88,8 +88,21 @@ func (e *Engine) matching(ctx context.Context) ([]string, []string, error) {
 	var out []string
 	if allLiteral {
 		for _, p := range e.o.Repositories {
-			if !seen[p] {
+			if !seen[p] && e.byPolicy(p) {
 				seen[p] = true
+				out = append(out, p)
+			}
+		}
+		sort.Strings(out)
+		return out, nil, nil
+	}
+	if names, ok := e.policyLiterals(); ok {
+		// Every rule names its repositories: those within the
+		// repositories globs are the scope, and no catalog is read.
+		for _, p := range names {
+			if !seen[p] && matchesAny(e.o.Repositories, p) {
+				seen[p] = true
+				e.literal[p] = true
 				out = append(out, p)
 			}
 		}
@@ -110,7 +123,7 @@ func (e *Engine) matching(ctx context.Context) ([]string, []string, error) {
 	}
 	for _, r := range all {
 		for _, g := range gs {
-			if g.Match(r) && !seen[r] {
+			if g.Match(r) && !seen[r] && e.byPolicy(r) {
 				seen[r] = true
 				out = append(out, r)
 			}

@@ -80,6 +80,11 @@ type Options struct {
 	// Provider names the provider in the undo entries, whose handles
 	// (Backend is a registry.Handles) they hold.
 	Provider string
+	// Protect are the protect-images references to this registry:
+	// nothing they reach is deleted. ProtectElsewhere counts those to
+	// other registries, ignored. The default is none.
+	Protect          []Protect
+	ProtectElsewhere int
 }
 
 // Journal takes the undo entries of a run (an *undo.Writer).
@@ -104,6 +109,10 @@ type Engine struct {
 	reposDone, tagsRead, tagsDeleted atomic.Int64
 	// inexact: an untagged listing failed, so reclaimed-bytes may over-count.
 	inexact atomic.Bool
+	// prot tracks what protect-images matched; rules what each policy
+	// file rule governed.
+	prot  protection
+	rules ruleCounts
 }
 
 // New returns an engine. In dry-run the backend is wrapped so that it
@@ -144,7 +153,8 @@ func New(b registry.Backend, o Options) *Engine {
 			literal[p] = true
 		}
 	}
-	return &Engine{o: o, work: newPool(b, o.Concurrency), obs: o.Observer, literal: literal, handles: handles}
+	return &Engine{o: o, work: newPool(b, o.Concurrency), obs: o.Observer, literal: literal, handles: handles,
+		prot: protection{matched: map[string]bool{}, planned: map[string]bool{}}}
 }
 
 // Limiter is the bound on requests in flight that the backends must share:
@@ -188,6 +198,8 @@ func (e *Engine) Run(ctx context.Context) *report.Report {
 		rep.Errors = append(rep.Errors, "the run stopped early: "+stopped(ctx))
 	}
 	rep.Repositories = results
+	rep.Protection = e.protectionReport(repos)
+	e.rules.into(&rep.Policy)
 	rep.Warnings = append(rep.Warnings, warns.list...)
 	slices.Sort(rep.Warnings)
 	rep.Warnings = slices.Compact(rep.Warnings)

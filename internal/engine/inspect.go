@@ -76,7 +76,7 @@ func (s *snapshot) warn(format string, args ...any) {
 func (e *Engine) inspect(ctx context.Context, repo string, listed []image.Tag) *snapshot {
 	s := newSnapshot(listed)
 	e.readTags(ctx, repo, s, listed)
-	e.walk(ctx, repo, s)
+	e.walk(ctx, repo, s, e.protectDigests(repo))
 	e.checkSubjects(ctx, repo, s)
 	return s
 }
@@ -151,8 +151,11 @@ func (e *Engine) readTags(ctx context.Context, repo string, s *snapshot, listed 
 }
 
 // walk fetches the children and referrers of what readTags read, breadth
-// first, each digest once.
-func (e *Engine) walk(ctx context.Context, repo string, s *snapshot) {
+// first, each digest once, and of the digests protect-images names there
+// (protected: fetched with the first children; one that does not exist is
+// no warning, the summary lists it as matching nothing).
+func (e *Engine) walk(ctx context.Context, repo string, s *snapshot, protected []string) {
+	quiet := map[string]bool{}
 	asked := map[string]bool{}
 	frontier := make([]string, 0, len(s.manifests))
 	for d := range s.manifests {
@@ -160,7 +163,7 @@ func (e *Engine) walk(ctx context.Context, repo string, s *snapshot) {
 	}
 	sort.Strings(frontier)
 	referrersAPI := true
-	for depth := 0; len(frontier) > 0 && depth < maxDepth; depth++ {
+	for depth := 0; (len(frontier) > 0 || (depth == 0 && len(protected) > 0)) && depth < maxDepth; depth++ {
 		var next []string
 		add := func(d string) {
 			s.mu.Lock()
@@ -175,6 +178,14 @@ func (e *Engine) walk(ctx context.Context, repo string, s *snapshot) {
 				add(c)
 			}
 		}
+		if depth == 0 {
+			for _, d := range protected {
+				if _, ok := s.manifests[d]; !ok && !asked[d] {
+					quiet[d] = true
+				}
+				add(d)
+			}
+		}
 		if referrersAPI {
 			referrersAPI = e.readReferrers(ctx, repo, s, frontier, add)
 		}
@@ -184,6 +195,7 @@ func (e *Engine) walk(ctx context.Context, repo string, s *snapshot) {
 			g.Go(func(b registry.Backend) error {
 				m, err := b.Manifest(ctx, repo, d)
 				switch {
+				case errors.Is(err, registry.ErrNotFound) && quiet[d]:
 				case errors.Is(err, registry.ErrNotFound):
 					// A broken index (a child deleted by hand, or by the GC
 					// of registry 2.8) or a stale referrers listing: there is

@@ -42,6 +42,8 @@ func (e *Engine) finish(ctx context.Context, x *execution) (out report.Repositor
 		}
 	}
 	x.execute(ctx)
+	e.protected(x.plan)
+	e.rules.count(x.plan)
 	out.Tags = x.report()
 	out.ReclaimedBytes = x.reclaimed
 	out.StillStored = x.stillStored()

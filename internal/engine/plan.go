@@ -18,7 +18,9 @@ import (
 type execution struct {
 	e    *Engine
 	repo string
-	plan *policy.Plan
+	// rules are the policy for this repository (Engine.rulesFor).
+	rules policy.Rules
+	plan  *policy.Plan
 	snap *snapshot
 	in   policy.Input
 	// blocked: nothing is deleted, for this reason.
@@ -46,7 +48,7 @@ type execution struct {
 // plan lists, inspects and plans one repository. The execution it returns
 // carries the plan (or the error that stopped the repository) to finish.
 func (e *Engine) plan(ctx context.Context, name string, warns *warnings) *execution {
-	x := &execution{e: e, repo: name}
+	x := &execution{e: e, repo: name, rules: e.rulesFor(name)}
 	listed, err := call(e.work, func(b registry.Backend) ([]image.Tag, error) { return b.Tags(ctx, name) })
 	if errors.Is(err, registry.ErrNotFound) && e.literal[name] {
 		listed, err = nil, nil // said below, as for an empty listing
@@ -69,11 +71,12 @@ func (e *Engine) plan(ctx context.Context, name string, warns *warnings) *execut
 	e.readUntagged(ctx, name, snap)
 	warns.add(snap.warnings...)
 	in := snap.input(e.o.Now())
+	e.protect(name, &in, snap.manifests)
 
 	// Plan as if single tags can be deleted; ask the registry only when
 	// the plan needs it, and plan again if it cannot.
 	in.TagDelete = true
-	plan := policy.Make(e.o.Rules, in)
+	plan := policy.Make(x.rules, in)
 	asked := plan.NeedsTagDelete()
 	if asked {
 		ok, err := call(e.work, func(b registry.Backend) (bool, error) { return b.TagDeleteSupported(ctx, name) })
@@ -83,12 +86,12 @@ func (e *Engine) plan(ctx context.Context, name string, warns *warnings) *execut
 			// the user learns why (digest deletes fail with the same).
 			warns.add(err.Error())
 			in.TagDelete = false
-			plan = policy.Make(e.o.Rules, in)
+			plan = policy.Make(x.rules, in)
 		case err != nil:
 			warns.add(fmt.Sprintf("%s: could not tell whether the registry deletes single tags (%v); assuming it does", name, err))
 		case !ok:
 			in.TagDelete = false
-			plan = policy.Make(e.o.Rules, in)
+			plan = policy.Make(x.rules, in)
 		}
 	}
 	x.logf("%s: %s, %d to delete", name, report.Count(len(plan.Items), "tag"), plan.Deletes())

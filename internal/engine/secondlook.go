@@ -28,14 +28,14 @@ func (x *execution) secondLook(ctx context.Context) error {
 		return err
 	}
 
-	plan := policy.Make(e.o.Rules, in)
+	plan := policy.Make(x.rules, in)
 	if plan.NeedsTagDelete() && in.TagDelete && !x.asked {
 		// The first plan did not need to ask; this one does.
 		x.asked = true
 		ok, err := call(e.work, func(b registry.Backend) (bool, error) { return b.TagDeleteSupported(ctx, x.repo) })
 		if err == nil && !ok {
 			in.TagDelete = false
-			plan = policy.Make(e.o.Rules, in)
+			plan = policy.Make(x.rules, in)
 		}
 	}
 	if err := x.checkAgainst(plan); err != nil {

@@ -108,6 +108,10 @@ type Rules struct {
 type Rule struct {
 	// N is the rule's 1-based number in the file; reasons name it.
 	N int
+	// Repositories are the rule's repository globs. The planner does not
+	// read them: it plans one repository, and is given (in Rules.Policy)
+	// only the rules whose Repositories match it.
+	Repositories []string
 	// Label is how reasons name the rule after its number: its
 	// repositories and tags patterns ("team/** pr-*").
 	Label string

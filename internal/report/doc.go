@@ -168,6 +168,8 @@ func (r *Report) doc() doc {
 	}
 	d = append(d, &para{line{txt("Registry "), verbatim(r.Registry)}})
 	d = append(d, &para{r.policyLine()})
+	d = append(d, r.rulesBlocks()...)
+	d = append(d, r.protectionBlocks()...)
 
 	for _, repo := range r.Repositories {
 		d = append(d, r.repositoryBlocks(repo, deleted)...)
@@ -222,9 +224,77 @@ func (r *Report) doc() doc {
 	return d
 }
 
+// rulesBlocks are the policy file's rules: a table of rule, repositories,
+// tags, keep, older-than, the tags each governed and deleted.
+func (r *Report) rulesBlocks() doc {
+	p := r.Policy
+	if len(p.Rules) == 0 {
+		return nil
+	}
+	deleted := "deleted"
+	if r.DryRun {
+		deleted = "would delete"
+	}
+	t := &table{caption: line{txt("Policy file "), verbatim(p.PolicyFile)},
+		cols: []column{{title: "rule", right: true}, {title: "repositories", kind: colName}, {title: "tags", kind: colName},
+			{title: "keep", right: true}, {title: "older-than", kind: colFixed}, {title: "tags governed", right: true}, {title: deleted, right: true}}}
+	for _, ru := range p.Rules {
+		tags := strings.Join(ru.Tags, ", ")
+		if len(ru.ExcludeTags) > 0 {
+			tags += " but " + strings.Join(ru.ExcludeTags, ", ")
+		}
+		older := ru.OlderThan
+		if older == "" {
+			older = "-"
+		}
+		t.rows = append(t.rows, row{cells: []span{txtf("%d", ru.Rule), verbatim(strings.Join(ru.Repositories, ", ")), verbatim(tags),
+			txtf("%d", ru.Keep), txt(older), txtf("%d", ru.Governed), txtf("%d", ru.Deleted)}})
+	}
+	return doc{t}
+}
+
+// protectionBlocks say what protect-images protected, and list the
+// references that matched nothing.
+func (r *Report) protectionBlocks() doc {
+	pr := r.Protection
+	if pr == nil {
+		return nil
+	}
+	l := line{bold("protect-images"), txtf(": %s matched (of %d), %s kept for them", Count(pr.Matched, "reference"), pr.References, Count(pr.Tags, "tag"))}
+	if pr.Elsewhere > 0 {
+		l = append(l, txtf("; %s to other registries ignored", Count(pr.Elsewhere, "reference")))
+	}
+	d := doc{&para{append(l, txt("."))}}
+	if len(pr.Unmatched) > 0 {
+		var items []line
+		for _, u := range pr.Unmatched {
+			items = append(items, line{verbatim(u)})
+		}
+		d = append(d, &para{line{txtf("%s matched nothing:", Count(len(pr.Unmatched), "protected reference"))}}, &list{items})
+	}
+	return d
+}
+
 // policyLine says the policy in one sentence.
 func (r *Report) policyLine() line {
 	p := r.Policy
+	if len(p.Rules) > 0 {
+		out := line{bold("Policy"), txt(": repositories ")}
+		for i, s := range p.Repositories {
+			if i > 0 {
+				out = append(out, txt(", "))
+			}
+			out = append(out, verbatim(s))
+		}
+		out = append(out, txtf("; the %s of policy file ", Count(len(p.Rules), "rule")), verbatim(p.PolicyFile), txt(", the first that matches a tag governs it"))
+		if len(p.ExcludeTags) > 0 {
+			out = append(out, txt("; exclude-tags "), verbatim(strings.Join(p.ExcludeTags, ", ")))
+		}
+		if p.KeepSemver != "" {
+			out = append(out, txt("; always keep versions "), verbatim(p.KeepSemver))
+		}
+		return append(out, txt("."))
+	}
 	by := p.OrderBy
 	if by == "created" && p.AgeSource == "pushed" {
 		by = "push time"

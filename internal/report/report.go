@@ -51,6 +51,8 @@ type Report struct {
 	Cap *Cap `json:"maxDeletionsRefused,omitempty"`
 	// Undo is set when the run wrote an undo file (undo-file).
 	Undo *Undo `json:"undo,omitempty"`
+	// Protection is set under protect-images.
+	Protection *Protection `json:"protection,omitempty"`
 }
 
 // Undo is the undo file a run wrote, and how to restore from it.
@@ -123,6 +125,48 @@ type Policy struct {
 	Timeout string `json:"timeout,omitempty"`
 	// Shard is the shard input ("i/n"), when set.
 	Shard string `json:"shard,omitempty"`
+	// PolicyFile is the policy-file input, and Rules its rules, in order
+	// (Keep, OlderThan, IncludeTags and OrderBy above are then unused).
+	PolicyFile string       `json:"policyFile,omitempty"`
+	Rules      []PolicyRule `json:"rules,omitempty"`
+	// ProtectImages are the protect-images references to this registry.
+	ProtectImages []string `json:"protectImages,omitempty"`
+}
+
+// PolicyRule is one rule of a policy file as written (defaults filled),
+// with what it governed in this run.
+type PolicyRule struct {
+	// Rule is the rule's number, from 1.
+	Rule           int      `json:"rule"`
+	Repositories   []string `json:"repositories"`
+	Tags           []string `json:"tags"`
+	ExcludeTags    []string `json:"excludeTags,omitempty"`
+	Keep           int      `json:"keep"`
+	OlderThan      string   `json:"olderThan,omitempty"`
+	KeepSemver     string   `json:"keepSemver,omitempty"`
+	OrderBy        string   `json:"orderBy"`
+	DeleteUntagged bool     `json:"deleteUntagged,omitempty"`
+	KeepUntagged   int      `json:"keepUntagged,omitempty"`
+	// Governed counts the tags the rule governed; Deleted those of them
+	// the plan deletes (in a dry run: would delete).
+	Governed int `json:"tagsGoverned"`
+	Deleted  int `json:"deleted"`
+}
+
+// Protection is what protect-images did.
+type Protection struct {
+	// References counts the references to this registry, Matched those
+	// that named a tag or manifest of a repository of the run, Elsewhere
+	// those to other registries (ignored).
+	References int `json:"references"`
+	Matched    int `json:"matched"`
+	Elsewhere  int `json:"elsewhere,omitempty"`
+	// Tags counts the tags kept because a protected reference reaches
+	// them.
+	Tags int `json:"tags"`
+	// Unmatched are the references, to a repository the run covers or
+	// would cover, that matched nothing (a typo protects nothing).
+	Unmatched []string `json:"unmatched"`
 }
 
 // Repository is the outcome for one repository.
