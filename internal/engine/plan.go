@@ -21,8 +21,8 @@ type execution struct {
 	// rules are the policy for this repository (Engine.rulesFor).
 	rules policy.Rules
 	plan  *policy.Plan
-	snap *snapshot
-	in   policy.Input
+	snap  *snapshot
+	in    policy.Input
 	// blocked: nothing is deleted, for this reason.
 	blocked error
 	// capped: blocked by max-deletions (said once, for the run; each
