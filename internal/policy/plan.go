@@ -664,6 +664,13 @@ func (p *planner) resolve() *Plan {
 			it.Method = ByDigest
 			continue
 		}
+		if ref := p.in.ProtectDigests[it.Digest]; ref != "" && !p.placeholder(it.Digest) {
+			// Named by digest: its tags stay, for a manifest left without
+			// a tag is what a registry's garbage collector (distribution's
+			// --delete-untagged, GHCR's untagged versions) removes.
+			it.Action, it.Reason = Keep, Reason{Kind: ReasonSharesDigest, Name: ref, Protect: true}
+			continue
+		}
 		if p.in.TagDelete {
 			it.Method = ByTag
 			continue

@@ -132,15 +132,15 @@ func TestOneRulePolicyIsTheInputs(t *testing.T) {
 func TestProtectImages(t *testing.T) {
 	t.Parallel()
 	idx, amd, arm, ref, sg := dg("1"), dg("2"), dg("3"), dg("4"), dg("5")
-	old, mid, fresh, loose, lchild := dg("a"), dg("b"), dg("c"), dg("d"), dg("e")
+	old, mid, fresh, loose, lchild, pin := dg("a"), dg("b"), dg("c"), dg("d"), dg("e"), dg("f")
 	ms := manifests(index(idx, daysAgo(90), amd, arm), img(amd, daysAgo(90)), img(arm, daysAgo(90)), img(ref, time.Time{}), img(sg, time.Time{}),
-		img(old, daysAgo(80)), img(mid, daysAgo(20)), img(fresh, daysAgo(1)), index(loose, daysAgo(70), lchild), img(lchild, daysAgo(70)))
+		img(old, daysAgo(80)), img(mid, daysAgo(20)), img(fresh, daysAgo(1)), index(loose, daysAgo(70), lchild), img(lchild, daysAgo(70)), img(pin, daysAgo(85)))
 	base := Input{Now: now,
-		Tags:           tags("deployed", idx, "deployed-alias", idx, sig(idx, ".sig"), sg, "old", old, "mid", mid, "fresh", fresh, "loose", loose),
+		Tags:           tags("deployed", idx, "deployed-alias", idx, sig(idx, ".sig"), sg, "old", old, "mid", mid, "fresh", fresh, "loose", loose, "pinned", pin),
 		Manifests:      ms,
 		Referrers:      map[string][]string{idx: {ref}},
 		ProtectTags:    map[string]string{"deployed": "app:deployed"},
-		ProtectDigests: map[string]string{lchild: "app@" + lchild},
+		ProtectDigests: map[string]string{lchild: "app@" + lchild, pin: "app@" + pin},
 	}
 	cases := []struct {
 		name      string
@@ -153,11 +153,12 @@ func TestProtectImages(t *testing.T) {
 			want: map[string]string{
 				"deployed":       "keep: protected by protect-images",
 				"deployed-alias": "keep: shares digest with protected app:deployed (this registry cannot delete a single tag)",
+				"pinned":         "keep: shares digest with protected app@" + pin,
 				sig(idx, ".sig"): "keep: attached to protected app:deployed",
-				"fresh":          "keep: rank 1 of 5 by created, within keep=1",
-				"mid":            "delete/digest: rank 2 of 5 by created, beyond keep=1",
-				"loose":          "delete/digest: rank 3 of 5 by created, beyond keep=1",
-				"old":            "delete/digest: rank 4 of 5 by created, beyond keep=1",
+				"fresh":          "keep: rank 1 of 6 by created, within keep=1",
+				"mid":            "delete/digest: rank 2 of 6 by created, beyond keep=1",
+				"loose":          "delete/digest: rank 3 of 6 by created, beyond keep=1",
+				"old":            "delete/digest: rank 4 of 6 by created, beyond keep=1",
 			},
 		},
 		{
@@ -165,12 +166,13 @@ func TestProtectImages(t *testing.T) {
 			tagDelete: true,
 			want: map[string]string{
 				"deployed":       "keep: protected by protect-images",
-				"deployed-alias": "delete/tag: rank 5 of 5 by created, beyond keep=1",
+				"deployed-alias": "delete/tag: rank 6 of 6 by created, beyond keep=1",
+				"pinned":         "keep: shares digest with protected app@" + pin,
 				sig(idx, ".sig"): "keep: attached to protected app:deployed",
-				"fresh":          "keep: rank 1 of 5 by created, within keep=1",
-				"mid":            "delete/digest: rank 2 of 5 by created, beyond keep=1",
-				"loose":          "delete/digest: rank 3 of 5 by created, beyond keep=1",
-				"old":            "delete/digest: rank 4 of 5 by created, beyond keep=1",
+				"fresh":          "keep: rank 1 of 6 by created, within keep=1",
+				"mid":            "delete/digest: rank 2 of 6 by created, beyond keep=1",
+				"loose":          "delete/digest: rank 3 of 6 by created, beyond keep=1",
+				"old":            "delete/digest: rank 4 of 6 by created, beyond keep=1",
 			},
 		},
 	}
@@ -190,7 +192,7 @@ func TestProtectImages(t *testing.T) {
 					gone[d] = true
 				}
 			}
-			for _, d := range []string{idx, amd, arm, ref, sg, lchild} {
+			for _, d := range []string{idx, amd, arm, ref, sg, lchild, pin} {
 				if gone[d] {
 					t.Errorf("%s is deleted, but a protected reference reaches it", d)
 				}
