@@ -11,6 +11,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -19,7 +20,7 @@ import (
 
 var kubeDecoder = func() runtime.Decoder {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, batchv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, batchv1.AddToScheme, rbacv1.AddToScheme} {
 		if err := add(s); err != nil {
 			panic(err)
 		}
@@ -28,7 +29,7 @@ var kubeDecoder = func() runtime.Decoder {
 }()
 
 // DecodeKube decodes a multi-document YAML stream strictly into the Kubernetes
-// API types (core/v1 and batch/v1): an unknown or duplicate field, a wrong
+// API types (core/v1, batch/v1 and rbac/v1): an unknown or duplicate field, a wrong
 // type or a kind of another group is an error.
 func DecodeKube(stream []byte) ([]runtime.Object, error) {
 	var objs []runtime.Object
@@ -74,12 +75,18 @@ type Objects struct {
 	Claims     map[string]*corev1.PersistentVolumeClaim
 	CronJobs   []*batchv1.CronJob
 	Jobs       []*batchv1.Job
+	// ServiceAccounts and the RBAC objects: what a pod that reads the
+	// cluster (protect-images from kubectl) runs as.
+	ServiceAccounts map[string]*corev1.ServiceAccount
+	ClusterRoles    map[string]*rbacv1.ClusterRole
+	Bindings        []*rbacv1.ClusterRoleBinding
 }
 
 // Index sorts decoded objects by kind; a kind tagsweep's manifests do not use
 // is an error.
 func Index(objs []runtime.Object) (*Objects, error) {
-	o := &Objects{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{}, Claims: map[string]*corev1.PersistentVolumeClaim{}}
+	o := &Objects{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{}, Claims: map[string]*corev1.PersistentVolumeClaim{},
+		ServiceAccounts: map[string]*corev1.ServiceAccount{}, ClusterRoles: map[string]*rbacv1.ClusterRole{}}
 	for _, obj := range objs {
 		switch v := obj.(type) {
 		case *corev1.ConfigMap:
@@ -92,6 +99,12 @@ func Index(objs []runtime.Object) (*Objects, error) {
 			o.CronJobs = append(o.CronJobs, v)
 		case *batchv1.Job:
 			o.Jobs = append(o.Jobs, v)
+		case *corev1.ServiceAccount:
+			o.ServiceAccounts[v.Name] = v
+		case *rbacv1.ClusterRole:
+			o.ClusterRoles[v.Name] = v
+		case *rbacv1.ClusterRoleBinding:
+			o.Bindings = append(o.Bindings, v)
 		default:
 			return nil, fmt.Errorf("unexpected %T", obj)
 		}
@@ -121,6 +134,11 @@ func CheckJob(o *Objects, spec batchv1.JobSpec, image string, inputs map[string]
 	}
 	if len(pod.Containers) != 1 {
 		return fmt.Errorf("want one container, got %d", len(pod.Containers))
+	}
+	if sa := pod.ServiceAccountName; sa != "" && sa != "default" {
+		if err := checkServiceAccount(o, sa); err != nil {
+			fail("%v", err)
+		}
 	}
 	c := pod.Containers[0]
 	psc, csc := pod.SecurityContext, c.SecurityContext
@@ -330,4 +348,33 @@ func KubeBlocks(texts []string) []byte {
 		b.WriteString("---\n" + t)
 	}
 	return b.Bytes()
+}
+
+// checkServiceAccount checks that a pod's service account exists among the
+// objects, bound to a ClusterRole that exists and lets it list pods (what
+// kubectl get pods -A needs, for protect-images).
+func checkServiceAccount(o *Objects, sa string) error {
+	if _, ok := o.ServiceAccounts[sa]; !ok {
+		return fmt.Errorf("serviceAccountName %s: no such ServiceAccount", sa)
+	}
+	for _, b := range o.Bindings {
+		bound := false
+		for _, s := range b.Subjects {
+			bound = bound || (s.Kind == "ServiceAccount" && s.Name == sa)
+		}
+		if !bound || b.RoleRef.Kind != "ClusterRole" {
+			continue
+		}
+		role, ok := o.ClusterRoles[b.RoleRef.Name]
+		if !ok {
+			return fmt.Errorf("ClusterRoleBinding %s: no ClusterRole %s", b.Name, b.RoleRef.Name)
+		}
+		for _, r := range role.Rules {
+			if slices.Contains(r.Resources, "pods") && slices.Contains(r.Verbs, "list") && slices.Contains(r.APIGroups, "") {
+				return nil
+			}
+		}
+		return fmt.Errorf("ClusterRole %s does not let %s list pods", role.Name, sa)
+	}
+	return fmt.Errorf("ServiceAccount %s is bound to no ClusterRole", sa)
 }

@@ -233,6 +233,25 @@ func TestKubeCatches(t *testing.T) {
 			t.Errorf("%s: %v; want an error with %q", c.name, err, c.want)
 		}
 	}
+	// A pod that runs kubectl (protect-images) needs its service account,
+	// bound to a role that lists pods.
+	rbac := "---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader}\n" +
+		"---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: pods}\nrules: [{apiGroups: [\"\"], resources: [pods], verbs: [list]}]\n" +
+		"---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: reader-pods}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pods}\nsubjects: [{kind: ServiceAccount, name: reader, namespace: default}]\n"
+	withSA := strings.Replace(goodJob, "      restartPolicy: Never\n", "      restartPolicy: Never\n      serviceAccountName: reader\n", 1)
+	if err := check(withSA + rbac); err != nil {
+		t.Errorf("a Job with its service account and role: %v", err)
+	}
+	for _, c := range []struct{ name, objs, want string }{
+		{"no service account", "", "no such ServiceAccount"},
+		{"role that cannot list pods", strings.Replace(rbac, "verbs: [list]", "verbs: [get]", 1), "list pods"},
+		{"no binding", rbac[:strings.Index(rbac, "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding")], "bound to no ClusterRole"},
+	} {
+		if err := check(withSA + c.objs); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v; want an error with %q", c.name, err, c.want)
+		}
+	}
+
 	// The index from env must come before its use, from the right annotation.
 	envShard := strings.Replace(goodJob, ", --shard, $(JOB_COMPLETION_INDEX)/4]", "]", 1)
 	envShard = strings.Replace(envShard, "          env:\n", "          env:\n            - {name: TAGSWEEP_SHARD, value: $(I)/4}\n            - {name: I, valueFrom: {fieldRef: {fieldPath: \""+IndexAnnotation+"\"}}}\n", 1)

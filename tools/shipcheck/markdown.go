@@ -81,6 +81,10 @@ const (
 	// GitLab is a .gitlab-ci.yml fragment: its first line is the comment
 	// `# .gitlab-ci.yml`.
 	GitLab
+	// PolicyFile is a tagsweep policy file (the policy-file input): one
+	// top-level key, `rules` (internal/config checks it against the
+	// parser and schema/policy-file.schema.json).
+	PolicyFile
 )
 
 func (k Kind) String() string {
@@ -95,6 +99,8 @@ func (k Kind) String() string {
 		return "kubernetes"
 	case GitLab:
 		return "gitlab"
+	case PolicyFile:
+		return "policy file"
 	}
 	return "unknown"
 }
@@ -136,9 +142,11 @@ func Classify(text string) (Kind, error) {
 			return Workflow, nil
 		case hasJobs && len(v) == 1:
 			return Jobs, nil
+		case v["rules"] != nil && len(v) == 1:
+			return PolicyFile, nil
 		}
 	}
-	return 0, fmt.Errorf("neither a workflow, its jobs or steps, Kubernetes objects, nor a GitLab fragment (first line %q)", GitLabMarker)
+	return 0, fmt.Errorf("neither a workflow, its jobs or steps, Kubernetes objects, a policy file (rules:), nor a GitLab fragment (first line %q)", GitLabMarker)
 }
 
 // WrapWorkflow makes a whole workflow of a Jobs or Steps block, so that
