@@ -59,7 +59,7 @@ func TestProtectImages(t *testing.T) {
 		got[tg] = rt.Action + ": " + rt.Reason
 	}
 	want := map[string]string{
-		"deployed": "kept: protected by protect-images",
+		"deployed":                              "kept: protected by protect-images",
 		testregistry.CosignTag(deployed, "sig"): "kept: attached to protected app:deployed",
 		testregistry.CosignTag(pinned, "sig"):   "kept: attached to protected app@" + pinned.String(),
 		"old":                                   "deleted: rank 2 of 4 by created, beyond keep=0",

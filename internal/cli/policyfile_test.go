@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tagsweep/tagsweep/internal/report"
+	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
 
 // writeFile writes content to name in a temporary directory and returns
@@ -202,5 +203,40 @@ func TestPolicyFileRules(t *testing.T) {
 		if !strings.Contains(real.Summary, s) {
 			t.Errorf("the summary lacks %q:\n%s", s, real.Summary)
 		}
+	}
+}
+
+// TestPolicyFileLiteralRepositories: when every rule names its
+// repositories literally, no catalog is read; a named repository that does
+// not exist is the usual warning; the repositories input still bounds the
+// run.
+func TestPolicyFileLiteralRepositories(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	seedAges(t, a, "team/api", "b3", "b2", "b1")
+	seedAges(t, a, "team/web", "w2", "w1")
+	seedAges(t, a, "tools/lint", "t2", "t1")
+	policy := writeFile(t, "policy.yaml", "rules:\n  - repositories: [team/api, team/gone]\n    keep: 1\n  - repositories: tools/lint\n    keep: 0\n")
+	r.ResetRequests()
+	res := runAction(t, inputs{"registry": a, "policy-file": policy, "repositories": "team/**", "dry-run": "true"})
+	if res.Code != 0 {
+		t.Fatalf("exit %d\n%s", res.Code, res.Stderr)
+	}
+	if n := r.Requests().Of("GET", testregistry.ClassCatalog); n != 0 {
+		t.Errorf("%d catalog requests, want none: every rule names its repositories", n)
+	}
+	var names []string
+	for _, repo := range res.Report.Repositories {
+		names = append(names, repo.Name)
+	}
+	if diff := cmp.Diff([]string{"team/api", "team/gone"}, names); diff != "" {
+		t.Errorf("repositories (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(strings.Join(res.Report.Warnings, "\n"), "team/gone: no such repository") {
+		t.Errorf("no warning for team/gone: %v", res.Report.Warnings)
+	}
+	if got := deletedTagsOutput(t, res); !cmp.Equal(got, []string{"team/api:b1", "team/api:b2"}) {
+		t.Errorf("deleted-tags %v, want team/api:b1 and b2 (tools/lint is outside repositories)", got)
 	}
 }
