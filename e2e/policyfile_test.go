@@ -36,23 +36,8 @@ func platformRegistry(t *testing.T) *testregistry.Registry {
 	return r
 }
 
-const platformPolicy = `# four rules for a platform team's registry
-rules:
-  - repositories: team/**
-    tags: pr-*
-    keep: 1
-    older-than: 2d
-  - repositories: team/**
-    tags: main-*
-    keep: 2
-  - repositories: [team/**, products/*]
-    tags: "*.*.*"
-    order-by: semver
-    keep: 1
-    keep-semver: "<1.0.0"
-  - repositories: tools/*
-    keep: 3
-`
+// fourRules is the policy file the e2e and cli tests run.
+const fourRules = "../internal/config/testdata/policy/four-rules.yaml"
 
 // outcomesOf maps "repo:tag" to "deleted"/"kept" and the reason.
 func outcomesOf(rep *report.Report) map[string]string {
@@ -78,9 +63,8 @@ func outcomesOf(rep *report.Report) map[string]string {
 // listing, one inspection).
 func TestPolicyFileFourRules(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	policy := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(policy, []byte(platformPolicy), 0o644); err != nil {
+	policy, err := filepath.Abs(fourRules)
+	if err != nil {
 		t.Fatal(err)
 	}
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tagsweep/tagsweep/internal/cli/clitest"
 	"github.com/tagsweep/tagsweep/internal/report"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
@@ -76,21 +77,7 @@ func TestPolicyFileInvalid(t *testing.T) {
 			}
 			r.ResetRequests()
 			res := runAction(t, in)
-			if res.Code != 2 {
-				t.Errorf("exit %d, want 2", res.Code)
-			}
-			lines := strings.Split(strings.TrimSuffix(res.Stderr, "\n"), "\n")
-			if len(lines) != 1 {
-				t.Errorf("stderr has %d lines, want exactly one:\n%s", len(lines), res.Stderr)
-			}
-			if prefix := "tagsweep: invalid input: " + tc.input + ":"; !strings.HasPrefix(lines[0], prefix) {
-				t.Errorf("stderr line %q does not start with %q", lines[0], prefix)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(lines[0], w) {
-					t.Errorf("stderr line %q does not contain %q", lines[0], w)
-				}
-			}
+			clitest.CheckInvalid(t, res, tc.input, tc.want...)
 			if n := r.Requests().Total; n != 0 {
 				t.Errorf("the registry received %d requests, want none: %+v", n, r.Requests().ByRoute)
 			}
@@ -101,7 +88,8 @@ func TestPolicyFileInvalid(t *testing.T) {
 	}
 }
 
-// TestPolicyFileRules: four rules over five repositories: each tag is
+// TestPolicyFileRules: four rules (testdata/policy/four-rules.yaml) over
+// five repositories: each tag is
 // governed by the first rule that matches it, keep counts per rule and
 // repository, a tag no rule governs is kept, a repository no rule names
 // is not even listed, the report echoes the rules with what each
@@ -111,25 +99,14 @@ func TestPolicyFileRules(t *testing.T) {
 	r := newRegistry(t)
 	a := r.Addr()
 	seedAges(t, a, "team/api", "pr-3", "main-9", "pr-2", "main-8", "pr-1", "main-7", "1.2.0", "0.9.0", "1.0.0", "latest")
-	seedAges(t, a, "team/web", "pr-7", "pr-6", "pr-5", "main-1")
+	seedAges(t, a, "team/web", "pr-7", "main-1", "pr-6", "pr-5")
 	seedAges(t, a, "products/db", "2.0.0", "1.9.0", "0.1.0", "nightly")
 	seedAges(t, a, "tools/lint", "t5", "t4", "t3", "t2")
 	seedAges(t, a, "other/app", "x1", "x2")
-	policy := writeFile(t, "policy.yaml", `rules:
-  - repositories: team/**
-    tags: pr-*
-    keep: 1
-  - repositories: team/**
-    tags: main-*
-    keep: 2
-  - repositories: [team/**, products/*]
-    tags: "*.*.*"
-    order-by: semver
-    keep: 1
-    keep-semver: "<1.0.0"
-  - repositories: tools/*
-    keep: 3
-`)
+	policy, err := filepath.Abs("../config/testdata/policy/four-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	in := inputs{"registry": a, "policy-file": policy, "dry-run": "true"}
 	dry := runAction(t, in)
 	in["dry-run"] = "false"
@@ -140,8 +117,8 @@ func TestPolicyFileRules(t *testing.T) {
 	want := map[string]map[string]string{
 		"team/api": {
 			"pr-3":   "kept: rule 1 (team/** pr-*): rank 1 of 3 by created, within keep=1",
-			"pr-2":   "deleted: rule 1 (team/** pr-*): rank 2 of 3 by created, beyond keep=1",
-			"pr-1":   "deleted: rule 1 (team/** pr-*): rank 3 of 3 by created, beyond keep=1",
+			"pr-2":   "deleted: rule 1 (team/** pr-*): rank 2 of 3 by created, beyond keep=1, age 3d is older than 2d",
+			"pr-1":   "deleted: rule 1 (team/** pr-*): rank 3 of 3 by created, beyond keep=1, age 5d is older than 2d",
 			"main-9": "kept: rule 2 (team/** main-*): rank 1 of 3 by created, within keep=2",
 			"main-8": "kept: rule 2 (team/** main-*): rank 2 of 3 by created, within keep=2",
 			"main-7": "deleted: rule 2 (team/** main-*): rank 3 of 3 by created, beyond keep=2",
@@ -152,8 +129,8 @@ func TestPolicyFileRules(t *testing.T) {
 		},
 		"team/web": {
 			"pr-7":   "kept: rule 1 (team/** pr-*): rank 1 of 3 by created, within keep=1",
-			"pr-6":   "deleted: rule 1 (team/** pr-*): rank 2 of 3 by created, beyond keep=1",
-			"pr-5":   "deleted: rule 1 (team/** pr-*): rank 3 of 3 by created, beyond keep=1",
+			"pr-6":   "deleted: rule 1 (team/** pr-*): rank 2 of 3 by created, beyond keep=1, age 3d is older than 2d",
+			"pr-5":   "deleted: rule 1 (team/** pr-*): rank 3 of 3 by created, beyond keep=1, age 4d is older than 2d",
 			"main-1": "kept: rule 2 (team/** main-*): rank 1 of 1 by created, within keep=2",
 		},
 		"products/db": {
@@ -199,7 +176,7 @@ func TestPolicyFileRules(t *testing.T) {
 	if diff := cmp.Diff([]string{"team/** pr-*: 6/4", "team/** main-*: 4/1", "team/**,products/* *.*.*: 6/2", "tools/* *: 4/1"}, counts); diff != "" {
 		t.Errorf("report policy rules governed/deleted (-want +got):\n%s", diff)
 	}
-	for _, s := range []string{"| rule | repositories | tags | keep | older-than | tags governed | deleted |", "| 1 | `team/**` | `pr-*` | 1 | - | 6 | 4 |", "| 4 | `tools/*` | `*` | 3 | - | 4 | 1 |"} {
+	for _, s := range []string{"| rule | repositories | tags | keep | older-than | tags governed | deleted |", "| 1 | `team/**` | `pr-*` | 1 | 2d | 6 | 4 |", "| 4 | `tools/*` | `*` | 3 | - | 4 | 1 |"} {
 		if !strings.Contains(real.Summary, s) {
 			t.Errorf("the summary lacks %q:\n%s", s, real.Summary)
 		}

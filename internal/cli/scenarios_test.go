@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/tagsweep/tagsweep/internal/cli/clitest"
 	"github.com/tagsweep/tagsweep/internal/report"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
@@ -81,22 +82,7 @@ func TestInvalidInput(t *testing.T) {
 			}
 			r.ResetRequests()
 			res := runAction(t, in)
-			if res.Code != 2 {
-				t.Errorf("exit %d, want 2", res.Code)
-			}
-			lines := strings.Split(strings.TrimSuffix(res.Stderr, "\n"), "\n")
-			if len(lines) != 1 || !strings.HasSuffix(res.Stderr, "\n") {
-				t.Errorf("stderr has %d lines, want exactly one:\n%s", len(lines), res.Stderr)
-			}
-			prefix := "tagsweep: invalid input: " + tc.input + ":"
-			if !strings.HasPrefix(lines[0], prefix) {
-				t.Errorf("stderr line %q does not start with %q", lines[0], prefix)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(lines[0], w) {
-					t.Errorf("stderr line %q does not contain %q", lines[0], w)
-				}
-			}
+			clitest.CheckInvalid(t, res, tc.input, tc.want...)
 			if n := r.Requests().Total; n != 0 {
 				t.Errorf("the registry received %d requests, want none: %+v", n, r.Requests().ByRoute)
 			}

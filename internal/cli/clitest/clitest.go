@@ -382,3 +382,25 @@ func IsTextSummary(s string) bool {
 	return strings.Contains(s, "\nrepositories  tags  ") && !strings.Contains(s, "## tagsweep") &&
 		!strings.Contains(s, "|---") && !strings.Contains(s, "<details>")
 }
+
+// CheckInvalid checks the contract's answer to invalid input: exit 2 and
+// exactly one stderr line, "tagsweep: invalid input: INPUT: …", that says
+// each of want.
+func CheckInvalid(t *testing.T, r Result, input string, want ...string) {
+	t.Helper()
+	if r.Code != 2 {
+		t.Errorf("exit %d, want 2", r.Code)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.Stderr, "\n"), "\n")
+	if len(lines) != 1 || !strings.HasSuffix(r.Stderr, "\n") {
+		t.Errorf("stderr has %d lines, want exactly one:\n%s", len(lines), r.Stderr)
+	}
+	if prefix := "tagsweep: invalid input: " + input + ":"; !strings.HasPrefix(lines[0], prefix) {
+		t.Errorf("stderr line %q does not start with %q", lines[0], prefix)
+	}
+	for _, w := range want {
+		if !strings.Contains(lines[0], w) {
+			t.Errorf("stderr line %q does not contain %q", lines[0], w)
+		}
+	}
+}
