@@ -5,7 +5,10 @@ import (
 	"os"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/tagsweep/tagsweep/internal/cli/clitest"
+	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
 
 // The scenarios in this package run cli.Main in this process, as the
@@ -62,3 +65,20 @@ var (
 	digestOf      = clitest.DigestOf
 	denyDeletesOf = clitest.DenyDeletesOf
 )
+
+// runInvalid runs in against r, whose repository app holds the tags new
+// and old, and checks the answer to invalid input: exit 2, one stderr
+// line naming input and saying each of want, no request, nothing deleted.
+func runInvalid(t *testing.T, r *testregistry.Registry, in inputs, input string, want ...string) clitest.Result {
+	t.Helper()
+	r.ResetRequests()
+	res := runAction(t, in)
+	clitest.CheckInvalid(t, res, input, want...)
+	if n := r.Requests().Total; n != 0 {
+		t.Errorf("the registry received %d requests, want none: %+v", n, r.Requests().ByRoute)
+	}
+	if diff := cmp.Diff([]string{"new", "old"}, listTags(t, r.Addr(), "app")); diff != "" {
+		t.Errorf("tags left (-want +got):\n%s", diff)
+	}
+	return res
+}

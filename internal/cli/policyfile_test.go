@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/tagsweep/tagsweep/internal/cli/clitest"
 	"github.com/tagsweep/tagsweep/internal/report"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
 )
@@ -75,15 +74,7 @@ func TestPolicyFileInvalid(t *testing.T) {
 			for k, v := range tc.in {
 				in[k] = v
 			}
-			r.ResetRequests()
-			res := runAction(t, in)
-			clitest.CheckInvalid(t, res, tc.input, tc.want...)
-			if n := r.Requests().Total; n != 0 {
-				t.Errorf("the registry received %d requests, want none: %+v", n, r.Requests().ByRoute)
-			}
-			if diff := cmp.Diff([]string{"new", "old"}, listTags(t, a, "app")); diff != "" {
-				t.Errorf("tags left (-want +got):\n%s", diff)
-			}
+			runInvalid(t, r, in, tc.input, tc.want...)
 		})
 	}
 }
