@@ -61,6 +61,7 @@ var (
 	tag           = clitest.Tag
 	multiarch     = clitest.Multiarch
 	listTags      = clitest.ListTags
+	exists        = clitest.Exists
 	byTag         = clitest.ByTag
 	digestOf      = clitest.DigestOf
 	denyDeletesOf = clitest.DenyDeletesOf

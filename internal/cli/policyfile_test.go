@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/tagsweep/tagsweep/internal/report"
 	"github.com/tagsweep/tagsweep/internal/testregistry"
@@ -206,5 +208,59 @@ func TestPolicyFileLiteralRepositories(t *testing.T) {
 	}
 	if got := deletedTagsOutput(t, res); !cmp.Equal(got, []string{"team/api:b1", "team/api:b2"}) {
 		t.Errorf("deleted-tags %v, want team/api:b1 and b2 (tools/lint is outside repositories)", got)
+	}
+}
+
+// TestProtectUntaggedDigest: a protect-images reference to a manifest no
+// tag reaches (an untagged index) is read from the registry, so the child
+// it shares with a deleted index stays; the deleted index's own child goes;
+// a reference to a digest the repository does not hold is listed as
+// matching nothing.
+func TestProtectUntaggedDigest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRegistry(t)
+	a := r.Addr()
+	build := func(seed int64, arch string) v1.Image {
+		img, err := testregistry.BuildImage(testregistry.ImageSpec{Created: daysAgo(80), Seed: seed, Platform: &v1.Platform{OS: "linux", Architecture: arch}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	shared, gone, other := build(1, "amd64"), build(2, "arm64"), build(3, "arm64")
+	if _, err := testregistry.PushIndex(ctx, a+"/app:old", testregistry.IndexSpec{Children: []v1.Image{shared, gone}}); err != nil {
+		t.Fatal(err)
+	}
+	running, err := testregistry.BuildIndex(testregistry.IndexSpec{Children: []v1.Image{shared, other}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, _ := running.Digest()
+	if _, err := testregistry.PushIndex(ctx, a+"/app@"+rd.String(), testregistry.IndexSpec{Children: []v1.Image{shared, other}}); err != nil {
+		t.Fatal(err)
+	}
+	seedAges(t, a, "app", "new")
+	sd, _ := shared.Digest()
+	gd, _ := gone.Digest()
+	od, _ := other.Digest()
+	missing := "sha256:" + strings.Repeat("e", 64)
+	for _, dry := range []string{"true", "false"} {
+		res := runAction(t, inputs{"registry": a, "repositories": "app", "keep": "0", "dry-run": dry,
+			"protect-images": a + "/app@" + rd.String() + "\napp@" + missing})
+		if res.Code != 0 {
+			t.Fatalf("dry-run %s: exit %d\n%s", dry, res.Code, res.Stderr)
+		}
+		if got := deletedTagsOutput(t, res); !cmp.Equal(got, []string{"app:new", "app:old"}) {
+			t.Errorf("dry-run %s: deleted-tags %v, want app:new and app:old", dry, got)
+		}
+		if pr := res.Report.Protection; pr == nil || pr.Matched != 1 || !cmp.Equal(pr.Unmatched, []string{"app@" + missing}) {
+			t.Errorf("dry-run %s: protection %+v, want 1 matched and app@%s unmatched", dry, pr, missing)
+		}
+	}
+	for d, want := range map[string]bool{rd.String(): true, sd.String(): true, od.String(): true, gd.String(): false} {
+		if got := exists(t, a+"/app@"+d); got != want {
+			t.Errorf("app@%s exists = %v, want %v", d, got, want)
+		}
 	}
 }
