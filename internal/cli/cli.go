@@ -27,6 +27,7 @@ import (
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/redact"
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/cache"
 	"github.com/tagsweep/tagsweep/internal/registry/connect"
 	"github.com/tagsweep/tagsweep/internal/registry/vendors"
 	"github.com/tagsweep/tagsweep/internal/report"
@@ -86,6 +87,9 @@ type Registry struct {
 	// limit (Docker Hub's manifest GETs), for the report and the summary;
 	// nil where the registry has none.
 	Pulls func() int64
+	// Cache is the cache-dir the backend reads through (nil: none): the
+	// sweep prunes it at the end and reports what it saved.
+	Cache *cache.Cache
 }
 
 // Main runs tagsweep with args (without the program name) and returns the
@@ -297,18 +301,25 @@ func ageSource(c *config.Config) string {
 // created asks for creation times even where the run would age tags by
 // push time (ls shows them): a backend that builds the graph from a
 // listing without them then reads the manifests (on Docker Hub, pulls).
-func connectTo(c *config.Config, env Env, userAgent string, created bool) (Registry, error) {
+//
+// noDeletes: the run deletes nothing (ls, restore), so tokens are asked
+// without the delete scope.
+func connectTo(c *config.Config, env Env, userAgent string, created, noDeletes bool) (Registry, error) {
 	limiter := registry.NewLimiter(c.Concurrency)
+	var ch *cache.Cache
+	if c.CacheDir != "" {
+		ch = cache.New(c.CacheDir) // no I/O: Sweep checks it before the first request
+	}
 	b, err := vendors.All.New(connect.Settings{
 		Kind: c.Provider, Host: c.Host, Scheme: c.Scheme, Insecure: c.Insecure, Roots: c.Roots,
 		Concurrency: c.Concurrency, Limiter: limiter, UserAgent: userAgent, Username: c.Username, Password: c.Password,
-		Repositories: c.Repositories, Getenv: env.Getenv, Secrets: env.secrets,
+		Repositories: c.Repositories, Getenv: env.Getenv, Secrets: env.secrets, Cache: ch, Deletes: !noDeletes && !c.DryRun,
 		CreatedAges: created || ageSource(c) == string(policy.AgeCreated),
 	})
 	if err != nil {
 		return Registry{}, err
 	}
-	return Registry{Backend: b.Backend, Who: b.Who, Requests: b.Requests, Secrets: b.Secrets, Limiter: limiter, Pulls: b.Pulls}, nil
+	return Registry{Backend: b.Backend, Who: b.Who, Requests: b.Requests, Secrets: b.Secrets, Limiter: limiter, Pulls: b.Pulls, Cache: ch}, nil
 }
 
 // addSecrets adds the secret inputs to the redactor, from every source
@@ -360,7 +371,7 @@ func setup(cmd command, args []string, env Env, extra func(*flag.FlagSet), check
 		return nil, Registry{}, invalid(env.Stderr, err)
 	}
 	maskConfig(env, runner, c)
-	reg, err := connectTo(c, env, "tagsweep/"+version(), cmd == cmdList)
+	reg, err := connectTo(c, env, "tagsweep/"+version(), cmd == cmdList, cmd != cmdSweep)
 	var pe *connect.Error
 	switch {
 	case errors.As(err, &pe):
@@ -459,10 +470,27 @@ func Sweep(ctx context.Context, c *config.Config, reg Registry, env Env) int {
 		n := reg.Pulls()
 		rep.Pulls = &n
 	}
+	if reg.Cache != nil {
+		rep.Cache = cacheReport(reg.Cache)
+	}
 	if !finish(c, env, runner, rep, nil) || rep.Failed() {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+// cacheReport prunes the cache of the entries no run used for 30 days and
+// says what it saved in this run and what it holds now.
+func cacheReport(ch *cache.Cache) *report.Cache {
+	st := ch.Stats()
+	rc := &report.Cache{Dir: ch.Dir(), ManifestHits: st.ManifestHits, ManifestMisses: st.ManifestMisses,
+		ConfigHits: st.ConfigHits, ConfigMisses: st.ConfigMisses, Dropped: st.Dropped}
+	u, err := ch.Prune(cache.Unused)
+	if err != nil {
+		rc.Error = fmt.Sprintf("could not prune it: %v", err)
+	}
+	rc.Entries, rc.Bytes, rc.Pruned = u.Entries, u.Bytes, u.Pruned
+	return rc
 }
 
 // policyOf echoes the inputs that shape the plan, for the report.
@@ -548,6 +576,12 @@ func finish(c *config.Config, env Env, runner *action.Runner, rep *report.Report
 	}
 	if rep.ReclaimedAtMost && t.ReclaimedBytes > 0 {
 		fmt.Fprintf(log, "note: reclaimable after GC is at most %s: %s\n", report.Bytes(t.ReclaimedBytes), report.ReclaimedNote)
+	}
+	if rep.Cache != nil {
+		fmt.Fprintf(log, "cache-dir %s: %s\n", rep.Cache.Dir, rep.Cache)
+	}
+	if rep.Load != nil && rep.Load.Long() {
+		fmt.Fprintf(log, "requests: %s\n", rep.Load)
 	}
 	if err := runner.Annotate(problems); err != nil {
 		fmt.Fprintf(log, "error: annotations: %v\n", err)

@@ -22,12 +22,14 @@ type destination struct {
 	path string
 	// mkdir creates missing parent directories, as the write does.
 	mkdir bool
+	// dir: the destination is a directory the run writes files in.
+	dir bool
 }
 
-// destinations lists what this run will write. cache-dir joins the list
-// when it is built (a directory probes with a file created and removed in
-// it). undo-file is probed in dry runs too, which write nothing to it, so
-// that a dry run refuses what the real run would.
+// destinations lists what this run will write (a directory, cache-dir,
+// probes with a file created and removed in it). undo-file is probed in
+// dry runs too, which write nothing to it, so that a dry run refuses what
+// the real run would.
 func destinations(c *config.Config, runner *action.Runner) []destination {
 	var ds []destination
 	if c.ReportFile != "" {
@@ -38,6 +40,9 @@ func destinations(c *config.Config, runner *action.Runner) []destination {
 	}
 	if c.UndoFile != "" {
 		ds = append(ds, destination{name: "undo-file", path: c.UndoFile, mkdir: true})
+	}
+	if c.CacheDir != "" {
+		ds = append(ds, destination{name: "cache-dir", path: c.CacheDir, dir: true})
 	}
 	for _, f := range runner.Files() {
 		ds = append(ds, destination{name: f.Var, path: f.Path})
@@ -60,8 +65,21 @@ func checkDestinations(ds []destination, uid int) (names []string, errs []error)
 // probe opens d for writing without changing it: an existing file is
 // opened for append (never truncated: a report from an earlier run stays
 // until this run writes its own), a missing one is created and removed
-// again (its parent directories, with mkdir, are created and stay).
+// again (its parent directories, with mkdir, are created and stay). A
+// directory (created where missing, as the cache creates it) is probed
+// with a file created and removed in it.
 func probe(d destination) error {
+	if d.dir {
+		if err := os.MkdirAll(d.path, 0o755); err != nil {
+			return err
+		}
+		f, err := os.CreateTemp(d.path, ".tagsweep-probe-*")
+		if err != nil {
+			return err
+		}
+		f.Close()
+		return os.Remove(f.Name())
+	}
 	if d.mkdir {
 		if err := os.MkdirAll(filepath.Dir(d.path), 0o755); err != nil {
 			return err
@@ -95,6 +113,8 @@ func unwritable(d destination, err error, uid int) error {
 		why = "is on a read-only filesystem: mount a writable volume there (docker run -v, a Kubernetes emptyDir) or name a path on one"
 	case errors.Is(err, syscall.EISDIR):
 		why = "is a directory: name a file"
+	case d.dir && (errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist)):
+		why = "is not a directory (or a parent in its path is a file): name a directory"
 	case errors.Is(err, syscall.ENOTDIR):
 		why = "cannot be created: a parent in its path is a file, not a directory"
 	case errors.Is(err, fs.ErrNotExist):

@@ -47,6 +47,14 @@ func TestProbe(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "f"), nil, 0o644)
 			return destination{name: "report-file", path: filepath.Join(dir, "f", "report.json"), mkdir: true}
 		}, syscall.ENOTDIR, ""},
+		{"a cache directory, created", func(dir string) destination {
+			return destination{name: "cache-dir", path: filepath.Join(dir, "cache", "tagsweep"), dir: true}
+		}, nil, ""},
+		{"a cache directory that is a file", func(dir string) destination {
+			p := filepath.Join(dir, "cache")
+			os.WriteFile(p, []byte("x"), 0o644)
+			return destination{name: "cache-dir", path: p, dir: true}
+		}, syscall.ENOTDIR, "x"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,7 +64,7 @@ func TestProbe(t *testing.T) {
 			if (tc.wantErr == nil) != (err == nil) || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {
 				t.Fatalf("probe = %v, want %v", err, tc.wantErr)
 			}
-			if tc.left == "" {
+			if tc.left == "" || d.dir && tc.wantErr == nil {
 				return
 			}
 			b, err := os.ReadFile(d.path)
@@ -69,6 +77,12 @@ func TestProbe(t *testing.T) {
 			if tc.wantErr == nil {
 				if _, err := os.Stat(filepath.Dir(d.path)); err != nil {
 					t.Errorf("parent directory: %v", err)
+				}
+			}
+			if d.dir && tc.wantErr == nil {
+				// Created, and the probe file is gone again.
+				if es, err := os.ReadDir(d.path); err != nil || len(es) != 0 {
+					t.Errorf("cache directory: %v entries, %v; want it empty", len(es), err)
 				}
 			}
 		})
@@ -94,6 +108,18 @@ func TestUnwritable(t *testing.T) {
 		{"missing directory", pathErr(syscall.ENOENT), 0, "report-file /out/report.json cannot be created: its directory does not exist"},
 		{"anything else", pathErr(syscall.ENOSPC), 0, "report-file /out/report.json cannot be written: open /out/report.json: no space left on device"},
 	}
+	dir := destination{name: "cache-dir", path: "/cache", dir: true}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&fs.PathError{Op: "mkdir", Path: "/cache", Err: syscall.ENOTDIR}, "cache-dir /cache is not a directory (or a parent in its path is a file): name a directory"},
+		{&fs.PathError{Op: "open", Path: "/cache/.tagsweep-probe-1", Err: syscall.EROFS}, "cache-dir /cache is on a read-only filesystem: mount a writable volume there (docker run -v, a Kubernetes emptyDir) or name a path on one"},
+	} {
+		if diff := cmp.Diff(tc.want, unwritable(dir, tc.err, 0).Error()); diff != "" {
+			t.Errorf("cache-dir (-want +got):\n%s", diff)
+		}
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -104,14 +130,15 @@ func TestUnwritable(t *testing.T) {
 	}
 }
 
-// The run checks the report file and the runner's files, those that are
-// set, in that order.
+// The run checks the report file, the cache directory and the runner's
+// files, those that are set, in that order.
 func TestDestinations(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{action.OutputFile: "/gh/output", action.SummaryFile: "/gh/summary"}
 	runner := action.New(func(k string) string { return env[k] }, &strings.Builder{})
-	got := destinations(&config.Config{ReportFile: "out/r.json"}, runner)
-	want := []destination{{name: "report-file", path: "out/r.json", mkdir: true}, {name: action.OutputFile, path: "/gh/output"}, {name: action.SummaryFile, path: "/gh/summary"}}
+	got := destinations(&config.Config{ReportFile: "out/r.json", CacheDir: "/cache"}, runner)
+	want := []destination{{name: "report-file", path: "out/r.json", mkdir: true}, {name: "cache-dir", path: "/cache", dir: true},
+		{name: action.OutputFile, path: "/gh/output"}, {name: action.SummaryFile, path: "/gh/summary"}}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(destination{})); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

@@ -66,6 +66,7 @@ var Inputs = []Input{
 	{Name: "timeout", Default: "0", Restore: true, Sweep: true, List: true, Description: "Bound on the whole run (Go duration or Nd, e.g. 20m, 1d); on expiry no new deletion starts, the report is written and the exit code is 1. 0: none."},
 	{Name: "protect-images", Sweep: true, Description: "Image references never deleted, nor anything they reach (children, referrers, attached tags): repo:tag, repo@sha256:…, with or without this registry's host (another registry's are ignored); a list, or @path to a file of references separated by whitespace or newlines (# starts a comment)."},
 	{Name: "policy-file", Sweep: true, Description: "A YAML file of ordered rules (repositories, tags, exclude-tags, keep, older-than, keep-semver, order-by, delete-untagged, keep-untagged) for one run over many repositories; schema/policy-file.schema.json describes it. With it, keep, older-than, include-tags and order-by stay at their defaults."},
+	{Name: "cache-dir", Sweep: true, Description: "A directory where manifests and image configs are kept by digest between runs (restore it with actions/cache): a tag is still resolved every run, only a digest never seen is read. Checked writable before the first request."},
 }
 
 // Lookup returns the raw value of an input; an empty value means the input
@@ -95,7 +96,9 @@ type Config struct {
 	ReportFile    string
 	SummaryFile   string
 	// UndoFile is the undo-file input: the sweep writes it, restore reads it.
-	UndoFile      string
+	UndoFile string
+	// CacheDir is the cache-dir input ("": no cache).
+	CacheDir      string
 	DeleteOrphans bool
 	MaxDeletions  int
 	// Shard/Shards is the shard input (Shards 0: not set).
@@ -315,6 +318,7 @@ func load(get Lookup, m mode, kinds provider.Table) (*Config, error) {
 		if c.SummaryFile != "" && c.ReportFile != "" && filepath.Clean(c.SummaryFile) == filepath.Clean(c.ReportFile) {
 			bad("summary-file", c.SummaryFile, "is also the report-file: name two files")
 		}
+		c.CacheDir = val("cache-dir")
 		c.DeleteOrphans = boolean("delete-orphans")
 		c.Rules.Keep, c.Rules.OlderThan, c.Rules.OlderThanText = c.Keep, c.OlderThan, c.OlderThanText
 		c.Rules.KeepSemver, c.Rules.KeepSemverText = cons, c.KeepSemver

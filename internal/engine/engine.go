@@ -228,11 +228,14 @@ func (e *Engine) startReport() *report.Report {
 		Repositories: []report.Repository{}, GCHint: caps.GCHint, ReclaimedAtMost: !caps.ListsUntagged}
 }
 
-// endReport closes the report: the end time and the totals.
+// endReport closes the report: the end time, the totals, and how the run
+// used its concurrency (what the Limiter measured).
 func (e *Engine) endReport(rep *report.Report) {
 	rep.FinishedAt = e.o.Now().UTC()
 	rep.ReclaimedAtMost = rep.ReclaimedAtMost || e.inexact.Load()
 	rep.Tally()
+	st := e.o.Limiter.Stats()
+	rep.Load = report.NewLoad(st.Slots, st.Requests, st.Latency, st.Full, rep.FinishedAt.Sub(rep.StartedAt))
 }
 
 // warnings collects the run's warnings from every repository.

@@ -156,6 +156,12 @@ func (r *Report) doc() doc {
 	if r.ReclaimedAtMost && t.ReclaimedBytes > 0 {
 		d = append(d, &para{line{txtf("Reclaimable after GC is at most %s: %s.", Bytes(t.ReclaimedBytes), ReclaimedNote)}})
 	}
+	if r.Cache != nil {
+		d = append(d, &para{line{bold("Cache"), txt(" "), verbatim(r.Cache.Dir), txtf(": %s.", r.Cache)}})
+	}
+	if r.Load != nil && r.Load.Long() {
+		d = append(d, &para{line{bold("Requests"), txtf(": %s.", r.Load)}})
+	}
 	if c := r.Cap; c != nil {
 		// One line for the refusal; the plan follows, each tag with its reason.
 		if r.DryRun {

@@ -53,6 +53,10 @@ type Report struct {
 	Undo *Undo `json:"undo,omitempty"`
 	// Protection is set under protect-images.
 	Protection *Protection `json:"protection,omitempty"`
+	// Cache is what the cache-dir saved, when one is set.
+	Cache *Cache `json:"cache,omitempty"`
+	// Load is how the run used its concurrency, when it sent requests.
+	Load *Load `json:"load,omitempty"`
 }
 
 // Undo is the undo file a run wrote, and how to restore from it.
@@ -65,6 +69,29 @@ type Undo struct {
 	Restore string `json:"restore"`
 	// Window says until when the registry lets them be put back.
 	Window string `json:"window,omitempty"`
+}
+
+// Cache is what the cache directory (cache-dir) did in a run.
+type Cache struct {
+	// Dir is the directory.
+	Dir string `json:"dir"`
+	// ManifestHits counts the manifests read from the cache, and
+	// ManifestMisses those read from the registry (digests it did not
+	// hold); the same for image configs.
+	ManifestHits   int64 `json:"manifestHits"`
+	ManifestMisses int64 `json:"manifestMisses"`
+	ConfigHits     int64 `json:"configHits"`
+	ConfigMisses   int64 `json:"configMisses"`
+	// Dropped counts entries that failed their verification (or could not
+	// be read): each was removed and read from the registry again.
+	Dropped int64 `json:"dropped,omitempty"`
+	// Entries and Bytes are what the directory holds at the end, after
+	// Pruned entries unused for 30 days were removed.
+	Entries int   `json:"entries"`
+	Bytes   int64 `json:"bytes"`
+	Pruned  int   `json:"pruned"`
+	// Error is why the directory could not be pruned or measured.
+	Error string `json:"error,omitempty"`
 }
 
 // Cap is a plan that max-deletions refused.

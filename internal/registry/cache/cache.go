@@ -79,25 +79,32 @@ type Option func(*Cache)
 // them by (tests). The default is time.Now.
 func WithClock(now func() time.Time) Option { return func(c *Cache) { c.now = now } }
 
-// Open opens (creating it where missing) the cache directory dir and
-// checks that a file can be written in it: an error says why not.
-func Open(dir string, opts ...Option) (*Cache, error) {
+// New returns the cache at dir. It does no I/O: the directories are
+// created as entries are written, and Check tells beforehand whether they
+// can be (the CLI checks every destination before the first request).
+func New(dir string, opts ...Option) *Cache {
 	c := &Cache{dir: dir, root: filepath.Join(dir, Version), now: time.Now}
 	for _, o := range opts {
 		o(c)
 	}
+	return c
+}
+
+// Check creates the cache's directories where missing and checks that a
+// file can be written in them: an error says why not.
+func (c *Cache) Check() error {
 	for _, kind := range []string{"manifests", "configs"} {
 		if err := os.MkdirAll(filepath.Join(c.root, kind, "sha256"), 0o755); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	f, err := os.CreateTemp(c.root, tempPrefix+"probe-*")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	name := f.Name()
 	f.Close()
-	return c, os.Remove(name)
+	return os.Remove(name)
 }
 
 // Dir is the directory the cache was opened at.

@@ -20,8 +20,8 @@ func digestOf(b []byte) string {
 
 func open(t *testing.T, opts ...Option) *Cache {
 	t.Helper()
-	c, err := Open(t.TempDir(), opts...)
-	if err != nil {
+	c := New(t.TempDir(), opts...)
+	if err := c.Check(); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -250,11 +250,7 @@ func TestConcurrentWriters(t *testing.T) {
 	dir := t.TempDir()
 	var cs []*Cache
 	for range 2 { // two handles on one directory, as two processes have
-		c, err := Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs = append(cs, c)
+		cs = append(cs, New(dir))
 	}
 	raws := make([][]byte, 16)
 	for i := range raws {
@@ -286,9 +282,9 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 }
 
-// TestOpenUnwritable: a directory that cannot be written is an error at
-// Open, before anything is asked of it.
-func TestOpenUnwritable(t *testing.T) {
+// TestCheckUnwritable: a directory that cannot be written fails Check,
+// before anything is asked of the cache.
+func TestCheckUnwritable(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("root writes anywhere")
@@ -298,7 +294,7 @@ func TestOpenUnwritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Chmod(dir, 0o755) })
-	if _, err := Open(filepath.Join(dir, "cache")); err == nil {
-		t.Fatal("Open of a directory under a read-only one succeeded")
+	if err := New(filepath.Join(dir, "cache")).Check(); err == nil {
+		t.Fatal("Check of a directory under a read-only one succeeded")
 	}
 }

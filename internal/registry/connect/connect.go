@@ -22,6 +22,7 @@ import (
 	"github.com/tagsweep/tagsweep/internal/netutil"
 	"github.com/tagsweep/tagsweep/internal/redact"
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/cache"
 	"github.com/tagsweep/tagsweep/internal/registry/oci"
 	"github.com/tagsweep/tagsweep/internal/registry/provider"
 )
@@ -109,6 +110,13 @@ type Settings struct {
 	// (age-source: created), so a backend that builds the graph from a
 	// listing without creation times reads the manifests instead.
 	CreatedAges bool
+	// Cache keeps manifests and image configs by digest between runs (the
+	// cache-dir input; nil: none). Every registry API backend reads
+	// through it, the vendors' included.
+	Cache *cache.Cache
+	// Deletes: the run may delete (not a dry run, not ls), so registry
+	// tokens are asked with the delete scope too.
+	Deletes bool
 }
 
 // Built is a ready backend and what the CLI reports about it.
@@ -192,7 +200,7 @@ func (vs Vendors) New(s Settings) (*Built, error) {
 	}
 	opts := []oci.Option{oci.WithScheme(scheme), oci.WithInsecure(s.Insecure), oci.WithConcurrency(s.Concurrency),
 		oci.WithLimiter(s.Limiter), oci.WithUserAgent(s.UserAgent), oci.WithKeychain(keychain), oci.WithSecrets(s.Secrets),
-		oci.WithUntagFirst(d.Caps.UntagFirst)}
+		oci.WithUntagFirst(d.Caps.UntagFirst), oci.WithCache(s.Cache), oci.WithDeletes(s.Deletes)}
 	if d.GCHint != "" {
 		opts = append(opts, oci.WithGCHint(d.GCHint))
 	}

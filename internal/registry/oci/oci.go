@@ -32,10 +32,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/tagsweep/tagsweep/internal/netutil"
 	"github.com/tagsweep/tagsweep/internal/redact"
 	"github.com/tagsweep/tagsweep/internal/registry"
+	"github.com/tagsweep/tagsweep/internal/registry/cache"
 	"github.com/tagsweep/tagsweep/internal/registry/image"
 	"github.com/tagsweep/tagsweep/internal/registry/restapi"
 )
@@ -83,6 +85,8 @@ type options struct {
 	quotas      []Quota
 	limiter     *registry.Limiter
 	secrets     *redact.Set
+	cache       *cache.Cache
+	deletes     bool
 }
 
 // Option configures a Backend.
@@ -199,6 +203,20 @@ func WithDeletesOffHint(hint string) Option {
 	return func(o *options) error { o.offHint = hint; return nil }
 }
 
+// WithCache makes the backend read manifests and image configs from c by
+// digest, and store those it reads from the registry there (the cache-dir
+// input): a tag is resolved with a HEAD, and only a digest the cache does
+// not hold is read with a GET. The default is no cache: a tag is read with
+// one GET.
+func WithCache(c *cache.Cache) Option { return func(o *options) error { o.cache = c; return nil } }
+
+// WithDeletes says the run may delete: each repository's token is asked
+// with the delete scope as well as pull, so that its reads and its deletes
+// share one token. Without it a token is asked for pull, and a DELETE
+// (the dry run's probes) widens it when the registry's challenge asks.
+// The default is false.
+func WithDeletes(b bool) Option { return func(o *options) error { o.deletes = b; return nil } }
+
 // WithSecrets makes the backend add to s every credential it sends and
 // every token it receives (redact.Transport at the bottom of its HTTP
 // stack), so that what the registry echoes of them is never printed. The
@@ -207,21 +225,33 @@ func WithSecrets(s *redact.Set) Option { return func(o *options) error { o.secre
 
 // Backend talks to one registry through the OCI distribution API.
 type Backend struct {
-	host   string
-	reg    name.Registry
-	auth   authn.Authenticator
-	who    string
-	rt     http.RoundTripper
-	base   http.RoundTripper // under ggcr's retry and user agent
-	ua     string
-	puller *remote.Puller
-	// unpaged lists without the n parameter, for registries configured
-	// to refuse n=1000 (distribution's catalog maxentries below it).
-	unpaged *remote.Puller
-	stats   *Stats
+	host string
+	reg  name.Registry
+	auth authn.Authenticator
+	who  string
+	// rt is the stack under the authentication (retries of ggcr's
+	// transient codes, user agent); split sends reads through a retry of
+	// lost connections too (byMethod); base is the stack under both.
+	rt, split, base http.RoundTripper
+	ua              string
+	jobs            int
+	deletes         bool
+	stats           *Stats
 
-	clients sync.Map // scope + " " + repo -> *lazyClient
-	created sync.Map // config digest -> configCreated
+	clients sync.Map // scope + " " + repo -> *lazyClient (restore's uploads)
+	// The connection layer (session.go): the registry's challenge, pinged
+	// once; the transport every repository shares where the registry
+	// takes no token; each repository's conn.
+	pingMu   sync.Mutex
+	pinged   *transport.Challenge
+	pings    map[string]pingAnswer
+	sharedMu sync.Mutex
+	shared   http.RoundTripper
+	conns    sync.Map // repo ("" the registry) -> *lazyConn
+
+	cache   *cache.Cache
+	fetches singleflight.Group // "repo@digest": one GET of a digest at a time
+	created recent             // config digest -> configCreated
 
 	untagFirst  bool
 	gcHint      string
@@ -259,7 +289,7 @@ func New(host string, opts ...Option) (*Backend, error) {
 		return nil, fmt.Errorf("registry %q: %w", host, err)
 	}
 	b := &Backend{host: host, reg: reg, stats: &Stats{}, untagFirst: o.untagFirst, gcHint: cmp.Or(o.gcHint, DistributionGCHint),
-		offHint: o.offHint, protections: o.protections}
+		offHint: o.offHint, protections: o.protections, cache: o.cache, deletes: o.deletes}
 
 	// Credentials: explicit, else the keychain, else anonymous.
 	switch {
@@ -319,23 +349,10 @@ func New(host string, opts ...Option) (*Backend, error) {
 	rt = &backoff{next: rt, maxRetries: o.maxRetries, base: o.retryBase, maxWait: o.retryMax, stats: b.stats, sleep: sleepCtx}
 	// ggcr retries the transient codes; 429 and 503 are ours (Retry-After).
 	retryCodes := []int{http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout, 499, 522}
-	// The referrers tag fallback is off: the engine reads sha256-<hex> tags
-	// from the tag list it has anyway, instead of one GET per manifest.
-	// ggcr caps blob GETs (image configs) at WithJobs, 4 by default, under
-	// the request cap; the request cap is the one the user set.
-	popts := []remote.Option{remote.WithTransport(rt), remote.WithAuth(b.auth), remote.WithUserAgent(o.userAgent),
-		remote.WithRetryStatusCodes(retryCodes...), remote.WithReferrersTagFallback(false), remote.WithJobs(o.concurrency)}
-	// ECR refuses n > 1000 on tags/list and _catalog (ggcr#1091); every
-	// registry here follows the Link header for the rest.
-	if b.puller, err = remote.NewPuller(append(popts[:len(popts):len(popts)], remote.WithPageSize(1000))...); err != nil {
-		return nil, err
-	}
-	if b.unpaged, err = remote.NewPuller(append(popts[:len(popts):len(popts)], remote.WithPageSize(0))...); err != nil {
-		return nil, err
-	}
-	// The same layering for the delete clients built in deleteClient.
-	b.base, b.ua = rt, o.userAgent
+	b.base, b.ua, b.jobs = rt, o.userAgent, o.concurrency
 	b.rt = transport.NewUserAgent(transport.NewRetry(rt, transport.WithRetryStatusCodes(retryCodes...)), o.userAgent)
+	read := transport.NewUserAgent(transport.NewRetry(rt, transport.WithRetryPredicate(readRetryable), transport.WithRetryStatusCodes(retryCodes...)), o.userAgent)
+	b.split = &byMethod{read: read, write: b.rt}
 	return b, nil
 }
 
@@ -365,10 +382,14 @@ func (b *Backend) repo(r string) name.Repository {
 // Repositories lists the catalog (paginated by ggcr, following Link).
 func (b *Backend) Repositories(ctx context.Context) ([]string, error) {
 	var repos []string
-	err := readAgain(ctx, func() (err error) {
-		repos, err = b.puller.Catalog(ctx, b.reg)
+	err := readAgain(ctx, func() error {
+		c, err := b.conn(ctx, "")
+		if err != nil {
+			return err
+		}
+		repos, err = c.puller.Catalog(ctx, b.reg)
 		if pageSizeRefused(err) {
-			repos, err = b.unpaged.Catalog(ctx, b.reg)
+			repos, err = c.unpaged.Catalog(ctx, b.reg)
 		}
 		return err
 	})
@@ -419,10 +440,14 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 func (b *Backend) TagNames(ctx context.Context, repo string) ([]string, error) {
 	r := b.repo(repo)
 	var tags []string
-	err := readAgain(ctx, func() (err error) {
-		tags, err = b.puller.List(ctx, r)
+	err := readAgain(ctx, func() error {
+		c, err := b.conn(ctx, repo)
+		if err != nil {
+			return err
+		}
+		tags, err = c.puller.List(ctx, r)
 		if pageSizeRefused(err) {
-			tags, err = b.unpaged.List(ctx, r)
+			tags, err = c.unpaged.List(ctx, r)
 		}
 		return err
 	})
@@ -442,16 +467,25 @@ func (b *Backend) ref(repo, ref string) name.Reference {
 
 // Resolve HEADs a tag with the full Accept set.
 func (b *Backend) Resolve(ctx context.Context, repo, tag string) (string, error) {
-	ref := b.ref(repo, tag)
-	var d *v1.Descriptor
-	err := readAgain(ctx, func() (err error) {
-		d, err = b.puller.Head(ctx, ref)
-		return err
-	})
+	d, err := b.head(ctx, repo, tag)
 	if err != nil {
 		return "", b.classify(err, fmt.Sprintf("pull on repository %q", repo), "resolve "+tag)
 	}
 	return d.Digest.String(), nil
+}
+
+// head HEADs ref (a tag or a digest) in repo with the full Accept set.
+func (b *Backend) head(ctx context.Context, repo, ref string) (*v1.Descriptor, error) {
+	var d *v1.Descriptor
+	err := readAgain(ctx, func() error {
+		c, err := b.conn(ctx, repo)
+		if err != nil {
+			return err
+		}
+		d, err = c.puller.Head(ctx, b.ref(repo, ref))
+		return err
+	})
+	return d, err
 }
 
 // Exists HEADs a digest.
@@ -506,16 +540,15 @@ func cutOff(err error) bool {
 }
 
 func (b *Backend) manifest(ctx context.Context, repo, ref string) (*image.Manifest, error) {
-	r := b.ref(repo, ref)
 	need := fmt.Sprintf("pull on repository %q", repo)
-	desc, err := b.puller.Get(ctx, r)
+	digest, mt, raw, err := b.fetch(ctx, repo, ref)
 	if err != nil {
 		return nil, b.classify(err, need, "get manifest "+ref)
 	}
-	m := &image.Manifest{Digest: desc.Digest.String(), MediaType: string(desc.MediaType), Size: desc.Size}
-	switch {
-	case desc.MediaType.IsIndex():
-		im, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
+	m := &image.Manifest{Digest: digest, MediaType: mt, Size: int64(len(raw))}
+	switch mediaType := types.MediaType(mt); {
+	case mediaType.IsIndex():
+		im, err := v1.ParseIndexManifest(bytes.NewReader(raw))
 		if err != nil {
 			return nil, fmt.Errorf("parse index %s: %w", ref, err)
 		}
@@ -535,8 +568,8 @@ func (b *Backend) manifest(ctx context.Context, repo, ref string) (*image.Manife
 				m.ChildInfo[d] = c.Platform.String()
 			}
 		}
-	case desc.MediaType.IsImage() || desc.MediaType == types.OCIManifestSchema1:
-		mf, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
+	case mediaType.IsImage() || mediaType == types.OCIManifestSchema1:
+		mf, err := v1.ParseManifest(bytes.NewReader(raw))
 		if err != nil {
 			return nil, fmt.Errorf("parse manifest %s: %w", ref, err)
 		}
@@ -562,21 +595,12 @@ func (b *Backend) manifest(ctx context.Context, repo, ref string) (*image.Manife
 			m.ArtifactType = cmp.Or(string(mf.ArtifactType), cmt)
 			break
 		}
-		own, ok := b.created.Load(mf.Config.Digest.String())
-		if !ok { // tags sharing an image share its config: one GET
-			img, err := desc.Image()
-			if err != nil {
-				return nil, fmt.Errorf("read image %s: %w", ref, err)
-			}
-			raw, err := img.RawConfigFile()
-			if err != nil {
-				return nil, b.classify(err, need, "get config of "+ref)
-			}
-			own = readCreated(raw)
-			b.created.Store(mf.Config.Digest.String(), own)
+		own, err := b.configCreated(ctx, repo, mf.Config.Digest.String())
+		if err != nil {
+			return nil, b.classify(err, need, "get config of "+ref)
 		}
-		if c := own.(configCreated); c.set {
-			m.Created = c.at
+		if own.set {
+			m.Created = own.at
 		} else {
 			m.Created = annotated
 		}
@@ -594,11 +618,21 @@ type configCreated struct {
 	set bool
 }
 
-func readCreated(config []byte) configCreated {
-	var cfg struct {
-		Created *string `json:"created"`
+func readCreated(config []byte) configCreated { return createdOf(configFields(config)) }
+
+// configFields reads the fields tagsweep uses of an image config (none of
+// a config that does not parse).
+func configFields(config []byte) cache.Config {
+	var cfg cache.Config
+	if json.Unmarshal(config, &cfg) != nil {
+		return cache.Config{}
 	}
-	if json.Unmarshal(config, &cfg) != nil || cfg.Created == nil || *cfg.Created == "" {
+	return cfg
+}
+
+// createdOf is what the fields of a config say of its creation.
+func createdOf(cfg cache.Config) configCreated {
+	if cfg.Created == nil || *cfg.Created == "" {
 		return configCreated{}
 	}
 	return configCreated{at: registry.ParseTime(*cfg.Created), set: true}
@@ -613,8 +647,12 @@ func (b *Backend) Referrers(ctx context.Context, repo, digest string) ([]string,
 	}
 	r := b.repo(repo)
 	var idx v1.ImageIndex
-	err := readAgain(ctx, func() (err error) {
-		idx, err = remote.Referrers(r.Digest(digest), remote.Reuse(b.puller), remote.WithContext(ctx))
+	err := readAgain(ctx, func() error {
+		c, err := b.conn(ctx, repo)
+		if err != nil {
+			return err
+		}
+		idx, err = remote.Referrers(r.Digest(digest), remote.Reuse(c.puller), remote.WithContext(ctx))
 		if err == nil {
 			_, err = idx.IndexManifest()
 		}
@@ -651,15 +689,10 @@ type lazyClient struct {
 	client *http.Client
 }
 
-// deleteClient returns an HTTP client authorised for delete on repo,
-// built once per repository. (remote.Delete builds a new transport, with a
-// new ping and token, for every call: three requests per delete.)
-func (b *Backend) deleteClient(ctx context.Context, repo string) (*http.Client, error) {
-	return b.client(ctx, repo, transport.DeleteScope)
-}
-
 // client returns an HTTP client authorised for scope (an action: pull,
-// push, delete) on repo, built once per repository and scope.
+// push, delete) on repo, built once per repository and scope, on the
+// run's one ping (restore's uploads ask for push, which reads and deletes
+// never need; they go through conn).
 func (b *Backend) client(ctx context.Context, repo, scope string) (*http.Client, error) {
 	v, _ := b.clients.LoadOrStore(scope+" "+repo, &lazyClient{})
 	lc := v.(*lazyClient)
@@ -668,8 +701,7 @@ func (b *Backend) client(ctx context.Context, repo, scope string) (*http.Client,
 	if lc.client != nil {
 		return lc.client, nil
 	}
-	r := b.repo(repo)
-	tr, err := transport.NewWithContext(ctx, b.reg, b.auth, b.rt, []string{r.Scope(scope)})
+	tr, err := b.authenticatedAs(ctx, repo, scope)
 	if err != nil {
 		return nil, err
 	}
@@ -725,7 +757,7 @@ func (b *Backend) remove(ctx context.Context, repo, ref string) error {
 		}
 		// No answer, or a 5xx after the transport's retries (a gateway
 		// may answer 502 for a DELETE the registry carried out).
-		_, herr := b.puller.Head(ctx, b.ref(repo, ref))
+		_, herr := b.head(ctx, repo, ref)
 		if errors.As(herr, &te) && te.StatusCode == http.StatusNotFound {
 			return nil // gone: the lost answer was a success
 		}
@@ -740,7 +772,7 @@ func (b *Backend) sendDelete(ctx context.Context, repo, ref string) error {
 	if err := registry.Stopped(ctx); err != nil {
 		return err
 	}
-	c, err := b.deleteClient(ctx, repo)
+	c, err := b.conn(ctx, repo)
 	if err != nil {
 		return err
 	}
@@ -749,7 +781,7 @@ func (b *Backend) sendDelete(ctx context.Context, repo, ref string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.Do(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -802,7 +834,15 @@ func (b *Backend) PushPlaceholder(ctx context.Context, repo, tag string) (string
 // placeholder is put back when the placeholder cannot be deleted.
 func (b *Backend) TagDigest(ctx context.Context, repo, tag, digest string) error {
 	need := fmt.Sprintf("push on repository %q (to point tag %s back at %s)", repo, tag, digest)
-	desc, err := b.puller.Get(ctx, b.repo(repo).Digest(digest))
+	var desc *remote.Descriptor
+	err := readAgain(ctx, func() error {
+		c, err := b.conn(ctx, repo)
+		if err != nil {
+			return err
+		}
+		desc, err = c.puller.Get(ctx, b.repo(repo).Digest(digest))
+		return err
+	})
 	if err != nil {
 		return b.classify(err, need, "get manifest "+digest)
 	}

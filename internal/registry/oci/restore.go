@@ -26,7 +26,7 @@ func (b *Backend) RawManifest(ctx context.Context, repo, digest string) (*image.
 	}
 	var raw *image.Raw
 	err := readAgain(ctx, func() error {
-		desc, err := b.puller.Get(ctx, b.repo(repo).Digest(digest))
+		desc, err := b.get(ctx, repo, digest)
 		if err != nil {
 			return err
 		}
