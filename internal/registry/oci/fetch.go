@@ -74,32 +74,48 @@ func (b *Backend) configCreated(ctx context.Context, repo, digest string) (confi
 			return c, nil
 		}
 	}
-	c, err := b.conn(ctx, repo)
+	// Tags of one image, read at once, make one GET of its config.
+	v, err, _ := b.fetches.Do("config "+repo+"@"+digest, func() (any, error) {
+		if c, ok := b.created.load(digest); ok {
+			return c, nil // read by the GET that just finished
+		}
+		raw, err := b.blob(ctx, repo, digest)
+		if err != nil {
+			return nil, err
+		}
+		cfg := configFields(raw)
+		own := createdOf(cfg)
+		if b.cache != nil {
+			b.cache.PutConfig(digest, cfg)
+		}
+		b.created.store(digest, own)
+		return own, nil
+	})
 	if err != nil {
 		return configCreated{}, err
+	}
+	return v.(configCreated), nil
+}
+
+// blob GETs the blob digest of repo, checked against its digest.
+func (b *Backend) blob(ctx context.Context, repo, digest string) ([]byte, error) {
+	c, err := b.conn(ctx, repo)
+	if err != nil {
+		return nil, err
 	}
 	l, err := c.puller.Layer(ctx, b.repo(repo).Digest(digest))
 	if err != nil {
-		return configCreated{}, err
+		return nil, err
 	}
-	rc, err := l.Compressed() // the blob as stored, checked against its digest
+	rc, err := l.Compressed() // the blob as stored
 	if err != nil {
-		return configCreated{}, err
+		return nil, err
 	}
 	raw, err := io.ReadAll(rc)
 	if cerr := rc.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return configCreated{}, err
-	}
-	cfg := configFields(raw)
-	own := createdOf(cfg)
-	if b.cache != nil {
-		b.cache.PutConfig(digest, cfg)
-	}
-	b.created.store(digest, own)
-	return own, nil
+	return raw, err
 }
 
 // recent remembers values by key for the run, in two generations of at
