@@ -587,3 +587,34 @@ func TestConcurrentHooksAndCounts(t *testing.T) {
 		t.Fatalf("counts: %+v", c)
 	}
 }
+
+// TestCountingProxy: what goes through the proxy is counted by route and
+// reaches the registry (a push and a pull work through it, Location and
+// Link included); what goes to the registry directly is not counted.
+func TestCountingProxy(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t, Options{})
+	p, err := NewCountingProxy(r.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	ctx := context.Background()
+	if _, err := PushImage(ctx, p.Addr()+"/app:v1", ImageSpec{Created: created, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyPull(ctx, p.Addr()+"/app:v1"); err != nil {
+		t.Fatal(err)
+	}
+	got := p.Requests()
+	if got.Of("PUT", ClassManifest) != 1 || got.Of("GET", ClassManifest) == 0 || got.Total != r.Requests().Total {
+		t.Errorf("through the proxy: %v; the registry saw %d", got.ByRoute, r.Requests().Total)
+	}
+	p.ResetRequests()
+	if err := VerifyPull(ctx, r.Addr()+"/app:v1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Requests().Total; n != 0 {
+		t.Errorf("%d requests counted that did not go through the proxy", n)
+	}
+}
