@@ -20,13 +20,14 @@ func deletedSet(r *report.Report, action string) map[string]bool {
 	if r == nil {
 		return nil
 	}
-	for _, repo := range r.Repositories {
+	_ = r.Each(func(repo *report.Repository) error {
 		for _, t := range repo.Tags {
 			if t.Action == action {
 				out[repo.Name+":"+t.Tag] = true
 			}
 		}
-	}
+		return nil
+	})
 	return out
 }
 

@@ -451,12 +451,14 @@ func Sweep(ctx context.Context, c *config.Config, reg Registry, env Env) int {
 		Concurrency: c.Concurrency, Limiter: reg.Limiter, Now: env.Now, Log: log, MaxDeletions: c.MaxDeletions,
 		Shard: c.Shard, Shards: c.Shards, Progress: 5 * time.Second, Observer: runner.Observer(log),
 		Policy: policyOf(c), Provider: string(c.Provider), Protect: protectOf(c), ProtectElsewhere: c.ProtectElsewhere,
+		SpillDirs: spillDirs(c),
 	}
 	if journal != nil {
 		opts.Undo = journal
 	}
 	e := engine.New(reg.Backend, opts)
 	rep := e.Run(ctx)
+	defer rep.Close()
 	if reg.Requests != nil {
 		rep.Requests = reg.Requests()
 	}
@@ -477,6 +479,20 @@ func Sweep(ctx context.Context, c *config.Config, reg Registry, env Env) int {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+// spillDirs are where the report's entries of finished repositories may
+// go: the system's temporary directory, else the directories the run
+// writes anyway (a read-only root filesystem may have no writable TMPDIR).
+func spillDirs(c *config.Config) []string {
+	dirs := []string{""}
+	if c.CacheDir != "" {
+		dirs = append(dirs, c.CacheDir)
+	}
+	if c.ReportFile != "" {
+		dirs = append(dirs, filepath.Dir(c.ReportFile))
+	}
+	return dirs
 }
 
 // cacheReport prunes the cache of the entries no run used for 30 days and

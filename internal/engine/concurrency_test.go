@@ -24,20 +24,30 @@ type gauge struct {
 	byKind   map[string]int
 	peak     int
 	peakKind map[string]int
+	// byRepo counts the calls in flight by repository, listings left out
+	// (a repository is listed before it takes its share of TagsInFlight);
+	// peakRepos is the most repositories with a call in flight at once.
+	byRepo    map[string]int
+	peakRepos int
 }
 
 func newGauge(b registry.Backend) *gauge {
-	return &gauge{Backend: b, release: make(chan struct{}), byKind: map[string]int{}, peakKind: map[string]int{}}
+	return &gauge{Backend: b, release: make(chan struct{}), byKind: map[string]int{}, peakKind: map[string]int{}, byRepo: map[string]int{}}
 }
 
-// enter counts a call of kind in flight and waits to be released; the
-// returned func counts it out.
-func (g *gauge) enter(kind string) func() {
+// enter counts a call of kind on repo in flight and waits to be
+// released; the returned func counts it out.
+func (g *gauge) enter(kind, repo string) func() {
 	g.mu.Lock()
 	g.inFlight++
 	g.byKind[kind]++
 	g.peak = max(g.peak, g.inFlight)
 	g.peakKind[kind] = max(g.peakKind[kind], g.byKind[kind])
+	counted := repo != "" && kind != "Tags"
+	if counted {
+		g.byRepo[repo]++
+		g.peakRepos = max(g.peakRepos, len(g.byRepo))
+	}
 	release := g.release
 	g.mu.Unlock()
 	<-release
@@ -46,6 +56,11 @@ func (g *gauge) enter(kind string) func() {
 		defer g.mu.Unlock()
 		g.inFlight--
 		g.byKind[kind]--
+		if counted {
+			if g.byRepo[repo]--; g.byRepo[repo] == 0 {
+				delete(g.byRepo, repo)
+			}
+		}
 	}
 }
 
@@ -60,47 +75,47 @@ func (g *gauge) releaseAll() bool {
 }
 
 func (g *gauge) Repositories(ctx context.Context) ([]string, error) {
-	defer g.enter("Repositories")()
+	defer g.enter("Repositories", "")()
 	return g.Backend.Repositories(ctx)
 }
 
 func (g *gauge) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
-	defer g.enter("Tags")()
+	defer g.enter("Tags", repo)()
 	return g.Backend.Tags(ctx, repo)
 }
 
 func (g *gauge) Manifest(ctx context.Context, repo, ref string) (*image.Manifest, error) {
-	defer g.enter("Manifest")()
+	defer g.enter("Manifest", repo)()
 	return g.Backend.Manifest(ctx, repo, ref)
 }
 
 func (g *gauge) Resolve(ctx context.Context, repo, tag string) (string, error) {
-	defer g.enter("Resolve")()
+	defer g.enter("Resolve", repo)()
 	return g.Backend.Resolve(ctx, repo, tag)
 }
 
 func (g *gauge) Exists(ctx context.Context, repo, digest string) (bool, error) {
-	defer g.enter("Exists")()
+	defer g.enter("Exists", repo)()
 	return g.Backend.Exists(ctx, repo, digest)
 }
 
 func (g *gauge) Referrers(ctx context.Context, repo, digest string) ([]string, error) {
-	defer g.enter("Referrers")()
+	defer g.enter("Referrers", repo)()
 	return g.Backend.Referrers(ctx, repo, digest)
 }
 
 func (g *gauge) TagDeleteSupported(ctx context.Context, repo string) (bool, error) {
-	defer g.enter("TagDeleteSupported")()
+	defer g.enter("TagDeleteSupported", repo)()
 	return g.Backend.TagDeleteSupported(ctx, repo)
 }
 
 func (g *gauge) DeleteTag(ctx context.Context, repo, tag string) error {
-	defer g.enter("DeleteTag")()
+	defer g.enter("DeleteTag", repo)()
 	return g.Backend.DeleteTag(ctx, repo, tag)
 }
 
 func (g *gauge) DeleteDigest(ctx context.Context, repo, digest string, tags []string) error {
-	defer g.enter("DeleteDigest")()
+	defer g.enter("DeleteDigest", repo)()
 	return g.Backend.DeleteDigest(ctx, repo, digest, tags)
 }
 
@@ -209,4 +224,63 @@ func boundedRepos(n int) *fake {
 		}
 	}
 	return f
+}
+
+// Memory does not grow with Concurrency × repository size: the
+// repositories worked on at once hold at most TagsInFlight tags between
+// them, so with room for two of these 22-tag repositories, no more than
+// two have a call in flight at once (listings aside), however many slots
+// are free; each still reaches all of them, and the run deletes what it
+// would without the bound. A repository larger than the bound runs alone.
+// Without the bound all six would be inspected at once.
+func TestTagsInFlight(t *testing.T) {
+	t.Parallel()
+	const c, repos, perRepo = 8, 6, 22
+	for _, tc := range []struct {
+		name          string
+		inFlight, max int // TagsInFlight, max-deletions
+		want          int
+	}{
+		{name: "two at once", inFlight: 2 * perRepo, want: 2},
+		{name: "larger than the bound: alone", inFlight: perRepo / 2, want: 1},
+		{name: "max-deletions: the inspections bounded", inFlight: 2 * perRepo, max: 1000, want: 2},
+		{name: "the default: all at once", want: repos},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				g := newGauge(boundedRepos(repos))
+				e := New(g, Options{Registry: "fake.test", Repositories: []string{"team/*"}, Rules: rules(1), Concurrency: c,
+					TagsInFlight: tc.inFlight, MaxDeletions: tc.max, Now: func() time.Time { return now }})
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					rep := e.Run(context.Background())
+					if rep.Failed() {
+						t.Errorf("run failed: %v", rep.Errors)
+					}
+					if want := repos * (5 + 8); rep.Totals.Deleted != want || rep.Totals.Tags != repos*perRepo {
+						t.Errorf("deleted %d of %d tags, want %d of %d", rep.Totals.Deleted, rep.Totals.Tags, want, repos*perRepo)
+					}
+				}()
+				for {
+					synctest.Wait()
+					select {
+					case <-done:
+						if g.peakRepos != tc.want {
+							t.Errorf("at most %d repositories worked on at once, want %d", g.peakRepos, tc.want)
+						}
+						if g.peak != c {
+							t.Errorf("at most %d calls in flight at once, want concurrency=%d (by kind: %v)", g.peak, c, g.peakKind)
+						}
+						return
+					default:
+					}
+					if !g.releaseAll() {
+						t.Fatal("the run is stuck with no call in flight")
+					}
+				}
+			})
+		})
+	}
 }

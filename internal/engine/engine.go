@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry"
@@ -85,6 +86,18 @@ type Options struct {
 	// other registries, ignored. The default is none.
 	Protect          []Protect
 	ProtectElsewhere int
+	// SpillDirs are where the report's entries of finished repositories
+	// go (report.Spool: a temporary file in the first that takes one; ""
+	// is the system's temporary directory), so that a run holds only the
+	// repositories it is working on. The default is {""}; where none takes
+	// a file the entries stay in memory.
+	SpillDirs []string
+	// TagsInFlight bounds the tags of the repositories being inspected,
+	// planned and deleted at once (a repository of more tags runs alone),
+	// so that memory does not grow with Concurrency × repository size:
+	// the pool's slots are shared, so a few large repositories still keep
+	// every slot busy. The default is DefaultTagsInFlight.
+	TagsInFlight int
 }
 
 // Journal takes the undo entries of a run (an *undo.Writer).
@@ -92,6 +105,10 @@ type Journal interface {
 	// Write records e; once it returns nil, e must survive the process.
 	Write(e undo.Entry) error
 }
+
+// DefaultTagsInFlight is the default Options.TagsInFlight: about 40 MB of
+// snapshots, plans and report entries (bench/memory).
+const DefaultTagsInFlight = 16384
 
 // Engine applies a policy through a backend.
 type Engine struct {
@@ -113,6 +130,9 @@ type Engine struct {
 	// file rule governed.
 	prot  protection
 	rules ruleCounts
+	// inFlight holds the tags of the repositories being worked on
+	// (Options.TagsInFlight).
+	inFlight *semaphore.Weighted
 }
 
 // New returns an engine. In dry-run the backend is wrapped so that it
@@ -139,6 +159,12 @@ func New(b registry.Backend, o Options) *Engine {
 	if len(o.Repositories) == 0 {
 		o.Repositories = []string{"**"}
 	}
+	if len(o.SpillDirs) == 0 {
+		o.SpillDirs = []string{""}
+	}
+	if o.TagsInFlight <= 0 {
+		o.TagsInFlight = DefaultTagsInFlight
+	}
 	if o.Grace <= 0 {
 		o.Grace = 5 * time.Second
 	}
@@ -154,7 +180,8 @@ func New(b registry.Backend, o Options) *Engine {
 		}
 	}
 	return &Engine{o: o, work: newPool(b, o.Concurrency), obs: o.Observer, literal: literal, handles: handles,
-		prot: protection{matched: map[string]bool{}, planned: map[string]bool{}}}
+		prot:     protection{matched: map[string]bool{}, planned: map[string]bool{}},
+		inFlight: semaphore.NewWeighted(int64(o.TagsInFlight))}
 }
 
 // Limiter is the bound on requests in flight that the backends must share:
@@ -174,7 +201,8 @@ func (e *Engine) Run(ctx context.Context) *report.Report {
 		defer e.progress(len(repos))()
 	}
 	xs := make([]*execution, len(repos))
-	results := make([]report.Repository, len(repos))
+	spool := report.NewSpool(len(repos), e.o.SpillDirs...)
+	rep.Spool = spool
 	var warns warnings
 	// With max-deletions every repository is planned before anything is
 	// deleted; without it each repository goes on to delete as soon as
@@ -183,7 +211,13 @@ func (e *Engine) Run(ctx context.Context) *report.Report {
 	e.eachRepository(len(repos), func(i int) {
 		xs[i] = e.plan(ctx, repos[i], &warns)
 		if !twoPhase {
-			results[i] = e.finish(ctx, xs[i])
+			_ = spool.Put(i, e.finish(ctx, xs[i])) // an entry that cannot be written stays in memory
+		}
+		// Two-phase, the plans wait for each other: every plan is held
+		// until the cap, and only the inspections and the deletions are
+		// bounded.
+		e.inFlight.Release(xs[i].held)
+		if !twoPhase {
 			xs[i] = nil // the snapshot is no longer needed
 		}
 	})
@@ -192,12 +226,16 @@ func (e *Engine) Run(ctx context.Context) *report.Report {
 			rep.Cap = c
 			rep.Errors = append(rep.Errors, c.Error())
 		}
-		e.eachRepository(len(repos), func(i int) { results[i] = e.finish(ctx, xs[i]) })
+		e.eachRepository(len(repos), func(i int) {
+			held := e.hold(ctx, xs[i].listed)
+			_ = spool.Put(i, e.finish(ctx, xs[i]))
+			e.inFlight.Release(held)
+			xs[i] = nil
+		})
 	}
 	if ctx.Err() != nil {
 		rep.Errors = append(rep.Errors, "the run stopped early: "+stopped(ctx))
 	}
-	rep.Repositories = results
 	rep.Protection = e.protectionReport(repos)
 	e.rules.into(&rep.Policy)
 	rep.Warnings = append(rep.Warnings, warns.list...)

@@ -40,7 +40,25 @@ func run(t *testing.T, f *fake, o Options) *report.Report {
 	if o.Concurrency == 0 {
 		o.Concurrency = 4
 	}
-	return New(f, o).Run(context.Background())
+	return loaded(t, New(f, o).Run(context.Background()))
+}
+
+// loaded reads the repositories a run spooled back into rep.Repositories
+// (through Each, as the report's writers read them), for the assertions.
+func loaded(t testing.TB, rep *report.Report) *report.Report {
+	t.Helper()
+	var all []report.Repository
+	if err := rep.Each(func(r *report.Repository) error {
+		all = append(all, *r)
+		return nil
+	}); err != nil {
+		t.Fatalf("reading the spooled report: %v", err)
+	}
+	if err := rep.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep.Repositories, rep.Spool = all, nil
+	return rep
 }
 
 func repoOf(t *testing.T, rep *report.Report, name string) report.Repository {

@@ -32,6 +32,10 @@ type execution struct {
 	listErr error
 	// asked: the registry was asked whether it deletes single tags.
 	asked bool
+	// held is this repository's share of Options.TagsInFlight, released
+	// when its report entries are out of memory; listed its tags.
+	held   int64
+	listed int
 
 	mu sync.Mutex
 	// tags are the results of single-tag deletions, and of the tags a
@@ -67,6 +71,8 @@ func (e *Engine) plan(ctx context.Context, name string, warns *warnings) *execut
 		x.logf("%s: %v", name, err)
 		return x
 	}
+	x.listed = len(listed)
+	x.held = e.hold(ctx, x.listed)
 	snap := e.inspect(ctx, name, listed)
 	e.readUntagged(ctx, name, snap)
 	warns.add(snap.warnings...)
@@ -100,6 +106,17 @@ func (e *Engine) plan(ctx context.Context, name string, warns *warnings) *execut
 		x.blocked = fmt.Errorf("not deleted: the repository could not be inspected completely: %w", errors.Join(snap.errs...))
 	}
 	return x
+}
+
+// hold waits until tags more tags may be worked on (all of
+// Options.TagsInFlight for a repository of more) and returns the weight
+// held. A run that has stopped does not wait: its calls fail at once.
+func (e *Engine) hold(ctx context.Context, tags int) int64 {
+	w := int64(min(max(tags, 1), e.o.TagsInFlight))
+	if e.inFlight.Acquire(ctx, w) != nil {
+		return 0
+	}
+	return w
 }
 
 // capDeletions blocks every repository when the plans delete more tags

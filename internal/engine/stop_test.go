@@ -66,13 +66,14 @@ func TestMaxDeletions(t *testing.T) {
 }
 
 // runCtx is run with a context.
-func runCtx(ctx context.Context, f *fake, o Options) *report.Report {
+func runCtx(t *testing.T, ctx context.Context, f *fake, o Options) *report.Report {
+	t.Helper()
 	o.Registry = "fake.test"
 	o.Now = func() time.Time { return now }
 	if o.Concurrency == 0 {
 		o.Concurrency = 4
 	}
-	return New(f, o).Run(ctx)
+	return loaded(t, New(f, o).Run(ctx))
 }
 
 // A run stopped while deleting lets the deletion in flight finish, starts
@@ -89,7 +90,7 @@ func TestStopDuringDeletions(t *testing.T) {
 	f.onDelete = func(string) {
 		once.Do(func() { cancel(errors.New("interrupted by terminated")) })
 	}
-	rep := runCtx(ctx, f, Options{Rules: rules(1), Concurrency: 1})
+	rep := runCtx(t, ctx, f, Options{Rules: rules(1), Concurrency: 1})
 	r := repoOf(t, rep, "app")
 	got := actions(r)
 	want := map[string]string{"t0": report.Kept}
@@ -130,7 +131,7 @@ func TestStopBeforeSecondLook(t *testing.T) {
 			cancel(errors.New("timeout 1s reached"))
 		}
 	}
-	rep := runCtx(ctx, f, Options{Rules: rules(1), Concurrency: 1})
+	rep := runCtx(t, ctx, f, Options{Rules: rules(1), Concurrency: 1})
 	if d := f.Calls("DeleteDigest app@"); len(d) != 0 {
 		t.Errorf("app deleted after the stop: %v", d)
 	}

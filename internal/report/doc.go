@@ -177,8 +177,13 @@ func (r *Report) doc() doc {
 	d = append(d, r.rulesBlocks()...)
 	d = append(d, r.protectionBlocks()...)
 
-	for _, repo := range r.Repositories {
-		d = append(d, r.repositoryBlocks(repo, deleted)...)
+	stored := 0 // manifests untagged but not deleted, said with the GC note
+	if err := r.Each(func(repo *Repository) error {
+		stored += len(repo.StillStored)
+		d = append(d, r.repositoryBlocks(*repo, deleted)...)
+		return nil
+	}); err != nil {
+		d = append(d, &para{line{bold("Error"), txt(": the report's entries could not be read back: " + err.Error())}})
 	}
 	var errs []line
 	for _, e := range r.Errors {
@@ -212,10 +217,6 @@ func (r *Report) doc() doc {
 	// The summary always ends with how the registry frees space (README
 	// "Outputs"); with nothing deleted it says so first, in one line.
 	var gc line
-	stored := 0
-	for _, repo := range r.Repositories {
-		stored += len(repo.StillStored)
-	}
 	if stored > 0 {
 		gc = append(gc, txtf("%s had their tags deleted but stay stored (the registry refused to delete them; see Warnings); they are not counted as reclaimable. ", Count(stored, "manifest")))
 	}

@@ -57,7 +57,7 @@ func (r *Report) Problems() []Problem {
 		out = append(out, Problem{Message: msg})
 		said[msg] = true
 	}
-	for _, repo := range r.Repositories {
+	_ = r.Each(func(repo *Repository) error {
 		if repo.Error != "" {
 			out = append(out, Problem{Repository: repo.Name, Message: repo.Error})
 		}
@@ -75,13 +75,15 @@ func (r *Report) Problems() []Problem {
 		for _, msg := range order {
 			out = append(out, Problem{Repository: repo.Name, Tags: tags[msg], Message: msg})
 		}
-	}
-	for _, repo := range r.Repositories {
+		return nil
+	})
+	_ = r.Each(func(repo *Repository) error {
 		if n := len(repo.StillStored); n > 0 {
 			out = append(out, Problem{Warning: true, Repository: repo.Name,
 				Message: fmt.Sprintf("%s untagged but not deleted, still stored and not counted as reclaimed: %s", Count(n, "manifest"), repo.StillStored[0].Reason)})
 		}
-	}
+		return nil
+	})
 	for _, w := range r.Warnings {
 		out = append(out, Problem{Warning: true, Message: w})
 	}

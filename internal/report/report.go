@@ -57,6 +57,43 @@ type Report struct {
 	Cache *Cache `json:"cache,omitempty"`
 	// Load is how the run used its concurrency, when it sent requests.
 	Load *Load `json:"load,omitempty"`
+	// Spool, when set, holds the repositories the run finished, listed in
+	// its order before Repositories and read back one at a time (Each).
+	// It is not part of the JSON: WriteJSON writes its entries in place.
+	Spool *Spool `json:"-"`
+}
+
+// Close releases what the report holds outside memory (its spool).
+func (r *Report) Close() error { return r.Spool.Close() }
+
+// Each calls fn with every repository of the report, in order: the
+// spooled ones (each decoded in turn, so that only one is in memory), then
+// Repositories. It stops at fn's first error and returns it.
+func (r *Report) Each(fn func(*Repository) error) error {
+	if s := r.Spool; s != nil {
+		for i := range s.len() {
+			b, err := s.raw(i)
+			if err != nil {
+				return err
+			}
+			if b == nil {
+				continue
+			}
+			var repo Repository
+			if err := json.Unmarshal(b, &repo); err != nil {
+				return fmt.Errorf("report spool: %w", err)
+			}
+			if err := fn(&repo); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range r.Repositories {
+		if err := fn(&r.Repositories[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Undo is the undo file a run wrote, and how to restore from it.
@@ -254,22 +291,17 @@ type Totals struct {
 	ReclaimedBytes int64 `json:"reclaimedBytes"`
 }
 
-// Tally recomputes the totals from the repositories.
+// Tally recomputes the totals from the repositories (the spooled ones
+// were counted as they were put).
 func (r *Report) Tally() {
-	t := Totals{Repositories: len(r.Repositories)}
-	for _, repo := range r.Repositories {
-		t.ReclaimedBytes += repo.ReclaimedBytes
-		for _, tag := range repo.Tags {
-			t.Tags++
-			switch tag.Action {
-			case Deleted, WouldDelete:
-				t.Deleted++
-			case Failed:
-				t.Failed++
-			default:
-				t.Kept++
-			}
-		}
+	var t Totals
+	if r.Spool != nil {
+		r.Spool.mu.Lock()
+		t = r.Spool.totals
+		r.Spool.mu.Unlock()
+	}
+	for i := range r.Repositories {
+		t.add(&r.Repositories[i])
 	}
 	r.Totals = t
 }
@@ -278,6 +310,14 @@ func (r *Report) Tally() {
 func (r *Report) Failed() bool {
 	if len(r.Errors) > 0 || r.Totals.Failed > 0 {
 		return true
+	}
+	if r.Spool != nil {
+		r.Spool.mu.Lock()
+		failed := r.Spool.failed
+		r.Spool.mu.Unlock()
+		if failed {
+			return true
+		}
 	}
 	for _, repo := range r.Repositories {
 		if repo.Error != "" {
@@ -290,14 +330,26 @@ func (r *Report) Failed() bool {
 // DeletedTags lists "repository:tag" for every deleted (or would-delete) tag.
 func (r *Report) DeletedTags() []string {
 	out := []string{}
-	for _, repo := range r.Repositories {
+	_ = r.eachDeleted(func(s string) error {
+		out = append(out, s)
+		return nil
+	})
+	return out
+}
+
+// eachDeleted calls fn with "repository:tag" of every deleted (or
+// would-delete) tag, in the report's order.
+func (r *Report) eachDeleted(fn func(string) error) error {
+	return r.Each(func(repo *Repository) error {
 		for _, t := range repo.Tags {
 			if t.Action == Deleted || t.Action == WouldDelete {
-				out = append(out, repo.Name+":"+t.Tag)
+				if err := fn(repo.Name + ":" + t.Tag); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	return out
+		return nil
+	})
 }
 
 // JSON renders the report, indented.
@@ -347,16 +399,34 @@ func (r *Report) WriteJSON(w io.Writer) error {
 			continue
 		}
 		bw.WriteString("[")
-		for n := range r.Repositories {
+		n := 0
+		next := func() {
 			if n > 0 {
 				bw.WriteString(",")
 			}
 			bw.WriteString("\n    ")
-			if err := put(&r.Repositories[n], "    "); err != nil {
+			n++
+		}
+		if s := r.Spool; s != nil {
+			// Spooled entries are the bytes put would write: copied as they are.
+			for i := range s.len() {
+				b, err := s.raw(i)
+				if err != nil {
+					return err
+				}
+				if b != nil {
+					next()
+					bw.Write(b)
+				}
+			}
+		}
+		for i := range r.Repositories {
+			next()
+			if err := put(&r.Repositories[i], "    "); err != nil {
 				return err
 			}
 		}
-		if len(r.Repositories) > 0 {
+		if n > 0 {
 			bw.WriteString("\n  ")
 		}
 		bw.WriteString("]")

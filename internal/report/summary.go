@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -21,27 +22,45 @@ const MaxOutput = 1_000_000
 // is positive, deleted-tags keeps only the entries that fit in it, and
 // Outputs says so in a warning.
 func (r *Report) Outputs(reportFile string, limit int) ([]Output, string) {
-	all := r.DeletedTags()
-	tags, _ := json.Marshal(all)
-	warning := ""
-	if limit > 0 && len(tags) > limit {
-		n, size := 0, 2
-		for _, t := range all {
-			b, _ := json.Marshal(t)
-			if size+len(b)+1 > limit {
-				break
-			}
-			size += len(b) + 1
-			n++
+	// Built as the tags come, never held as a list: a million deleted tags
+	// in Actions make a 1 MB output, not a 40 MB list first. With a limit,
+	// the entries that fit are those of a list cut at the first one that
+	// would take it over the limit (counting its comma).
+	var tags bytes.Buffer
+	tags.WriteString("[")
+	all, fit, cut := 0, 0, 1
+	size, fits, over := 2, true, false
+	_ = r.eachDeleted(func(t string) error {
+		all++
+		if over {
+			return nil // counted, no longer written
 		}
-		tags, _ = json.Marshal(all[:n])
-		warning = fmt.Sprintf("deleted-tags lists %d of %d tags: a step output holds at most %d bytes; the report-file has them all", n, len(all), limit)
+		b, _ := json.Marshal(t)
+		if all > 1 {
+			tags.WriteString(",")
+		}
+		tags.Write(b)
+		if limit <= 0 {
+			return nil
+		}
+		if fits = fits && size+len(b)+1 <= limit; fits {
+			size += len(b) + 1
+			fit, cut = all, tags.Len()
+		}
+		over = tags.Len()+1 > limit // the whole list no longer fits
+		return nil
+	})
+	warning := ""
+	if over {
+		tags.Truncate(cut)
+		warning = fmt.Sprintf("deleted-tags lists %d of %d tags: a step output holds at most %d bytes; the report-file has them all", fit, all, limit)
 	}
+	tags.WriteString("]")
 	out := []Output{
 		{"deleted-count", strconv.Itoa(r.Totals.Deleted)},
 		{"kept-count", strconv.Itoa(r.Totals.Kept)},
 		{"failed-count", strconv.Itoa(r.Totals.Failed)},
-		{"deleted-tags", string(tags)},
+		{"deleted-tags", tags.String()},
 		{"reclaimed-bytes", strconv.FormatInt(r.Totals.ReclaimedBytes, 10)},
 	}
 	if reportFile != "" {
