@@ -177,13 +177,52 @@ func (r *Report) doc() doc {
 	d = append(d, r.rulesBlocks()...)
 	d = append(d, r.protectionBlocks()...)
 
+	// The repositories are shown while the summary has room (maxSummary,
+	// measured in markdown); the rest are only counted, those with a
+	// failure named (up to maxLate), so that a run over a million tags
+	// neither builds nor writes more than GitHub takes.
+	size := len(d.markdown())
+	var rest Totals
+	var late []line
+	lateLeft := 0
 	stored := 0 // manifests untagged but not deleted, said with the GC note
 	if err := r.Each(func(repo *Repository) error {
 		stored += len(repo.StillStored)
-		d = append(d, r.repositoryBlocks(*repo, deleted)...)
+		if size <= maxSummary {
+			blocks := r.repositoryBlocks(*repo, deleted)
+			size += len(doc(blocks).markdown())
+			d = append(d, blocks...)
+			return nil
+		}
+		var t Totals
+		t.add(repo)
+		rest.add(repo)
+		if repo.Error == "" && t.Failed == 0 {
+			return nil
+		}
+		if len(late) == maxLate {
+			lateLeft++
+			return nil
+		}
+		l := line{verbatim(repo.Name), txtf(": %d failed", t.Failed)}
+		if repo.Error != "" {
+			l = append(l, txt(": "+repo.Error))
+		}
+		late = append(late, l)
 		return nil
 	}); err != nil {
 		d = append(d, &para{line{bold("Error"), txt(": the report's entries could not be read back: " + err.Error())}})
+	}
+	if rest.Repositories > 0 {
+		d = append(d, &heading{3, line{txtf("%s, in the JSON report only", more(rest.Repositories))}},
+			&para{line{txtf("%s: %d %s, %d kept, %d failed; %s reclaimable after GC.",
+				Count(rest.Tags, "tag"), rest.Deleted, deleted, rest.Kept, rest.Failed, r.Reclaimed(rest.ReclaimedBytes))}})
+		if lateLeft > 0 {
+			late = append(late, line{txtf("… %s", more(lateLeft))})
+		}
+		if len(late) > 0 {
+			d = append(d, &para{line{txt("Of those, with failures:")}}, &list{late})
+		}
 	}
 	var errs []line
 	for _, e := range r.Errors {
@@ -193,14 +232,14 @@ func (r *Report) doc() doc {
 		errs = append(errs, line{txt(e)})
 	}
 	if len(errs) > 0 {
-		d = append(d, &heading{3, line{txt("Errors")}}, &list{errs})
+		d = append(d, &heading{3, line{txt("Errors")}}, &list{bounded(errs)})
 	}
 	if len(r.Warnings) > 0 {
 		var ws []line
 		for _, w := range r.Warnings {
 			ws = append(ws, line{txt(w)})
 		}
-		d = append(d, &heading{3, line{txt("Warnings")}}, &list{ws})
+		d = append(d, &heading{3, line{txt("Warnings")}}, &list{bounded(ws)})
 	}
 	if u := r.Undo; u != nil {
 		l := line{bold("Made a mistake?"), txtf(" This run wrote what undoes its %s to the undo file ", Count(u.Entries, "deletion")), verbatim(u.File),
@@ -280,6 +319,26 @@ func (r *Report) protectionBlocks() doc {
 		d = append(d, &para{line{txtf("%s matched nothing:", Count(len(pr.Unmatched), "protected reference"))}}, &list{items})
 	}
 	return d
+}
+
+// maxLate bounds the repositories named past the summary's room, and
+// maxItems the errors and warnings listed: the JSON report has them all.
+const (
+	maxLate  = 200
+	maxItems = 200
+)
+
+// bounded is items, those past maxItems counted in one last item.
+func bounded(items []line) []line {
+	if len(items) <= maxItems {
+		return items
+	}
+	return append(items[:maxItems:maxItems], line{txtf("… %d more in the JSON report", len(items)-maxItems)})
+}
+
+// more says "1 more repository", "2 more repositories".
+func more(n int) string {
+	return strings.Replace(Count(n, "repository"), " ", " more ", 1)
 }
 
 // policyLine says the policy in one sentence.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -528,6 +530,63 @@ func TestSummaryStaysUnderGitHubLimit(t *testing.T) {
 	}
 	if !strings.HasSuffix(s, "run the GC\n") || !strings.Contains(s, "more rows in the JSON report") {
 		t.Errorf("a capped summary still ends with the GC note and says where the rest is")
+	}
+}
+
+// 200,000 tags in 10,000 repositories, spooled as a run spools them:
+// the summary stays under GitHub's 1 MiB, counts the repositories it
+// could not show with their totals, still names one that failed near the
+// end with its error, and keeps its warnings and GC note; the totals at
+// the top are the run's. The plain-text form is bounded too.
+func TestSummaryManyRepositories(t *testing.T) {
+	t.Parallel()
+	const repos, perRepo = 10000, 20
+	r := &Report{FinishedAt: finished, GCHint: "run the GC", Warnings: []string{"a warning"}, Spool: NewSpool(repos, t.TempDir())}
+	t.Cleanup(func() { r.Close() })
+	for i := range repos {
+		repo := Repository{Name: fmt.Sprintf("team/repo%05d", i)}
+		for j := range perRepo {
+			action := Deleted
+			if j%4 == 0 {
+				action = Kept
+			}
+			repo.Tags = append(repo.Tags, Tag{Tag: fmt.Sprintf("sha-%08d", j), Digest: dg("1"), Action: action, Reason: "rank 12 of 40 by created, beyond keep=10"})
+		}
+		if i == repos-3 {
+			repo.Error = "manifest sha256:0123: unauthorized"
+		}
+		if err := r.Spool.Put(i, repo); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Tally()
+	s := r.Summary()
+	if len(s) > 1<<20 {
+		t.Errorf("summary of %d repositories is %d bytes, over GitHub's 1 MiB", repos, len(s))
+	}
+	if !strings.Contains(s, "| 10000 | 200000 | 150000 | 50000 | 0 |") {
+		t.Errorf("summary lacks the run's totals")
+	}
+	m := regexp.MustCompile("### ([0-9]+) more repositories, in the JSON report only\n\n([0-9]+) tags: ([0-9]+) deleted, ([0-9]+) kept, 0 failed").FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("summary does not count the repositories it leaves out:\n%s", s[len(s)-2000:])
+	}
+	shown := strings.Count(s, "\n### `team/repo")
+	if n, _ := strconv.Atoi(m[1]); n+shown != repos || n == 0 {
+		t.Errorf("%d repositories shown and %d counted, want %d in all", shown, n, repos)
+	}
+	if tags, _ := strconv.Atoi(m[2]); tags != (repos-shown)*perRepo {
+		t.Errorf("%d tags counted in the rest, want %d", tags, (repos-shown)*perRepo)
+	}
+	if !strings.Contains(s, "- `team/repo09997`: 0 failed: manifest sha256:0123: unauthorized\n") {
+		t.Errorf("summary does not name the failed repository past the cut")
+	}
+	if !strings.Contains(s, "### Warnings\n\n- a warning\n") || !strings.HasSuffix(s, "run the GC\n") {
+		t.Errorf("summary lost its warnings or GC note")
+	}
+	// The plain-text form (stdout outside Actions) is bounded the same way.
+	if txt := r.Text(TextOptions{}); len(txt) > 1<<20 || !strings.Contains(txt, "more repositories, in the JSON report only") || !strings.Contains(txt, "team/repo09997") {
+		t.Errorf("text summary: %d bytes, the rest counted: %v", len(txt), strings.Contains(txt, "more repositories"))
 	}
 }
 
