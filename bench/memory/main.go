@@ -5,10 +5,12 @@
 //
 //	go run ./bench/memory                 # 100,000 tags in 100 repositories
 //	go run ./bench/memory -tags 200000 -repos 50
+//	PEAKPROFILE=peak.prof go run ./bench/memory   # the heap profile at the peak
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,6 +19,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -40,6 +43,7 @@ func main() {
 	excl, _ := policy.CompileGlob("latest")
 	rules := policy.Rules{Keep: 10, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all}, Exclude: []policy.Glob{excl}, OrderBy: policy.OrderCreated}
 	before := rss()
+	stopPeak := peakProfile(os.Getenv("PEAKPROFILE"))
 	start := time.Now()
 	e := engine.New(b, engine.Options{Registry: "synthetic", Rules: rules, DryRun: true, Concurrency: *conc, Now: func() time.Time { return now }})
 	rep := e.Run(context.Background())
@@ -50,6 +54,7 @@ func main() {
 	summary := rep.Summary()
 	outs, _ := rep.Outputs("", report.MaxOutput)
 	wall := time.Since(start)
+	stopPeak()
 	if p := os.Getenv("MEMPROFILE"); p != "" {
 		runtime.GC()
 		f, _ := os.Create(p)
@@ -64,6 +69,38 @@ func main() {
 	fmt.Printf("summary %d KiB, %d outputs\n", len(summary)/1024, len(outs))
 	fmt.Printf("peak RSS (VmHWM) %.1f MiB (%.1f MiB before the run); heap in use at the end %.1f MiB; %d GC cycles\n",
 		float64(rss())/(1<<20), float64(before)/(1<<20), float64(ms.HeapInuse)/(1<<20), ms.NumGC)
+}
+
+// peakProfile, when path is set, samples the live heap every 10 ms and
+// keeps the heap profile taken when it was largest, written to path when
+// the returned func is called.
+func peakProfile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var best bytes.Buffer
+		var max uint64
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		for {
+			select {
+			case <-done:
+				os.WriteFile(path, best.Bytes(), 0o644)
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > max+max/20 {
+				max = v
+				best.Reset()
+				pprof.Lookup("heap").WriteTo(&best, 0)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // rss reads the peak resident set size of this process.
