@@ -34,6 +34,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -66,6 +67,9 @@ type Cache struct {
 	dir  string // the directory given
 	root string // dir/Version
 	now  func() time.Time
+
+	cold     sync.Once
+	wasEmpty bool
 
 	manifestHits, manifestMisses atomic.Int64
 	configHits, configMisses     atomic.Int64
@@ -119,6 +123,18 @@ func (c *Cache) path(kind, digest string) string {
 		return ""
 	}
 	return filepath.Join(c.root, kind, "sha256", hexd[:2], hexd)
+}
+
+// Cold reports whether the cache held no manifest when this run first
+// asked (a new cache-dir, or one restored empty): then nothing can be a
+// hit, and resolving a tag with a HEAD before the GET would only add a
+// request per tag. The answer is the same for the whole run.
+func (c *Cache) Cold() bool {
+	c.cold.Do(func() {
+		es, err := os.ReadDir(filepath.Join(c.root, "manifests", "sha256"))
+		c.wasEmpty = err != nil || len(es) == 0
+	})
+	return c.wasEmpty
 }
 
 // Manifest returns the bytes and media type of the manifest digest names,

@@ -14,8 +14,19 @@ import (
 // one, a tag is resolved with a HEAD (tags move; the digest is always
 // asked of the registry), and the bytes come from the cache when it holds
 // the digest, else from a GET by digest that stores them there. A digest
-// is read from the cache without any request.
+// is read from the cache without any request. A cache that was empty when
+// the run started (cache.Cold) holds nothing to hit: a tag is one GET,
+// stored, as without a cache.
 func (b *Backend) fetch(ctx context.Context, repo, ref string) (digest, mediaType string, raw []byte, err error) {
+	if b.cache != nil && b.cache.Cold() && !strings.Contains(ref, ":") {
+		d, err := b.get(ctx, repo, ref)
+		if err != nil {
+			return "", "", nil, err
+		}
+		digest = d.Digest.String()
+		b.cache.PutManifest(digest, string(d.MediaType), d.Manifest)
+		return digest, string(d.MediaType), d.Manifest, nil
+	}
 	if b.cache == nil {
 		d, err := b.get(ctx, repo, ref)
 		if err != nil {
