@@ -20,7 +20,8 @@ func pages(n int) int {
 type bound struct {
 	Catalog        int // catalog pages
 	Lists          int // tags/list pages, first look
-	Manifests      int // one manifest GET per tag
+	Heads          int // re-run with a cache (-nightly, day two): one HEAD per tag
+	Manifests      int // one manifest GET per tag (re-run: per new digest)
 	Children       int // one manifest GET per distinct index child (an index's age is its children's created)
 	Configs        int // one config GET per distinct image (per repository)
 	SecondLists    int // tags/list pages again, in each repository with a deletion
@@ -64,7 +65,7 @@ func computeBound(ds *dataset) bound {
 func (b bound) Deletes() int { return b.DigestDeletes + b.TagDeletes + b.ChildDeletes }
 
 func (b bound) Total() int {
-	return b.Catalog + b.Lists + b.Manifests + b.Children + b.Configs + b.SecondLists + b.SecondHeads + b.Deletes()
+	return b.Catalog + b.Lists + b.Heads + b.Manifests + b.Children + b.Configs + b.SecondLists + b.SecondHeads + b.Deletes()
 }
 
 // byRoute is the bound split the way the proxy counts.
@@ -74,7 +75,7 @@ func (b bound) byRoute() map[string]int {
 		"GET tags":        b.Lists + b.SecondLists,
 		"GET manifest":    b.Manifests + b.Children,
 		"GET blob":        b.Configs,
-		"HEAD manifest":   b.SecondHeads,
+		"HEAD manifest":   b.Heads + b.SecondHeads,
 		"DELETE manifest": b.Deletes(),
 	}
 }

@@ -167,3 +167,54 @@ func TestWriteResults(t *testing.T) {
 		t.Fatalf("after the second write:\n%s", s)
 	}
 }
+
+// The second day of -nightly: every repository holds the tags the first
+// day kept, the moved ones now on rebuilds of their own, plus the new
+// builds; the policy keeps the moved and new tags (the newest) and the
+// newest of the rest, and the re-run bound reads only the new images.
+func TestNextDay(t *testing.T) {
+	const keep, added, moved = 10, 5, 2
+	ds := makeDataset(testOptions(4, 60))
+	d := ds.nextDay(keep, added, moved)
+	if d.Added != 4*added || d.Moved != 4*moved || d.NewImages != 4*(added+moved) || d.ds.Tags != 4*(keep+added) || len(d.ds.stages[0]) != d.NewImages {
+		t.Fatalf("second day: %d added, %d moved, %d new images, %d tags, %d pushes", d.Added, d.Moved, d.NewImages, d.ds.Tags, len(d.ds.stages[0]))
+	}
+	for r, m := range d.ds.Repos {
+		first := ds.Repos[r]
+		day1 := map[string]string{}
+		for _, tg := range first.Tags {
+			if first.Keep[tg.Tag] {
+				day1[tg.Tag] = tg.Digest
+			}
+		}
+		movedNow, stale := 0, 0
+		for i, tg := range m.Tags {
+			old, was := day1[tg.Tag]
+			switch {
+			case i < added+moved:
+				if !m.Keep[tg.Tag] {
+					t.Errorf("%s: %s is among the newest but not kept", m.Name, tg.Tag)
+				}
+				if was && old == tg.Digest {
+					t.Errorf("%s: %s is among the newest on its first-day image", m.Name, tg.Tag)
+				} else if was {
+					movedNow++
+				}
+			case !was:
+				t.Errorf("%s: %s is neither from the first day nor among the newest", m.Name, tg.Tag)
+			case !m.Keep[tg.Tag]:
+				stale++
+			}
+		}
+		if movedNow != moved || stale != added || len(m.Keep) != keep {
+			t.Errorf("%s: %d moved, %d stale, %d kept; want %d, %d, %d", m.Name, movedNow, stale, len(m.Keep), moved, added, keep)
+		}
+	}
+	b := d.rerunBound()
+	if b.Heads != d.ds.Tags || b.Manifests != d.NewImages || b.Configs != d.NewImages || b.Children != 0 || b.TaggedStale != 4*added {
+		t.Errorf("re-run bound %+v", b)
+	}
+	if full := computeBound(d.ds); full.Manifests != d.ds.Tags || full.Heads != 0 {
+		t.Errorf("bound without a cache %+v", full)
+	}
+}

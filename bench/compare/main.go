@@ -65,6 +65,8 @@ type options struct {
 	logRequests         bool
 	publish             string
 	saveMD              string
+	nightly             bool
+	added, moved        int
 	set                 [][2]string // flags set on the command line: name, value
 }
 
@@ -92,11 +94,14 @@ func main() {
 	flag.IntVar(&o.seedWorkers, "seed-workers", 16, "parallel pushes while seeding")
 	flag.BoolVar(&o.logRequests, "log-requests", false, "write every request the proxy passes to TOOL/requests.txt in the work directory (start and end in seconds, method, path, status); use with -keep-work")
 	flag.StringVar(&o.saveMD, "save", "", "also write the generated markdown to this file")
+	flag.BoolVar(&o.nightly, "nightly", false, "after the first sweep, simulate a day of CI (-day2-added new builds and -day2-moved kept tags rebuilt per repository) and run every tool again on the same second-day data, tagsweep with its first day's --cache-dir")
+	flag.IntVar(&o.added, "day2-added", 5, "with -nightly: new builds pushed per repository on the second day")
+	flag.IntVar(&o.moved, "day2-moved", 1, "with -nightly: kept tags per repository pushed again on the second day as rebuilds (they move to new images)")
 	flag.StringVar(&o.publish, "publish", "", "put the markdown saved by an earlier run (-save) into -results and exit; runs nothing")
 	flag.Parse()
 	flag.Visit(func(f *flag.Flag) { o.set = append(o.set, [2]string{f.Name, f.Value.String()}) })
-	if flag.NArg() > 0 || o.repos < 1 || o.tags < o.keep+1 || o.keep < 1 {
-		fmt.Fprintln(os.Stderr, "compare: bad arguments (need -repos >= 1, -keep >= 1, -tags > -keep)")
+	if flag.NArg() > 0 || o.repos < 1 || o.tags < o.keep+1 || o.keep < 1 || o.added < 0 || o.moved < 0 || o.moved > o.keep {
+		fmt.Fprintln(os.Stderr, "compare: bad arguments (need -repos >= 1, -keep >= 1, -tags > -keep, 0 <= -day2-moved <= -keep, -day2-added >= 0)")
 		os.Exit(2)
 	}
 	if o.publish != "" {
@@ -184,6 +189,10 @@ type report struct {
 	bound     bound
 	runs      []*toolRun
 	distVer   string
+	// night, on the second day of -nightly, is that day's data; day1 the
+	// first day's report.
+	night *dayTwo
+	day1  *report
 }
 
 func run(ctx context.Context, o options) (bool, error) {
@@ -235,7 +244,11 @@ func run(ctx context.Context, o options) (bool, error) {
 				if err != nil || n < 0 {
 					return false, fmt.Errorf("-concurrency: %q is not a number >= 0", c)
 				}
-				tools = append(tools, newTagsweep(bin, built, o.keep, n))
+				t := newTagsweep(bin, built, o.keep, n, "")
+				if o.nightly {
+					t = newTagsweep(bin, built, o.keep, n, filepath.Join(work, "cache-"+t.Key))
+				}
+				tools = append(tools, t)
 			}
 		case "regbot":
 			bin := o.regbotBin
@@ -309,6 +322,13 @@ func run(ctx context.Context, o options) (bool, error) {
 	fmt.Printf("load average at end: %s\n\n", rep.loadEnd)
 
 	md := rep.markdown()
+	var rep2 *report
+	if o.nightly {
+		if rep2, err = secondDay(ctx, o, rep, tools, work, home); err != nil {
+			return false, err
+		}
+		md += "\n" + rep2.markdown()
+	}
 	fmt.Print(md)
 	if o.saveMD != "" {
 		if err := os.WriteFile(o.saveMD, []byte(md), 0o644); err != nil {
@@ -322,12 +342,72 @@ func run(ctx context.Context, o options) (bool, error) {
 		fmt.Printf("\nwrote %s\n", o.results)
 	}
 	ok := true
-	for _, r := range rep.runs {
-		if strings.HasPrefix(r.Tool.Key, "tagsweep") && (!r.Check.OK() || r.Exit != 0) {
-			ok = false
+	for _, rr := range []*report{rep, rep2} {
+		if rr == nil {
+			continue
+		}
+		for _, r := range rr.runs {
+			if strings.HasPrefix(r.Tool.Key, "tagsweep") && (!r.Check.OK() || r.Exit != 0) {
+				ok = false
+			}
 		}
 	}
 	return ok, nil
+}
+
+// secondDay is the second day of -nightly: the registry as tagsweep's
+// first sweep left it (checked correct), a day of CI pushed into it, and
+// every tool run again on a copy of that, tagsweep with its first day's
+// cache-dir.
+func secondDay(ctx context.Context, o options, day1 *report, tools []*tool, work, home string) (*report, error) {
+	var src string
+	for _, r := range day1.runs {
+		if strings.HasPrefix(r.Tool.Key, "tagsweep") && r.Check.OK() && r.Exit == 0 {
+			src = filepath.Join(work, r.Tool.Key, "data")
+			break
+		}
+	}
+	if src == "" {
+		return nil, fmt.Errorf("-nightly: the second day starts from a correct first-day tagsweep run, and there is none")
+	}
+	d := day1.ds.nextDay(o.keep, o.added, o.moved)
+	rep := &report{o: o, started: time.Now().UTC(), loadStart: loadAvg(), machine: day1.machine, distVer: day1.distVer,
+		ds: d.ds, bound: d.rerunBound(), night: d, day1: day1}
+	dir := filepath.Join(work, "day2")
+	seedDir := filepath.Join(dir, "seed")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if out, err := exec.CommandContext(ctx, "cp", "-a", src, seedDir).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("copy the first day's data: %v: %s", err, out)
+	}
+	start := time.Now()
+	reg, err := testregistry.New(ctx, testregistry.Options{Dir: seedDir, DeleteEnabled: true})
+	if err != nil {
+		return nil, err
+	}
+	sd := seedpush.New(reg.Addr(), o.seedWorkers)
+	err = sd.Run(ctx, o.seedWorkers, d.ds.stages[0])
+	_ = reg.Close()
+	if err != nil {
+		return nil, fmt.Errorf("second day: %w", err)
+	}
+	rep.seedWall, rep.seedReqs = time.Since(start), sd.Requests()
+	fmt.Printf("second day: %d builds pushed, %d kept tags moved, %d tags now; re-run bound %d requests\n", d.Added, d.Moved, d.ds.Tags, rep.bound.Total())
+	for _, t := range tools {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		tr, err := runOne(ctx, o, t, d.ds, seedDir, dir, home)
+		if err != nil {
+			return nil, fmt.Errorf("%s, second day: %w", t.Name, err)
+		}
+		rep.runs = append(rep.runs, tr)
+		fmt.Printf("%-10s day 2 wall %-9s requests %6d (%.2fx re-run bound)  exit %d  %s\n", t.Name, tr.Wall.Round(10*time.Millisecond),
+			tr.Stats.Total, float64(tr.Stats.Total-pings(tr.Stats))/float64(rep.bound.Total()), tr.Exit, tr.Check.summary())
+	}
+	rep.loadEnd = loadAvg()
+	return rep, nil
 }
 
 func pings(s proxyStats) int {
@@ -396,7 +476,7 @@ func runOne(ctx context.Context, o options, t *tool, ds *dataset, seedDir, work,
 	if tr.Exit != 0 {
 		tr.Err += " | " + tailOf(tr.Log, 5)
 	}
-	if !o.keepWork {
+	if !o.keepWork && !o.nightly { // -nightly starts its second day from tagsweep's
 		_ = os.RemoveAll(data)
 	}
 	return &tr, nil

@@ -58,11 +58,19 @@ func secs(d time.Duration) string {
 func (r *report) markdown() string {
 	var b bytes.Buffer
 	o, ds, bd := r.o, r.ds, r.bound
-	fmt.Fprintf(&b, "### %d × %d tags, %s per request (%s)\n\n", o.repos, o.tags, o.latency, r.started.Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "`%s`\n\n", r.command())
-	fmt.Fprintf(&b, "- machine: %s; load average (1/5/15 min) %s at the start, %s at the end\n", r.machine, r.loadStart, r.loadEnd)
-	fmt.Fprintf(&b, "- registry: CNCF distribution %s (`testregistry.New`, filesystem storage, deletes enabled) in the benchmark process, on a fresh copy of the same seeded directory for each tool; the proxy in front adds %s to every request and counts it\n", r.distVer, o.latency)
-	fmt.Fprintf(&b, "- data: %s, seeded in %s\n", ds.describe(o), secs(r.seedWall))
+	if n := r.night; n != nil {
+		fmt.Fprintf(&b, "#### Nightly: the second day (%s)\n\n", r.started.Format("2006-01-02 15:04 UTC"))
+		fmt.Fprintf(&b, "- machine: %s; load average (1/5/15 min) %s at the start, %s at the end\n", r.machine, r.loadStart, r.loadEnd)
+		fmt.Fprintf(&b, "- data: the registry as tagsweep's first sweep left it (%d tags), then a day of CI in every repository: %d new builds pushed and %d of the kept tags pushed again as rebuilds (they move to new images), %d new images in all, pushed in %s: %d tags, each tool on a fresh copy\n",
+			r.day1.bound.TaggedKept, n.Added, n.Moved, n.NewImages, secs(r.seedWall), ds.Tags)
+		b.WriteString("- tagsweep runs with the `--cache-dir` its first-day run filled; regbot and the crane loop keep no state between runs\n")
+	} else {
+		fmt.Fprintf(&b, "### %d × %d tags, %s per request (%s)\n\n", o.repos, o.tags, o.latency, r.started.Format("2006-01-02 15:04 UTC"))
+		fmt.Fprintf(&b, "`%s`\n\n", r.command())
+		fmt.Fprintf(&b, "- machine: %s; load average (1/5/15 min) %s at the start, %s at the end\n", r.machine, r.loadStart, r.loadEnd)
+		fmt.Fprintf(&b, "- registry: CNCF distribution %s (`testregistry.New`, filesystem storage, deletes enabled) in the benchmark process, on a fresh copy of the same seeded directory for each tool; the proxy in front adds %s to every request and counts it\n", r.distVer, o.latency)
+		fmt.Fprintf(&b, "- data: %s, seeded in %s\n", ds.describe(o), secs(r.seedWall))
+	}
 	fmt.Fprintf(&b, "- policy: keep the %d newest tags by created time in every repository, delete the rest: %d tags kept, %d stale\n", o.keep, bd.TaggedKept, bd.TaggedStale)
 	for _, t := range r.runs {
 		fmt.Fprintf(&b, "- %s: %s; `%s`\n", t.Tool.Name, t.Tool.Version, t.Tool.Shown)
@@ -84,7 +92,13 @@ func (r *report) markdown() string {
 
 	// Ratios and targets.
 	rb, cr := r.find("regbot"), r.find("crane")
+	if r.night != nil {
+		r.nightTargets(&b)
+	}
 	for _, ts := range r.runs {
+		if r.night != nil {
+			break
+		}
 		if !strings.HasPrefix(ts.Tool.Key, "tagsweep") {
 			continue
 		}
@@ -132,9 +146,15 @@ func (r *report) markdown() string {
 	}
 
 	// The bound.
-	fmt.Fprintf(&b, "Lower bound, generic OCI path: %d catalog page + %d tags/list pages + %d manifest GETs (one per tag) + %d child manifest GETs (one per distinct index child: an index's age is its children's created) + %d config GETs (one per distinct image, per repository) + second look in the %d repositories with a deletion (%d tags/list pages + %d HEADs) + %d DELETEs (%d tagged digests, %d stale tags on a digest a kept tag shares, %d untagged index children only deleted indexes reach) = **%d** (%.2f per tag). Pings (`GET /v2/`) are not in it and are counted apart; the registry has no auth, so there are no token requests.\n\n",
-		bd.Catalog, bd.Lists, bd.Manifests, bd.Children, bd.Configs, bd.ReposWithWork, bd.SecondLists, bd.SecondHeads,
-		bd.Deletes(), bd.DigestDeletes, bd.TagDeletes, bd.ChildDeletes, bd.Total(), float64(bd.Total())/float64(ds.Tags))
+	if n := r.night; n != nil {
+		fmt.Fprintf(&b, "Re-run bound (issue 16), with the first day's cache: %d catalog page + %d tags/list pages + %d HEADs (one per tag) + %d manifest GETs (one per new digest) + %d config GETs (one per new image) + second look in the %d repositories with a deletion (%d tags/list pages + %d HEADs) + %d DELETEs (%d tagged digests, %d stale tags on a digest a kept tag shares, %d untagged index children) = **%d** (%.2f per tag). Without a cache the same day costs at least %d.\n\n",
+			bd.Catalog, bd.Lists, bd.Heads, bd.Manifests, bd.Configs, bd.ReposWithWork, bd.SecondLists, bd.SecondHeads,
+			bd.Deletes(), bd.DigestDeletes, bd.TagDeletes, bd.ChildDeletes, bd.Total(), float64(bd.Total())/float64(ds.Tags), computeBound(ds).Total())
+	} else {
+		fmt.Fprintf(&b, "Lower bound, generic OCI path: %d catalog page + %d tags/list pages + %d manifest GETs (one per tag) + %d child manifest GETs (one per distinct index child: an index's age is its children's created) + %d config GETs (one per distinct image, per repository) + second look in the %d repositories with a deletion (%d tags/list pages + %d HEADs) + %d DELETEs (%d tagged digests, %d stale tags on a digest a kept tag shares, %d untagged index children only deleted indexes reach) = **%d** (%.2f per tag). Pings (`GET /v2/`) are not in it and are counted apart; the registry has no auth, so there are no token requests.\n\n",
+			bd.Catalog, bd.Lists, bd.Manifests, bd.Children, bd.Configs, bd.ReposWithWork, bd.SecondLists, bd.SecondHeads,
+			bd.Deletes(), bd.DigestDeletes, bd.TagDeletes, bd.ChildDeletes, bd.Total(), float64(bd.Total())/float64(ds.Tags))
+	}
 
 	// Requests by route.
 	routes := map[string]bool{}
@@ -244,6 +264,52 @@ func (r *report) markdown() string {
 		list("check errors", c.Errors)
 	}
 	return b.String()
+}
+
+// Targets of issue 16 for tagsweep's second-day run.
+const (
+	targetRerunBound = 1.05
+	targetRerunWall  = 1.25
+)
+
+// nightTargets writes the second day's targets (issue 16) for every
+// tagsweep run, against its first day and the other tools' second.
+func (r *report) nightTargets(b *bytes.Buffer) {
+	o, bd, n := r.o, r.bound, r.night
+	rb, cr := r.find("regbot"), r.find("crane")
+	for _, ts := range r.runs {
+		if !strings.HasPrefix(ts.Tool.Key, "tagsweep") {
+			continue
+		}
+		fmt.Fprintf(b, "Targets (issue 16), %s on the second day:\n\n", ts.Tool.Name)
+		s := ts.Stats
+		mg, cg := s.ByRoute["GET manifest"], s.ByRoute["GET blob"]
+		fmt.Fprintf(b, "- manifest and config GETs: %d and %d, for %d new images (target: none for a digest seen the day before): %s\n",
+			mg, cg, n.NewImages, met(mg <= n.NewImages && cg <= n.NewImages))
+		p := pings(s)
+		x := float64(s.Total-p) / float64(bd.Total())
+		fmt.Fprintf(b, "- requests vs the re-run bound: **%.3f×** without its %d pings (target ≤ %.2f×): %s\n", x, p, targetRerunBound, met(x <= targetRerunBound))
+		c := ts.Tool.Concurrency
+		floor := time.Duration(float64(bd.Total()) * float64(o.latency) / float64(c))
+		w := ts.Wall.Seconds() / floor.Seconds()
+		fmt.Fprintf(b, "- wall %s vs the bound × %s ÷ %d = %s: **%.2f×** (target ≤ %.2f×): %s\n", secs(ts.Wall), o.latency, c, secs(floor), w, targetRerunWall, met(w <= targetRerunWall))
+		d1 := r.day1.find(ts.Tool.Key)
+		for _, other := range []*toolRun{rb, cr} {
+			if other == nil || d1 == nil {
+				continue
+			}
+			o1 := r.day1.find(other.Tool.Key)
+			x2 := other.Wall.Seconds() / ts.Wall.Seconds()
+			if o1 == nil {
+				fmt.Fprintf(b, "- vs %s, wall clock: **%.1f×** faster on the second day (%s did not run on the first)\n", other.Tool.Name, x2, other.Tool.Name)
+				continue
+			}
+			x1 := o1.Wall.Seconds() / d1.Wall.Seconds()
+			fmt.Fprintf(b, "- vs %s, wall clock: **%.1f×** faster on the second day, %.1f× on the first (target: further ahead): %s\n", other.Tool.Name, x2, x1, met(x2 > x1))
+		}
+		fmt.Fprintf(b, "- final state correct: %s (%d kept tags present with their digest and pulled, %d stale tags gone)\n\n",
+			met(ts.Check.OK() && ts.Exit == 0), ts.Check.KeptOK, ts.Check.StaleGone)
+	}
 }
 
 func statusLine(m map[int]int) string {

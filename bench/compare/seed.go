@@ -80,6 +80,10 @@ type repoModel struct {
 	BoundaryPair bool
 	// indexChildren maps an index digest to its children's digests.
 	indexChildren map[string][]string
+	// base is the layer every image of the repository has; builds the
+	// number of the newest build.
+	base   descriptor
+	builds int
 }
 
 // seedJob is one push: its blobs, then a manifest PUT under ref (a tag or
@@ -171,20 +175,7 @@ func (ds *dataset) addRepo(r int, o datasetOptions) {
 	ds.stages[0] = append(ds.stages[0], seedJob{Repo: name, Blobs: [][]byte{baseLayer}})
 	base := desc(mtLayer, baseLayer)
 
-	image := func(when time.Time, arch, label string) (seedJob, descriptor) {
-		cfg, _ := json.Marshal(map[string]any{
-			"architecture": arch,
-			"os":           "linux",
-			"created":      when.UTC().Format(time.RFC3339),
-			"config":       map[string]any{"Labels": map[string]string{"bench.image": label}},
-			"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{base.Digest}},
-		})
-		man, _ := json.Marshal(map[string]any{
-			"schemaVersion": 2, "mediaType": mtManifest,
-			"config": desc(mtConfig, cfg), "layers": []descriptor{base},
-		})
-		return seedJob{Repo: name, Blobs: [][]byte{cfg}, MediaType: mtManifest, Manifest: man}, desc(mtManifest, man)
-	}
+	m.base, m.builds = base, nObj
 
 	// Build numbers grow with time: the oldest object is build 1.
 	for i := 0; i < nObj; i++ {
@@ -194,7 +185,7 @@ func (ds *dataset) addRepo(r int, o datasetOptions) {
 		label := name + ":" + tag
 		switch kinds[i] {
 		case kindSingle, kindPair:
-			j, d := image(when, "amd64", label)
+			j, d := m.image(when, "amd64", label)
 			j.Ref = tag
 			ds.stages[1] = append(ds.stages[1], j)
 			m.Configs++
@@ -209,8 +200,8 @@ func (ds *dataset) addRepo(r int, o datasetOptions) {
 				ds.Singles++
 			}
 		case kindIndex:
-			amd, amdD := image(when, "amd64", label+"/amd64")
-			arm, armD := image(when, "arm64", label+"/arm64")
+			amd, amdD := m.image(when, "amd64", label+"/amd64")
+			arm, armD := m.image(when, "arm64", label+"/arm64")
 			amd.Ref, arm.Ref = amdD.Digest, armD.Digest
 			ds.stages[1] = append(ds.stages[1], amd, arm)
 			m.Configs += 2
@@ -229,6 +220,23 @@ func (ds *dataset) addRepo(r int, o datasetOptions) {
 	if m.BoundaryPair {
 		ds.Boundary++
 	}
+}
+
+// image is one image of the repository: a config of its own (created
+// when, labelled label) over the repository's base layer.
+func (m *repoModel) image(when time.Time, arch, label string) (seedJob, descriptor) {
+	cfg, _ := json.Marshal(map[string]any{
+		"architecture": arch,
+		"os":           "linux",
+		"created":      when.UTC().Format(time.RFC3339),
+		"config":       map[string]any{"Labels": map[string]string{"bench.image": label}},
+		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{m.base.Digest}},
+	})
+	man, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2, "mediaType": mtManifest,
+		"config": desc(mtConfig, cfg), "layers": []descriptor{m.base},
+	})
+	return seedJob{Repo: m.Name, Blobs: [][]byte{cfg}, MediaType: mtManifest, Manifest: man}, desc(mtManifest, man)
 }
 
 // forceBoundaryPair reorders kinds (in created order, newest first) so

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -221,7 +222,10 @@ func versionOf(bin string, args ...string) string {
 
 // newTagsweep runs the binary as a user would: registry and keep, default
 // concurrency unless concurrency > 0, no dry run, a JSON report.
-func newTagsweep(bin, built string, keep, concurrency int) *tool {
+// newTagsweep is tagsweep at concurrency (0: its default), with
+// --cache-dir cacheDir when that is set (the same directory on both days
+// of -nightly).
+func newTagsweep(bin, built string, keep, concurrency int, cacheDir string) *tool {
 	t := &tool{Name: "tagsweep", Key: "tagsweep", Version: built, Concurrency: 8}
 	extra := []string{}
 	if concurrency > 0 {
@@ -230,11 +234,16 @@ func newTagsweep(bin, built string, keep, concurrency int) *tool {
 		t.Key = fmt.Sprintf("tagsweep-c%d", concurrency)
 		t.Concurrency = concurrency
 	}
+	shown := extra
+	if cacheDir != "" {
+		shown = append(slices.Clone(extra), "--cache-dir", "CACHE")
+		extra = append(extra, "--cache-dir", cacheDir)
+	}
 	t.command = func(addr, dir string) ([]string, error) {
 		argv := append([]string{bin, "--registry", addr, "--keep", strconv.Itoa(keep)}, extra...)
 		return append(argv, "--report-file", filepath.Join(dir, "report.json")), nil
 	}
-	t.Shown = strings.Join(append([]string{"tagsweep", "--registry", "REGISTRY", "--keep", strconv.Itoa(keep)}, extra...), " ") + " --report-file report.json"
+	t.Shown = strings.Join(append([]string{"tagsweep", "--registry", "REGISTRY", "--keep", strconv.Itoa(keep)}, shown...), " ") + " --report-file report.json"
 	return t
 }
 
