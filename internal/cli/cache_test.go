@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -226,5 +228,97 @@ func TestCacheDirUnwritable(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"new", "old"}, listTags(t, a, "app")); diff != "" {
 		t.Errorf("tags (-want +got):\n%s", diff)
+	}
+}
+
+// cacheFiles lists the entries of the cache at dir (manifests and configs).
+func cacheFiles(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	err := filepath.WalkDir(filepath.Join(dir, "v1"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".tmp-") {
+			out[p] = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestCachePrune: the end of a real run prunes the entries no run used for
+// 30 days, and only those. A run over app fills the cache, then one over
+// other adds other's entries; every entry is made 31 days old but one of
+// other's, 29 days. A run over app alone reads app's entries (a hit
+// refreshes an entry), so at its end every entry of other is gone but the
+// 29-day one, app's are all there, the report and the summary count what
+// was pruned, and the next run over app still reads everything from the
+// cache.
+func TestCachePrune(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	a := r.Addr()
+	seedCached(t, a)
+	for i := range 4 {
+		pushImage(t, a, "other:o"+strconv.Itoa(i), daysAgo(float64(40+i)), int64(5000+i))
+	}
+	dir := filepath.Join(t.TempDir(), "cache")
+	in := inputs{"registry": a, "repositories": "app", "keep": "4", "dry-run": "true", "cache-dir": dir}
+	if res := runAction(t, in); res.Code != 0 {
+		t.Fatalf("run over app: exit %d", res.Code)
+	}
+	ofApp := cacheFiles(t, dir)
+	in["repositories"] = "other"
+	if res := runAction(t, in); res.Code != 0 {
+		t.Fatalf("run over other: exit %d", res.Code)
+	}
+	var ofOther []string
+	for p := range cacheFiles(t, dir) {
+		if !ofApp[p] {
+			ofOther = append(ofOther, p)
+		}
+	}
+	sort.Strings(ofOther)
+	if len(ofOther) != 8 {
+		t.Fatalf("other added %d entries, want 8 (4 manifests, 4 configs)", len(ofOther))
+	}
+	now := time.Now()
+	for p := range cacheFiles(t, dir) {
+		at := now.Add(-31 * 24 * time.Hour)
+		if p == ofOther[0] {
+			at = now.Add(-29 * 24 * time.Hour)
+		}
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	in["repositories"], in["dry-run"] = "app", "false"
+	res := runAction(t, in)
+	if res.Code != 0 {
+		t.Fatalf("real run over app: exit %d", res.Code)
+	}
+	left := cacheFiles(t, dir)
+	for p := range ofApp {
+		if !left[p] {
+			t.Errorf("%s, used by this run, was pruned", p)
+		}
+	}
+	for i, p := range ofOther {
+		if left[p] != (i == 0) {
+			t.Errorf("%s (unused for %s): left %v", p, map[bool]string{true: "29 days", false: "31 days"}[i == 0], left[p])
+		}
+	}
+	if c := res.Report.Cache; c == nil || c.Pruned != len(ofOther)-1 || c.Entries != len(ofApp)+1 {
+		t.Errorf("report's cache %+v: want %d pruned, %d entries", c, len(ofOther)-1, len(ofApp)+1)
+	}
+	if want := fmt.Sprintf("(%d unused for 30 days pruned)", len(ofOther)-1); !strings.Contains(res.Summary, want) {
+		t.Errorf("the summary does not say %q:\n%s", want, res.Summary)
+	}
+	in["dry-run"] = "true"
+	r.ResetRequests()
+	if res := runAction(t, in); res.Code != 0 || res.Report.Cache.ManifestMisses+res.Report.Cache.ConfigMisses != 0 {
+		t.Errorf("the run after the prune: exit %d, cache %+v; want no miss", res.Code, res.Report.Cache)
 	}
 }
