@@ -2,6 +2,7 @@ package shipcheck
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"sort"
@@ -41,6 +42,14 @@ type GitLabJob struct {
 		Paths    []string `json:"paths"`
 		ExpireIn string   `json:"expire_in,omitempty"`
 	} `json:"artifacts,omitempty"`
+	// Cache is GitLab's cache: keyword, which carries tagsweep's cache-dir
+	// from one pipeline to the next.
+	Cache *struct {
+		Key    string   `json:"key,omitempty"`
+		Paths  []string `json:"paths"`
+		When   string   `json:"when,omitempty"`
+		Policy string   `json:"policy,omitempty"`
+	} `json:"cache,omitempty"`
 }
 
 // GitLabTemplate is a parsed templates/gitlab file: its spec:inputs header
@@ -197,10 +206,38 @@ func CheckGitLabJob(name string, j GitLabJob, image string, inputs map[string]bo
 			errs = append(errs, err.Error())
 		}
 	}
+	if err := checkGitLabCache(j); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("job %s: %s", name, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// checkGitLabCache: a job that keeps a GitLab cache gives tagsweep a
+// cache-dir inside one of its paths (else the cache carries nothing), and
+// one that gives a cache-dir relative to the project keeps it in a cache.
+func checkGitLabCache(j GitLabJob) error {
+	dir := j.Variables["TAGSWEEP_CACHE_DIR"]
+	for _, s := range j.Script {
+		if m := regexp.MustCompile(`--cache-dir[ =]("[^"]*"|'[^']*'|\S+)`).FindStringSubmatch(s); m != nil {
+			dir = strings.Trim(m[1], `"'`)
+		}
+	}
+	if j.Cache == nil {
+		return nil
+	}
+	if dir == "" {
+		return fmt.Errorf("cache: %v, but tagsweep is given no cache-dir", j.Cache.Paths)
+	}
+	clean := path.Clean(dir)
+	for _, p := range j.Cache.Paths {
+		if p := path.Clean(p); clean == p || strings.HasPrefix(clean, p+"/") {
+			return nil
+		}
+	}
+	return fmt.Errorf("cache-dir %s lies in none of the cache: paths %v", dir, j.Cache.Paths)
 }
 
 // CheckProjectPathGlobs: `$CI_PROJECT_PATH/**` matches only what lies below

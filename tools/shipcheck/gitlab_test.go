@@ -144,6 +144,16 @@ func TestREADMEGitLab(t *testing.T) {
 	if err := checkGitLabBlock(bad, releaseImage(t), actionInputs(t)); err == nil || !strings.Contains(err.Error(), "list both") {
 		t.Errorf("README's old GitLab example: %v, want the own-repository error", err)
 	}
+	for bad, want := range map[string]string{
+		"variables: {TAGSWEEP_CACHE_DIR: .cache}\n  cache: {key: k, paths: [.tagsweep-cache/]}\n": "lies in none",
+		"cache: {key: k, paths: [.tagsweep-cache/]}\n":                                            "no cache-dir",
+		"cache: {key: k, paths: [.c/], when: always, polcy: pull}\n":                              "unknown field",
+	} {
+		job := GitLabMarker + "\nsweep:\n  image: {name: ghcr.io/tagsweep/tagsweep:v1, entrypoint: [\"\"]}\n  " + bad + "  script: [tagsweep --repositories \"$CI_PROJECT_PATH,$CI_PROJECT_PATH/**\"]\n"
+		if err := checkGitLabBlock(job, releaseImage(t), actionInputs(t)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("a job with %q: %v, want %q", bad, err, want)
+		}
+	}
 	bad = GitLabMarker + "\ninclude:\n  - remote: https://raw.githubusercontent.com/tagsweep/tagsweep/v1.2.3/templates/gitlab/nope.yml\n"
 	if err := checkGitLabBlock(bad, releaseImage(t), actionInputs(t)); err == nil {
 		t.Error("an include of a missing template passed")
