@@ -292,6 +292,9 @@ func runEngine(tb testing.TB, be registry.Backend, rules policy.Rules, dry bool,
 	e := engine.New(be, engine.Options{Registry: "memory", Repositories: []string{"**"}, Rules: rules, DryRun: dry,
 		Concurrency: 8, Now: func() time.Time { return now }, Log: io.Discard})
 	rep := e.Run(context.Background())
+	if err := rep.Unspool(); err != nil {
+		tb.Fatal(err)
+	}
 	if rep.Failed() || rep.Totals.Deleted == 0 {
 		tb.Fatalf("engine run: failed=%v deleted=%d errors=%v", rep.Failed(), rep.Totals.Deleted, rep.Errors)
 	}

@@ -63,6 +63,26 @@ type Report struct {
 	Spool *Spool `json:"-"`
 }
 
+// Unspool reads the spooled repositories back into Repositories, in the
+// report's order, and releases the spool: for a caller that wants the
+// whole report in memory (a test, a small run). Each reads them one at a
+// time instead.
+func (r *Report) Unspool() error {
+	if r.Spool == nil {
+		return nil
+	}
+	all := []Repository{}
+	if err := r.Each(func(repo *Repository) error {
+		all = append(all, *repo)
+		return nil
+	}); err != nil {
+		return err
+	}
+	err := r.Close()
+	r.Repositories, r.Spool = all, nil
+	return err
+}
+
 // Close releases what the report holds outside memory (its spool).
 func (r *Report) Close() error { return r.Spool.Close() }
 

@@ -33,7 +33,8 @@ func spooled(t *testing.T, r *Report, dirs ...string) *Report {
 // or in memory, writes the same JSON report (byte for byte, every field
 // set included), summary, outputs (with and without the step output
 // limit), totals and failure as the same report held in memory; Each
-// lists the repositories in the report's order.
+// lists the repositories in the report's order, and Unspool puts them
+// back in memory as they were.
 func TestSpool(t *testing.T) {
 	t.Parallel()
 	var full Report
@@ -79,6 +80,13 @@ func TestSpool(t *testing.T) {
 				}
 				if diff := cmp.Diff(want, names); diff != "" {
 					t.Errorf("Each's order (-want +got):\n%s", diff)
+				}
+				// Unspool puts the same repositories back in memory, in order.
+				if err := sp.Unspool(); err != nil || sp.Spool != nil {
+					t.Fatalf("Unspool: %v, spool %v", err, sp.Spool)
+				}
+				if diff := cmp.Diff(mem.Repositories, sp.Repositories); diff != "" {
+					t.Errorf("unspooled repositories (-memory +unspooled):\n%s", diff)
 				}
 			})
 		}

@@ -67,7 +67,11 @@ func TestEngineSweep(t *testing.T) {
 		e := engine.New(b, engine.Options{Registry: f.addr, Repositories: []string{"team/**"}, DryRun: dry, Concurrency: 4,
 			Rules: policy.Rules{Keep: 1, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all},
 				Exclude: []policy.Glob{exclude}, AgeSource: policy.AgePushed}})
-		return e.Run(f.ctx)
+		rep := e.Run(f.ctx)
+		if err := rep.Unspool(); err != nil {
+			t.Fatal(err)
+		}
+		return rep
 	}
 	actions := func(rep *report.Report) (deleted []string, kept map[string]string) {
 		kept = map[string]string{}

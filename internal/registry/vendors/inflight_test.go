@@ -106,6 +106,9 @@ func TestOneBoundAcrossRegistryAndVendorAPI(t *testing.T) {
 	e := engine.New(b.Backend, engine.Options{Registry: host, Repositories: []string{"octo/app"}, Concurrency: concurrency,
 		Rules: policy.Rules{Keep: 3, OrderBy: policy.OrderCreated, Include: []policy.Glob{all}}})
 	rep := e.Run(ctx)
+	if err := rep.Unspool(); err != nil {
+		t.Fatal(err)
+	}
 	if rep.Failed() {
 		t.Fatalf("run failed: %v %+v", rep.Errors, rep.Repositories)
 	}

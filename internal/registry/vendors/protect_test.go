@@ -199,7 +199,11 @@ func sweep(t *testing.T, addr string, keep int, exclude ...string) *report.Repor
 	}
 	e := engine.New(newBackend(t, addr), engine.Options{Registry: addr, Repositories: []string{"app"}, Concurrency: 4,
 		Rules: policy.Rules{Keep: keep, Include: []policy.Glob{all}, Exclude: ex, OrderBy: policy.OrderCreated}})
-	return e.Run(context.Background())
+	rep := e.Run(context.Background())
+	if err := rep.Unspool(); err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 // outcomes maps each tag of the report to "action: reason".
