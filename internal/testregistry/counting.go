@@ -1,7 +1,6 @@
 package testregistry
 
 import (
-	"net/http"
 	"net/http/httputil"
 	"net/url"
 )
@@ -20,13 +19,10 @@ type CountingProxy struct {
 // target ("127.0.0.1:PORT", plain HTTP).
 func NewCountingProxy(target string) (*CountingProxy, error) {
 	u := &url.URL{Scheme: "http", Host: target}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	director := rp.Director
-	rp.Director = func(req *http.Request) {
-		host := req.Host
-		director(req)
-		req.Host = host // Location and Link headers point back here
-	}
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(u)
+		pr.Out.Host = pr.In.Host // Location and Link headers point back here
+	}}
 	rec := newRecorder(rp)
 	srv, err := serveLoopback(rec)
 	if err != nil {

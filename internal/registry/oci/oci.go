@@ -618,8 +618,6 @@ type configCreated struct {
 	set bool
 }
 
-func readCreated(config []byte) configCreated { return createdOf(configFields(config)) }
-
 // configFields reads the fields tagsweep uses of an image config (none of
 // a config that does not parse).
 func configFields(config []byte) cache.Config {
