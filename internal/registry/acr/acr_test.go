@@ -209,7 +209,11 @@ func TestEngineSweep(t *testing.T) {
 	run := func(dry bool) *report.Report {
 		e := engine.New(f.backend(), engine.Options{Registry: f.reg.Addr(), Repositories: []string{"team/app"}, DryRun: dry, Concurrency: 4,
 			Rules: policy.Rules{Keep: 1, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all}, Exclude: []policy.Glob{exclude}}})
-		return e.Run(f.ctx)
+		rep := e.Run(f.ctx)
+		if err := rep.Unspool(); err != nil {
+			t.Fatal(err)
+		}
+		return rep
 	}
 	plan := func(rep *report.Report) map[string]string {
 		out := map[string]string{}
@@ -277,6 +281,9 @@ func TestRepositoryLock(t *testing.T) {
 	for _, dry := range []bool{true, false} {
 		rep := engine.New(f.backend(), engine.Options{Registry: f.reg.Addr(), Repositories: []string{"team/frozen", "team/open"}, DryRun: dry,
 			Concurrency: 4, Rules: policy.Rules{Keep: 1, Include: []policy.Glob{all}}}).Run(f.ctx)
+		if err := rep.Unspool(); err != nil {
+			t.Fatal(err)
+		}
 		for _, r := range rep.Repositories {
 			for _, tg := range r.Tags {
 				want := report.Kept

@@ -100,6 +100,9 @@ func TestImmutableTags(t *testing.T) {
 		b := f.backend("oauth2accesstoken", token)
 		rep := engine.New(b, engine.Options{Registry: f.reg.Addr(), Repositories: []string{"proj/frozen/app", "proj/frozen/tool", "proj/open/app"},
 			DryRun: dry, Concurrency: 4, Rules: policy.Rules{Keep: 1, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all}}}).Run(f.ctx)
+		if err := rep.Unspool(); err != nil {
+			t.Fatal(err)
+		}
 		out := map[string]string{}
 		for _, r := range rep.Repositories {
 			if r.Error != "" {
@@ -215,6 +218,9 @@ func TestRefusedWithoutSetting(t *testing.T) {
 	rep := engine.New(f.backend("_json_key", `{"type":"service_account"}`), engine.Options{Registry: f.reg.Addr(),
 		Repositories: []string{"proj/frozen/app", "proj/open/app"}, Concurrency: 1,
 		Rules: policy.Rules{Keep: 1, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all}, Exclude: []policy.Glob{exclude}}}).Run(f.ctx)
+	if err := rep.Unspool(); err != nil {
+		t.Fatal(err)
+	}
 	got := map[string]string{}
 	for _, r := range rep.Repositories {
 		if r.Error != "" {

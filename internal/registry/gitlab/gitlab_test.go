@@ -239,6 +239,9 @@ func TestEngineSweep(t *testing.T) {
 		e := engine.New(f.backend(pat, false, "", "group"), engine.Options{Registry: f.reg.Addr(), Repositories: []string{"group/**"}, DryRun: dry,
 			Concurrency: 4, Rules: policy.Rules{Keep: 1, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all}, Exclude: []policy.Glob{exclude}}})
 		rep := e.Run(f.ctx)
+		if err := rep.Unspool(); err != nil {
+			t.Fatal(err)
+		}
 		out := map[string]string{}
 		for _, r := range rep.Repositories {
 			if r.Error != "" {
