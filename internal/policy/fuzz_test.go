@@ -119,7 +119,69 @@ func randomRepo(seed uint64) (Rules, Input) {
 	}
 	ru.DeleteOrphans = r.IntN(2) == 0
 	addPlaceholders(seed, &in, addTag)
+	addUntagged(seed, &ru, &in)
 	return ru, in
+}
+
+// addUntagged, from a random stream of its own (the rest is what the seed
+// gave before), makes the registry list untagged manifests, as GHCR does:
+// some of the manifests no tag points at (children, referrers,
+// signatures), dangling images and dangling indexes over existing
+// manifests, each with a push time (unknown, minutes ago, days ago); and
+// turns on delete-untagged, keep-untagged and the last-tagged rule.
+func addUntagged(seed uint64, ru *Rules, in *Input) {
+	r := rand.New(rand.NewPCG(seed^0x756e746167676564, seed))
+	if r.IntN(3) == 0 {
+		return
+	}
+	pushed := func() time.Time {
+		switch r.IntN(5) {
+		case 0:
+			return time.Time{}
+		case 1:
+			return now.Add(-time.Duration(r.IntN(120)) * time.Minute)
+		default:
+			return now.Add(-time.Duration(r.IntN(60*24)) * time.Hour)
+		}
+	}
+	tagged := map[string]bool{}
+	for _, t := range in.Tags {
+		tagged[t.Digest] = true
+	}
+	var all []string // no placeholder: nothing lists one, nothing refers to one
+	for d, m := range in.Manifests {
+		if !m.Placeholder {
+			all = append(all, d)
+		}
+	}
+	sort.Strings(all)
+	for range r.IntN(6) {
+		d := fmt.Sprintf("sha256:%064x", r.Uint64())
+		shared := r.IntN(40) // a blob's size follows from its digest, as in randomRepo
+		m := &image.Manifest{Digest: d, MediaType: image.MediaTypeOCIManifest, Blobs: []image.Blob{{Digest: fmt.Sprintf("sha256:%064x", shared), Size: int64(shared * 10)}}}
+		switch r.IntN(3) {
+		case 0: // a dangling index over what is there
+			m.MediaType = image.MediaTypeOCIIndex
+			m.Blobs = nil
+			for range 1 + r.IntN(3) {
+				m.Children = append(m.Children, all[r.IntN(len(all))])
+			}
+		case 1: // a referrer by its subject field only
+			m.Subject = all[r.IntN(len(all))]
+		}
+		in.Manifests[d] = m
+		all = append(all, d)
+	}
+	for _, d := range all {
+		if !tagged[d] && r.IntN(4) != 0 {
+			in.Untagged = append(in.Untagged, image.Untagged{Digest: d, Pushed: pushed()})
+		}
+	}
+	ru.DeleteUntagged = r.IntN(3) != 0
+	ru.KeepUntagged = r.IntN(3)
+	if r.IntN(2) == 0 {
+		in.LastTagged = "the registry keeps the last tagged manifest"
+	}
 }
 
 // addPlaceholders adds, from a random stream of their own (so the rest of
@@ -194,6 +256,60 @@ func checkInvariants(t *testing.T, ru Rules, in Input, p *Plan) {
 	}
 	for _, d := range in.Pinned {
 		walk(d)
+	}
+	listed := map[string]bool{}
+	for _, u := range in.Untagged {
+		listed[u.Digest] = true
+	}
+	tagged := map[string]bool{}
+	for _, it := range p.Items {
+		tagged[it.Digest] = true
+	}
+	pushedAt := map[string]time.Time{}
+	for _, u := range in.Untagged {
+		pushedAt[u.Digest] = u.Pushed
+	}
+	seenListed := map[string]bool{}
+	for _, u := range p.Listed {
+		if !listed[u.Digest] || tagged[u.Digest] || seenListed[u.Digest] {
+			t.Errorf("Listed has %s, which the registry did not list untagged (or twice)", u.Digest)
+		}
+		seenListed[u.Digest] = true
+		if u.Reason.String() == "" {
+			t.Errorf("untagged %s has no reason", u.Digest)
+		}
+		if u.Action == Keep {
+			walk(u.Digest)
+		}
+		if u.Loose && u.Action == Delete {
+			if !ru.DeleteUntagged {
+				t.Errorf("untagged %s deleted as untagged without delete-untagged", u.Digest)
+			}
+			if u.Reason.Kind == ReasonUntaggedStale && (!Plausible(u.Pushed, now) || now.Sub(u.Pushed) <= UntaggedGrace ||
+				(ru.OlderThan > 0 && now.Sub(u.Pushed) <= ru.OlderThan)) {
+				t.Errorf("untagged %s pushed %s deleted", u.Digest, u.Pushed)
+			}
+		}
+	}
+	for d := range listed {
+		if !tagged[d] && !seenListed[d] {
+			t.Errorf("listed untagged %s has no decision", d)
+		}
+	}
+	if in.LastTagged != "" {
+		deleted, stays, real := false, false, false
+		for _, it := range p.Items {
+			switch {
+			case it.Action == Delete:
+				deleted = true
+				real = real || (it.Digest != "" && !isPlaceholder(in, it.Digest))
+			case it.Digest != "" || (it.Reason.Kind != ReasonVanished && it.Reason.Kind != ReasonChanged):
+				stays = true
+			}
+		}
+		if deleted && real && !stays {
+			t.Errorf("the plan deletes every tagged manifest though the registry keeps the last one")
+		}
 	}
 	layer := map[string]int{}
 	for i, l := range p.Layers {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -61,6 +62,17 @@ type Input struct {
 	// reaches them, they and all they reach are kept; tags on them go only
 	// by tag delete.
 	ProtectDigests map[string]string
+	// Untagged are the manifests without a tag that the registry lists
+	// (registry.UntaggedLister), with their push times; nil where it
+	// cannot list them. Their manifests must be in Manifests: one that is
+	// not is taken to list nothing.
+	Untagged []image.Untagged
+	// LastTagged, when set, is the registry's rule, in its own words,
+	// that the last tagged manifest of a repository cannot be deleted
+	// (GHCR: "GitHub keeps the last tagged version of a package"). When
+	// a plan would delete every tagged manifest, the newest of them is
+	// kept with this reason (ReasonLastTagged). Empty: no such rule.
+	LastTagged string
 }
 
 // Decision is a fixed outcome for a tag.
@@ -116,12 +128,31 @@ type Untagged struct {
 	Reason Reason
 }
 
+// UntaggedItem is the decision for one untagged manifest the registry
+// listed (Input.Untagged).
+type UntaggedItem struct {
+	Digest string
+	// Pushed is the registry's push time (zero: unknown).
+	Pushed time.Time
+	Action Action
+	Reason Reason
+	// Loose: no tag reaches it, so delete-untagged decided its fate (it
+	// counts in deleted-untagged-count). Otherwise it stays or goes with
+	// a tag's image; when it goes, it is also in Plan.Untagged under that
+	// tag.
+	Loose bool
+}
+
 // Plan is the outcome for one repository.
 type Plan struct {
 	// Items has one entry per tag, sorted by tag name.
 	Items []Item
-	// Untagged lists untagged manifests deleted by digest.
+	// Untagged lists the untagged manifests deleted by digest with a
+	// deleted tag's image (its children, attestations, referrers).
 	Untagged []Untagged
+	// Listed has one entry per untagged manifest the registry listed
+	// (Input.Untagged), sorted by digest: what becomes of it and why.
+	Listed []UntaggedItem
 	// Layers orders the digest deletions: every digest of Layers[i] is
 	// referenced only by digests of earlier layers, so parents go first.
 	Layers [][]string
@@ -141,6 +172,18 @@ func (p *Plan) Deletes() int {
 	n := 0
 	for _, it := range p.Items {
 		if it.Action == Delete {
+			n++
+		}
+	}
+	return n
+}
+
+// LooseDeletes counts the untagged manifests that delete-untagged deletes
+// (Listed entries with Loose set and action Delete).
+func (p *Plan) LooseDeletes() int {
+	n := 0
+	for _, u := range p.Listed {
+		if u.Loose && u.Action == Delete {
 			n++
 		}
 	}
@@ -199,8 +242,17 @@ type planner struct {
 	rules    Rules
 	ages     map[string]ageMemo
 	attached map[string][]int // subject digest -> indexes into items
-	items    []Item
-	pushed   bool // some age is a push time
+	// referredBy maps a subject digest to the listed untagged manifests
+	// whose OCI subject it is (GHCR has no referrers API but keeps the
+	// subject field: a signature pushed as a referrer is such a manifest).
+	referredBy map[string][]string
+	items      []Item
+	pushed     bool // some age is a push time
+	// last are the tags kept by the registry's last-tagged rule
+	// (Input.LastTagged), once a first plan found it applies.
+	last map[string]bool
+	// listedUntagged are the digests of Input.Untagged.
+	listedUntagged map[string]bool
 }
 
 type ageMemo struct {
@@ -211,7 +263,17 @@ type ageMemo struct {
 // Make plans one repository. It is deterministic: the same Input and Rules
 // give the same Plan.
 func Make(rules Rules, in Input) *Plan {
-	p := &planner{in: in, rules: rules, ages: map[string]ageMemo{}, attached: map[string][]int{}}
+	p := &planner{in: in, rules: rules, ages: map[string]ageMemo{}, attached: map[string][]int{}, referredBy: map[string][]string{},
+		listedUntagged: map[string]bool{}}
+	for _, u := range in.Untagged {
+		p.listedUntagged[u.Digest] = true
+		if m := in.Manifests[u.Digest]; m != nil && m.Subject != "" && m.Subject != u.Digest && !slices.Contains(p.referredBy[m.Subject], u.Digest) {
+			p.referredBy[m.Subject] = append(p.referredBy[m.Subject], u.Digest)
+		}
+	}
+	for _, rs := range p.referredBy {
+		sort.Strings(rs)
+	}
 	tags := append([]Tag(nil), in.Tags...)
 	sort.Slice(tags, func(i, j int) bool { return tags[i].Name < tags[j].Name })
 	p.items = make([]Item, len(tags))
@@ -238,8 +300,84 @@ func Make(rules Rules, in Input) *Plan {
 		}
 		p.items[i] = it
 	}
+	return p.plan()
+}
+
+// plan selects and resolves; where the registry keeps the last tagged
+// manifest (Input.LastTagged) and the plan would delete every one, it
+// plans again with the newest of them kept, so that what it reaches
+// (children, signatures) is kept too.
+func (p *planner) plan() *Plan {
+	first := p.items
+	p.items = append([]Item(nil), first...)
 	p.selectTags()
-	return p.resolve()
+	plan := p.resolve()
+	if p.in.LastTagged == "" || p.last != nil {
+		return plan
+	}
+	last := lastTagged(plan)
+	if len(last) == 0 {
+		return plan
+	}
+	p.last = map[string]bool{}
+	for _, t := range last {
+		p.last[t] = true
+	}
+	p.items = first
+	return p.plan()
+}
+
+// lastTagged returns, when the plan leaves no tag in the repository, the
+// tags to keep so that one tagged manifest stays: those the plan deletes
+// on the digest of the newest deleted tag (by the ranking of rule 4; a
+// placeholder leftover is never chosen). It returns nil when some tag
+// stays (or nothing is deleted).
+func lastTagged(plan *Plan) []string {
+	var best *Item
+	for i := range plan.Items {
+		it := &plan.Items[i]
+		if it.Action == Keep {
+			gone := it.Digest == "" && (it.Reason.Kind == ReasonVanished || it.Reason.Kind == ReasonChanged)
+			if !gone {
+				return nil // a tag stays, and so does a tagged manifest
+			}
+			continue
+		}
+		if it.Reason.Kind == ReasonPlaceholder || it.Digest == "" {
+			continue
+		}
+		if best == nil || newer(it, best) {
+			best = it
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	var out []string
+	for _, it := range plan.Items {
+		if it.Action == Delete && it.Digest == best.Digest {
+			out = append(out, it.Tag)
+		}
+	}
+	return out
+}
+
+// newer orders deleted tags for lastTagged: ranked candidates first, by
+// rank; then ordinary tags before sha256-<hex> tags; then by age, newest
+// first; then by name, highest first (rule 4's tie-break).
+func newer(a, b *Item) bool {
+	ra, rb := a.Reason.Rank.N, b.Reason.Rank.N
+	switch {
+	case (ra > 0) != (rb > 0):
+		return ra > 0
+	case ra != rb:
+		return ra < rb
+	case (a.Subject == "") != (b.Subject == ""):
+		return a.Subject == ""
+	case !a.Created.Equal(b.Created):
+		return a.Created.After(b.Created)
+	}
+	return a.Tag > b.Tag
 }
 
 // Age is the creation time of the manifest d by README's rule 1 (see the
@@ -299,6 +437,9 @@ func (p *planner) selectTags() {
 		}
 		if d, ok := p.in.Decided[it.Tag]; ok {
 			it.Action, it.Reason = d.Action, d.Reason
+			if d.Action == Delete && p.last[it.Tag] {
+				it.Action, it.Reason = Keep, p.lastReason(d.Reason.Rank)
+			}
 			continue
 		}
 		if it.Digest == "" {
@@ -391,6 +532,8 @@ func (p *planner) rank(ru *Rule, cands []candidate) {
 		switch {
 		case rank < ru.Keep:
 			keep(Reason{Kind: ReasonWithinKeep, Rank: pos})
+		case p.last[it.Tag]:
+			it.Action, it.Reason = Keep, p.lastReason(pos)
 		case ru.KeepSemver != nil && c.ver != nil && ru.KeepSemver.Check(c.ver):
 			keep(Naming(ReasonKeepSemver, ru.KeepSemverText))
 		case len(r.Policy) > 0 && r.KeepSemver != nil && c.ver != nil && r.KeepSemver.Check(c.ver):
@@ -405,6 +548,12 @@ func (p *planner) rank(ru *Rule, cands []candidate) {
 			del(Reason{Kind: ReasonBeyondKeep, Rank: pos})
 		}
 	}
+}
+
+// lastReason is the reason of a tag kept by the registry's last-tagged
+// rule, with the rank it had: the registry's words alone (no rule named).
+func (p *planner) lastReason(pos Rank) Reason {
+	return Reason{Kind: ReasonLastTagged, Text: p.in.LastTagged, Rank: pos}
 }
 
 // protected reports whether protect-images names the tag. A tag left on a
@@ -456,6 +605,9 @@ func (p *planner) edges(d string) []struct{ to, kind string } {
 		if t := p.items[i].Digest; t != "" && !p.placeholder(t) {
 			out = append(out, struct{ to, kind string }{t, viaAttached})
 		}
+	}
+	for _, r := range p.referredBy[d] {
+		out = append(out, struct{ to, kind string }{r, viaAttached})
 	}
 	return out
 }
@@ -555,15 +707,19 @@ func (p *planner) resolve() *Plan {
 		}
 	}
 	fromFree := p.closure(free, nil, false)
-	var followers []int
+	var followers, onLoose []int
 	for i := range p.items {
 		it := &p.items[i]
 		if it.Subject == "" {
 			continue
 		}
-		if reason, ok := p.in.Forced[it.Tag]; ok {
-			// The registry protects it (or it vanished): kept whatever
-			// its subject's fate, and what it reaches with it.
+		if reason, ok := p.in.Forced[it.Tag]; ok || p.last[it.Tag] {
+			// The registry protects it (or it vanished, or it is the
+			// last tagged manifest): kept whatever its subject's fate,
+			// and what it reaches with it.
+			if !ok {
+				reason = p.lastReason(Rank{})
+			}
 			it.Action, it.Reason = Keep, reason
 			if it.Digest != "" {
 				keptRoots = append(keptRoots, *it)
@@ -602,6 +758,12 @@ func (p *planner) resolve() *Plan {
 			followers = append(followers, i)
 			continue
 		}
+		if p.listedUntagged[it.Subject] {
+			// Its subject is an untagged manifest the registry lists:
+			// it follows what the untagged rules decide for it.
+			onLoose = append(onLoose, i)
+			continue
+		}
 		exists, known := p.in.Exists[it.Subject]
 		switch {
 		case known && exists:
@@ -635,8 +797,28 @@ func (p *planner) resolve() *Plan {
 			strays = append(strays, *it)
 		}
 	}
+	keptRoots = append(keptRoots, strays...)
 	if len(strays) > 0 {
-		kept = p.closure(append(keptRoots, strays...), p.in.Pinned, true)
+		kept = p.closure(keptRoots, p.in.Pinned, true)
+	}
+
+	// The untagged manifests the registry lists that no tag reaches: kept
+	// ones keep what they reach (a push in progress keeps its children
+	// even where a deleted tag's image lists them too), before rule 6.
+	loose := p.looseUntagged(kept, doomed)
+	if len(loose.keep) > 0 {
+		kept = p.closure(append(keptRoots, loose.keep...), p.in.Pinned, true)
+	}
+	looseDoomed := p.closure(loose.del, nil, false)
+	for _, i := range onLoose {
+		it := &p.items[i]
+		if r, ok := looseDoomed[it.Subject]; ok {
+			if _, k := kept[it.Subject]; !k {
+				it.Action, it.Reason = Delete, Naming(ReasonAttachedDeleted, r.root)
+				continue
+			}
+		}
+		it.Action, it.Reason = Keep, Naming(ReasonAttachedUntagged, it.Subject)
 	}
 
 	// Rule 6: delete by digest only what nothing kept reaches.
@@ -698,39 +880,29 @@ func (p *planner) resolve() *Plan {
 	}
 
 	plan := &Plan{Items: p.items}
-	tagged := map[string]bool{}
-	for _, it := range p.items {
-		if it.Digest != "" {
-			tagged[it.Digest] = true
+	tagged := p.tagged()
+	goneSet := map[string]bool{}
+	for _, set := range []map[string]reach{doomed, looseDoomed} {
+		for d := range set {
+			if _, ok := kept[d]; !ok {
+				goneSet[d] = true
+			}
 		}
 	}
-	var gone []string
-	for d := range doomed {
-		if _, ok := kept[d]; ok {
-			continue
-		}
+	gone := make([]string, 0, len(goneSet))
+	for d := range goneSet {
 		gone = append(gone, d)
 	}
 	sort.Strings(gone)
-	goneSet := map[string]bool{}
-	for _, d := range gone {
-		goneSet[d] = true
-	}
 	attest := p.attestations()
 	for _, d := range gone {
-		if tagged[d] {
+		r, byTag := doomed[d]
+		if tagged[d] || !byTag {
 			continue
 		}
-		r := doomed[d]
-		kind := ReasonChildOfDeleted
-		switch {
-		case r.kind == viaAttached:
-			kind = ReasonAttachedDeleted
-		case attest[d]:
-			kind = ReasonAttestationOf
-		}
-		plan.Untagged = append(plan.Untagged, Untagged{Digest: d, Under: r.root, Reason: Naming(kind, r.root)})
+		plan.Untagged = append(plan.Untagged, Untagged{Digest: d, Under: r.root, Reason: p.deletedWith(r, attest[d])})
 	}
+	plan.Listed = p.listed(loose, kept, doomed, looseDoomed, goneSet, attest)
 	plan.Layers = p.layers(goneSet, gone)
 	plan.Parents = map[string][]string{}
 	for _, d := range gone {
@@ -746,6 +918,211 @@ func (p *planner) resolve() *Plan {
 	sort.Strings(plan.Kept)
 	plan.ReclaimedBytes = Reclaimed(p.in.Manifests, goneSet)
 	return plan
+}
+
+// deletedWith is the reason of an untagged manifest deleted with root's
+// sub-graph, as reached r: a child, an attestation or a referrer of it.
+func (p *planner) deletedWith(r reach, attestation bool) Reason {
+	kind := ReasonChildOfDeleted
+	switch {
+	case r.kind == viaAttached:
+		kind = ReasonAttachedDeleted
+	case attestation:
+		kind = ReasonAttestationOf
+	}
+	return Naming(kind, r.root)
+}
+
+// untaggedKeptBy is the reason of an untagged manifest that something
+// kept reaches, as reached r.
+func untaggedKeptBy(r reach) Reason {
+	switch {
+	case r.protect != "" && r.kind == viaTag:
+		return Because(ReasonProtectImages) // protect-images names it by digest
+	case r.pinned && r.kind == viaTag:
+		return Because(ReasonChanged) // a tag moved onto it during the run
+	case r.kind == viaAttached:
+		return keptBy(ReasonAttachedKept, r)
+	}
+	return keptBy(ReasonChildOfKept, r)
+}
+
+// tagged is the set of digests a tag points at.
+func (p *planner) tagged() map[string]bool {
+	out := map[string]bool{}
+	for _, it := range p.items {
+		if it.Digest != "" {
+			out[it.Digest] = true
+		}
+	}
+	return out
+}
+
+// looseSet is what looseUntagged decided: the roots to keep and to delete
+// (as closure roots named by their digest), the reason of each root, and
+// the listed untagged manifests (digest -> push time, and sorted).
+type looseSet struct {
+	keep, del []Item
+	why       map[string]Reason
+	pushed    map[string]time.Time
+	order     []string
+}
+
+// looseUntagged decides the untagged manifests the registry listed that
+// no tag reaches (README "Untagged manifests"). Only the top of each such
+// sub-graph is decided (a dangling index, not its children, which follow
+// it): the subject of a kept sha256-<hex> tag is kept; without
+// delete-untagged every one is kept; one of unknown push time, pushed
+// within UntaggedGrace, or not older than older-than is kept; of the
+// rest, the keep-untagged most recently pushed are kept and the others
+// deleted.
+func (p *planner) looseUntagged(kept, doomed map[string]reach) looseSet {
+	ls := looseSet{why: map[string]Reason{}, pushed: map[string]time.Time{}}
+	tagged := p.tagged()
+	for _, u := range p.in.Untagged {
+		if _, dup := ls.pushed[u.Digest]; u.Digest == "" || dup || tagged[u.Digest] {
+			continue // a tag moved onto it since the listing: the tag decides
+		}
+		ls.pushed[u.Digest] = u.Pushed
+		ls.order = append(ls.order, u.Digest)
+	}
+	sort.Strings(ls.order)
+	free := func(d string) bool {
+		_, listed := ls.pushed[d]
+		_, k := kept[d]
+		_, gone := doomed[d]
+		return listed && !k && !gone
+	}
+	subjectOfKept := map[string]string{}
+	for _, it := range p.items {
+		if it.Subject != "" && it.Action == Keep && it.Digest != "" && subjectOfKept[it.Subject] == "" {
+			subjectOfKept[it.Subject] = it.Tag
+		}
+	}
+	var members []string
+	below := map[string]bool{}
+	for _, d := range ls.order {
+		if !free(d) {
+			continue
+		}
+		members = append(members, d)
+		for _, e := range p.edges(d) {
+			if e.to != d && free(e.to) {
+				below[e.to] = true
+			}
+		}
+	}
+	// The tops of the sub-graphs; a member that no top reaches (a cycle,
+	// which content addressing makes impossible but for a registry that
+	// lies) is a top of its own.
+	var roots []string
+	covered := map[string]bool{}
+	cover := func(d string) {
+		stack := []string{d}
+		for len(stack) > 0 {
+			x := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if covered[x] {
+				continue
+			}
+			covered[x] = true
+			for _, e := range p.edges(x) {
+				if free(e.to) {
+					stack = append(stack, e.to)
+				}
+			}
+		}
+	}
+	for _, pass := range []bool{false, true} {
+		for _, d := range members {
+			if (!pass && !below[d]) || (pass && !covered[d]) {
+				roots = append(roots, d)
+				cover(d)
+			}
+		}
+	}
+	var cands []string
+	now, r := p.in.Now, p.rules.untaggedRule()
+	for _, d := range roots {
+		age := now.Sub(ls.pushed[d])
+		switch {
+		case subjectOfKept[d] != "":
+			ls.why[d] = Naming(ReasonSubjectOfKept, subjectOfKept[d])
+		case !r.DeleteUntagged:
+			ls.why[d] = Because(ReasonUntaggedOff)
+		case !Plausible(ls.pushed[d], now):
+			ls.why[d] = Because(ReasonUntaggedUnknown)
+		case age <= UntaggedGrace:
+			ls.why[d] = Reason{Kind: ReasonUntaggedRecent, Age: max(age, 0)}
+		case r.OlderThan > 0 && age <= r.OlderThan:
+			ls.why[d] = Reason{Kind: ReasonUntaggedNotOlder, Age: age, OlderThan: r.OlderThanText}
+		default:
+			cands = append(cands, d)
+			continue
+		}
+		ls.keep = append(ls.keep, Item{Tag: d, Digest: d})
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		a, b := ls.pushed[cands[i]], ls.pushed[cands[j]]
+		if !a.Equal(b) {
+			return a.After(b)
+		}
+		return cands[i] > cands[j]
+	})
+	for i, d := range cands {
+		if i < r.KeepUntagged {
+			ls.why[d] = Reason{Kind: ReasonNewestUntagged, Rank: Rank{Keep: r.KeepUntagged}}
+			ls.keep = append(ls.keep, Item{Tag: d, Digest: d})
+			continue
+		}
+		ls.why[d] = Reason{Kind: ReasonUntaggedStale, Age: now.Sub(ls.pushed[d])}
+		ls.del = append(ls.del, Item{Tag: d, Digest: d})
+	}
+	// A kept sha256-<hex> tag's subject below a dangling index is kept
+	// too, though the index may go.
+	for _, d := range members {
+		if _, top := ls.why[d]; !top && subjectOfKept[d] != "" {
+			ls.why[d] = Naming(ReasonSubjectOfKept, subjectOfKept[d])
+			ls.keep = append(ls.keep, Item{Tag: d, Digest: d})
+		}
+	}
+	return ls
+}
+
+// listed is the decision for each untagged manifest the registry listed.
+func (p *planner) listed(ls looseSet, kept, doomed, looseDoomed map[string]reach, gone, attest map[string]bool) []UntaggedItem {
+	out := make([]UntaggedItem, 0, len(ls.order))
+	for _, d := range ls.order {
+		u := UntaggedItem{Digest: d, Pushed: ls.pushed[d], Action: Keep}
+		top, isTop := ls.why[d]
+		r, byTag := doomed[d]
+		lr, byLoose := looseDoomed[d]
+		k, isKept := kept[d]
+		switch {
+		case isKept && isTop && k.kind == viaTag && !k.pinned:
+			u.Reason, u.Loose = top, true
+		case isKept:
+			u.Reason = untaggedKeptBy(k)
+			_, u.Loose = ls.why[k.root] // below a kept dangling index
+		case gone[d] && byTag:
+			u.Action, u.Reason = Delete, p.deletedWith(r, attest[d])
+		case gone[d] && byLoose && isTop:
+			u.Action, u.Reason, u.Loose = Delete, top, true
+		case gone[d] && byLoose:
+			u.Action, u.Reason, u.Loose = Delete, p.deletedWith(lr, attest[d]), true
+		default: // not reached by anything (cannot happen: every member has a top)
+			u.Reason, u.Loose = cmpOr(top, Because(ReasonUntaggedOff)), true
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+func cmpOr(r, def Reason) Reason {
+	if r.Kind == ReasonNone {
+		return def
+	}
+	return r
 }
 
 // attestations lists the digests an index marks as buildx attestation

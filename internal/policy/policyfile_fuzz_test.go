@@ -112,7 +112,7 @@ func FuzzProtectAndPolicy(f *testing.F) {
 
 		file := ru
 		file.Policy = []Rule{{N: 1, Label: "** *", Include: ru.Include, Keep: ru.Keep, OlderThan: ru.OlderThan, OlderThanText: ru.OlderThanText,
-			KeepSemver: ru.KeepSemver, KeepSemverText: ru.KeepSemverText, OrderBy: ru.OrderBy}}
+			KeepSemver: ru.KeepSemver, KeepSemverText: ru.KeepSemverText, OrderBy: ru.OrderBy, DeleteUntagged: ru.DeleteUntagged, KeepUntagged: ru.KeepUntagged}}
 		if seed%2 == 0 {
 			file.KeepSemver, file.KeepSemverText = nil, "" // the rule's own, or the input's across rules: the same
 			file.Policy[0].KeepSemver, file.Policy[0].KeepSemverText = ru.KeepSemver, ru.KeepSemverText
@@ -120,6 +120,7 @@ func FuzzProtectAndPolicy(f *testing.F) {
 			file.Policy[0].KeepSemver, file.Policy[0].KeepSemverText = nil, ""
 		}
 		file.Keep, file.OlderThan, file.Include, file.OrderBy = 99, 0, nil, OrderSemver // unused with a policy
+		file.DeleteUntagged, file.KeepUntagged = !ru.DeleteUntagged, 7 // the rule's decide
 		q := Make(file, in)
 		strip := func(r Reason) string {
 			s := r.String()
@@ -135,6 +136,11 @@ func FuzzProtectAndPolicy(f *testing.F) {
 			a, b := p.Items[i], q.Items[i]
 			if a.Action != b.Action || a.Method != b.Method || strip(a.Reason) != strip(b.Reason) {
 				t.Errorf("tag %s: inputs plan %s %s %q, the one-rule file %s %s %q", a.Tag, a.Action, a.Method, a.Reason, b.Action, b.Method, b.Reason)
+			}
+		}
+		for i := range p.Listed {
+			if a, b := p.Listed[i], q.Listed[i]; a.Action != b.Action || strip(a.Reason) != strip(b.Reason) {
+				t.Errorf("untagged %s: inputs plan %s %q, the one-rule file %s %q", a.Digest, a.Action, a.Reason, b.Action, b.Reason)
 			}
 		}
 		if fmt.Sprint(p.Layers, p.Untagged, p.Kept, p.ReclaimedBytes) != fmt.Sprint(q.Layers, q.Untagged, q.Kept, q.ReclaimedBytes) {

@@ -98,6 +98,33 @@ const (
 	// ReasonProtectImages: "protected by protect-images" (the tag is
 	// named by a protect-images reference; it takes no keep slot).
 	ReasonProtectImages
+	// ReasonLastTagged: <Text>, the registry's words for its rule that
+	// the last tagged manifest of a repository cannot be deleted
+	// (Input.LastTagged): the newest tagged manifest a plan would delete
+	// with every other one is kept.
+	ReasonLastTagged
+
+	// ReasonUntaggedStale: "untagged, pushed <Age> ago" (delete-untagged:
+	// nothing kept reaches it, and it is old enough).
+	ReasonUntaggedStale
+	// ReasonUntaggedRecent: "pushed <Age> ago: may belong to a push in
+	// progress" (delete-untagged spares what was pushed within the last
+	// hour: a multi-arch push uploads its children before the index that
+	// tags them).
+	ReasonUntaggedRecent
+	// ReasonUntaggedNotOlder: "untagged, pushed <Age> ago, not older than
+	// <OlderThan>" (delete-untagged with older-than).
+	ReasonUntaggedNotOlder
+	// ReasonUntaggedUnknown: "untagged, unknown push time" (the registry
+	// did not say when it was pushed: it is not deleted).
+	ReasonUntaggedUnknown
+	// ReasonNewestUntagged: "newest <Rank.Keep> untagged" (keep-untagged).
+	ReasonNewestUntagged
+	// ReasonUntaggedOff: "untagged (delete-untagged is off)".
+	ReasonUntaggedOff
+	// ReasonSubjectOfKept: "subject of kept <Name>" (an untagged manifest
+	// that a kept sha256-<hex> tag names as its subject).
+	ReasonSubjectOfKept
 
 	reasonEnd // one past the last kind, for the test that every kind has words
 )
@@ -160,7 +187,8 @@ type Reason struct {
 	// NoTagDelete: rule 6 would delete the tag by tag, but this registry
 	// cannot delete a single tag, so it is kept.
 	NoTagDelete bool
-	// Text is the registry's own words, for ReasonProtected.
+	// Text is the registry's own words, for ReasonProtected and
+	// ReasonLastTagged.
 	Text string
 	// Rule and RuleLabel name the policy file's rule that governs the tag
 	// (Rule.N, Rule.Label); String prefixes "rule N (label): ". Zero: the
@@ -258,6 +286,22 @@ func (r Reason) String() string {
 		s = "no rule matches"
 	case ReasonProtectImages:
 		s = "protected by protect-images"
+	case ReasonLastTagged:
+		s = r.Text
+	case ReasonUntaggedStale:
+		s = "untagged, pushed " + FormatAge(r.Age) + " ago"
+	case ReasonUntaggedRecent:
+		s = "pushed " + FormatAge(r.Age) + " ago: may belong to a push in progress"
+	case ReasonUntaggedNotOlder:
+		s = "untagged, pushed " + FormatAge(r.Age) + " ago, not older than " + r.OlderThan
+	case ReasonUntaggedUnknown:
+		s = "untagged, unknown push time"
+	case ReasonNewestUntagged:
+		s = fmt.Sprintf("newest %d untagged", r.Rank.Keep)
+	case ReasonUntaggedOff:
+		s = "untagged (delete-untagged is off)"
+	case ReasonSubjectOfKept:
+		s = "subject of kept " + name
 	}
 	if r.NoTagDelete {
 		s += " (this registry cannot delete a single tag)"

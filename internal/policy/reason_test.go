@@ -48,6 +48,14 @@ func TestReasonText(t *testing.T) {
 		{Reason{Kind: ReasonSharesDigest, Name: "app:v1", Protect: true, NoTagDelete: true}, "shares digest with protected app:v1 (this registry cannot delete a single tag)"},
 		{Reason{Kind: ReasonAttachedKept, Name: "app@sha256:a", Protect: true}, "attached to protected app@sha256:a"},
 		{Reason{Kind: ReasonChildOfKept, Name: "app:v1", Protect: true}, "child of protected app:v1"},
+		{Reason{Kind: ReasonLastTagged, Text: "GitHub keeps the last tagged version of a package"}, "GitHub keeps the last tagged version of a package"},
+		{Reason{Kind: ReasonUntaggedStale, Age: 12 * 24 * time.Hour}, "untagged, pushed 12d ago"},
+		{Reason{Kind: ReasonUntaggedRecent, Age: 10 * time.Minute}, "pushed 10m ago: may belong to a push in progress"},
+		{Reason{Kind: ReasonUntaggedNotOlder, Age: 3 * 24 * time.Hour, OlderThan: "30d"}, "untagged, pushed 3d ago, not older than 30d"},
+		{Because(ReasonUntaggedUnknown), "untagged, unknown push time"},
+		{Reason{Kind: ReasonNewestUntagged, Rank: Rank{Keep: 5}}, "newest 5 untagged"},
+		{Because(ReasonUntaggedOff), "untagged (delete-untagged is off)"},
+		{Naming(ReasonSubjectOfKept, "sha256-aaa.sig"), "subject of kept sha256-aaa.sig"},
 		{Reason{}, ""},
 	}
 	seen := map[ReasonKind]bool{}
@@ -61,7 +69,7 @@ func TestReasonText(t *testing.T) {
 		if !seen[k] {
 			t.Errorf("reason kind %d has no case here", k)
 		}
-		if Because(k).String() == "" && k != ReasonProtected {
+		if Because(k).String() == "" && k != ReasonProtected && k != ReasonLastTagged {
 			t.Errorf("reason kind %d renders no words", k)
 		}
 	}

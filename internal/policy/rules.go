@@ -91,6 +91,17 @@ type Rules struct {
 	DeleteOrphans bool
 	// AgeSource decides what a tag's age is. The default is AgeAuto.
 	AgeSource AgeSource
+	// DeleteUntagged also deletes the untagged manifests the registry
+	// lists (Input.Untagged) that nothing kept reaches, that were pushed
+	// more than UntaggedGrace ago and, when OlderThan is set, longer ago
+	// than OlderThan (by push time). The zero value deletes only the
+	// untagged manifests a deleted tag's image takes along (the graph).
+	DeleteUntagged bool
+	// KeepUntagged, with DeleteUntagged, keeps the most recently pushed
+	// KeepUntagged of the untagged manifests that DeleteUntagged would
+	// delete ("newest N untagged"). An untagged index counts once: its
+	// children stay or go with it. Zero keeps none by count.
+	KeepUntagged int
 	// Policy, when set, are the rules of a policy file whose repositories
 	// match this repository, in the file's order (README's "Policy file").
 	// Each ordinary tag is governed by the first rule whose Include
@@ -133,6 +144,17 @@ type Rule struct {
 	KeepUntagged   int
 }
 
+// untaggedRule is what decides the repository's untagged manifests
+// (delete-untagged, keep-untagged, older-than): the first rule of a
+// policy file whose repositories match (README "Policy file"), else the
+// inputs'.
+func (r Rules) untaggedRule() Rule {
+	if len(r.Policy) > 0 {
+		return r.Policy[0]
+	}
+	return Rule{OlderThan: r.OlderThan, OlderThanText: r.OlderThanText, DeleteUntagged: r.DeleteUntagged, KeepUntagged: r.KeepUntagged}
+}
+
 // governing are the rules the planner ranks by: the policy's, or the one
 // rule the inputs form (number 0, named by no reason).
 func (r Rules) governing() []Rule {
@@ -142,6 +164,12 @@ func (r Rules) governing() []Rule {
 	return []Rule{{Include: r.Include, Keep: r.Keep, OlderThan: r.OlderThan, OlderThanText: r.OlderThanText,
 		KeepSemver: r.KeepSemver, KeepSemverText: r.KeepSemverText, OrderBy: r.OrderBy}}
 }
+
+// UntaggedGrace is how recently an untagged manifest may have been pushed
+// and still not be deleted as untagged: a multi-arch push uploads its
+// children (and a build its attestations) before the index that tags
+// them, so a young untagged manifest may belong to a push in progress.
+const UntaggedGrace = time.Hour
 
 // ParseSemver parses a tag as a full semantic version
 // MAJOR.MINOR.PATCH[-pre][+build], optionally with one leading "v".

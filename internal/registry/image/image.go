@@ -111,3 +111,12 @@ func Names(tags []Tag) []string {
 	}
 	return out
 }
+
+// Untagged is a manifest without a tag, as a registry that can list them
+// lists it (GHCR's package versions without tags; Harbor's artifacts
+// without tags): its digest and when the registry says it was pushed.
+type Untagged struct {
+	Digest string
+	// Pushed is the registry's push time; zero when it does not tell.
+	Pushed time.Time
+}
