@@ -1,6 +1,10 @@
 package registry
 
-import "context"
+import (
+	"context"
+
+	"github.com/tagsweep/tagsweep/internal/registry/image"
+)
 
 // Recorder is the dry-run decorator: a Backend that takes deletions in the
 // registry's place and sends none of them.
@@ -22,7 +26,7 @@ func (r *Recorder) DeleteDigest(context.Context, string, string, []string) error
 
 // Untagged lists the untagged manifests through the wrapped backend,
 // when it can (reading, not deleting).
-func (r *Recorder) Untagged(ctx context.Context, repo string) ([]string, error) {
+func (r *Recorder) Untagged(ctx context.Context, repo string) ([]image.Untagged, error) {
 	if l, ok := r.Backend.(UntaggedLister); ok {
 		return l.Untagged(ctx, repo)
 	}

@@ -18,6 +18,10 @@ import (
 type Capabilities struct {
 	// GCHint tells how the operator frees the space after deletions.
 	GCHint string
+	// FreesSpace: the registry frees the space of deleted manifests on
+	// its own (GHCR, the cloud registries); GCHint then says how, and no
+	// garbage collector is to be run.
+	FreesSpace bool
 	// Pushed reports whether Tags gives push times (age-source: pushed).
 	Pushed bool
 	// ListsUntagged reports whether the backend is an UntaggedLister that
@@ -26,15 +30,35 @@ type Capabilities struct {
 	// manifest left untagged by an overwritten tag is unseen, and
 	// reclaimed-bytes may count layers it still holds.
 	ListsUntagged bool
+	// UntaggedHint says how untagged manifests are removed on a registry
+	// whose API cannot list them (delete-untagged cannot): the registry's
+	// own way (distribution's `registry garbage-collect --delete-untagged`).
+	UntaggedHint string
+	// LastTagged, when set, is the registry's rule, in its words, that it
+	// refuses to delete the last tagged manifest of a repository (GHCR:
+	// the last tagged version of a package): the planner keeps the newest
+	// one (policy.Input.LastTagged).
+	LastTagged string
 }
 
 // UntaggedLister is a Backend that can list the manifests of a repository
 // that no tag points at.
 type UntaggedLister interface {
-	// Untagged returns the digests of repo's manifests without a tag, as
-	// of the last Tags listing of repo where the backend keeps one. It
-	// returns ErrUntaggedUnsupported where the registry cannot tell.
-	Untagged(ctx context.Context, repo string) ([]string, error)
+	// Untagged returns repo's manifests without a tag, with the push time
+	// the registry gives each (zero when it gives none), as of the last
+	// Tags listing of repo where the backend keeps one. It returns
+	// ErrUntaggedUnsupported where the registry cannot tell.
+	Untagged(ctx context.Context, repo string) ([]image.Untagged, error)
+}
+
+// Pacer is a Backend that paces its deletions ahead of the registry's
+// rate limits (GHCR: GitHub's secondary limits and the token's hourly
+// budget).
+type Pacer interface {
+	// Pacing says how deletions are paced, when the pace held one back
+	// since the last call ("" when none was): the run's progress line
+	// says it.
+	Pacing() string
 }
 
 // Backend hides registry-specific behaviour. Implementations are safe for

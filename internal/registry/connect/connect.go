@@ -98,6 +98,11 @@ type Settings struct {
 	UserAgent string
 	// Username and Password are the inputs (empty when not given).
 	Username, Password string
+	// APIToken is the input the kind names in Traits.APITokenInput (the
+	// GitHub API's github-token): the token of the vendor's own API, given
+	// apart from the registry credentials. Only the kind that names the
+	// input is given it; no other backend ever sees it.
+	APIToken string
 	// Repositories are the repository globs: vendor APIs list per owner
 	// or namespace, which is their first path segment.
 	Repositories []string
@@ -204,6 +209,10 @@ func (vs Vendors) New(s Settings) (*Built, error) {
 	if d.GCHint != "" {
 		opts = append(opts, oci.WithGCHint(d.GCHint))
 	}
+	opts = append(opts, oci.WithFreesSpace(d.Caps.FreesSpace))
+	if d.UntaggedHint != "" {
+		opts = append(opts, oci.WithUntaggedHint(d.UntaggedHint))
+	}
 	for _, v := range vs {
 		opts = append(opts, oci.WithProtections(v.Protections...))
 	}
@@ -214,7 +223,7 @@ func (vs Vendors) New(s Settings) (*Built, error) {
 	opts = append(opts, oci.WithQuotas(d.Quotas...))
 	// Whatever the provider input: the host's own vendor explains a
 	// registry API that refuses every DELETE (provider: oci on ghcr.io).
-	if h := vs.lookup(vs.Table().Detect(s.Host)); h != nil && h.DeletesOffHint != "" {
+	if h := vs.lookup(vs.Table().In(s.Getenv).Detect(s.Host)); h != nil && h.DeletesOffHint != "" {
 		opts = append(opts, oci.WithDeletesOffHint(h.DeletesOffHint))
 	}
 	if s.Roots != nil {

@@ -67,26 +67,28 @@ type Credentials struct {
 }
 
 type options struct {
-	scheme      Scheme
-	insecure    bool
-	roots       *x509.CertPool
-	creds       Credentials
-	concurrency int
-	userAgent   string
-	transport   http.RoundTripper
-	maxRetries  int
-	retryBase   time.Duration
-	retryMax    time.Duration
-	keychain    authn.Keychain
-	untagFirst  bool
-	gcHint      string
-	offHint     string
-	protections []Protection
-	quotas      []Quota
-	limiter     *registry.Limiter
-	secrets     *redact.Set
-	cache       *cache.Cache
-	deletes     bool
+	scheme       Scheme
+	insecure     bool
+	roots        *x509.CertPool
+	creds        Credentials
+	concurrency  int
+	userAgent    string
+	transport    http.RoundTripper
+	maxRetries   int
+	retryBase    time.Duration
+	retryMax     time.Duration
+	keychain     authn.Keychain
+	untagFirst   bool
+	gcHint       string
+	freesSpace   bool
+	untaggedHint string
+	offHint      string
+	protections  []Protection
+	quotas       []Quota
+	limiter      *registry.Limiter
+	secrets      *redact.Set
+	cache        *cache.Cache
+	deletes      bool
 }
 
 // Option configures a Backend.
@@ -185,6 +187,18 @@ func WithUntagFirst(b bool) Option { return func(o *options) error { o.untagFirs
 // The default is DistributionGCHint.
 func WithGCHint(hint string) Option { return func(o *options) error { o.gcHint = hint; return nil } }
 
+// WithFreesSpace says that the registry frees the space of deleted
+// manifests on its own (Capabilities().FreesSpace): the summary then names
+// no garbage collector. The default is false.
+func WithFreesSpace(b bool) Option { return func(o *options) error { o.freesSpace = b; return nil } }
+
+// WithUntaggedHint sets how the registry removes the untagged manifests
+// that this API cannot list (Capabilities().UntaggedHint), which a run with
+// delete-untagged names once. The default is DistributionUntaggedHint.
+func WithUntaggedHint(hint string) Option {
+	return func(o *options) error { o.untaggedHint = hint; return nil }
+}
+
 // WithProtections sets the error answers to a DELETE that name a per-item
 // protection (a lock, an immutability rule): the item is kept as a
 // registry.ProtectedError and nothing else is affected. The vendor
@@ -253,10 +267,12 @@ type Backend struct {
 	fetches singleflight.Group // "repo@digest": one GET of a digest at a time
 	created recent             // config digest -> configCreated
 
-	untagFirst  bool
-	gcHint      string
-	offHint     string
-	protections []Protection
+	untagFirst   bool
+	gcHint       string
+	freesSpace   bool
+	untaggedHint string
+	offHint      string
+	protections  []Protection
 
 	tagDelete      atomic.Int32 // 0 unknown, 1 supported, 2 not
 	referrers      atomic.Int32 // 0 unknown, 1 supported, 2 not
@@ -289,7 +305,8 @@ func New(host string, opts ...Option) (*Backend, error) {
 		return nil, fmt.Errorf("registry %q: %w", host, err)
 	}
 	b := &Backend{host: host, reg: reg, stats: &Stats{}, untagFirst: o.untagFirst, gcHint: cmp.Or(o.gcHint, DistributionGCHint),
-		offHint: o.offHint, protections: o.protections, cache: o.cache, deletes: o.deletes}
+		freesSpace: o.freesSpace, untaggedHint: cmp.Or(o.untaggedHint, DistributionUntaggedHint), offHint: o.offHint, protections: o.protections,
+		cache: o.cache, deletes: o.deletes}
 
 	// Credentials: explicit, else the keychain, else anonymous.
 	switch {
@@ -366,8 +383,14 @@ func (b *Backend) Stats() Stats {
 
 // Capabilities describes the registry.
 func (b *Backend) Capabilities() registry.Capabilities {
-	return registry.Capabilities{GCHint: b.gcHint}
+	return registry.Capabilities{GCHint: b.gcHint, FreesSpace: b.freesSpace, UntaggedHint: b.untaggedHint}
 }
+
+// DistributionUntaggedHint is how the CNCF distribution registry removes
+// the untagged manifests its API cannot list: its garbage collector
+// (distribution docs, "Garbage collection").
+const DistributionUntaggedHint = "the OCI distribution API lists tags only, so tagsweep cannot see untagged manifests here; " +
+	"the CNCF distribution registry removes them with `registry garbage-collect --delete-untagged <config>`"
 
 // DistributionGCHint is how the CNCF distribution registry, the reference
 // implementation of the API this backend speaks, frees the space of

@@ -38,6 +38,23 @@ type Traits struct {
 	// GCHint tells the operator how the space of deleted manifests is
 	// freed on this registry (the last line of the summary).
 	GCHint string
+	// APITokenInput names the input that carries the token of the kind's
+	// own API, apart from the registry credentials (ghcr: github-token).
+	// Config reads it only for this kind, and connect hands it only to
+	// this kind's backend. Empty: none.
+	APITokenInput string
+	// UntaggedHint says how this registry removes untagged manifests, for
+	// a kind whose backend cannot list them: delete-untagged says it once
+	// in the summary. Empty: the generic sentence.
+	UntaggedHint string
+	// LastTagged, when set, is the registry's rule, in its words, that it
+	// refuses to delete the last tagged manifest of a repository: the
+	// reason a tag kept for it shows.
+	LastTagged string
+	// EnvHosts, when set, names more hosts of this kind from the
+	// environment (GitHub Enterprise Server's containers.HOSTNAME, from
+	// GITHUB_SERVER_URL and GITHUB_API_URL): Table.In claims them too.
+	EnvHosts func(getenv func(string) string) []string
 	// DeletesOffHint explains a 405 to every registry-API DELETE on a host
 	// of this kind, for registries that delete through their own API only
 	// (whatever the provider input says: provider: oci on ghcr.io gets it).
@@ -77,6 +94,9 @@ type Caps struct {
 	// UntagFirst: the registry refuses to delete a tagged manifest, so the
 	// registry API backend deletes the tags first (oci.WithUntagFirst).
 	UntagFirst bool
+	// FreesSpace: the registry frees the space of deleted manifests on its
+	// own; GCHint says how, and the summary names no garbage collector.
+	FreesSpace bool
 }
 
 // Table is every registry kind, in the order Detect asks them. The first
@@ -131,6 +151,27 @@ func (t Table) Detect(host string) Kind {
 		return ""
 	}
 	return t[0].Kind
+}
+
+// In returns the table with each kind's EnvHosts claimed too, as the
+// environment getenv names them. Kinds without EnvHosts are unchanged.
+func (t Table) In(getenv func(string) string) Table {
+	out := make(Table, len(t))
+	for i, tr := range t {
+		out[i] = tr
+		if tr.EnvHosts == nil || getenv == nil {
+			continue
+		}
+		extra := tr.EnvHosts(getenv)
+		if len(extra) == 0 {
+			continue
+		}
+		c := *tr
+		own := tr.Hosts
+		c.Hosts = func(h string) bool { return (own != nil && own(h)) || Exactly(extra...)(h) }
+		out[i] = &c
+	}
+	return out
 }
 
 // Resolve turns auto (or an empty value) into the kind detected from host.

@@ -58,6 +58,37 @@ type Client struct {
 	requests   atomic.Int64
 	rateLimits atomic.Int64
 	pauseUntil atomic.Int64 // unix nanos: no request before
+	budget     atomic.Pointer[Budget]
+}
+
+// Budget is the primary rate limit as the API's last answer reported it
+// (X-RateLimit-Limit, -Remaining, -Reset: GitHub, Docker Hub).
+type Budget struct {
+	// Limit is the requests allowed per window; Remaining those left.
+	Limit, Remaining int
+	// Reset is when the window starts again.
+	Reset time.Time
+}
+
+// Budget returns the primary rate limit as the last answer that carried
+// the X-RateLimit-* headers said it; ok is false when none did (an API
+// without rate limits, GitHub Enterprise Server by default).
+func (c *Client) Budget() (b Budget, ok bool) {
+	if p := c.budget.Load(); p != nil {
+		return *p, true
+	}
+	return Budget{}, false
+}
+
+// noteBudget records the X-RateLimit-* headers of an answer.
+func (c *Client) noteBudget(h http.Header) {
+	limit, err1 := strconv.Atoi(h.Get("X-RateLimit-Limit"))
+	remaining, err2 := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
+	reset, ok := unixHeader(h, "X-RateLimit-Reset")
+	if err1 != nil || err2 != nil || !ok {
+		return
+	}
+	c.budget.Store(&Budget{Limit: limit, Remaining: remaining, Reset: reset})
 }
 
 // ErrRateLimited: the API kept refusing with a rate limit, or asked for a
@@ -327,6 +358,7 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, payload []
 		return nil, err
 	}
 	defer resp.Body.Close()
+	c.noteBudget(resp.Header)
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: read answer: %w", method, u.Redacted(), err)
