@@ -6,12 +6,16 @@
 // package version is one manifest digest with its tags:
 //
 //	GET    /users/{owner}                                   "type": "User" | "Organization"
-//	GET    /{orgs|users}/{owner}/packages?package_type=container
-//	GET    /{orgs|users}/{owner}/packages/container/{package}/versions?state=active
-//	DELETE /{orgs|users}/{owner}/packages/container/{package}/versions/{id}   204
+//	GET    /user                                            "login" (the token's own user)
+//	GET    /{orgs/{owner}|users/{owner}|user}/packages?package_type=container
+//	GET    /{orgs/{owner}|users/{owner}|user}/packages/container/{package}/versions?state=active
+//	DELETE /{orgs/{owner}|users/{owner}|user}/packages/container/{package}/versions/{id}   204
 //
-// (docs.github.com/rest/packages/packages). A package name may contain '/',
-// sent as %2F. Deleting a version deletes all its tags; GHCR cannot remove a
+// (docs.github.com/rest/packages/packages). An organization's packages go
+// through /orgs/{org}; the token's own user's through /user, which serves
+// its private packages too (GitHub documents /users/{username}/... for
+// public packages); any other user's through /users/{username}. A package
+// name may contain '/', sent as %2F. Deleting a version deletes all its tags; GHCR cannot remove a
 // single tag of a shared digest, so DeleteTag first moves the tag onto a
 // placeholder image of its own (oci.Backend.PushPlaceholder) and deletes
 // that placeholder's version. A run killed between the two leaves the tag on
@@ -71,7 +75,93 @@ type Options struct {
 	// (e.g. "the password input", "GITHUB_TOKEN"); never the token itself.
 	// Empty: "the password input or GITHUB_TOKEN".
 	TokenSource string
+	// ActionsOwner is the owner of the workflow's repository
+	// (GITHUB_REPOSITORY_OWNER). With an installation token (ghs_…, the
+	// workflow's GITHUB_TOKEN among them), which cannot ask GET /user,
+	// GitHub's /user routes act on the installation's account: this owner.
+	ActionsOwner string
 }
+
+// TokenKind is what a GitHub token is, by its prefix (github.blog,
+// "Authentication token format updates are generally available",
+// 2021-03-31; fine-grained tokens start github_pat_).
+type TokenKind int
+
+// Token kinds.
+const (
+	// TokenOther: no known prefix (an old 40-hex token, a GHES one).
+	TokenOther TokenKind = iota
+	// TokenClassic: ghp_, a personal access token (classic).
+	TokenClassic
+	// TokenOAuth: gho_, an OAuth app token.
+	TokenOAuth
+	// TokenUserToServer: ghu_, a GitHub App's user token.
+	TokenUserToServer
+	// TokenInstallation: ghs_, a GitHub App installation token; the
+	// workflow's GITHUB_TOKEN is one. Since 2026-04-27 they may be a
+	// ghs_APPID_JWT of about 520 characters ("Generating an installation
+	// access token for a GitHub App").
+	TokenInstallation
+	// TokenFineGrained: github_pat_, a fine-grained personal access token,
+	// which GitHub Packages does not accept ("GitHub Packages only
+	// supports authentication using a personal access token (classic)").
+	TokenFineGrained
+)
+
+// KindOf tells a token's kind by its prefix.
+func KindOf(token string) TokenKind {
+	switch {
+	case strings.HasPrefix(token, "github_pat_"):
+		return TokenFineGrained
+	case strings.HasPrefix(token, "ghs_"):
+		return TokenInstallation
+	case strings.HasPrefix(token, "ghp_"):
+		return TokenClassic
+	case strings.HasPrefix(token, "gho_"):
+		return TokenOAuth
+	case strings.HasPrefix(token, "ghu_"):
+		return TokenUserToServer
+	}
+	return TokenOther
+}
+
+// String names the kind for messages (never the token).
+func (k TokenKind) String() string {
+	switch k {
+	case TokenClassic:
+		return "a classic personal access token, ghp_…"
+	case TokenOAuth:
+		return "an OAuth token, gho_…"
+	case TokenUserToServer:
+		return "a GitHub App user token, ghu_…"
+	case TokenInstallation:
+		return "an installation token, ghs_…: the workflow's GITHUB_TOKEN or a GitHub App's"
+	case TokenFineGrained:
+		return "a fine-grained personal access token, github_pat_…"
+	}
+	return "a token"
+}
+
+// FineGrainedFix is what a fine-grained token is told, before any
+// request and when GitHub refuses one (403 "Resource not accessible by
+// personal access token").
+const FineGrainedFix = "GitHub Packages does not accept fine-grained tokens: use GITHUB_TOKEN or a classic PAT"
+
+// ListFix is what a token that GitHub will not let list packages is told
+// (400 "Invalid argument." to GET …/packages?package_type=container, as
+// the workflow's GITHUB_TOKEN gets: cli/cli#9606, snok/container-retention-policy#27).
+const ListFix = "the workflow's GITHUB_TOKEN cannot list packages: name them in `repositories` (owner/name), " +
+	"or use a classic PAT with read:packages and delete:packages"
+
+// GitHub's own words the backend tells answers apart by (docs and peers'
+// reports cited in ghcrtest/testdata/README.md).
+const (
+	msgVersionNotFound = "Package version not found."
+	msgInvalidArgument = "Invalid argument."
+	msgFineGrained     = "Resource not accessible by personal access token"
+	msgIntegration     = "Resource not accessible by integration"
+	msgLastTagged      = "You cannot delete the last tagged version of a package"
+)
 
 // Backend is a registry.Backend for GHCR: the registry API for reading
 // (embedded), the GitHub REST API for listing and deleting.
@@ -80,6 +170,14 @@ type Backend struct {
 	api    *restapi.Client
 	owners []string
 	who    string
+	token  TokenKind
+	pace   *pacer
+	// actionsOwner is Options.ActionsOwner, lower case.
+	actionsOwner string
+	// self is the token's own user (lower case), asked once; "" when it
+	// has none or GitHub would not say.
+	selfOnce sync.Once
+	self     string
 
 	// findTries and findWait bound the wait for a pushed placeholder to
 	// show up in the versions listing (the listing may lag the push).
@@ -120,9 +218,9 @@ type pkg struct {
 	refresh sync.Mutex       // one listing at a time
 	denied  error            // a delete refused for lack of permission: the others will be too
 
-	// untagged are the digests of the versions without a tag, as of the
-	// last Tags (nil: not listed yet); guarded by mu.
-	untagged []string
+	// untagged are the versions without a tag, as of the last Tags (nil:
+	// not listed yet); guarded by mu.
+	untagged []image.Untagged
 
 	// Until a delete in the package succeeded, deletes go one at a time:
 	// a token without permission gets one refusal, not one per worker, and
@@ -174,12 +272,15 @@ func New(o Options) (*Backend, error) {
 			// GitHub signals exhausted and secondary limits with 403.
 			Forbidden403Limits: true,
 		},
-		who:       "the GitHub token (from " + src + ")",
-		findTries: 6,
-		findWait:  500 * time.Millisecond,
-		kinds:     map[string]*ownerKind{},
-		pkgs:      map[string]*pkg{},
+		who:          "the GitHub token from " + src + " (" + KindOf(o.Token).String() + ")",
+		token:        KindOf(o.Token),
+		actionsOwner: strings.ToLower(strings.TrimSpace(o.ActionsOwner)),
+		findTries:    6,
+		findWait:     500 * time.Millisecond,
+		kinds:        map[string]*ownerKind{},
+		pkgs:         map[string]*pkg{},
 	}
+	b.pace = newPacer(b.now, b.wait, b.api.Budget)
 	if rt, ok := any(o.Registry).(retagger); ok {
 		b.retag = rt.TagDigest
 	}
@@ -206,8 +307,13 @@ func (b *Backend) APIRequests() int64 { return b.api.Requests() }
 
 // Capabilities describes GHCR, as its Descriptor says.
 func (b *Backend) Capabilities() registry.Capabilities {
-	return registry.Capabilities{GCHint: Descriptor.GCHint, Pushed: Descriptor.Caps.PushTime, ListsUntagged: Descriptor.Caps.ListsUntagged}
+	return registry.Capabilities{GCHint: Descriptor.GCHint, FreesSpace: Descriptor.Caps.FreesSpace, Pushed: Descriptor.Caps.PushTime,
+		ListsUntagged: Descriptor.Caps.ListsUntagged, LastTagged: Descriptor.LastTagged}
 }
+
+// Pacing says how DELETEs were held back since the last call (see
+// pace.go), "" when none was.
+func (b *Backend) Pacing() string { return b.pace.said() }
 
 // TagDeleteSupported is true: DeleteTag moves the tag onto a placeholder
 // and deletes that. No request is sent.
@@ -222,11 +328,11 @@ func (b *Backend) Repositories(ctx context.Context) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	for _, owner := range b.owners {
-		kind, err := b.kind(ctx, owner)
+		base, err := b.base(ctx, owner)
 		if err != nil {
 			return nil, err
 		}
-		next := "/" + kind + "/" + url.PathEscape(owner) + "/packages?package_type=container&per_page=100"
+		next := base + "/packages?package_type=container&per_page=100"
 		err = b.pages(ctx, next, func(body []byte) error {
 			var pkgs []struct {
 				Name string `json:"name"`
@@ -243,6 +349,14 @@ func (b *Backend) Repositories(ctx context.Context) ([]string, error) {
 			}
 			return nil
 		})
+		var se *restapi.StatusError
+		if errors.As(err, &se) && se.Status == http.StatusBadRequest && se.Message == msgInvalidArgument {
+			// GitHub refuses the listing to the workflow's token (and,
+			// untested, maybe to other installation tokens, which its docs
+			// say may list), though it may read and delete a named package.
+			return nil, registry.Mark(registry.ErrDenied, fmt.Errorf("GitHub API: list the container packages of %s: GitHub answered 400 %q to %s: %s",
+				owner, se.Message, b.who, ListFix))
+		}
 		if err != nil {
 			return nil, b.apiErr(err, fmt.Sprintf("list the container packages of %s", owner),
 				"read:packages (classic PAT), or a GITHUB_TOKEN with `permissions: packages: read`")
@@ -266,7 +380,7 @@ type version struct {
 }
 
 // Tags lists the package's versions and returns one tag per version tag,
-// with the version's digest and its push time (updated_at, else created_at).
+// with the version's digest and its push time (pushedAt).
 func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	p, err := b.pkg(repo)
 	if err != nil {
@@ -278,14 +392,11 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	}
 	var out []image.Tag
 	seen := map[string]bool{}
-	untagged := []string{}
+	untagged := []image.Untagged{}
 	for _, v := range vs {
-		pushed := registry.ParseTime(v.UpdatedAt)
-		if pushed.IsZero() {
-			pushed = registry.ParseTime(v.CreatedAt)
-		}
+		pushed := pushedAt(v)
 		if len(v.Metadata.Container.Tags) == 0 {
-			untagged = append(untagged, v.Name)
+			untagged = append(untagged, image.Untagged{Digest: v.Name, Pushed: pushed})
 		}
 		for _, t := range v.Metadata.Container.Tags {
 			if seen[t] {
@@ -301,10 +412,26 @@ func (b *Backend) Tags(ctx context.Context, repo string) ([]image.Tag, error) {
 	return out, nil
 }
 
-// Untagged returns the digests of the package's versions without a tag
-// (platform images, attestations, images whose tag moved), as of the last
-// Tags listing; it lists the versions when there was none.
-func (b *Backend) Untagged(ctx context.Context, repo string) ([]string, error) {
+// pushedAt is a version's push time: updated_at, else created_at. GitHub
+// documents neither field's meaning. created_at is when the digest was
+// first pushed (a tag moved onto an existing digest makes no new version:
+// numberly/vault-db-injector#78); updated_at equals it on a fresh version
+// (renovatebot/renovate#39064) and moves later for reasons GitHub does not
+// give (its own example has updated_at months after created_at, the same
+// on two versions). The later of the two ages a version no older than
+// either says.
+func pushedAt(v version) time.Time {
+	if t := registry.ParseTime(v.UpdatedAt); !t.IsZero() {
+		return t
+	}
+	return registry.ParseTime(v.CreatedAt)
+}
+
+// Untagged returns the package's versions without a tag (platform images,
+// attestations, images whose tag moved, referrers), with their push times
+// (pushedAt), as of the last Tags listing; it lists the versions when
+// there was none.
+func (b *Backend) Untagged(ctx context.Context, repo string) ([]image.Untagged, error) {
 	p, err := b.pkg(repo)
 	if err != nil {
 		return nil, err
@@ -320,7 +447,7 @@ func (b *Backend) Untagged(ctx context.Context, repo string) ([]string, error) {
 		u = p.untagged
 		p.mu.Unlock()
 	}
-	return append([]string(nil), u...), nil
+	return append([]image.Untagged(nil), u...), nil
 }
 
 // DeleteDigest deletes the package version of digest (all its tags go).
@@ -446,6 +573,9 @@ func (b *Backend) deleteVersion(ctx context.Context, p *pkg, digest string, id i
 	if err != nil {
 		return err
 	}
+	if err := b.pace.wait(ctx); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	_, err = b.api.Do(ctx, http.MethodDelete, path+"/"+strconv.FormatInt(id, 10), nil)
 	if err == nil {
 		p.forget(digest)
@@ -457,11 +587,18 @@ func (b *Backend) deleteVersion(ctx context.Context, p *pkg, digest string, id i
 		return b.apiErr(err, op, deleteNeed)
 	}
 	switch {
+	case se.Status == http.StatusNotFound && se.Message == msgVersionNotFound:
+		// The package is there and the version is not: deleted by someone
+		// else since the listing, or by this DELETE's first attempt whose
+		// answer was lost (a 500, then 404: dataaxiom/ghcr-cleanup-action#74).
+		p.forget(digest)
+		return registry.Mark(registry.ErrNotFound, fmt.Errorf("%s: GitHub answered 404 %q: already deleted", op, se.Message))
 	case se.Status == http.StatusNotFound:
-		// GitHub answers "Package not found." both when the version is
-		// gone (a retried DELETE that had succeeded, dataaxiom/ghcr-cleanup-action#74)
-		// and when the token may not delete it (vlaurin/action-ghcr-prune#4, #64).
-		// The listing tells which; a version still listed was not deleted.
+		// "Package not found." to the DELETE of a version just listed is
+		// how GitHub hides what the token may not delete
+		// (vlaurin/action-ghcr-prune#4, canonical/authd#1376,
+		// dataaxiom/ghcr-cleanup-action#147: "GitHub returns 404 instead
+		// of 403"). The listing tells it from a package deleted meanwhile.
 		if _, lerr := b.listVersions(ctx, p, ""); lerr == nil {
 			if _, still := p.id(digest); !still {
 				return registry.Mark(registry.ErrNotFound, fmt.Errorf("%s: already deleted", op))
@@ -470,6 +607,12 @@ func (b *Backend) deleteVersion(ctx context.Context, p *pkg, digest string, id i
 		e := &permissionError{op: op, who: b.who, status: se.Status, message: se.Message, scopes: se.Header.Values("X-OAuth-Scopes")}
 		p.deny(e)
 		return e
+	case se.Status == http.StatusBadRequest && strings.HasPrefix(se.Message, msgLastTagged):
+		// The planner keeps the newest tagged version when it would delete
+		// them all (Descriptor.LastTagged); GitHub refuses one it did not
+		// see coming (a tag deleted by someone else meanwhile): kept, the
+		// rule's, not a failure (kairos-io/kairos#4723, posit-dev/positron#15764).
+		return &registry.ProtectedError{Reason: Descriptor.LastTagged, Err: fmt.Errorf("%s: GitHub answered 400 %q", op, se.Message)}
 	case (se.Status == http.StatusBadRequest || se.Status == http.StatusForbidden) && strings.Contains(strings.ToLower(se.Message), "download"):
 		// docs.github.com "Deleting and restoring a package": a version of a
 		// public package with more than 5,000 downloads cannot be deleted.
@@ -611,14 +754,52 @@ func (b *Backend) kind(ctx context.Context, owner string) (string, error) {
 	return k.kind, k.err
 }
 
-// versionsPath is /{orgs|users}/{owner}/packages/container/{package}/versions;
-// a '/' in the package name is sent as %2F.
+// versionsPath is {base}/packages/container/{package}/versions; a '/' in
+// the package name is sent as %2F.
 func (b *Backend) versionsPath(ctx context.Context, p *pkg) (string, error) {
-	kind, err := b.kind(ctx, p.owner)
+	base, err := b.base(ctx, p.owner)
 	if err != nil {
 		return "", err
 	}
-	return "/" + kind + "/" + url.PathEscape(p.owner) + "/packages/container/" + url.PathEscape(p.name) + "/versions", nil
+	return base + "/packages/container/" + url.PathEscape(p.name) + "/versions", nil
+}
+
+// base is where the owner's packages are: /orgs/{org} for an
+// organization, /user for the token's own user (its private packages
+// too), /users/{username} for any other user (GitHub documents those
+// routes for public packages).
+func (b *Backend) base(ctx context.Context, owner string) (string, error) {
+	kind, err := b.kind(ctx, owner)
+	if err != nil {
+		return "", err
+	}
+	if kind == "users" && strings.EqualFold(owner, b.user(ctx)) {
+		return "/user", nil
+	}
+	return "/" + kind + "/" + url.PathEscape(owner), nil
+}
+
+// user is the token's own user (lower case), asked once: GET /user for a
+// personal, OAuth or user token; for an installation token, which GET
+// /user refuses (dataaxiom/ghcr-cleanup-action src/octokit-client.ts: "the
+// endpoint 403s"), the workflow repository's owner, on whose account
+// GitHub's /user routes act for it. "" when there is none.
+func (b *Backend) user(ctx context.Context) string {
+	b.selfOnce.Do(func() {
+		if b.token == TokenInstallation {
+			b.self = b.actionsOwner
+			return
+		}
+		var u struct {
+			Login string `json:"login"`
+		}
+		resp, err := b.api.GetJSON(ctx, "/user", &u)
+		if err == nil {
+			b.noteScopes(resp.Header)
+			b.self = strings.ToLower(u.Login)
+		}
+	})
+	return b.self
 }
 
 // pkg returns the package of repo ("owner/package[/more]").
@@ -663,6 +844,14 @@ func (p *pkg) deniedErr() error {
 	return p.denied
 }
 
+// now is the REST client's clock (tests share a fake one with the replica).
+func (b *Backend) now() time.Time {
+	if b.api.Now != nil {
+		return b.api.Now()
+	}
+	return time.Now()
+}
+
 func (b *Backend) wait(ctx context.Context, d time.Duration) error {
 	if b.sleep != nil {
 		return b.sleep(ctx, d)
@@ -681,6 +870,14 @@ func (b *Backend) apiErr(err error, op, need string) error {
 	var se *restapi.StatusError
 	if !errors.As(err, &se) {
 		return fmt.Errorf("GitHub API: %s: %w", op, err)
+	}
+	switch {
+	case se.Status == http.StatusForbidden && se.Message == msgFineGrained:
+		return registry.Mark(registry.ErrDenied, fmt.Errorf("GitHub API: %s: GitHub answered 403 %q to %s: %s", op, se.Message, b.who, FineGrainedFix))
+	case se.Status == http.StatusForbidden && se.Message == msgIntegration:
+		// GITHUB_TOKEN on /users/{u}/… of a private package
+		// (dataaxiom/ghcr-cleanup-action#28), or without the grant.
+		return registry.Mark(registry.ErrDenied, fmt.Errorf("GitHub API: %s: GitHub answered 403 %q to %s: it needs %s", op, se.Message, b.who, need))
 	}
 	detail := se.Message
 	if s := se.Header.Values("X-OAuth-Scopes"); len(s) > 0 {

@@ -72,9 +72,10 @@ type env struct {
 }
 
 type setup struct {
-	replica ghcrtest.Options
-	owners  []string
-	token   string
+	replica      ghcrtest.Options
+	owners       []string
+	token        string
+	actionsOwner string
 }
 
 func start(t *testing.T, s setup) *env {
@@ -85,8 +86,17 @@ func start(t *testing.T, s setup) *env {
 	}
 	t.Cleanup(func() { r.Close() })
 	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	tok := s.token
+	if tok == "" {
+		tok = token
+	}
 	o := s.replica
-	o.Registry, o.Token, o.Now = r, token, c.Now
+	// The replica accepts the token given to it, else the one the
+	// backend sends (TestUnauthorized sends another).
+	o.Registry, o.Now = r, c.Now
+	if o.Token == "" {
+		o.Token = tok
+	}
 	api, err := ghcrtest.Start(o)
 	if err != nil {
 		t.Fatal(err)
@@ -96,11 +106,8 @@ func start(t *testing.T, s setup) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := s.token
-	if tok == "" {
-		tok = token
-	}
-	b, err := New(Options{Registry: ob, API: api.APIURL(), Token: tok, Owners: s.owners, UserAgent: "tagsweep-test", TokenSource: "the password input"})
+	b, err := New(Options{Registry: ob, API: api.APIURL(), Token: tok, Owners: s.owners, UserAgent: "tagsweep-test", TokenSource: "the password input",
+		ActionsOwner: s.actionsOwner})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,12 +267,15 @@ func TestRepositories(t *testing.T) {
 	if _, err := e.b.Repositories(ctx); err != nil { // the kinds are known now
 		t.Fatal(err)
 	}
+	// octo is the token's own user: its packages go through /user, which
+	// serves private ones too.
 	want := []string{
 		"GET /users/octo 200",
-		"GET /users/octo/packages?package_type=container&per_page=100 200",
+		"GET /user 200",
+		"GET /user/packages?package_type=container&per_page=100 200",
 		"GET /users/acme 200",
 		"GET /orgs/acme/packages?package_type=container&per_page=100 200",
-		"GET /users/octo/packages?package_type=container&per_page=100 200",
+		"GET /user/packages?package_type=container&per_page=100 200",
 		"GET /orgs/acme/packages?package_type=container&per_page=100 200",
 	}
 	if diff := gocmp.Diff(want, e.requests()); diff != "" {
@@ -273,7 +283,7 @@ func TestRepositories(t *testing.T) {
 	}
 	e.checkAuth(t)
 
-	// Tags of an org package go to /orgs/, of a nested user package to /users/ with %2F.
+	// Tags of an org package go to /orgs/, of a nested package of the token's user to /user/ with %2F.
 	e.api.ResetRequests()
 	if _, err := e.b.Tags(ctx, "acme/api"); err != nil {
 		t.Fatal(err)
@@ -283,7 +293,7 @@ func TestRepositories(t *testing.T) {
 	}
 	want = []string{
 		"GET /orgs/acme/packages/container/api/versions?per_page=100&state=active 200",
-		"GET /users/octo/packages/container/tools%2Fbuilder/versions?per_page=100&state=active 200",
+		"GET /user/packages/container/tools%2Fbuilder/versions?per_page=100&state=active 200",
 	}
 	if diff := gocmp.Diff(want, e.requests()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
@@ -344,8 +354,9 @@ func TestTags(t *testing.T) {
 	reqs := e.requests()
 	wantReqs := []string{
 		"GET /users/octo 200",
-		"GET /users/octo/packages/container/tools%2Fbuilder/versions?per_page=100&state=active 200",
-		"GET /users/octo/packages/container/tools%2Fbuilder/versions?page=2&per_page=100&state=active 200",
+		"GET /user 200",
+		"GET /user/packages/container/tools%2Fbuilder/versions?per_page=100&state=active 200",
+		"GET /user/packages/container/tools%2Fbuilder/versions?page=2&per_page=100&state=active 200",
 	}
 	if diff := gocmp.Diff(wantReqs, reqs); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
@@ -356,7 +367,7 @@ func TestTags(t *testing.T) {
 	if err := e.b.DeleteDigest(ctx, "octo/tools/builder", kids[1], nil); err != nil {
 		t.Fatal(err)
 	}
-	wantReqs = []string{fmt.Sprintf("DELETE /users/octo/packages/container/tools%%2Fbuilder/versions/%d 204", ids[kids[1]])}
+	wantReqs = []string{fmt.Sprintf("DELETE /user/packages/container/tools%%2Fbuilder/versions/%d 204", ids[kids[1]])}
 	if diff := gocmp.Diff(wantReqs, e.requests()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
@@ -461,7 +472,9 @@ func TestDeleteDigestIndexAndChildren(t *testing.T) {
 }
 
 // TestDeleteDigestAlreadyGone: a version another client deleted after our
-// listing answers 404; the listing confirms it is gone: ErrNotFound.
+// listing answers 404 "Package version not found.": gone (ErrNotFound),
+// without another request. "Package not found." to a version still listed
+// is the missing permission (TestDeletePermissionMissing).
 func TestDeleteDigestAlreadyGone(t *testing.T) {
 	t.Parallel()
 	e := start(t, setup{})
@@ -472,7 +485,7 @@ func TestDeleteDigestAlreadyGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := e.ids(t, "octo/app")[d]
-	req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("%s/users/octo/packages/container/app/versions/%d", e.api.URL(), id), nil)
+	req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("%s/user/packages/container/app/versions/%d", e.api.URL(), id), nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 204 {
@@ -481,13 +494,10 @@ func TestDeleteDigestAlreadyGone(t *testing.T) {
 	resp.Body.Close()
 	e.api.ResetRequests()
 	err = e.b.DeleteDigest(ctx, "octo/app", d, []string{"old"})
-	if !errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrDenied) {
-		t.Errorf("DeleteDigest of a gone version: %v, want ErrNotFound", err)
+	if !errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrDenied) || !strings.Contains(err.Error(), "Package version not found.") {
+		t.Errorf("DeleteDigest of a gone version: %v, want ErrNotFound naming GitHub's answer", err)
 	}
-	want := []string{
-		fmt.Sprintf("DELETE /users/octo/packages/container/app/versions/%d 404", id),
-		"GET /users/octo/packages/container/app/versions?per_page=100&state=active 200",
-	}
+	want := []string{fmt.Sprintf("DELETE /user/packages/container/app/versions/%d 404", id)}
 	if diff := gocmp.Diff(want, e.requests()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
@@ -543,8 +553,8 @@ func TestDeleteTagSharedDigest(t *testing.T) {
 	}
 	// Exactly: one listing that finds the placeholder, one DELETE of its version.
 	reqs := e.requests()
-	if len(reqs) != 2 || reqs[0] != "GET /users/octo/packages/container/app/versions?per_page=100&state=active 200" ||
-		!strings.HasPrefix(reqs[1], "DELETE /users/octo/packages/container/app/versions/") || !strings.HasSuffix(reqs[1], " 204") {
+	if len(reqs) != 2 || reqs[0] != "GET /user/packages/container/app/versions?per_page=100&state=active 200" ||
+		!strings.HasPrefix(reqs[1], "DELETE /user/packages/container/app/versions/") || !strings.HasSuffix(reqs[1], " 204") {
 		t.Errorf("requests %v", reqs)
 	}
 	// The registry saw only the placeholder push and the replica's delete of it.
@@ -875,7 +885,7 @@ func TestRateLimits(t *testing.T) {
 // TestUnauthorized: a token the API refuses is named by its source, never shown.
 func TestUnauthorized(t *testing.T) {
 	t.Parallel()
-	e := start(t, setup{token: "ghp_wrongTokenValue987654321"})
+	e := start(t, setup{token: "ghp_wrongTokenValue987654321", replica: ghcrtest.Options{Token: token}})
 	e.push(t, "octo/app:v1", 1)
 	ctx := context.Background()
 	_, err := e.b.Tags(ctx, "octo/app")
@@ -883,7 +893,7 @@ func TestUnauthorized(t *testing.T) {
 	if !errors.Is(err, registry.ErrUnauthorized) || !errors.As(err, &ae) || ae.Status != 401 {
 		t.Fatalf("Tags with a bad token: %v", err)
 	}
-	for _, want := range []string{"the GitHub token (from the password input)", "read:packages", "Bad credentials"} {
+	for _, want := range []string{"the GitHub token from the password input", "read:packages", "Bad credentials"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
@@ -922,14 +932,18 @@ func TestNotFound(t *testing.T) {
 }
 
 // TestRefusals: GitHub's own refusals are surfaced with its message: the
-// download limit keeps the version (ErrProtected), the last version of a
-// package is an error, never success.
+// download limit keeps the version (ErrProtected); the last tagged version
+// of a package, which the planner keeps ahead (Capabilities.LastTagged),
+// is kept with the rule's reason if GitHub refuses one it did not see
+// coming, never reported deleted; an untagged version beside it deletes.
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	e := start(t, setup{})
 	ctx := context.Background()
 	popular := e.push(t, "octo/app:popular", 1)
 	last := e.push(t, "octo/app:other", 2)
+	loose := e.push(t, "octo/app:loose", 3)
+	e.tag(t, "octo/app:loose", "octo/app:other") // loose's version is untagged now
 	e.api.SetPublic("octo/app")
 	e.api.SetDownloads("octo/app", popular, 9000)
 	err := e.b.DeleteDigest(ctx, "octo/app", popular, nil)
@@ -941,11 +955,18 @@ func TestRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = e.b.DeleteDigest(ctx, "octo/app", last, nil)
-	if err == nil || errors.Is(err, registry.ErrNotFound) || !strings.Contains(err.Error(), "last version of a package") {
-		t.Errorf("last version: %v", err)
+	if !errors.Is(err, registry.ErrProtected) || registry.ProtectedReason(err) != Descriptor.LastTagged ||
+		!strings.Contains(err.Error(), "You cannot delete the last tagged version of a package") {
+		t.Errorf("last tagged version: %v; want ErrProtected, %q, with GitHub's message", err, Descriptor.LastTagged)
 	}
 	if ok, _ := testregistry.Exists(ctx, e.reg.Addr()+"/octo/app@"+last); !ok {
-		t.Error("the last version's manifest is gone")
+		t.Error("the last tagged version's manifest is gone")
+	}
+	if c := e.b.Capabilities(); c.LastTagged != "GitHub keeps the last tagged version of a package" {
+		t.Errorf("Capabilities().LastTagged = %q", c.LastTagged)
+	}
+	if err := e.b.DeleteDigest(ctx, "octo/app", loose, nil); err != nil {
+		t.Errorf("an untagged version beside the last tagged one: %v", err)
 	}
 }
 

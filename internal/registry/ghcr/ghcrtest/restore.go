@@ -12,10 +12,10 @@ import (
 // restoring a package").
 const restoreWindow = 30 * 24 * time.Hour
 
-// Documented and reported texts of the restore API (notes: ghcr.md §10).
+// Documented and reported texts of the restore API (notes: ghcr.md §10;
+// "Package version not found." is in server.go).
 const (
-	msgVersionNotFound = "Package version not found."
-	msgActiveExists    = "Active package version already exists with given name."
+	msgActiveExists = "Active package version already exists with given name."
 )
 
 // goneManifest is what a deleted version held, as GitHub keeps it for
@@ -43,8 +43,8 @@ func (s *Server) keep(ctx context.Context, repo string, rc *rec) error {
 // or one deleted longer ago; 400 "Active package version already exists
 // with given name." when the digest is an active version again (pushed
 // anew). It runs with s.mu held.
-func (s *Server) restoreVersion(ctx context.Context, w http.ResponseWriter, kind, repo, idText string) {
-	doc := docPackages + "#restore-package-version-for-" + docKind(kind)
+func (s *Server) restoreVersion(ctx context.Context, w http.ResponseWriter, kind, repo, idText string, self bool) {
+	doc := docPackages + "#restore-package-version-for-" + docKind(kind, self)
 	st := s.repo(repo)
 	id, err := strconv.ParseInt(idText, 10, 64)
 	rc := st.byID[id]

@@ -39,7 +39,7 @@ func TestRestoreVersion(t *testing.T) {
 					id = v.ID
 				}
 			}
-			base := s.URL() + "/users/octo/packages/container/app/versions/"
+			base := s.URL() + "/user/packages/container/app/versions/" // a private package of the token's user
 			if got := call(t, http.MethodDelete, fmt.Sprint(base, id), "Bearer "+token); got.status != http.StatusNoContent {
 				t.Fatalf("delete: %d %s", got.status, got.body)
 			}

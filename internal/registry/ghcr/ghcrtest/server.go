@@ -3,21 +3,34 @@
 // (testregistry, CNCF distribution v3) that plays the registry API of ghcr.io:
 //
 //	GET    /users/{owner}                                             (type User | Organization)
-//	GET    /{orgs|users}/{owner}/packages?package_type=container      (Link pagination)
-//	GET    /{orgs|users}/{owner}/packages/container/{package}
-//	GET    /{orgs|users}/{owner}/packages/container/{package}/versions (Link pagination, state=active|deleted)
-//	GET    /{orgs|users}/{owner}/packages/container/{package}/versions/{id}
-//	DELETE /{orgs|users}/{owner}/packages/container/{package}/versions/{id}  204
-//	POST   /{orgs|users}/{owner}/packages/container/{package}/versions/{id}/restore  204 (restore.go)
+//	GET    /user                                                      (the token's own user)
+//	GET    /{orgs/{org}|users/{user}|user}/packages?package_type=container      (Link pagination)
+//	GET    /{orgs/{org}|users/{user}|user}/packages/container/{package}
+//	GET    /{orgs/{org}|users/{user}|user}/packages/container/{package}/versions (Link pagination, state=active|deleted)
+//	GET    /{orgs/{org}|users/{user}|user}/packages/container/{package}/versions/{id}
+//	DELETE /{orgs/{org}|users/{user}|user}/packages/container/{package}/versions/{id}  204
+//	POST   /{orgs/{org}|users/{user}|user}/packages/container/{package}/versions/{id}/restore  204 (restore.go)
 //
 // Package versions are derived from what the registry holds: every tagged
 // manifest (tags/list, then HEAD with the full Accept set), every manifest
 // an index among them lists (platform images, buildx attestations, any
-// depth), and every manifest the replica listed before that still exists
-// (GHCR keeps a version when its last tag moves away). Each digest keeps
-// one id; created_at and updated_at are when the replica first saw it,
-// unless a test sets them (SetTimes). Deleting a version deletes the
-// manifest in the registry through a side channel, which cascades its tags.
+// depth), every manifest pushed to the registry (a hook on it sees each
+// manifest PUT: on ghcr.io every pushed manifest is a version), and every
+// manifest the replica listed before that still exists (GHCR keeps a
+// version when its last tag moves away). Each digest keeps one id;
+// created_at and updated_at are when it was pushed (or the replica first
+// saw it), unless a test sets them (SetTimes). Deleting a version deletes
+// the manifest in the registry through a side channel, which cascades its
+// tags.
+//
+// The token's kind is its prefix, as on GitHub: ghs_ is an installation
+// token (the workflow's GITHUB_TOKEN): GET /user refuses it, listing an
+// owner's packages answers 400 "Invalid argument.", /user/... act on
+// Options.RepositoryOwner, it gets no X-OAuth-Scopes and 1,000 requests an
+// hour. github_pat_ is a fine-grained token, which every packages route
+// refuses. Any other token is a classic one of the user Options.Login.
+// A private package is not served under /users/{user}/... (GitHub
+// documents those routes for public packages) unless UsersServesPrivate.
 //
 // Like ghcr.io, the registry then answers every other DELETE on its own API
 // with 405 UNSUPPORTED (Start installs a testregistry Hook; do not replace it).
@@ -33,13 +46,18 @@
 package ghcrtest
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,16 +76,51 @@ const DefaultScopes = "delete:packages, read:packages, write:packages"
 
 // Documentation URLs the error bodies point at, as GitHub's do.
 const (
-	docPackages    = "https://docs.github.com/rest/packages/packages"
-	docRateLimits  = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"
-	docSecondary   = docRateLimits + "#about-secondary-rate-limits"
-	docRest        = "https://docs.github.com/rest"
-	msgSecondary   = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
-	msgLastVersion = "You cannot delete the last version of a package. You must delete the package instead."
-	// The wording GitHub uses for the download limit is not documented;
-	// the rule is (docs "Deleting and restoring a package").
-	msgDownloads = "Publicly visible package versions with more than 5000 downloads cannot be deleted. Contact GitHub support for further assistance."
+	docPackages   = "https://docs.github.com/rest/packages/packages"
+	docRateLimits = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api"
+	docSecondary  = docRateLimits + "#about-secondary-rate-limits"
+	docRest       = "https://docs.github.com/rest"
+	msgSecondary  = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+	// The sources of each are in testdata/README.md.
+	msgLastTagged       = "You cannot delete the last tagged version of a package. You must delete the package instead."
+	msgDownloads        = "Publicly visible package versions with more than 5000 downloads cannot be deleted. Contact GitHub support for further assistance."
+	msgPackageNotFound  = "Package not found."
+	msgVersionNotFound  = "Package version not found."
+	msgInvalidArgument  = "Invalid argument."
+	msgFineGrained      = "Resource not accessible by personal access token"
+	msgIntegration      = "Resource not accessible by integration"
+	msgPageLimit        = "The per_page and page parameters are invalid. The value of per_page multipled by page cannot be greater than 10000."
+	msgStateInvalid     = "The state parameter is invalid."
+	msgTypeRequired     = "The package_type parameter is required."
+	msgTypeInvalid      = "The package_type parameter is invalid."
+	msgDeletedForbidden = "You need at least delete:packages and read:packages scopes to get a package's deleted versions."
 )
+
+// SecondaryPoints is GitHub's secondary limit per endpoint and minute:
+// "No more than 900 points per minute are allowed for REST API
+// endpoints", a GET costing 1 point and a DELETE 5. The replica counts
+// them per route (the path with the ids and names left out) over the last
+// 60 seconds of its clock.
+const SecondaryPoints = 900
+
+// tokenKind is a token's kind by its prefix.
+type tokenKind int
+
+const (
+	classicToken tokenKind = iota
+	installationToken
+	fineGrainedToken
+)
+
+func kindOfToken(tok string) tokenKind {
+	switch {
+	case strings.HasPrefix(tok, "ghs_"):
+		return installationToken
+	case strings.HasPrefix(tok, "github_pat_"):
+		return fineGrainedToken
+	}
+	return classicToken
+}
 
 // Options configure Start.
 type Options struct {
@@ -90,7 +143,8 @@ type Options struct {
 	// NoScopes leaves X-OAuth-Scopes out, as for a GITHUB_TOKEN, a
 	// fine-grained token or an app token.
 	NoScopes bool
-	// RateLimit is the primary limit per hour (x-ratelimit-limit). 0: 5000.
+	// RateLimit is the primary limit per hour (x-ratelimit-limit). 0:
+	// 1,000 for an installation token (ghs_), 5,000 for any other.
 	RateLimit int
 	// Now is the clock (times of new versions, rate-limit resets). Nil: time.Now.
 	Now func() time.Time
@@ -103,6 +157,24 @@ type Options struct {
 	// GitHub does not document whether it does (notes: no source), so the
 	// default is that it does not, and a client must tag again.
 	RestoreTags bool
+	// Login is the user a classic token (neither ghs_ nor github_pat_)
+	// belongs to: GET /user answers it, and /user/... are its packages.
+	// Empty: "octo".
+	Login string
+	// RepositoryOwner is the owner of the workflow's repository, on whose
+	// account /user/... act for an installation token (ghs_). Empty: none
+	// (404).
+	RepositoryOwner string
+	// UsersServesPrivate serves private packages under /users/{user}/...
+	// too. What GitHub answers there is not documented (its docs describe
+	// those routes for public packages; dataaxiom/ghcr-cleanup-action#28
+	// saw 403 "Resource not accessible by integration" with GITHUB_TOKEN):
+	// by default the replica is strict.
+	UsersServesPrivate bool
+	// NoRateLimits leaves every x-ratelimit-* header and the secondary
+	// limit out, as GitHub Enterprise Server by default ("Rate limits are
+	// disabled by default for GitHub Enterprise Server").
+	NoRateLimits bool
 }
 
 // Request is one request the replica received (Path as sent, escaped: a
@@ -170,6 +242,19 @@ type Server struct {
 	deleted     []string
 	lag         int             // version listings left that leave out new versions
 	hidden      map[string]bool // "repo@digest" of versions seen while lagging
+	points      map[string][]spent
+
+	// pushes are the manifests pushed to the registry, by repository: the
+	// registry hook writes them under pushMu (never s.mu: the replica's own
+	// requests through the side channel pass the hook while it holds s.mu).
+	pushMu sync.Mutex
+	pushes map[string]map[string]time.Time
+}
+
+// spent is one request's cost against the secondary limit.
+type spent struct {
+	at     time.Time
+	points int
 }
 
 type owner struct {
@@ -208,12 +293,13 @@ func Start(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.RateLimit <= 0 {
-		o.RateLimit = 5000
-	}
 	s := &Server{
 		o: o, prefix: strings.TrimSuffix(o.PathPrefix, "/"), registry: o.Registry, reg: testregistry.NewSideChannel(o.Registry.Addr(), secretHeader),
 		scopes: o.Scopes, owners: map[string]*owner{}, repos: map[string]*repoState{}, nextID: 1000,
+		points: map[string][]spent{}, pushes: map[string]map[string]time.Time{},
+	}
+	if s.o.Login == "" {
+		s.o.Login = "octo"
 	}
 	if s.scopes == "" {
 		s.scopes = DefaultScopes
@@ -228,8 +314,9 @@ func Start(o Options) (*Server, error) {
 		s.addOwner(l, false)
 	}
 	s.window = s.o.Now()
-	o.Registry.SetHook(s.reg.RefuseDeletes(nil, nil)) // as ghcr.io does, skopeo#1880
-	s.srv = httptest.NewServer(s)                     // on 127.0.0.1
+	record := testregistry.Hook(s.recordPush)
+	o.Registry.SetHook(s.reg.RefuseDeletes(nil, func() testregistry.Hook { return record })) // as ghcr.io does, skopeo#1880
+	s.srv = httptest.NewServer(s)                                                            // on 127.0.0.1
 	return s, nil
 }
 
@@ -339,6 +426,45 @@ func (s *Server) Versions(repo string) ([]Version, error) {
 	return out, nil
 }
 
+// manifestPut matches the registry API's manifest PUT: /v2/<name>/manifests/<reference>.
+var manifestPut = regexp.MustCompile(`^/v2/(.+)/manifests/([^/]+)$`)
+
+// recordPush notes a manifest pushed to the registry (its digest is the
+// sha256 of the body): on ghcr.io every pushed manifest is a package
+// version, tagged or not. It lets the request through.
+func (s *Server) recordPush(w http.ResponseWriter, req *http.Request) bool {
+	m := manifestPut.FindStringSubmatch(req.URL.Path)
+	if req.Method != http.MethodPut || m == nil || s.reg.Sent(req) {
+		return false
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return false
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	sum := sha256.Sum256(body)
+	d := "sha256:" + hex.EncodeToString(sum[:])
+	s.pushMu.Lock()
+	defer s.pushMu.Unlock()
+	repo := strings.ToLower(m[1])
+	if s.pushes[repo] == nil {
+		s.pushes[repo] = map[string]time.Time{}
+	}
+	s.pushes[repo][d] = s.now() // the last push: a deleted version pushed again is a new one
+	return false
+}
+
+// pushed returns the manifests pushed to repo and when.
+func (s *Server) pushed(repo string) map[string]time.Time {
+	s.pushMu.Lock()
+	defer s.pushMu.Unlock()
+	out := map[string]time.Time{}
+	for d, t := range s.pushes[repo] {
+		out[d] = t
+	}
+	return out
+}
+
 func (s *Server) addOwner(login string, org bool) *owner {
 	l := strings.ToLower(login)
 	if o := s.owners[l]; o != nil {
@@ -400,6 +526,17 @@ func (s *Server) derive(ctx context.Context, repo string) ([]*rec, error) {
 			queue = append(queue, d)
 		}
 	}
+	pushed := s.pushed(repo)
+	var order []string
+	for d := range pushed {
+		order = append(order, d)
+	}
+	sort.Strings(order)
+	for _, d := range order {
+		if r := st.recs[d]; r == nil || r.deleted.Before(pushed[d]) {
+			queue = append(queue, d) // never listed, or pushed again since its delete
+		}
+	}
 	present := map[string]bool{}
 	visited := map[string]bool{}
 	for len(queue) > 0 {
@@ -425,6 +562,9 @@ func (s *Server) derive(ctx context.Context, repo string) ([]*rec, error) {
 		if r == nil || !r.deleted.IsZero() {
 			s.nextID++
 			now := s.now()
+			if t, ok := pushed[d]; ok && (r == nil || !t.Before(r.deleted)) {
+				now = t
+			}
 			r = &rec{id: s.nextID, digest: d, created: now, updated: now}
 			if t, ok := st.preset[d]; ok {
 				r.created, r.updated = t[0], t[1]
@@ -484,22 +624,36 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-GitHub-Media-Type", "github.v3; format=json")
-	if !s.o.NoScopes {
+	tok := s.token(r)
+	kind := kindOfToken(tok)
+	if !s.o.NoScopes && kind == classicToken {
 		h.Set("X-OAuth-Scopes", s.scopes)
 	}
 
-	// The primary limit: every request counts.
+	// The primary limit: every request counts. "The rate limit for
+	// GITHUB_TOKEN is 1,000 requests per hour per repository"; a classic
+	// token has 5,000.
 	now := s.o.Now()
+	limit := s.o.RateLimit
+	if limit <= 0 {
+		limit = 5000
+		if kind == installationToken {
+			limit = 1000
+		}
+	}
 	if now.Sub(s.window) >= time.Hour {
 		s.window, s.used = now, 0
 	}
 	s.used++
-	remaining, reset := max(s.o.RateLimit-s.used, 0), s.window.Add(time.Hour)
+	remaining, reset := max(limit-s.used, 0), s.window.Add(time.Hour)
 	setRate := func(remaining int, reset time.Time) {
-		h.Set("X-RateLimit-Limit", strconv.Itoa(s.o.RateLimit))
+		if s.o.NoRateLimits {
+			return
+		}
+		h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
 		h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
 		h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-		h.Set("X-RateLimit-Used", strconv.Itoa(min(s.used, s.o.RateLimit)))
+		h.Set("X-RateLimit-Used", strconv.Itoa(min(s.used, limit)))
 		h.Set("X-RateLimit-Resource", "core")
 	}
 	setRate(remaining, reset)
@@ -534,7 +688,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) {
 		writeErr(w, http.StatusBadRequest, "Problems parsing the request: "+testregistry.Echo(r), docRest)
 		return
 	}
-	if s.used > s.o.RateLimit {
+	if !s.o.NoRateLimits && s.used > limit {
 		writeErr(w, http.StatusForbidden, "API rate limit exceeded for user ID 1.", docRateLimits)
 		return
 	}
@@ -553,22 +707,107 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) {
 		}
 		seg = append(seg, u)
 	}
+	if !s.o.NoRateLimits && !s.spend(now, r.Method, seg) {
+		h.Set("Retry-After", "60")
+		writeErr(w, http.StatusForbidden, msgSecondary, docSecondary)
+		return
+	}
 	ctx := r.Context()
 	n := len(seg)
+	// /user/… act on the token's own account; the owner is then the
+	// second segment of the path as the routes below read it.
+	if seg[0] == "user" {
+		switch {
+		case r.Method == http.MethodGet && n == 1:
+			s.getSelf(w, r, kind)
+			return
+		case n >= 2 && seg[1] == "packages":
+			login := s.o.Login
+			if kind == installationToken {
+				login = s.o.RepositoryOwner
+			}
+			if login == "" {
+				writeErr(w, http.StatusNotFound, "Not Found", docRest)
+				return
+			}
+			seg = append([]string{"users", login}, seg[1:]...)
+			n = len(seg)
+		}
+	}
+	packages := n >= 3 && (seg[0] == "users" || seg[0] == "orgs") && seg[2] == "packages"
+	if packages && kind == fineGrainedToken {
+		// Unverified for the packages routes (no source shows the answer);
+		// GitHub refuses a fine-grained token so elsewhere
+		// (saadmk11/github-actions-version-updater#110).
+		writeErr(w, http.StatusForbidden, msgFineGrained, docPackages)
+		return
+	}
+	self := seg[0] == "users" && strings.HasPrefix(rest, "user/")
 	switch {
 	case r.Method == http.MethodGet && n == 2 && seg[0] == "users":
 		s.getUser(ctx, w, r, seg[1])
-	case r.Method == http.MethodGet && n == 3 && (seg[0] == "users" || seg[0] == "orgs") && seg[2] == "packages":
-		s.listPackages(ctx, w, r, seg[0], seg[1])
-	case n >= 5 && (seg[0] == "users" || seg[0] == "orgs") && seg[2] == "packages":
+	case r.Method == http.MethodGet && n == 3 && packages:
+		s.listPackages(ctx, w, r, seg[0], seg[1], kind, self)
+	case n >= 5 && packages:
 		if seg[3] != "container" {
-			writeErr(w, http.StatusNotFound, "Package not found.", docPackages)
+			writeErr(w, http.StatusNotFound, msgPackageNotFound, docPackages)
 			return
 		}
-		s.packageRoute(ctx, w, r, seg[0], seg[1], seg[4], seg[5:])
+		s.packageRoute(ctx, w, r, seg[0], seg[1], seg[4], seg[5:], kind, self)
 	default:
 		writeErr(w, http.StatusNotFound, "Not Found", docRest)
 	}
+}
+
+// spend charges one request to its route's secondary limit, and reports
+// whether it is within it.
+func (s *Server) spend(now time.Time, method string, seg []string) bool {
+	// The route: the path with the owner, package and version left out.
+	key := make([]string, len(seg))
+	for i, x := range seg {
+		key[i] = x
+		if i == 1 || i == 4 || i == 6 {
+			key[i] = "*"
+		}
+	}
+	route := method + " " + strings.Join(key, "/")
+	cost := 1
+	if method != http.MethodGet && method != http.MethodHead {
+		cost = 5
+	}
+	kept := s.points[route][:0]
+	sum := 0
+	for _, p := range s.points[route] {
+		if now.Sub(p.at) < time.Minute {
+			kept = append(kept, p)
+			sum += p.points
+		}
+	}
+	s.points[route] = kept
+	if sum+cost > SecondaryPoints {
+		return false
+	}
+	s.points[route] = append(kept, spent{at: now, points: cost})
+	return true
+}
+
+// token is the request's token ("" without one).
+func (s *Server) token(r *http.Request) string {
+	_, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return tok
+}
+
+// getSelf answers GET /user: the classic token's user; an installation
+// token is refused (dataaxiom/ghcr-cleanup-action, src/octokit-client.ts:
+// "These can't successfully call GET /user — the endpoint 403s").
+func (s *Server) getSelf(w http.ResponseWriter, r *http.Request, kind tokenKind) {
+	if kind == installationToken {
+		writeErr(w, http.StatusForbidden, msgIntegration, "https://docs.github.com/rest/users/users#get-the-authenticated-user")
+		return
+	}
+	o := s.addOwner(s.o.Login, false)
+	writeJSON(w, http.StatusOK, publicUser{simpleUser: s.simpleUser(r, o), Name: &o.login, PublicRepos: 1,
+		CreatedAt: "2020-01-01T00:00:00Z", UpdatedAt: "2020-01-01T00:00:00Z"})
 }
 
 func (s *Server) fault(method, path string) *Fault {
@@ -641,18 +880,25 @@ func (s *Server) getUser(ctx context.Context, w http.ResponseWriter, r *http.Req
 	writeJSON(w, http.StatusOK, u)
 }
 
-func (s *Server) listPackages(ctx context.Context, w http.ResponseWriter, r *http.Request, kind, login string) {
+func (s *Server) listPackages(ctx context.Context, w http.ResponseWriter, r *http.Request, kind, login string, tok tokenKind, self bool) {
 	q := r.URL.Query()
-	if q.Get("package_type") != "container" {
-		if t := q.Get("package_type"); t == "" || !contains([]string{"npm", "maven", "rubygems", "docker", "nuget"}, t) {
-			writeErr(w, http.StatusBadRequest, "Invalid argument.", docPackages+"#list-packages-for-"+docKind(kind))
-			return
-		}
+	doc := docPackages + "#list-packages-for-" + docKind(kind, self)
+	switch t := q.Get("package_type"); {
+	case t == "":
+		writeErr(w, http.StatusUnprocessableEntity, msgTypeRequired, doc)
+		return
+	case !contains([]string{"npm", "maven", "rubygems", "docker", "nuget", "container"}, t):
+		writeErr(w, http.StatusUnprocessableEntity, msgTypeInvalid, doc)
+		return
+	}
+	if tok == installationToken {
+		// The workflow's GITHUB_TOKEN (cli/cli#9606, snok/container-retention-policy#27).
+		writeErr(w, http.StatusBadRequest, msgInvalidArgument, doc)
+		return
 	}
 	page, perPage := paging(q)
 	if page*perPage > 10000 {
-		// Documented: "The value of per_page multiplied by page cannot be greater than 10000."
-		writeErr(w, http.StatusBadRequest, "The value of per_page multiplied by page cannot be greater than 10000.", docPackages+"#list-packages-for-"+docKind(kind))
+		writeErr(w, http.StatusBadRequest, msgPageLimit, doc)
 		return
 	}
 	o := s.ownerFor(ctx, w, kind, login)
@@ -695,7 +941,7 @@ func (s *Server) visibility(repo string) string {
 	return "private"
 }
 
-func (s *Server) packageRoute(ctx context.Context, w http.ResponseWriter, r *http.Request, kind, login, pkg string, rest []string) {
+func (s *Server) packageRoute(ctx context.Context, w http.ResponseWriter, r *http.Request, kind, login, pkg string, rest []string, tok tokenKind, self bool) {
 	o := s.ownerFor(ctx, w, kind, login)
 	if o == nil {
 		return
@@ -707,7 +953,16 @@ func (s *Server) packageRoute(ctx context.Context, w http.ResponseWriter, r *htt
 		return
 	}
 	if len(recs) == 0 {
-		writeErr(w, http.StatusNotFound, "Package not found.", docPackages)
+		writeErr(w, http.StatusNotFound, msgPackageNotFound, docPackages)
+		return
+	}
+	if kind == "users" && !self && !s.repo(repo).public && !s.o.UsersServesPrivate {
+		// /users/{username}/… serve "a public package owned by a user".
+		if tok == installationToken {
+			writeErr(w, http.StatusForbidden, msgIntegration, docPackages)
+		} else {
+			writeErr(w, http.StatusNotFound, msgPackageNotFound, docPackages)
+		}
 		return
 	}
 	switch {
@@ -729,6 +984,10 @@ func (s *Server) packageRoute(ctx context.Context, w http.ResponseWriter, r *htt
 				s.lag--
 			}
 		case "deleted":
+			if s.denyDeletes {
+				writeErr(w, http.StatusForbidden, msgDeletedForbidden, docPackages)
+				return
+			}
 			st := s.repo(repo)
 			var del []*rec
 			for _, rc := range st.byID {
@@ -741,13 +1000,22 @@ func (s *Server) packageRoute(ctx context.Context, w http.ResponseWriter, r *htt
 				vs = append(vs, s.versionJSON(r, o, repo, rc))
 			}
 		default:
-			writeErr(w, http.StatusBadRequest, "Invalid argument.", docPackages)
+			writeErr(w, http.StatusUnprocessableEntity, msgStateInvalid, docPackages)
 			return
 		}
 		writePage(w, r, vs, page, perPage)
 	case len(rest) == 3 && rest[0] == "versions" && rest[2] == "restore" && r.Method == http.MethodPost:
-		s.restoreVersion(ctx, w, kind, repo, rest[1])
+		s.restoreVersion(ctx, w, kind, repo, rest[1], self)
 	case len(rest) == 2 && rest[0] == "versions" && (r.Method == http.MethodGet || r.Method == http.MethodDelete):
+		doc := docPackages + "#delete-package-version-for-" + docKind(kind, self)
+		if r.Method == http.MethodDelete && s.denyDeletes {
+			// The access check comes before the version lookup, and a
+			// refused one is "Package not found." (PermissionDeniedError
+			// delivered as 404: vlaurin/action-ghcr-prune#4,
+			// canonical/authd#1376, dataaxiom/ghcr-cleanup-action#147).
+			writeErr(w, http.StatusNotFound, msgPackageNotFound, doc)
+			return
+		}
 		id, err := strconv.ParseInt(rest[1], 10, 64)
 		var rc *rec
 		for _, x := range recs {
@@ -756,31 +1024,35 @@ func (s *Server) packageRoute(ctx context.Context, w http.ResponseWriter, r *htt
 			}
 		}
 		if rc == nil {
-			writeErr(w, http.StatusNotFound, "Package not found.", docPackages)
+			writeErr(w, http.StatusNotFound, msgVersionNotFound, doc)
 			return
 		}
 		if r.Method == http.MethodGet {
 			writeJSON(w, http.StatusOK, s.versionJSON(r, o, repo, rc))
 			return
 		}
-		s.deleteVersion(ctx, w, kind, repo, rc, len(recs))
+		s.deleteVersion(ctx, w, doc, repo, rc, recs)
 	default:
 		writeErr(w, http.StatusNotFound, "Not Found", docRest)
 	}
 }
 
-func (s *Server) deleteVersion(ctx context.Context, w http.ResponseWriter, kind, repo string, rc *rec, active int) {
-	doc := docPackages + "#delete-package-version-for-" + docKind(kind)
+func (s *Server) deleteVersion(ctx context.Context, w http.ResponseWriter, doc, repo string, rc *rec, active []*rec) {
 	st := s.repo(repo)
+	tagged := 0
+	for _, x := range active {
+		if len(x.tags) > 0 {
+			tagged++
+		}
+	}
 	switch {
-	case s.denyDeletes:
-		writeErr(w, http.StatusNotFound, "Package not found.", doc)
+	case len(rc.tags) > 0 && tagged == 1:
+		// Untagged versions never count, and are always deletable
+		// (kairos-io/kairos#4724: "The rule counts TAGGED versions only").
+		writeErr(w, http.StatusBadRequest, msgLastTagged, doc)
 		return
 	case st.public && st.dls[rc.digest] > 5000:
 		writeErr(w, http.StatusBadRequest, msgDownloads, doc)
-		return
-	case active <= 1:
-		writeErr(w, http.StatusBadRequest, msgLastVersion, doc)
 		return
 	}
 	if err := s.keep(ctx, repo, rc); err != nil {
@@ -797,8 +1069,11 @@ func (s *Server) deleteVersion(ctx context.Context, w http.ResponseWriter, kind,
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func docKind(kind string) string {
-	if kind == "orgs" {
+func docKind(kind string, self bool) string {
+	switch {
+	case self:
+		return "the-authenticated-user"
+	case kind == "orgs":
 		return "an-organization"
 	}
 	return "a-user"

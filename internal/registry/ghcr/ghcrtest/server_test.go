@@ -161,7 +161,7 @@ func TestDocumentedShapes(t *testing.T) {
 	pu := get(t, s.URL()+"/users/octo/packages?package_type=container")
 	sameFields(t, "GET /users/{username}/packages", load(t, "packages-for-org.json"), decode(t, pu))
 
-	vs := get(t, s.URL()+"/users/octo/packages/container/app/versions")
+	vs := get(t, s.URL()+"/user/packages/container/app/versions")
 	sameFields(t, "GET …/versions", load(t, "package-versions-container.json"), decode(t, vs))
 	var versions []struct {
 		ID   int64  `json:"id"`
@@ -170,10 +170,10 @@ func TestDocumentedShapes(t *testing.T) {
 	if err := json.Unmarshal(vs.body, &versions); err != nil || len(versions) != 2 {
 		t.Fatalf("versions: %v %s", err, vs.body)
 	}
-	one := get(t, fmt.Sprintf("%s/users/octo/packages/container/app/versions/%d", s.URL(), versions[0].ID))
+	one := get(t, fmt.Sprintf("%s/user/packages/container/app/versions/%d", s.URL(), versions[0].ID))
 	sameFields(t, "GET …/versions/{id}", load(t, "package-versions-container.json").([]any)[0], decode(t, one))
 
-	for _, u := range []string{"/users/nobody", "/orgs/octo/packages?package_type=container", "/users/octo/packages/container/nope/versions", "/nothing"} {
+	for _, u := range []string{"/users/nobody", "/orgs/octo/packages?package_type=container", "/user/packages/container/nope/versions", "/nothing"} {
 		a := get(t, s.URL()+u)
 		if a.status != 404 {
 			t.Errorf("GET %s: %d, want 404", u, a.status)
@@ -201,7 +201,7 @@ func TestPagination(t *testing.T) {
 	for i := range 5 {
 		want[push(t, fmt.Sprintf("%s/octo/tools/builder:t%d", r.Addr(), i), int64(i))] = true
 	}
-	base := s.URL() + "/users/octo/packages/container/tools%2Fbuilder/versions"
+	base := s.URL() + "/user/packages/container/tools%2Fbuilder/versions"
 	got := map[string]bool{}
 	next, pages := base+"?per_page=2", 0
 	for next != "" {
@@ -236,7 +236,7 @@ func TestPagination(t *testing.T) {
 		t.Errorf("%d pages, versions %v; want 3 pages of %v", pages, got, want)
 	}
 	// The unescaped name is another path: not found.
-	if a := get(t, s.URL()+"/users/octo/packages/container/tools/builder/versions"); a.status != 404 {
+	if a := get(t, s.URL()+"/user/packages/container/tools/builder/versions"); a.status != 404 {
 		t.Errorf("unescaped package name: %d, want 404", a.status)
 	}
 	var paths []string
@@ -244,10 +244,10 @@ func TestPagination(t *testing.T) {
 		paths = append(paths, q.String())
 	}
 	wantPaths := []string{
-		"GET /users/octo/packages/container/tools%2Fbuilder/versions?per_page=2",
-		"GET /users/octo/packages/container/tools%2Fbuilder/versions?page=2&per_page=2",
-		"GET /users/octo/packages/container/tools%2Fbuilder/versions?page=3&per_page=2",
-		"GET /users/octo/packages/container/tools/builder/versions",
+		"GET /user/packages/container/tools%2Fbuilder/versions?per_page=2",
+		"GET /user/packages/container/tools%2Fbuilder/versions?page=2&per_page=2",
+		"GET /user/packages/container/tools%2Fbuilder/versions?page=3&per_page=2",
+		"GET /user/packages/container/tools/builder/versions",
 	}
 	if diff := gocmp.Diff(wantPaths, paths); diff != "" {
 		t.Errorf("recorded requests (-want +got):\n%s", diff)
@@ -323,7 +323,7 @@ func TestVersionsFollowTheRegistry(t *testing.T) {
 	}
 	// The API deletes: the manifest and both of its tags go.
 	id := byDigest[other].ID
-	apiDel := call(t, http.MethodDelete, fmt.Sprintf("%s/users/octo/packages/container/app/versions/%d", s.URL(), id), "Bearer "+token)
+	apiDel := call(t, http.MethodDelete, fmt.Sprintf("%s/user/packages/container/app/versions/%d", s.URL(), id), "Bearer "+token)
 	if apiDel.status != http.StatusNoContent || len(apiDel.body) != 0 {
 		t.Fatalf("API DELETE: %d %s", apiDel.status, apiDel.body)
 	}
@@ -338,10 +338,10 @@ func TestVersionsFollowTheRegistry(t *testing.T) {
 	if diff := gocmp.Diff([]string{"octo/app@" + other}, s.Deleted()); diff != "" {
 		t.Errorf("Deleted (-want +got):\n%s", diff)
 	}
-	if again := call(t, http.MethodDelete, fmt.Sprintf("%s/users/octo/packages/container/app/versions/%d", s.URL(), id), "Bearer "+token); again.status != 404 {
+	if again := call(t, http.MethodDelete, fmt.Sprintf("%s/user/packages/container/app/versions/%d", s.URL(), id), "Bearer "+token); again.status != 404 {
 		t.Errorf("second DELETE: %d, want 404", again.status)
 	}
-	gone := get(t, s.URL()+"/users/octo/packages/container/app/versions?state=deleted")
+	gone := get(t, s.URL()+"/user/packages/container/app/versions?state=deleted")
 	if !strings.Contains(string(gone.body), other) || !strings.Contains(string(gone.body), `"deleted_at"`) {
 		t.Errorf("state=deleted: %s", gone.body)
 	}
@@ -363,7 +363,7 @@ func TestFaults(t *testing.T) {
 	for _, v := range vs {
 		id[v.Digest] = v.ID
 	}
-	u := s.URL() + "/users/octo/packages/container/app/versions"
+	u := s.URL() + "/user/packages/container/app/versions"
 
 	s.Inject(Fault{Kind: SecondaryRateLimit, RetryAfter: 3 * time.Second})
 	a := get(t, u)
@@ -404,18 +404,169 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-// TestLastVersion: the last version of a package cannot be deleted.
-func TestLastVersion(t *testing.T) {
+// TestLastTaggedVersion: GitHub refuses to delete a package's only tagged
+// version, in its words; untagged versions never count and always delete;
+// the two 404s say what they mean.
+func TestLastTaggedVersion(t *testing.T) {
 	t.Parallel()
 	r, s := start(t, Options{})
-	push(t, r.Addr()+"/octo/app:v1", 1)
-	vs, err := s.Versions("octo/app")
-	if err != nil || len(vs) != 1 {
-		t.Fatalf("versions %v %v", vs, err)
+	v1 := push(t, r.Addr()+"/octo/app:v1", 1)
+	v2 := push(t, r.Addr()+"/octo/app:v2", 2)
+	loose := push(t, r.Addr()+"/octo/app:loose", 3)
+	// loose loses its tag: an untagged version.
+	if err := testregistry.Tag(context.Background(), r.Addr()+"/octo/app:loose", r.Addr()+"/octo/app:v2"); err != nil {
+		t.Fatal(err)
 	}
-	a := call(t, http.MethodDelete, fmt.Sprintf("%s/users/octo/packages/container/app/versions/%d", s.URL(), vs[0].ID), "Bearer "+token)
-	if a.status != 400 || !strings.Contains(string(a.body), "last version") {
-		t.Errorf("last version: %d %s", a.status, a.body)
+	vs, err := s.Versions("octo/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := map[string]int64{}
+	for _, v := range vs {
+		id[v.Digest] = v.ID
+	}
+	if len(id) != 3 {
+		t.Fatalf("versions %v", vs)
+	}
+	del := func(d string) answer {
+		return call(t, http.MethodDelete, fmt.Sprintf("%s/user/packages/container/app/versions/%d", s.URL(), id[d]), "Bearer "+token)
+	}
+	if a := del(v1); a.status != 204 {
+		t.Fatalf("a tagged version with another one tagged: %d %s", a.status, a.body)
+	}
+	a := del(v2)
+	if a.status != 400 || decode(t, a).(map[string]any)["message"] != msgLastTagged {
+		t.Errorf("the last tagged version: %d %s", a.status, a.body)
+	}
+	if a := del(loose); a.status != 204 {
+		t.Errorf("an untagged version beside the last tagged one: %d %s", a.status, a.body)
+	}
+	if a := del(v1); a.status != 404 || decode(t, a).(map[string]any)["message"] != msgVersionNotFound {
+		t.Errorf("a deleted version: %d %s, want 404 %q", a.status, a.body, msgVersionNotFound)
+	}
+	s.DenyDeletes("read:packages")
+	if a := del(v2); a.status != 404 || decode(t, a).(map[string]any)["message"] != msgPackageNotFound {
+		t.Errorf("without permission: %d %s, want 404 %q", a.status, a.body, msgPackageNotFound)
+	}
+	if a := del(v1); a.status != 404 || decode(t, a).(map[string]any)["message"] != msgPackageNotFound {
+		t.Errorf("a deleted version without permission: %d %s, want the permission's 404 first", a.status, a.body)
+	}
+}
+
+// TestTokenKinds: what each kind of token is answered, by its prefix.
+func TestTokenKinds(t *testing.T) {
+	t.Parallel()
+	const ghs, pat = "ghs_workflowTokenValue0123", "github_pat_fineGrainedValue0123"
+	cases := []struct {
+		name, token, method, path string
+		status                    int
+		message                   string
+		scopes                    bool
+	}{
+		{"classic: GET /user", token, "GET", "/user", 200, "", true},
+		{"classic: own private package under /user", token, "GET", "/user/packages/container/app/versions", 200, "", true},
+		{"classic: own private package under /users", token, "GET", "/users/octo/packages/container/app/versions", 404, msgPackageNotFound, true},
+		{"classic: the owner's packages", token, "GET", "/users/octo/packages?package_type=container", 200, "", true},
+		{"package_type missing", token, "GET", "/users/octo/packages", 422, msgTypeRequired, true},
+		{"package_type invalid", token, "GET", "/users/octo/packages?package_type=oci", 422, msgTypeInvalid, true},
+		{"per_page times page over 10000", token, "GET", "/users/octo/packages?package_type=container&per_page=100&page=101", 400, msgPageLimit, true},
+		{"state invalid", token, "GET", "/user/packages/container/app/versions?state=gone", 422, msgStateInvalid, true},
+		{"installation: GET /user", ghs, "GET", "/user", 403, msgIntegration, false},
+		{"installation: the owner's packages", ghs, "GET", "/users/octo/packages?package_type=container", 400, msgInvalidArgument, false},
+		{"installation: /user is the repository owner's", ghs, "GET", "/user/packages/container/app/versions", 200, "", false},
+		{"installation: a private package under /users", ghs, "GET", "/users/octo/packages/container/app/versions", 403, msgIntegration, false},
+		{"fine-grained: a package", pat, "GET", "/user/packages/container/app/versions", 403, msgFineGrained, false},
+		{"fine-grained: GET /users", pat, "GET", "/users/octo", 200, "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r, s := start(t, Options{Token: c.token, RepositoryOwner: "octo"})
+			push(t, r.Addr()+"/octo/app:v1", 1)
+			a := call(t, c.method, s.URL()+c.path, "Bearer "+c.token)
+			if a.status != c.status {
+				t.Fatalf("%d %s, want %d", a.status, a.body, c.status)
+			}
+			if c.message != "" {
+				if got := decode(t, a).(map[string]any)["message"]; got != c.message {
+					t.Errorf("message %q, want %q", got, c.message)
+				}
+			}
+			if _, ok := a.header["X-Oauth-Scopes"]; ok != c.scopes {
+				t.Errorf("X-OAuth-Scopes sent: %v, want %v", ok, c.scopes)
+			}
+			if got, want := a.header.Get("X-RateLimit-Limit"), map[bool]string{true: "1000", false: "5000"}[strings.HasPrefix(c.token, "ghs_")]; got != want {
+				t.Errorf("x-ratelimit-limit %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// TestPushedUntagged: a manifest pushed by digest alone is a version
+// without tags, pushed when it was; a public package is served under
+// /users/ too.
+func TestPushedUntagged(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	clock := at
+	r, s := start(t, Options{Now: func() time.Time { return clock }})
+	push(t, r.Addr()+"/octo/app:v1", 1)
+	img, err := testregistry.BuildImage(testregistry.ImageSpec{Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	if _, err := testregistry.PushImage(context.Background(), r.Addr()+"/octo/app@"+d.String(), testregistry.ImageSpec{Seed: 9}); err != nil {
+		t.Fatal(err)
+	}
+	clock = at.Add(time.Hour)
+	vs, err := s.Versions("octo/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, v := range vs {
+		if v.Digest == d.String() {
+			found = true
+			if len(v.Tags) != 0 || !v.Created.Equal(at) {
+				t.Errorf("pushed by digest: tags %v, created %s; want none, %s", v.Tags, v.Created, at)
+			}
+		}
+	}
+	if !found || len(vs) != 2 {
+		t.Errorf("versions %v: want v1 and the digest pushed alone", vs)
+	}
+	s.SetPublic("octo/app")
+	if a := get(t, s.URL()+"/users/octo/packages/container/app/versions"); a.status != 200 {
+		t.Errorf("a public package under /users: %d %s", a.status, a.body)
+	}
+}
+
+// TestSecondaryLimit: 900 points a minute per route, a DELETE costing 5:
+// the 181st DELETE within a minute is refused with the secondary limit's
+// answer, and a minute later they go again.
+func TestSecondaryLimit(t *testing.T) {
+	t.Parallel()
+	clock := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	_, s := start(t, Options{Now: func() time.Time { return clock }})
+	del := func() answer {
+		return call(t, http.MethodDelete, s.URL()+"/user/packages/container/app/versions/1", "Bearer "+token)
+	}
+	for i := range SecondaryPoints / 5 {
+		if a := del(); a.status == 403 {
+			t.Fatalf("DELETE %d refused: %s", i+1, a.body)
+		}
+	}
+	a := del()
+	if a.status != 403 || a.header.Get("Retry-After") != "60" || !strings.Contains(string(a.body), "secondary rate limit") {
+		t.Errorf("DELETE 181: %d %v %s", a.status, a.header, a.body)
+	}
+	if g := get(t, s.URL()+"/user"); g.status != 200 {
+		t.Errorf("another route is not limited: %d", g.status)
+	}
+	clock = clock.Add(time.Minute)
+	if a := del(); a.status == 403 {
+		t.Errorf("a minute later: %d %s", a.status, a.body)
 	}
 }
 
@@ -427,7 +578,7 @@ func TestPathPrefix(t *testing.T) {
 	if !strings.HasSuffix(s.URL(), "/api/v3") {
 		t.Fatalf("URL %s", s.URL())
 	}
-	a := get(t, s.URL()+"/users/octo/packages/container/app/versions?per_page=1")
+	a := get(t, s.URL()+"/user/packages/container/app/versions?per_page=1")
 	if a.status != 200 {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
@@ -466,7 +617,7 @@ func TestHook(t *testing.T) {
 		w.WriteHeader(http.StatusTeapot)
 		return true
 	})
-	u := fmt.Sprintf("%s/users/octo/packages/container/app/versions/%d", s.URL(), id)
+	u := fmt.Sprintf("%s/user/packages/container/app/versions/%d", s.URL(), id)
 	if a := call(t, http.MethodDelete, u, "Bearer "+token); a.status != http.StatusTeapot {
 		t.Errorf("hooked DELETE answered %d", a.status)
 	}
