@@ -32,6 +32,9 @@ type snapshot struct {
 	exists   map[string]bool
 	errs     []error
 	quota    bool // a spent quota is in errs
+	// untagged are the untagged manifests the registry lists (nil where
+	// it cannot list them), each one read into manifests.
+	untagged []image.Untagged
 }
 
 func newSnapshot(listed []image.Tag) *snapshot {
@@ -47,7 +50,8 @@ func newSnapshot(listed []image.Tag) *snapshot {
 }
 
 func (s *snapshot) input(now time.Time) policy.Input {
-	return policy.Input{Tags: s.tags, Manifests: s.manifests, Referrers: s.referrers, Exists: s.exists, Now: now, Forced: s.forced}
+	return policy.Input{Tags: s.tags, Manifests: s.manifests, Referrers: s.referrers, Exists: s.exists, Now: now, Forced: s.forced,
+		Untagged: s.untagged}
 }
 
 // fail records an error of the inspection. A spent quota (a pull limit)
@@ -288,41 +292,53 @@ func (e *Engine) checkSubjects(ctx context.Context, repo string, s *snapshot) {
 	_ = g.Wait()
 }
 
-// readUntagged adds the repository's untagged manifests that no tag
-// reaches to the snapshot, where the backend lists them: nothing deletes
-// them, but the blobs they hold are not freed, so reclaimed-bytes counts
-// them as used. Where it cannot, the figure is an upper bound.
+// readUntagged lists the repository's untagged manifests where the
+// backend can (Capabilities().ListsUntagged), reads those no tag reaches,
+// and hands them to the planner (policy.Input.Untagged): delete-untagged
+// decides them, and what they hold is not counted as freed. One that
+// cannot be read is left out of the list, with a warning: it is neither
+// deleted nor known. Where the backend cannot list them, reclaimed-bytes
+// is an upper bound.
 func (e *Engine) readUntagged(ctx context.Context, repo string, s *snapshot) {
 	l, ok := e.work.b.(registry.UntaggedLister)
 	if !ok || !e.work.b.Capabilities().ListsUntagged {
 		return
 	}
-	digests, err := call(e.work, func(registry.Backend) ([]string, error) { return l.Untagged(ctx, repo) })
+	listed, err := call(e.work, func(registry.Backend) ([]image.Untagged, error) { return l.Untagged(ctx, repo) })
 	if err != nil {
 		e.inexact.Store(true)
-		s.warn("%s: could not list the untagged manifests (%v): reclaimed-bytes is at most the figure shown", repo, err)
+		s.warn("%s: could not list the untagged manifests (%v): reclaimed-bytes is at most the figure shown, and none is deleted as untagged", repo, err)
 		return
 	}
+	unread := map[string]bool{}
 	g := e.work.tasks()
-	for _, d := range digests {
-		if _, ok := s.manifests[d]; ok {
+	for _, u := range listed {
+		if _, ok := s.manifests[u.Digest]; ok {
 			continue
 		}
 		g.Go(func(b registry.Backend) error {
-			m, err := b.Manifest(ctx, repo, d)
+			m, err := b.Manifest(ctx, repo, u.Digest)
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			switch {
 			case errors.Is(err, registry.ErrNotFound):
+				unread[u.Digest] = true // gone since the listing
 			case err != nil:
 				e.inexact.Store(true)
-				s.warnings = append(s.warnings, fmt.Sprintf("%s: could not read untagged manifest %s (%v): reclaimed-bytes is at most the figure shown", repo, d, err))
+				unread[u.Digest] = true
+				s.warnings = append(s.warnings, fmt.Sprintf("%s: could not read untagged manifest %s (%v): it is not deleted, and reclaimed-bytes is at most the figure shown", repo, u.Digest, err))
 			default:
-				s.manifests[d] = m
-				s.exists[d] = true
+				s.manifests[u.Digest] = m
+				s.exists[u.Digest] = true
 			}
 			return nil
 		})
 	}
 	_ = g.Wait()
+	s.untagged = make([]image.Untagged, 0, len(listed))
+	for _, u := range listed {
+		if !unread[u.Digest] {
+			s.untagged = append(s.untagged, u)
+		}
+	}
 }

@@ -27,7 +27,7 @@ func (e *Engine) finish(ctx context.Context, x *execution) (out report.Repositor
 		if x.capped == nil {
 			out.Error = x.blocked.Error()
 		}
-	case !e.o.DryRun && (x.plan.Deletes() > 0 || len(x.plan.Untagged) > 0):
+	case !e.o.DryRun && (x.plan.Deletes() > 0 || len(x.plan.Untagged) > 0 || x.plan.LooseDeletes() > 0):
 		if ctx.Err() != nil {
 			x.blocked = fmt.Errorf("not deleted: the run stopped before the second look: %s", stopped(ctx))
 			out.Error = x.blocked.Error()

@@ -78,6 +78,9 @@ func (e *Engine) plan(ctx context.Context, name string, warns *warnings) *execut
 	warns.add(snap.warnings...)
 	in := snap.input(e.o.Now())
 	e.protect(name, &in, snap.manifests)
+	// The registry's own rule on the last tagged manifest (GHCR), planned
+	// so that the dry run predicts it.
+	in.LastTagged = e.work.b.Capabilities().LastTagged
 
 	// Plan as if single tags can be deleted; ask the registry only when
 	// the plan needs it, and plan again if it cannot.
@@ -100,7 +103,11 @@ func (e *Engine) plan(ctx context.Context, name string, warns *warnings) *execut
 			plan = policy.Make(x.rules, in)
 		}
 	}
-	x.logf("%s: %s, %d to delete", name, report.Count(len(plan.Items), "tag"), plan.Deletes())
+	if n := plan.LooseDeletes(); n > 0 {
+		x.logf("%s: %s, %d to delete; %s to delete", name, report.Count(len(plan.Items), "tag"), plan.Deletes(), report.Count(n, "untagged manifest"))
+	} else {
+		x.logf("%s: %s, %d to delete", name, report.Count(len(plan.Items), "tag"), plan.Deletes())
+	}
 	x.plan, x.snap, x.in, x.asked = plan, snap, in, asked
 	if len(snap.errs) > 0 {
 		x.blocked = fmt.Errorf("not deleted: the repository could not be inspected completely: %w", errors.Join(snap.errs...))
