@@ -313,7 +313,7 @@ func connectTo(c *config.Config, env Env, userAgent string, created, noDeletes b
 	b, err := vendors.All.New(connect.Settings{
 		Kind: c.Provider, Host: c.Host, Scheme: c.Scheme, Insecure: c.Insecure, Roots: c.Roots,
 		Concurrency: c.Concurrency, Limiter: limiter, UserAgent: userAgent, Username: c.Username, Password: c.Password,
-		Repositories: c.Repositories, Getenv: env.Getenv, Secrets: env.secrets, Cache: ch, Deletes: !noDeletes && !c.DryRun,
+		APIToken: c.APIToken, Repositories: c.Repositories, Getenv: env.Getenv, Secrets: env.secrets, Cache: ch, Deletes: !noDeletes && !c.DryRun,
 		CreatedAges: created || ageSource(c) == string(policy.AgeCreated),
 	})
 	if err != nil {
@@ -358,11 +358,14 @@ func setup(cmd command, args []string, env Env, extra func(*flag.FlagSet), check
 	if err != nil {
 		return nil, Registry{}, invalid(env.Stderr, err)
 	}
+	// The table with the hosts the environment names (GitHub Enterprise
+	// Server's containers.HOSTNAME): provider auto picks their kind.
+	kinds := vendors.Table.In(env.Getenv)
 	var c *config.Config
 	if cmd == cmdRestore {
-		c, err = config.LoadRestore(get, vendors.Table)
+		c, err = config.LoadRestore(get, kinds)
 	} else {
-		c, err = config.Load(get, cmd == cmdList, vendors.Table)
+		c, err = config.Load(get, cmd == cmdList, kinds)
 	}
 	if err == nil && loaded != nil {
 		err = loaded(c)
@@ -386,7 +389,9 @@ func setup(cmd command, args []string, env Env, extra func(*flag.FlagSet), check
 // password in Actions.
 func maskConfig(env Env, runner *action.Runner, c *config.Config) {
 	env.secrets.AddBasic(c.Username, c.Password)
+	env.secrets.Add(c.APIToken)
 	runner.Mask(c.Password) // also one shorter than redact.MinLen
+	runner.Mask(c.APIToken)
 }
 
 // adopt prepares env for Sweep or List called on their own (not through

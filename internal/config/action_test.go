@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"os"
 	"regexp"
 	"strings"
@@ -17,10 +18,10 @@ func TestActionYAML(t *testing.T) {
 	}
 	y := string(raw)
 	for _, in := range Inputs {
-		re := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(in.Name) + ":\n    description: '[^\n]+'\n    required: (true|false)\n    default: '" + regexp.QuoteMeta(in.Default) + "'\n")
+		re := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(in.Name) + ":\n    description: '[^\n]+'\n    required: (true|false)\n    default: '" + regexp.QuoteMeta(cmp.Or(in.ActionDefault, in.Default)) + "'\n")
 		m := re.FindStringSubmatch(y)
 		if m == nil {
-			t.Errorf("action.yml does not declare input %q with default %q and a description", in.Name, in.Default)
+			t.Errorf("action.yml does not declare input %q with default %q and a description", in.Name, cmp.Or(in.ActionDefault, in.Default))
 			continue
 		}
 		if (m[1] == "true") != in.Required {
@@ -31,7 +32,7 @@ func TestActionYAML(t *testing.T) {
 	if len(inputs) != len(Inputs) {
 		t.Errorf("action.yml declares %d inputs, the table has %d", len(inputs), len(Inputs))
 	}
-	for _, out := range []string{"deleted-count", "kept-count", "failed-count", "deleted-tags", "reclaimed-bytes", "report-file"} {
+	for _, out := range []string{"deleted-count", "kept-count", "failed-count", "deleted-tags", "reclaimed-bytes", "deleted-untagged-count", "report-file"} {
 		if !strings.Contains(y[strings.Index(y, "outputs:"):], "\n  "+out+":\n    description: ") {
 			t.Errorf("action.yml does not declare output %q", out)
 		}

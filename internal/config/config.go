@@ -34,6 +34,9 @@ type Input struct {
 	Required    bool
 	Bool        bool
 	Secret      bool
+	// ActionDefault is action.yml's default where it differs from the
+	// CLI's (github-token: ${{ github.token }}); empty: Default.
+	ActionDefault string
 	// Sweep, List and Restore say which commands read it (the sweep,
 	// tagsweep ls, tagsweep restore).
 	Sweep, List, Restore bool
@@ -63,6 +66,9 @@ var Inputs = []Input{
 	{Name: "max-deletions", Default: "0", Sweep: true, Description: "If the plan would delete more tags than this (attached tags included), delete nothing and exit 1 with the count; dry-run reports the same refusal. 0: no cap."},
 	{Name: "shard", Sweep: true, List: true, Description: "i/n: handle only the repositories whose stable hash falls in shard i of n (i from 0 to n-1, or 1 to n: n is shard 0), to split a large registry over a matrix or a Kubernetes Indexed Job."},
 	{Name: "undo-file", Sweep: true, Restore: true, Description: "A real run writes here, before each deletion, what undoes it (gzip-compressed JSON lines: the manifest as served, its tags, its place in the graph, the GHCR version id), appending to an undo file there already; tagsweep restore --undo-file reads it. A path that cannot be written is refused before the first request."},
+	{Name: "github-token", ActionDefault: "${{ github.token }}", Secret: true, Sweep: true, List: true, Restore: true, Description: "The token for the GitHub API and ghcr.io when provider is ghcr and password is empty; else GITHUB_TOKEN from the environment. Masked; never sent to any other registry."},
+	{Name: "delete-untagged", Default: "false", Bool: true, Sweep: true, Description: "Also delete the untagged manifests the registry lists (GHCR versions without tags) that nothing kept reaches, pushed more than an hour ago and, with older-than, older than it by push time."},
+	{Name: "keep-untagged", Default: "0", Sweep: true, Description: "With delete-untagged, per repository the number of most recently pushed deletable untagged manifests kept anyway."},
 	{Name: "timeout", Default: "0", Restore: true, Sweep: true, List: true, Description: "Bound on the whole run (Go duration or Nd, e.g. 20m, 1d); on expiry no new deletion starts, the report is written and the exit code is 1. 0: none."},
 	{Name: "protect-images", Sweep: true, Description: "Image references never deleted, nor anything they reach (children, referrers, attached tags): repo:tag, repo@sha256:…, with or without this registry's host (another registry's are ignored); a list, or @path to a file of references separated by whitespace or newlines (# starts a comment)."},
 	{Name: "policy-file", Sweep: true, Description: "A YAML file of ordered rules (repositories, tags, exclude-tags, keep, older-than, keep-semver, order-by, delete-untagged, keep-untagged) for one run over many repositories; schema/policy-file.schema.json describes it. With it, keep, older-than, include-tags and order-by stay at their defaults."},
@@ -107,6 +113,13 @@ type Config struct {
 	TimeoutText   string
 	// Provider is the provider, resolved from auto by the host.
 	Provider provider.Kind
+	// APIToken is the input the provider names for its own API
+	// (Traits.APITokenInput: github-token for ghcr), read only for that
+	// provider; APITokenInput is that input's name ("" : none).
+	APIToken, APITokenInput string
+	// DeleteUntagged and KeepUntagged are the inputs (also in Rules).
+	DeleteUntagged bool
+	KeepUntagged   int
 	// Caps are what the provider's registry can do (its Traits).
 	Caps      provider.Caps
 	AgeSource policy.AgeSource
@@ -214,6 +227,12 @@ func load(get Lookup, m mode, kinds provider.Table) (*Config, error) {
 		c.Provider = kinds.Resolve(k, c.Host)
 		if tr := kinds.Lookup(c.Provider); tr != nil {
 			c.Caps = tr.Caps
+			if tr.APITokenInput != "" {
+				// Only the provider that names the input reads it: the
+				// runner sets it for every step (action.yml's default), and
+				// no other registry is ever sent it.
+				c.APIToken, c.APITokenInput = strings.TrimSpace(get(tr.APITokenInput)), tr.APITokenInput
+			}
 		}
 	}
 	if c.Caps.LowerCaseNames {
@@ -320,6 +339,9 @@ func load(get Lookup, m mode, kinds provider.Table) (*Config, error) {
 		}
 		c.CacheDir = val("cache-dir")
 		c.DeleteOrphans = boolean("delete-orphans")
+		c.DeleteUntagged = boolean("delete-untagged")
+		c.KeepUntagged = integer("keep-untagged", val("keep-untagged"), 0, 1<<30, bad)
+		c.Rules.DeleteUntagged, c.Rules.KeepUntagged = c.DeleteUntagged, c.KeepUntagged
 		c.Rules.Keep, c.Rules.OlderThan, c.Rules.OlderThanText = c.Keep, c.OlderThan, c.OlderThanText
 		c.Rules.KeepSemver, c.Rules.KeepSemverText = cons, c.KeepSemver
 		c.Rules.OrderBy, c.Rules.DeleteOrphans = policy.Order(c.OrderBy), c.DeleteOrphans

@@ -192,6 +192,9 @@ func (vs Vendors) New(s Settings) (*Built, error) {
 	if s.Limiter == nil {
 		s.Limiter = registry.NewLimiter(s.Concurrency)
 	}
+	if d.APITokenInput == "" {
+		s.APIToken = "" // another kind's API token is never this backend's
+	}
 	scheme := oci.SchemeAuto
 	switch s.Scheme {
 	case "http":
