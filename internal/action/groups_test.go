@@ -24,7 +24,7 @@ func TestLogGroups(t *testing.T) {
 	want := "2 repositories in scope\n" +
 		"progress: 0/2 repositories done, 7 tags inspected, 0 deleted\n" +
 		"::group::api: 3 tags, 2 deleted, 0 failed\napi: 3 tags, 2 to delete\n::endgroup::\n" +
-		"::group::app: 4 tags, 3 deleted, 1 failed: delete v1: boom (more in the report)\napp: 4 tags, 3 to delete\n::endgroup::\n"
+		"::group::app: failed: 4 tags, 3 deleted, 1 failed: delete v1: boom (more in the report)\napp: 4 tags, 3 to delete\n::endgroup::\n"
 	if got := b.String(); got != want {
 		t.Errorf("log:\n%s\nwant:\n%s", got, want)
 	}

@@ -519,6 +519,7 @@ func policyOf(c *config.Config) report.Policy {
 	return report.Policy{
 		Repositories: c.Repositories, Keep: c.Keep, OlderThan: c.OlderThanText, IncludeTags: c.IncludeTags,
 		ExcludeTags: c.ExcludeTags, KeepSemver: c.KeepSemver, OrderBy: c.OrderBy, DeleteOrphans: c.DeleteOrphans,
+		DeleteUntagged: c.DeleteUntagged, KeepUntagged: c.KeepUntagged,
 		Provider: string(c.Provider), AgeSource: ageSource(c), MaxDeletions: c.MaxDeletions, Timeout: c.TimeoutText, Shard: shardText(c),
 		PolicyFile: c.PolicyFile, Rules: rulesOf(c), ProtectImages: protectTexts(c),
 	}

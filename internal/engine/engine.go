@@ -15,6 +15,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"slices"
@@ -123,7 +124,7 @@ type Engine struct {
 	literal map[string]bool
 
 	// progress counters
-	reposDone, tagsRead, tagsDeleted atomic.Int64
+	reposDone, tagsRead, tagsDeleted, untaggedDeleted atomic.Int64
 	// inexact: an untagged listing failed, so reclaimed-bytes may over-count.
 	inexact atomic.Bool
 	// prot tracks what protect-images matched; rules what each policy
@@ -262,8 +263,13 @@ func (e *Engine) eachRepository(n int, f func(i int)) {
 // startReport is the report of a run that has not started.
 func (e *Engine) startReport() *report.Report {
 	caps := e.work.b.Capabilities()
-	return &report.Report{Registry: e.o.Registry, DryRun: e.o.DryRun, StartedAt: e.o.Now().UTC(), Policy: e.o.Policy,
-		Repositories: []report.Repository{}, GCHint: caps.GCHint, ReclaimedAtMost: !caps.ListsUntagged}
+	rep := &report.Report{Registry: e.o.Registry, DryRun: e.o.DryRun, StartedAt: e.o.Now().UTC(), Policy: e.o.Policy,
+		Repositories: []report.Repository{}, GCHint: caps.GCHint, FreesSpace: caps.FreesSpace, ReclaimedAtMost: !caps.ListsUntagged}
+	if e.o.Rules.DeleteUntagged && !caps.ListsUntagged {
+		// Said once for the run: this registry's API cannot list them.
+		rep.UntaggedHint = cmp.Or(caps.UntaggedHint, "this registry's API lists tags only, so tagsweep cannot see its untagged manifests")
+	}
+	return rep
 }
 
 // endReport closes the report: the end time, the totals, and how the run

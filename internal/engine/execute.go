@@ -87,6 +87,12 @@ func (x *execution) deleteDigests(ctx, dctx context.Context) {
 			tagsOn[t.Digest] = append(tagsOn[t.Digest], t.Name)
 		}
 	}
+	loose := map[string]bool{}
+	for _, u := range x.plan.Listed {
+		if u.Loose && u.Action == policy.Delete {
+			loose[u.Digest] = true
+		}
+	}
 	e := x.e
 	for _, layer := range x.plan.Layers {
 		g := e.work.tasks()
@@ -141,6 +147,9 @@ func (x *execution) deleteDigests(ctx, dctx context.Context) {
 				default:
 					x.digests[d] = result{status: deleted}
 					e.tagsDeleted.Add(int64(len(tagsOn[d])))
+					if loose[d] {
+						e.untaggedDeleted.Add(1)
+					}
 				}
 				return nil
 			})

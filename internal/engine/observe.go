@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/report"
 )
 
@@ -36,21 +37,32 @@ type Finished struct {
 	// Tags counts its tags; Deleted those deleted (in dry-run: that would
 	// be); Failed those an error left undeleted.
 	Tags, Deleted, Failed int
+	// Untagged counts the untagged manifests delete-untagged deleted (in
+	// dry-run: would delete).
+	Untagged int
 	// DryRun: nothing was deleted.
 	DryRun bool
 	// Error is the repository's error, one line per failure ("" if none).
 	Error string
 }
 
-// String is "app: 4 tags, 3 deleted, 0 failed", followed by the first
-// error, if any, and whether more are in the report (a group title is one
-// line).
+// String is "app: 4 tags, 3 deleted, 0 failed" (and ", 5 untagged
+// deleted" when some were); a repository with an error says "failed"
+// first, then its first error and whether more are in the report (a group
+// title is one line): "app: failed: 0 tags, 0 deleted, 0 failed: …".
 func (f Finished) String() string {
 	verb := "deleted"
 	if f.DryRun {
 		verb = "would be deleted"
 	}
-	s := fmt.Sprintf("%s: %s, %d %s, %d failed", f.Repository, report.Count(f.Tags, "tag"), f.Deleted, verb, f.Failed)
+	name := f.Repository
+	if f.Error != "" {
+		name += ": failed"
+	}
+	s := fmt.Sprintf("%s: %s, %d %s, %d failed", name, report.Count(f.Tags, "tag"), f.Deleted, verb, f.Failed)
+	if f.Untagged > 0 {
+		s += fmt.Sprintf(", %d untagged %s", f.Untagged, verb)
+	}
 	if f.Error != "" {
 		first, _, more := strings.Cut(f.Error, "\n")
 		s += ": " + first
@@ -68,8 +80,13 @@ type Progress struct {
 	// Inspected counts the tags read; Deleted the tags deleted (in dry-run:
 	// to delete).
 	Inspected, Deleted int64
+	// Untagged counts the untagged manifests deleted under delete-untagged.
+	Untagged int64
 	// DryRun: nothing is deleted.
 	DryRun bool
+	// Pacing says how the backend held deletions back since the last
+	// progress line (registry.Pacer), "" when it did not.
+	Pacing string
 }
 
 // String is the progress line of the log.
@@ -78,7 +95,14 @@ func (p Progress) String() string {
 	if p.DryRun {
 		verb = "to delete"
 	}
-	return fmt.Sprintf("progress: %d/%d repositories done, %d tags inspected, %d %s", p.Done, p.Repositories, p.Inspected, p.Deleted, verb)
+	s := fmt.Sprintf("progress: %d/%d repositories done, %d tags inspected, %d %s", p.Done, p.Repositories, p.Inspected, p.Deleted, verb)
+	if p.Untagged > 0 {
+		s += fmt.Sprintf(", %d untagged %s", p.Untagged, verb)
+	}
+	if p.Pacing != "" {
+		s += "; " + p.Pacing
+	}
+	return s
 }
 
 // LogTo is the Observer that writes every line to w as it comes, one line
@@ -122,8 +146,12 @@ func (e *Engine) progress(total int) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				e.obs.Progress(Progress{Repositories: int64(total), Done: e.reposDone.Load(),
-					Inspected: e.tagsRead.Load(), Deleted: e.tagsDeleted.Load(), DryRun: e.o.DryRun})
+				p := Progress{Repositories: int64(total), Done: e.reposDone.Load(),
+					Inspected: e.tagsRead.Load(), Deleted: e.tagsDeleted.Load(), Untagged: e.untaggedDeleted.Load(), DryRun: e.o.DryRun}
+				if pc, ok := e.work.b.(registry.Pacer); ok {
+					p.Pacing = pc.Pacing()
+				}
+				e.obs.Progress(p)
 			}
 		}
 	})
@@ -133,7 +161,7 @@ func (e *Engine) progress(total int) (stop func()) {
 // done counts a finished repository and tells the observer.
 func (e *Engine) done(x *execution, out report.Repository) {
 	e.reposDone.Add(1)
-	f := Finished{Repository: x.repo, Tags: len(out.Tags), DryRun: e.o.DryRun, Error: out.Error}
+	f := Finished{Repository: x.repo, Tags: len(out.Tags), DryRun: e.o.DryRun, Error: out.Error, Untagged: out.DeletedUntagged()}
 	for _, t := range out.Tags {
 		switch t.Action {
 		case report.Deleted, report.WouldDelete:

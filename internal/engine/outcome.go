@@ -45,6 +45,9 @@ func (e *Engine) finish(ctx context.Context, x *execution) (out report.Repositor
 	e.protected(x.plan)
 	e.rules.count(x.plan)
 	out.Tags = x.report()
+	if e.o.Rules.DeleteUntagged {
+		out.Untagged = x.untaggedReport()
+	}
 	out.ReclaimedBytes = x.reclaimed
 	out.StillStored = x.stillStored()
 	if len(x.errs) > 0 && out.Error == "" {
@@ -135,6 +138,36 @@ func (x *execution) stillStored() []report.StillStored {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Digest < out[j].Digest })
+	return out
+}
+
+// untaggedReport is the report's entry for each untagged manifest the
+// registry listed (plan.Listed): the plan's decision, and for a deletion
+// what became of it.
+func (x *execution) untaggedReport() []report.Untagged {
+	deleted := report.Deleted
+	if x.e.o.DryRun {
+		deleted = report.WouldDelete
+	}
+	out := make([]report.Untagged, 0, len(x.plan.Listed))
+	for _, u := range x.plan.Listed {
+		r := report.Untagged{Digest: u.Digest, Action: report.Kept, Reason: u.Reason.String()}
+		if !u.Pushed.IsZero() {
+			p := u.Pushed.UTC()
+			r.Pushed = &p
+		}
+		if u.Action == policy.Delete {
+			switch {
+			case x.capped != nil:
+				r.Action, r.Error, r.Capped = report.Failed, x.capped.TagError(), true
+			case x.blocked != nil:
+				r.Action, r.Error = report.Failed, x.blocked.Error()
+			default:
+				r.Action, r.Reason, r.Error = x.digests[u.Digest].entry(deleted, r.Reason)
+			}
+		}
+		out = append(out, r)
+	}
 	return out
 }
 

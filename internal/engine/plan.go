@@ -134,6 +134,10 @@ func (e *Engine) capDeletions(xs []*execution) *report.Cap {
 		if x == nil || x.plan == nil {
 			continue
 		}
+		// Untagged manifests delete-untagged deletes count too (the
+		// contract's max-deletions); those a deleted tag's image takes
+		// along do not, as before.
+		c.Untagged += x.plan.LooseDeletes()
 		for _, it := range x.plan.Items {
 			if it.Action == policy.Delete {
 				c.Planned++
@@ -142,8 +146,13 @@ func (e *Engine) capDeletions(xs []*execution) *report.Cap {
 				}
 			}
 		}
+		for _, u := range x.plan.Listed {
+			if u.Loose && u.Action == policy.Delete && len(c.First) < 5 {
+				c.First = append(c.First, x.repo+"@"+u.Digest)
+			}
+		}
 	}
-	if c.Planned <= e.o.MaxDeletions {
+	if c.Planned+c.Untagged <= e.o.MaxDeletions {
 		return nil
 	}
 	for _, x := range xs {

@@ -131,8 +131,21 @@ func tagColumns(last string) []column {
 // deletedAnything reports whether the run deleted (in a dry run: would
 // delete) anything, which is when the garbage collector has work.
 func (r *Report) deletedAnything() bool {
-	return r.Totals.Deleted > 0 || r.Totals.ReclaimedBytes > 0
+	return r.Totals.Deleted > 0 || r.Totals.DeletedUntagged > 0 || r.Totals.ReclaimedBytes > 0
 }
+
+// reclaimable names the space a run frees: after the registry's garbage
+// collector, or, where the registry frees it itself, freed by it.
+func (r *Report) reclaimable() string {
+	if r.FreesSpace {
+		return "freed by the registry"
+	}
+	return "reclaimable after GC"
+}
+
+// maxUntaggedOpen is the most untagged manifests a repository's table
+// shows open; a longer one is collapsed.
+const maxUntaggedOpen = 10
 
 // doc builds the summary: the title, the totals first, the policy, a
 // section per repository (deleted, held back, failed, kept), the errors,
@@ -147,12 +160,19 @@ func (r *Report) doc() doc {
 	d = append(d, &heading{2, line{txt(title)}})
 
 	t := r.Totals
-	d = append(d, &table{
+	totals := &table{
 		cols: []column{{title: "repositories", right: true}, {title: "tags", right: true}, {title: deleted, right: true},
-			{title: "kept", right: true}, {title: "failed", right: true}, {title: "reclaimable after GC", right: true}},
+			{title: "kept", right: true}, {title: "failed", right: true}},
 		rows: []row{{cells: []span{txtf("%d", t.Repositories), txtf("%d", t.Tags), txtf("%d", t.Deleted), txtf("%d", t.Kept),
-			txtf("%d", t.Failed), txt(r.Reclaimed(t.ReclaimedBytes))}}},
-	})
+			txtf("%d", t.Failed)}}},
+	}
+	if r.Policy.DeleteUntagged {
+		totals.cols = append(totals.cols, column{title: "untagged " + deleted, right: true})
+		totals.rows[0].cells = append(totals.rows[0].cells, txtf("%d", t.DeletedUntagged))
+	}
+	totals.cols = append(totals.cols, column{title: r.reclaimable(), right: true})
+	totals.rows[0].cells = append(totals.rows[0].cells, txt(r.Reclaimed(t.ReclaimedBytes)))
+	d = append(d, totals)
 	if r.ReclaimedAtMost && t.ReclaimedBytes > 0 {
 		d = append(d, &para{line{txtf("Reclaimable after GC is at most %s: %s.", Bytes(t.ReclaimedBytes), ReclaimedNote)}})
 	}
@@ -165,17 +185,21 @@ func (r *Report) doc() doc {
 	if c := r.Cap; c != nil {
 		// One line for the refusal; the plan follows, each tag with its reason.
 		if r.DryRun {
-			d = append(d, &para{line{bold("max-deletions would refuse this plan"), txtf(": it deletes %d tags, more than max-deletions=%d, so a real run would delete nothing and exit 1. "+
-				"The tags it would delete are listed below with their reasons, under \"held back by max-deletions\".", c.Planned, c.Max)}})
+			d = append(d, &para{line{bold("max-deletions would refuse this plan"), txtf(": it deletes %s, more than max-deletions=%d, so a real run would delete nothing and exit 1. "+
+				"The tags it would delete are listed below with their reasons, under \"held back by max-deletions\".", c.What(), c.Max)}})
 		} else {
-			d = append(d, &para{line{bold("max-deletions refused this plan"), txtf(": it would delete %d tags, more than max-deletions=%d, so nothing was deleted. "+
-				"The tags it would delete are listed below with their reasons, under \"held back by max-deletions\".", c.Planned, c.Max)}})
+			d = append(d, &para{line{bold("max-deletions refused this plan"), txtf(": it would delete %s, more than max-deletions=%d, so nothing was deleted. "+
+				"The tags it would delete are listed below with their reasons, under \"held back by max-deletions\".", c.What(), c.Max)}})
 		}
 	}
 	d = append(d, &para{line{txt("Registry "), verbatim(r.Registry)}})
 	d = append(d, &para{r.policyLine()})
 	d = append(d, r.rulesBlocks()...)
 	d = append(d, r.protectionBlocks()...)
+	if r.UntaggedHint != "" {
+		// Said once for the run, not per repository.
+		d = append(d, &para{line{bold("delete-untagged"), txt(": "), span{r.UntaggedHint, stMarkup}, txt(".")}})
+	}
 
 	// The repositories are shown while the summary has room (maxSummary,
 	// measured in markdown); the rest are only counted, those with a
@@ -262,9 +286,16 @@ func (r *Report) doc() doc {
 	if !r.deletedAnything() {
 		gc = append(gc, txt("Nothing was deleted. "))
 	}
-	gc = append(gc, bold("Space is freed only when the registry's garbage collector runs."))
-	if r.GCHint != "" {
-		gc = append(gc, span{" " + r.GCHint, stMarkup})
+	switch {
+	case r.FreesSpace && r.GCHint != "":
+		// The registry frees the space itself (GHCR): its own words,
+		// no garbage collector named first.
+		gc = append(gc, span{r.GCHint, stMarkup})
+	default:
+		gc = append(gc, bold("Space is freed only when the registry's garbage collector runs."))
+		if r.GCHint != "" {
+			gc = append(gc, span{" " + r.GCHint, stMarkup})
+		}
 	}
 	d = append(d, &note{gc})
 	return d
@@ -390,6 +421,15 @@ func (r *Report) policyLine() line {
 	if p.DeleteOrphans {
 		out = append(out, txt("; delete orphaned signatures and referrers"))
 	}
+	if p.DeleteUntagged {
+		out = append(out, txt("; delete the untagged manifests nothing kept reaches, pushed more than an hour ago"))
+		if p.OlderThan != "" {
+			out = append(out, txt(" and older than "), verbatim(p.OlderThan))
+		}
+		if p.KeepUntagged > 0 {
+			out = append(out, txtf(", but the %d newest", p.KeepUntagged))
+		}
+	}
 	return append(out, txt("."))
 }
 
@@ -421,8 +461,8 @@ func (r *Report) repositoryBlocks(repo Repository, deleted string) []block {
 		counts = txtf("%s: %d held back by max-deletions (reported failed), %d kept, %d failed otherwise.",
 			Count(len(repo.Tags), "tag"), len(held), len(kept), len(failed))
 	default:
-		counts = txtf("%s: %d %s, %d kept, %d failed; %s reclaimable after GC.",
-			Count(len(repo.Tags), "tag"), len(gone), deleted, len(kept), len(failed), r.Reclaimed(repo.ReclaimedBytes))
+		counts = txtf("%s: %d %s, %d kept, %d failed; %s %s.",
+			Count(len(repo.Tags), "tag"), len(gone), deleted, len(kept), len(failed), r.Reclaimed(repo.ReclaimedBytes), r.reclaimable())
 	}
 	out = append(out, &para{line{counts}})
 	now := r.FinishedAt
@@ -440,7 +480,69 @@ func (r *Report) repositoryBlocks(repo Repository, deleted string) []block {
 		t.collapsed = true
 		out = append(out, t)
 	}
+	return append(out, untaggedBlocks(repo, deleted, now)...)
+}
+
+// untaggedBlocks are the tables of a repository's untagged manifests
+// under delete-untagged: those deleted (in a dry run: that would be) on
+// their own, collapsed when long; those that failed; and those kept,
+// collapsed. The ones deleted with a tag's image are under that tag.
+func untaggedBlocks(repo Repository, deleted string, now time.Time) []block {
+	withTag := map[string]bool{}
+	for _, t := range repo.Tags {
+		for _, a := range t.Attached {
+			withTag[a.Digest] = true
+		}
+	}
+	var gone, failed, kept []Untagged
+	for _, u := range repo.Untagged {
+		switch {
+		case withTag[u.Digest]:
+		case u.Action == Deleted || u.Action == WouldDelete:
+			gone = append(gone, u)
+		case u.Action == Failed:
+			failed = append(failed, u)
+		default:
+			kept = append(kept, u)
+		}
+	}
+	var out []block
+	if len(gone) > 0 {
+		t := untaggedTable(line{txtf("%s %s", Count(len(gone), "untagged manifest"), deleted)}, gone, now, false)
+		t.collapsed = len(gone) > maxUntaggedOpen
+		out = append(out, t)
+	}
+	if len(failed) > 0 {
+		out = append(out, untaggedTable(line{txtf("%s failed", Count(len(failed), "untagged manifest"))}, failed, now, true))
+	}
+	if len(kept) > 0 {
+		t := untaggedTable(line{txtf("%s kept", Count(len(kept), "untagged manifest"))}, kept, now, false)
+		t.collapsed = true
+		out = append(out, t)
+	}
 	return out
+}
+
+// untaggedTable is a table of untagged manifests (at most maxRows): digest,
+// push age and reason (or error).
+func untaggedTable(caption line, us []Untagged, now time.Time, errs bool) *table {
+	last := "reason"
+	if errs {
+		last = "error"
+	}
+	t := &table{caption: caption, cols: []column{{title: "digest", kind: colDigest}, {title: "pushed", kind: colFixed}, {title: last, kind: colText}}}
+	for i, u := range us {
+		if i == maxRows {
+			t.omitted = len(us) - i
+			break
+		}
+		text := u.Reason
+		if errs {
+			text = u.Error
+		}
+		t.rows = append(t.rows, row{cells: []span{verbatim(u.Digest), txt(age(u.Pushed, now)), txt(text)}})
+	}
+	return t
 }
 
 // tagTable is a table of tags (at most maxRows), each with the untagged

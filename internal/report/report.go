@@ -61,6 +61,14 @@ type Report struct {
 	// its order before Repositories and read back one at a time (Each).
 	// It is not part of the JSON: WriteJSON writes its entries in place.
 	Spool *Spool `json:"-"`
+	// FreesSpace: the registry frees the space of deleted manifests itself
+	// (GHCR); the summary's closing note is then GCHint alone, naming no
+	// garbage collector.
+	FreesSpace bool `json:"freesSpace,omitempty"`
+	// UntaggedHint is set when delete-untagged was asked of a registry
+	// that cannot list its untagged manifests: how it removes them. The
+	// summary says it once.
+	UntaggedHint string `json:"untaggedHint,omitempty"`
 }
 
 // Unspool reads the spooled repositories back into Repositories, in the
@@ -157,6 +165,9 @@ type Cap struct {
 	Max int `json:"max"`
 	// Planned is the number of tags the plan would delete.
 	Planned int `json:"planned"`
+	// Untagged is the number of untagged manifests delete-untagged would
+	// delete (they count toward max-deletions too).
+	Untagged int `json:"untagged,omitempty"`
 	// First names the first few of them, "repository:tag".
 	First []string `json:"first"`
 }
@@ -164,16 +175,25 @@ type Cap struct {
 // Error is the run's error: the count, the cap and the first tags.
 func (c *Cap) Error() string {
 	more := ""
-	if c.Planned > len(c.First) {
-		more = fmt.Sprintf(" and %d more", c.Planned-len(c.First))
+	if c.Planned+c.Untagged > len(c.First) {
+		more = fmt.Sprintf(" and %d more", c.Planned+c.Untagged-len(c.First))
 	}
-	return fmt.Sprintf("max-deletions: the plan would delete %d tags, more than max-deletions=%d; nothing was deleted (%s%s)",
-		c.Planned, c.Max, strings.Join(c.First, ", "), more)
+	return fmt.Sprintf("max-deletions: the plan would delete %s, more than max-deletions=%d; nothing was deleted (%s%s)",
+		c.What(), c.Max, strings.Join(c.First, ", "), more)
+}
+
+// What is what the plan would delete: "12 tags", or "12 tags and 30
+// untagged manifests" (42 deletions against the cap).
+func (c *Cap) What() string {
+	if c.Untagged == 0 {
+		return fmt.Sprintf("%d tags", c.Planned)
+	}
+	return fmt.Sprintf("%d tags and %s", c.Planned, Count(c.Untagged, "untagged manifest"))
 }
 
 // TagError is the short error of each tag the cap held back.
 func (c *Cap) TagError() string {
-	return fmt.Sprintf("not deleted: held back by max-deletions=%d (the plan would delete %d tags)", c.Max, c.Planned)
+	return fmt.Sprintf("not deleted: held back by max-deletions=%d (the plan would delete %s)", c.Max, c.What())
 }
 
 // ReclaimedNote explains a reclaimed figure that is an upper bound.
@@ -198,6 +218,9 @@ type Policy struct {
 	KeepSemver    string   `json:"keepSemver,omitempty"`
 	OrderBy       string   `json:"orderBy"`
 	DeleteOrphans bool     `json:"deleteOrphans"`
+	// DeleteUntagged and KeepUntagged are the inputs of those names.
+	DeleteUntagged bool `json:"deleteUntagged,omitempty"`
+	KeepUntagged   int  `json:"keepUntagged,omitempty"`
 	// Provider is the provider in use (auto resolved).
 	Provider string `json:"provider,omitempty"`
 	// AgeSource is the age in use: "pushed" where the provider reports push
@@ -264,6 +287,9 @@ type Repository struct {
 	// registry refused to delete: they stay stored and are not counted in
 	// ReclaimedBytes.
 	StillStored []StillStored `json:"stillStored,omitempty"`
+	// Untagged has, under delete-untagged, one entry per untagged
+	// manifest the registry listed (none where it cannot list them).
+	Untagged []Untagged `json:"untagged,omitempty"`
 }
 
 // StillStored is a manifest left untagged but not deleted.
@@ -271,6 +297,24 @@ type StillStored struct {
 	Digest string `json:"digest"`
 	// Reason says why the registry did not delete it.
 	Reason string `json:"reason"`
+}
+
+// DeletedUntagged counts the untagged manifests delete-untagged deleted
+// (in a dry run: would delete): those not deleted with a tag's image.
+func (r Repository) DeletedUntagged() int {
+	withTag := map[string]bool{}
+	for _, t := range r.Tags {
+		for _, a := range t.Attached {
+			withTag[a.Digest] = true
+		}
+	}
+	n := 0
+	for _, u := range r.Untagged {
+		if (u.Action == Deleted || u.Action == WouldDelete) && !withTag[u.Digest] {
+			n++
+		}
+	}
+	return n
 }
 
 // Tag is the outcome for one tag.
@@ -292,6 +336,20 @@ type Tag struct {
 	Attached []Attached `json:"attached,omitempty"`
 }
 
+// Untagged is one untagged manifest the registry listed, under
+// delete-untagged: what became of it and why. One deleted with a tag's
+// image is also among that tag's Attached.
+type Untagged struct {
+	Digest string `json:"digest"`
+	// Pushed is the registry's push time; null when it gave none.
+	Pushed *time.Time `json:"pushed"`
+	Action string     `json:"action"`
+	Reason string     `json:"reason"`
+	Error  string     `json:"error,omitempty"`
+	// Capped marks one max-deletions held back (action failed).
+	Capped bool `json:"capped,omitempty"`
+}
+
 // Attached is an untagged manifest deleted with a tag's sub-graph.
 type Attached struct {
 	Digest string `json:"digest"`
@@ -309,6 +367,9 @@ type Totals struct {
 	Kept           int   `json:"kept"`
 	Failed         int   `json:"failed"`
 	ReclaimedBytes int64 `json:"reclaimedBytes"`
+	// DeletedUntagged counts the untagged manifests delete-untagged
+	// deleted (in a dry run: would delete); they are not tags.
+	DeletedUntagged int `json:"deletedUntagged,omitempty"`
 }
 
 // Tally recomputes the totals from the repositories (the spooled ones
@@ -337,6 +398,13 @@ func (r *Report) Failed() bool {
 		r.Spool.mu.Unlock()
 		if failed {
 			return true
+		}
+	}
+	for _, repo := range r.Repositories {
+		for _, u := range repo.Untagged {
+			if u.Action == Failed {
+				return true
+			}
 		}
 	}
 	for _, repo := range r.Repositories {

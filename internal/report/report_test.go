@@ -375,6 +375,7 @@ func TestOutputs(t *testing.T) {
 			{"failed-count", "1"},
 			{"deleted-tags", `["app:v3","app:sha256-` + strings.Repeat("3", 64) + `.sig","team/api:weird|tag` + "`" + `x"]`},
 			{"reclaimed-bytes", "3147264"},
+			{"deleted-untagged-count", "0"},
 			{"report-file", "/tmp/report.json"},
 		},
 		wantTags: []string{"app:v3", "app:sha256-" + strings.Repeat("3", 64) + ".sig", "team/api:weird|tag`x"},
@@ -387,6 +388,7 @@ func TestOutputs(t *testing.T) {
 			{"failed-count", "0"},
 			{"deleted-tags", `["app:v3","app:sha256-` + strings.Repeat("3", 64) + `.sig","team/api:pr-12","team/api:weird|tag` + "`" + `x"]`},
 			{"reclaimed-bytes", "3147264"},
+			{"deleted-untagged-count", "0"},
 		}, // no report written: no report-file output
 		wantTags: []string{"app:v3", "app:sha256-" + strings.Repeat("3", 64) + ".sig", "team/api:pr-12", "team/api:weird|tag`x"},
 	}, {
@@ -394,7 +396,7 @@ func TestOutputs(t *testing.T) {
 		report: &Report{Repositories: []Repository{{Name: "a", Tags: []Tag{{Tag: "x", Action: Kept}}}}},
 		want: []Output{
 			{"deleted-count", "0"}, {"kept-count", "1"}, {"failed-count", "0"},
-			{"deleted-tags", "[]"}, {"reclaimed-bytes", "0"},
+			{"deleted-tags", "[]"}, {"reclaimed-bytes", "0"}, {"deleted-untagged-count", "0"},
 		},
 		wantTags: []string{},
 	}}

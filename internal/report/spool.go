@@ -149,6 +149,7 @@ func encodeRepository(repo *Repository) ([]byte, error) {
 func (t *Totals) add(repo *Repository) {
 	t.Repositories++
 	t.ReclaimedBytes += repo.ReclaimedBytes
+	t.DeletedUntagged += repo.DeletedUntagged()
 	for _, tag := range repo.Tags {
 		t.Tags++
 		switch tag.Action {

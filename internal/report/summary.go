@@ -62,6 +62,7 @@ func (r *Report) Outputs(reportFile string, limit int) ([]Output, string) {
 		{"failed-count", strconv.Itoa(r.Totals.Failed)},
 		{"deleted-tags", tags.String()},
 		{"reclaimed-bytes", strconv.FormatInt(r.Totals.ReclaimedBytes, 10)},
+		{"deleted-untagged-count", strconv.Itoa(r.Totals.DeletedUntagged)},
 	}
 	if reportFile != "" {
 		out = append(out, Output{"report-file", reportFile})
