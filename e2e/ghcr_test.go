@@ -21,7 +21,10 @@ const ghcrToken = "ghp_e2eTokenValue0123456789abcdef"
 func ghcrEnv(t *testing.T, o ghcrtest.Options) (*testregistry.Registry, *ghcrtest.Server) {
 	t.Helper()
 	r := newRegistry(t)
-	o.Registry, o.Token = r, ghcrToken
+	o.Registry = r
+	if o.Token == "" {
+		o.Token = ghcrToken
+	}
 	api, err := ghcrtest.Start(o)
 	if err != nil {
 		t.Fatal(err)

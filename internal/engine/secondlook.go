@@ -100,7 +100,22 @@ func (x *execution) againInput(current map[string]string) policy.Input {
 	for d, m := range x.snap.manifests {
 		in.Manifests[d] = m
 	}
-	in.Pinned = append([]string(nil), x.plan.Kept...)
+	// What the first plan kept is pinned, but for the untagged manifests
+	// delete-untagged decided (and what they reach): the same rules decide
+	// them again from the same listing, and a pin would rename their
+	// reasons and free a keep-untagged slot for another.
+	loose := map[string]bool{}
+	for _, u := range x.plan.Listed {
+		if u.Loose {
+			loose[u.Digest] = true
+		}
+	}
+	in.Pinned = nil
+	for _, d := range x.plan.Kept {
+		if !loose[d] {
+			in.Pinned = append(in.Pinned, d)
+		}
+	}
 	known := map[string]bool{}
 	pushed := map[string]time.Time{}
 	for _, t := range x.in.Tags {
