@@ -609,3 +609,53 @@ func TestGitHubTokenStaysOnGitHub(t *testing.T) {
 	}
 	noSecret(t, res, res.outputs["report-file"], tok)
 }
+
+// TestDeleteUntaggedWhereRegistryCannotList: on a registry whose API lists
+// tags only (the CNCF registry, provider oci), delete-untagged deletes no
+// untagged manifest, and the summary says so once for the run, naming the
+// registry's own way.
+func TestDeleteUntaggedWhereRegistryCannotList(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	for i, repo := range []string{"app", "api"} {
+		pushImage(t, r.Addr(), repo+":v1", daysAgo(10), int64(i+1))
+	}
+	res := runAction(t, inputs{"registry": r.Addr(), "repositories": "app,api", "delete-untagged": "true"})
+	if res.code != 0 {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	if n := strings.Count(res.summary, "lists tags only"); n != 1 || !strings.Contains(res.summary, "garbage-collect --delete-untagged") {
+		t.Errorf("the summary says %d times that the registry cannot list untagged manifests, want once naming garbage-collect:\n%s", n, res.summary)
+	}
+	if res.outputs["deleted-untagged-count"] != "0" || res.report.UntaggedHint == "" {
+		t.Errorf("outputs %v, untaggedHint %q", res.outputs, res.report.UntaggedHint)
+	}
+}
+
+// TestGHCRRequestsPerTag measures the requests a run sends per tag on a
+// 100-tag GHCR package (90 beyond keep=10), dry and real, as tagsweep
+// counts them (the report's requests: registry API and GitHub API) and as
+// the replica saw its own; bench/RESULTS.md has the figures. The bounds
+// catch a regression that multiplies them.
+func TestGHCRRequestsPerTag(t *testing.T) {
+	t.Parallel()
+	r, api := ghcrEnv(t, ghcrtest.Options{NoRateLimits: true})
+	seedTags(t, r, api, "octo/app", 100, 5000)
+	in := inputs{"registry": r.Addr(), "provider": "ghcr", "password": ghcrToken, "repositories": "octo/app"}
+	env := []string{"GITHUB_API_URL=" + api.URL()}
+	for _, dry := range []string{"true", "false"} {
+		api.ResetRequests()
+		in["dry-run"] = dry
+		res := runActionWith(t, in, env)
+		if res.code != 0 || res.outputs["deleted-count"] != "90" {
+			t.Fatalf("dry-run %s: exit %d, outputs %v\n%s", dry, res.code, res.outputs, res.stderr)
+		}
+		total, apiN := res.report.Requests, int64(len(api.Requests()))
+		per := float64(total) / 100
+		t.Logf("dry-run=%s: %d requests for 100 tags (%.2f per tag): %d to the GitHub API, %d to the registry API",
+			dry, total, per, apiN, total-apiN)
+		if limit := map[string]float64{"true": 2.2, "false": 4.2}[dry]; per > limit {
+			t.Errorf("dry-run=%s: %.2f requests per tag, more than %.1f", dry, per, limit)
+		}
+	}
+}

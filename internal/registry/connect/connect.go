@@ -213,8 +213,13 @@ func (vs Vendors) New(s Settings) (*Built, error) {
 		opts = append(opts, oci.WithGCHint(d.GCHint))
 	}
 	opts = append(opts, oci.WithFreesSpace(d.Caps.FreesSpace))
-	if d.UntaggedHint != "" {
+	switch {
+	case d.UntaggedHint != "":
 		opts = append(opts, oci.WithUntaggedHint(d.UntaggedHint))
+	case d.GCHint != "":
+		// A vendor that says how it frees space but not how it removes
+		// untagged manifests: not the CNCF registry's command.
+		opts = append(opts, oci.WithUntaggedHint(oci.GenericUntaggedHint))
 	}
 	for _, v := range vs {
 		opts = append(opts, oci.WithProtections(v.Protections...))

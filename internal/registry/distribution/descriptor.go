@@ -25,4 +25,7 @@ var Descriptor = connect.Descriptor{Traits: provider.Traits{
 	// their own schedule.
 	GCHint: oci.DistributionGCHint + " Harbor: run a garbage collection job (Administration > Clean Up). " +
 		"zot, GitLab, Quay and the cloud registries collect garbage on their own schedule.",
+	// The OCI API lists tags only: delete-untagged names the registry's
+	// own way (distribution docs, "Garbage collection").
+	UntaggedHint: oci.DistributionUntaggedHint,
 }}

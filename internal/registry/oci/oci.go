@@ -386,6 +386,12 @@ func (b *Backend) Capabilities() registry.Capabilities {
 	return registry.Capabilities{GCHint: b.gcHint, FreesSpace: b.freesSpace, UntaggedHint: b.untaggedHint}
 }
 
+// GenericUntaggedHint is what delete-untagged says on a registry whose
+// API cannot list untagged manifests and whose kind names no way of its
+// own to remove them.
+const GenericUntaggedHint = "this registry's API lists tags only, so tagsweep cannot see its untagged manifests; " +
+	"the registry's own cleanup removes them (see how it frees space, at the end)"
+
 // DistributionUntaggedHint is how the CNCF distribution registry removes
 // the untagged manifests its API cannot list: its garbage collector
 // (distribution docs, "Garbage collection").
