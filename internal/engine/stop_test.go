@@ -268,3 +268,36 @@ func (l *heldLog) RepositoryDone(f Finished) {
 	}
 	fmt.Fprintln(l.w, "[end]")
 }
+
+// pacingFake is a fake backend that paces its deletions (registry.Pacer)
+// and says so until the progress line has said it.
+type pacingFake struct {
+	*fake
+}
+
+func (pacingFake) Pacing() string { return "pacing deletions at 150 a minute" }
+
+// TestProgressSaysPacing: the progress line says how a backend that paces
+// its deletions holds them back (registry.Pacer).
+func TestProgressSaysPacing(t *testing.T) {
+	t.Parallel()
+	f := twoRepos()
+	w := &syncWriter{want: "; pacing deletions at 150 a minute\n", seen: make(chan struct{})}
+	f.onTags = func(f *fake, repo string, n int) {
+		if repo == "app" && n == 1 {
+			select { // hold the run until the progress line is out
+			case <-w.seen:
+			case <-time.After(10 * time.Second):
+			}
+		}
+	}
+	o := Options{Registry: "fake.test", Now: func() time.Time { return now }, Rules: rules(1), Observer: &heldLog{w: w},
+		Progress: time.Millisecond, Concurrency: 1}
+	rep := New(pacingFake{f}, o).Run(context.Background())
+	if rep.Failed() {
+		t.Fatalf("run failed: %+v", rep.Errors)
+	}
+	if out := w.String(); !regexp.MustCompile(`progress: [0-2]/2 repositories done, [0-7] tags inspected, [0-5] deleted; pacing deletions at 150 a minute\n`).MatchString(out) {
+		t.Errorf("no progress line saying the pacing:\n%s", out)
+	}
+}
