@@ -168,6 +168,8 @@ func TestInvalid(t *testing.T) {
 		{"shard negative", "shard", "-1/4", `shard: "-1/4" must have i from 0 to 4`},
 		{"max-deletions", "max-deletions", "many", `max-deletions: "many" is not a whole number`},
 		{"timeout", "timeout", "forever", `timeout: "forever" is not a duration`},
+		{"delete-untagged", "delete-untagged", "maybe", `delete-untagged: "maybe" is not a boolean`},
+		{"keep-untagged", "keep-untagged", "-2", `keep-untagged: "-2" is not a whole number`},
 		{"older-than overflowing", "older-than", "30501w", `older-than: "30501w" is too long`},
 		{"older-than overflowing with a Go duration", "older-than", "15000w2562047h", `older-than: "15000w2562047h" is too long`},
 		{"registry without a host", "registry", ":5000", `registry: ":5000" is not host[:port]`},
@@ -289,5 +291,30 @@ func TestBraceGlobInput(t *testing.T) {
 	_, err = Load(lookup(map[string]string{"registry": "r.example", "exclude-tags": "v{1,2.*"}), false, vendors.Table)
 	if err == nil || !strings.Contains(err.Error(), `exclude-tags: "v{1,2.*" is not a valid glob`) {
 		t.Errorf("open brace: error %v, want the whole glob named", err)
+	}
+}
+
+// TestGitHubTokenOnlyForGHCR: github-token is read only for the provider
+// that names it (ghcr): the runner sets it for every step from action.yml's
+// default, and another registry's backend must never be given it.
+func TestGitHubTokenOnlyForGHCR(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		registry, provider, want string
+	}{
+		{"ghcr.io", "", "ghs_token123456789"},
+		{"registry.example.com", "ghcr", "ghs_token123456789"},
+		{"registry.example.com", "", ""},
+		{"ghcr.io", "oci", ""},
+		{"docker.io", "", ""},
+	} {
+		c, err := Load(lookup(map[string]string{"registry": tc.registry, "provider": tc.provider, "repositories": "octo/app",
+			"github-token": " ghs_token123456789 "}), true, vendors.Table)
+		if err != nil {
+			t.Fatalf("%s/%s: %v", tc.registry, tc.provider, err)
+		}
+		if c.APIToken != tc.want {
+			t.Errorf("%s, provider %q: APIToken %q, want %q", tc.registry, tc.provider, c.APIToken, tc.want)
+		}
 	}
 }

@@ -2,8 +2,10 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -192,5 +194,58 @@ func TestWrap(t *testing.T) {
 				t.Errorf("wrap(%q, %d) = %q, want %q", tc.in, tc.width, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestUntaggedSummary: under delete-untagged the summary (both forms)
+// lists the untagged manifests deleted on their own, collapsed past 10 in
+// markdown, and those kept, collapsed; the totals and the outputs count
+// them apart from the tags; one deleted with a tag's image is under that
+// tag only. A registry that frees the space itself closes the summary with
+// its own words, naming no garbage collector; the run's note that the
+// registry cannot list untagged manifests is said once.
+func TestUntaggedSummary(t *testing.T) {
+	t.Parallel()
+	pushed := finished.Add(-72 * time.Hour)
+	repo := Repository{Name: "octo/app", Tags: []Tag{{Tag: "v1", Digest: dg("1"), Action: Deleted, Reason: "beyond keep",
+		Attached: []Attached{{Digest: dg("2"), Kind: "child", Action: Deleted, Reason: "child of deleted index v1"}}}},
+		Untagged: []Untagged{{Digest: dg("2"), Pushed: &pushed, Action: Deleted, Reason: "child of deleted index v1"},
+			{Digest: dg("3"), Pushed: &pushed, Action: Kept, Reason: "pushed 10m ago: may belong to a push in progress"}}}
+	for i := range 11 {
+		repo.Untagged = append(repo.Untagged, Untagged{Digest: dg(fmt.Sprintf("a%d", i)), Pushed: &pushed, Action: Deleted, Reason: "untagged, pushed 3d ago"})
+	}
+	r := &Report{Registry: "ghcr.io", FinishedAt: finished, Policy: Policy{DeleteUntagged: true, Keep: 1},
+		GCHint: "GitHub Container Registry frees the space of deleted package versions itself.", FreesSpace: true, Repositories: []Repository{repo}}
+	r.Tally()
+	if r.Totals.DeletedUntagged != 11 || r.Totals.Deleted != 1 {
+		t.Errorf("totals %+v: want 11 untagged deleted and 1 tag", r.Totals)
+	}
+	outs, _ := r.Outputs("", 0)
+	if !slices.Contains(outs, Output{"deleted-untagged-count", "11"}) {
+		t.Errorf("outputs %v", outs)
+	}
+	md := r.Summary()
+	for _, want := range []string{"<details><summary>11 untagged manifests deleted", "1 untagged manifest kept", "untagged, pushed 3d ago",
+		"| untagged deleted |", "GitHub Container Registry frees the space", "freed by the registry"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "garbage collector runs") {
+		t.Errorf("markdown names a garbage collector on a registry that frees space itself:\n%s", md)
+	}
+	text := strings.Join(strings.Fields(r.Text(TextOptions{})), " ")
+	for _, want := range []string{"11 untagged manifests deleted", "untagged, pushed 3d ago", "GitHub Container Registry frees the space"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+
+	// The registry cannot list them: said once.
+	plain := &Report{Registry: "r", FinishedAt: finished, Policy: Policy{DeleteUntagged: true}, UntaggedHint: "the OCI API lists tags only",
+		Repositories: []Repository{{Name: "a"}, {Name: "b"}}}
+	plain.Tally()
+	if n := strings.Count(plain.Summary(), "the OCI API lists tags only"); n != 1 {
+		t.Errorf("the hint is said %d times, want once:\n%s", n, plain.Summary())
 	}
 }
