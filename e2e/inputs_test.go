@@ -119,7 +119,7 @@ func TestInputPrecedence(t *testing.T) {
 	}
 }
 
-var outputLine = regexp.MustCompile(`^(deleted-count|kept-count|failed-count|deleted-tags|reclaimed-bytes|report-file)=(.*)$`)
+var outputLine = regexp.MustCompile(`^(deleted-count|kept-count|failed-count|deleted-tags|reclaimed-bytes|deleted-untagged-count|report-file)=(.*)$`)
 
 // TestOutsideActions: without the runner's variables, the outputs are
 // printed as name=value lines at the end of stdout after the markdown
@@ -141,19 +141,20 @@ func TestOutsideActions(t *testing.T) {
 		t.Errorf("tags left (-want +got):\n%s", diff)
 	}
 	lines := strings.Split(strings.TrimRight(res.stdout, "\n"), "\n")
-	if len(lines) < 7 {
+	if len(lines) < 8 {
 		t.Fatalf("stdout too short:\n%s", res.stdout)
 	}
 	got := map[string]string{}
-	for _, l := range lines[len(lines)-6:] {
+	for _, l := range lines[len(lines)-7:] {
 		m := outputLine.FindStringSubmatch(l)
 		if m == nil {
-			t.Errorf("stdout does not end with the six outputs; line %q\nstdout:\n%s", l, res.stdout)
+			t.Errorf("stdout does not end with the seven outputs; line %q\nstdout:\n%s", l, res.stdout)
 			continue
 		}
 		got[m[1]] = m[2]
 	}
-	want := map[string]string{"deleted-count": "1", "kept-count": "1", "failed-count": "0", "deleted-tags": `["app:old"]`, "report-file": rep}
+	want := map[string]string{"deleted-count": "1", "kept-count": "1", "failed-count": "0", "deleted-tags": `["app:old"]`, "report-file": rep,
+		"deleted-untagged-count": "0"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("output %s = %q, want %q", k, got[k], v)
@@ -162,7 +163,7 @@ func TestOutsideActions(t *testing.T) {
 	if n, err := strconv.ParseInt(got["reclaimed-bytes"], 10, 64); err != nil || n <= 0 {
 		t.Errorf("reclaimed-bytes = %q, want > 0", got["reclaimed-bytes"])
 	}
-	body := strings.Join(lines[:len(lines)-6], "\n")
+	body := strings.Join(lines[:len(lines)-7], "\n")
 	if !isTextSummary(body) {
 		t.Errorf("stdout has no plain-text summary:\n%s", body)
 	}
