@@ -91,21 +91,6 @@ func pushUntaggedIndex(t *testing.T, r *testregistry.Registry, api *ghcrtest.Ser
 	return d.String(), digests
 }
 
-// versionsLeft lists the digests of repo's package versions.
-func versionsLeft(t *testing.T, api *ghcrtest.Server, repo string) []string {
-	t.Helper()
-	vs, err := api.Versions(repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, v := range vs {
-		out = append(out, v.Digest)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // untaggedOf is the report's untagged entries of repo, by digest.
 func untaggedOf(t *testing.T, rep *report.Report, repo string) map[string]report.Untagged {
 	t.Helper()
@@ -186,7 +171,7 @@ func TestGHCRThreeLineStep(t *testing.T) {
 	if diff := cmp.Diff([]string{"octo/app:t01", "octo/app:t02"}, deletedTagsOutput(t, real)); diff != "" {
 		t.Errorf("deleted-tags (-want +got):\n%s", diff)
 	}
-	left := versionsLeft(t, api, "octo/app")
+	left := versionDigests(t, api, "octo/app")
 	for tg, dg := range d {
 		gone := !slices.Contains(left, dg)
 		if gone != (tg == "t01" || tg == "t02") {
@@ -240,8 +225,8 @@ func TestGHCRLastTaggedVersion(t *testing.T) {
 	if got := byTag(t, again.report, "octo/app")["t03"]; got.Action != report.Kept || got.Reason != ghcr.Descriptor.LastTagged {
 		t.Errorf("second run, t03: %s %q", got.Action, got.Reason)
 	}
-	if again.outputs["deleted-count"] != "0" || !slices.Contains(versionsLeft(t, api, "octo/app"), d["t03"]) {
-		t.Errorf("second run: outputs %v, versions %v", again.outputs, versionsLeft(t, api, "octo/app"))
+	if again.outputs["deleted-count"] != "0" || !slices.Contains(versionDigests(t, api, "octo/app"), d["t03"]) {
+		t.Errorf("second run: outputs %v, versions %v", again.outputs, versionDigests(t, api, "octo/app"))
 	}
 }
 
@@ -268,7 +253,7 @@ func TestGHCRWorkflowTokenCannotList(t *testing.T) {
 		}
 		noSecret(t, res, res.outputs["report-file"], workflowToken)
 	}
-	if n := len(versionsLeft(t, api, "octo/app")); n != 3 {
+	if n := len(versionDigests(t, api, "octo/app")); n != 3 {
 		t.Errorf("%d versions left, want 3", n)
 	}
 }
@@ -391,7 +376,7 @@ func TestGHCRDeleteUntagged(t *testing.T) {
 	if n, _ := strconv.ParseInt(real.outputs["reclaimed-bytes"], 10, 64); n <= 0 {
 		t.Errorf("reclaimed-bytes %q", real.outputs["reclaimed-bytes"])
 	}
-	left := versionsLeft(t, api, "octo/app")
+	left := versionDigests(t, api, "octo/app")
 	for _, d := range stale {
 		if slices.Contains(left, d) {
 			t.Errorf("stale untagged %s not deleted", d)
@@ -456,7 +441,7 @@ func TestGHCRDeleteUntagged(t *testing.T) {
 		t.Errorf("keep-untagged=5: deleted-untagged-count %q, want 35", real2.outputs["deleted-untagged-count"])
 	}
 	u := untaggedOf(t, real2.report, "octo/app")
-	left2 := versionsLeft(t, api2, "octo/app")
+	left2 := versionDigests(t, api2, "octo/app")
 	for i, d := range stale2[:5] { // pushed 2 to 6 days ago: the newest
 		if e := u[d]; e.Action != report.Kept || e.Reason != "newest 5 untagged" || !slices.Contains(left2, d) {
 			t.Errorf("stale #%d %s: %s %q", i, d, e.Action, e.Reason)
@@ -498,7 +483,7 @@ func TestGHCRVersionDeletedMeanwhile(t *testing.T) {
 	if res.outputs["deleted-count"] != "3" || res.outputs["failed-count"] != "0" {
 		t.Errorf("outputs %v: want 3 deleted (one by someone else), none failed", res.outputs)
 	}
-	if n := len(versionsLeft(t, api, "octo/app")); n != 1 {
+	if n := len(versionDigests(t, api, "octo/app")); n != 1 {
 		t.Errorf("%d versions left, want 1", n)
 	}
 	checkCounts(t, res)

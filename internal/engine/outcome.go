@@ -80,12 +80,33 @@ func joinErrors(errs []error) string {
 	return strings.Join(lines, "\n")
 }
 
+// deletedAction is how the report says a deletion done: deleted, or in a
+// dry run would-delete.
+func (x *execution) deletedAction() string {
+	if x.e.o.DryRun {
+		return report.WouldDelete
+	}
+	return report.Deleted
+}
+
+// outcome is the action, reason and error of a planned deletion whose
+// result is r and whose plan's reason is reason: failed when
+// max-deletions (capped) or an earlier failure (blocked) held it back,
+// else what r says.
+func (x *execution) outcome(r result, reason string) (action, why, errText string, capped bool) {
+	switch {
+	case x.capped != nil:
+		return report.Failed, reason, x.capped.TagError(), true
+	case x.blocked != nil:
+		return report.Failed, reason, x.blocked.Error(), false
+	}
+	action, why, errText = r.entry(x.deletedAction(), reason)
+	return action, why, errText, false
+}
+
 // report turns the plan and what happened into report entries.
 func (x *execution) report() []report.Tag {
-	deleted := report.Deleted
-	if x.e.o.DryRun {
-		deleted = report.WouldDelete
-	}
+	deleted := x.deletedAction()
 	out := make([]report.Tag, 0, len(x.plan.Items))
 	index := map[string]int{}
 	for _, it := range x.plan.Items {
@@ -95,15 +116,9 @@ func (x *execution) report() []report.Tag {
 			t.Created = &c
 		}
 		if it.Action == policy.Delete {
-			t.Action = deleted
-			switch {
-			case x.capped != nil:
-				t.Action, t.Error, t.Capped = report.Failed, x.capped.TagError(), true
-			case x.blocked != nil:
-				t.Action, t.Error = report.Failed, x.blocked.Error()
-			default:
-				r := x.resultOf(it)
-				t.Action, t.Reason, t.Error = r.entry(deleted, t.Reason)
+			r := x.resultOf(it)
+			t.Action, t.Reason, t.Error, t.Capped = x.outcome(r, t.Reason)
+			if x.capped == nil && x.blocked == nil {
 				t.Stored = r.stored
 			}
 		}
@@ -114,14 +129,7 @@ func (x *execution) report() []report.Tag {
 	sort.SliceStable(untagged, func(i, j int) bool { return untagged[i].Digest < untagged[j].Digest })
 	for _, u := range untagged {
 		a := report.Attached{Digest: u.Digest, Kind: u.Kind(), Action: deleted, Reason: u.Reason.String()}
-		switch {
-		case x.capped != nil:
-			a.Action, a.Error = report.Failed, x.capped.TagError()
-		case x.blocked != nil:
-			a.Action, a.Error = report.Failed, x.blocked.Error()
-		default:
-			a.Action, a.Reason, a.Error = x.digests[u.Digest].entry(deleted, a.Reason)
-		}
+		a.Action, a.Reason, a.Error, _ = x.outcome(x.digests[u.Digest], a.Reason)
 		if i, ok := index[u.Under]; ok {
 			out[i].Attached = append(out[i].Attached, a)
 		}
@@ -145,10 +153,6 @@ func (x *execution) stillStored() []report.StillStored {
 // registry listed (plan.Listed): the plan's decision, and for a deletion
 // what became of it.
 func (x *execution) untaggedReport() []report.Untagged {
-	deleted := report.Deleted
-	if x.e.o.DryRun {
-		deleted = report.WouldDelete
-	}
 	out := make([]report.Untagged, 0, len(x.plan.Listed))
 	for _, u := range x.plan.Listed {
 		r := report.Untagged{Digest: u.Digest, Action: report.Kept, Reason: u.Reason.String()}
@@ -157,14 +161,7 @@ func (x *execution) untaggedReport() []report.Untagged {
 			r.Pushed = &p
 		}
 		if u.Action == policy.Delete {
-			switch {
-			case x.capped != nil:
-				r.Action, r.Error, r.Capped = report.Failed, x.capped.TagError(), true
-			case x.blocked != nil:
-				r.Action, r.Error = report.Failed, x.blocked.Error()
-			default:
-				r.Action, r.Reason, r.Error = x.digests[u.Digest].entry(deleted, r.Reason)
-			}
+			r.Action, r.Reason, r.Error, r.Capped = x.outcome(x.digests[u.Digest], r.Reason)
 		}
 		out = append(out, r)
 	}

@@ -208,14 +208,7 @@ func TestProgressAndGroups(t *testing.T) {
 	t.Parallel()
 	f := twoRepos()
 	w := &syncWriter{want: "progress: ", seen: make(chan struct{})}
-	f.onTags = func(f *fake, repo string, n int) {
-		if repo == "app" && n == 1 {
-			select { // hold the run until a progress line is out
-			case <-w.seen:
-			case <-time.After(10 * time.Second):
-			}
-		}
-	}
+	holdUntilSeen(f, w)
 	rep := run(t, f, Options{Rules: rules(1), Observer: &heldLog{w: w}, Progress: time.Millisecond, Concurrency: 1})
 	if rep.Failed() {
 		t.Fatalf("run failed: %+v", rep.Errors)
@@ -283,14 +276,7 @@ func TestProgressSaysPacing(t *testing.T) {
 	t.Parallel()
 	f := twoRepos()
 	w := &syncWriter{want: "; pacing deletions at 150 a minute\n", seen: make(chan struct{})}
-	f.onTags = func(f *fake, repo string, n int) {
-		if repo == "app" && n == 1 {
-			select { // hold the run until the progress line is out
-			case <-w.seen:
-			case <-time.After(10 * time.Second):
-			}
-		}
-	}
+	holdUntilSeen(f, w)
 	o := Options{Registry: "fake.test", Now: func() time.Time { return now }, Rules: rules(1), Observer: &heldLog{w: w},
 		Progress: time.Millisecond, Concurrency: 1}
 	rep := New(pacingFake{f}, o).Run(context.Background())
@@ -299,5 +285,18 @@ func TestProgressSaysPacing(t *testing.T) {
 	}
 	if out := w.String(); !regexp.MustCompile(`progress: [0-2]/2 repositories done, [0-7] tags inspected, [0-5] deleted; pacing deletions at 150 a minute\n`).MatchString(out) {
 		t.Errorf("no progress line saying the pacing:\n%s", out)
+	}
+}
+
+// holdUntilSeen holds f's run at its first listing of app until w has
+// seen what it waits for (a progress line), at most 10 seconds.
+func holdUntilSeen(f *fake, w *syncWriter) {
+	f.onTags = func(f *fake, repo string, n int) {
+		if repo == "app" && n == 1 {
+			select {
+			case <-w.seen:
+			case <-time.After(10 * time.Second):
+			}
+		}
 	}
 }
