@@ -265,7 +265,7 @@ func (e *Engine) startReport() *report.Report {
 	caps := e.work.b.Capabilities()
 	rep := &report.Report{Registry: e.o.Registry, DryRun: e.o.DryRun, StartedAt: e.o.Now().UTC(), Policy: e.o.Policy,
 		Repositories: []report.Repository{}, GCHint: caps.GCHint, FreesSpace: caps.FreesSpace, ReclaimedAtMost: !caps.ListsUntagged}
-	if e.o.Rules.DeleteUntagged && !caps.ListsUntagged {
+	if e.o.Rules.DeletesUntagged() && !caps.ListsUntagged {
 		// Said once for the run: this registry's API cannot list them.
 		rep.UntaggedHint = cmp.Or(caps.UntaggedHint, "this registry's API lists tags only, so tagsweep cannot see its untagged manifests")
 	}

@@ -45,7 +45,7 @@ func (e *Engine) finish(ctx context.Context, x *execution) (out report.Repositor
 	e.protected(x.plan)
 	e.rules.count(x.plan)
 	out.Tags = x.report()
-	if e.o.Rules.DeleteUntagged {
+	if x.rules.UntaggedRule().DeleteUntagged {
 		out.Untagged = x.untaggedReport()
 	}
 	out.ReclaimedBytes = x.reclaimed

@@ -1042,7 +1042,7 @@ func (p *planner) looseUntagged(kept, doomed map[string]reach) looseSet {
 		}
 	}
 	var cands []string
-	now, r := p.in.Now, p.rules.untaggedRule()
+	now, r := p.in.Now, p.rules.UntaggedRule()
 	for _, d := range roots {
 		age := now.Sub(ls.pushed[d])
 		switch {

@@ -120,7 +120,7 @@ func FuzzProtectAndPolicy(f *testing.F) {
 			file.Policy[0].KeepSemver, file.Policy[0].KeepSemverText = nil, ""
 		}
 		file.Keep, file.OlderThan, file.Include, file.OrderBy = 99, 0, nil, OrderSemver // unused with a policy
-		file.DeleteUntagged, file.KeepUntagged = !ru.DeleteUntagged, 7 // the rule's decide
+		file.DeleteUntagged, file.KeepUntagged = !ru.DeleteUntagged, 7                  // the rule's decide
 		q := Make(file, in)
 		strip := func(r Reason) string {
 			s := r.String()

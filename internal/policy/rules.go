@@ -144,11 +144,26 @@ type Rule struct {
 	KeepUntagged   int
 }
 
-// untaggedRule is what decides the repository's untagged manifests
+// DeletesUntagged reports whether delete-untagged is on in any rule: the
+// run's rules ask a registry to delete untagged manifests somewhere.
+// (For one repository, UntaggedRule says.)
+func (r Rules) DeletesUntagged() bool {
+	if len(r.Policy) == 0 {
+		return r.DeleteUntagged
+	}
+	for _, ru := range r.Policy {
+		if ru.DeleteUntagged {
+			return true
+		}
+	}
+	return false
+}
+
+// UntaggedRule is what decides the repository's untagged manifests
 // (delete-untagged, keep-untagged, older-than): the first rule of a
 // policy file whose repositories match (README "Policy file"), else the
 // inputs'.
-func (r Rules) untaggedRule() Rule {
+func (r Rules) UntaggedRule() Rule {
 	if len(r.Policy) > 0 {
 		return r.Policy[0]
 	}

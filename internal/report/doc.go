@@ -134,6 +134,20 @@ func (r *Report) deletedAnything() bool {
 	return r.Totals.Deleted > 0 || r.Totals.DeletedUntagged > 0 || r.Totals.ReclaimedBytes > 0
 }
 
+// deletesUntagged reports whether delete-untagged is on: the input, or
+// any rule of the policy file.
+func (p Policy) deletesUntagged() bool {
+	if p.DeleteUntagged {
+		return true
+	}
+	for _, r := range p.Rules {
+		if r.DeleteUntagged {
+			return true
+		}
+	}
+	return false
+}
+
 // reclaimable names the space a run frees: after the registry's garbage
 // collector, or, where the registry frees it itself, freed by it.
 func (r *Report) reclaimable() string {
@@ -166,7 +180,7 @@ func (r *Report) doc() doc {
 		rows: []row{{cells: []span{txtf("%d", t.Repositories), txtf("%d", t.Tags), txtf("%d", t.Deleted), txtf("%d", t.Kept),
 			txtf("%d", t.Failed)}}},
 	}
-	if r.Policy.DeleteUntagged {
+	if r.Policy.deletesUntagged() {
 		totals.cols = append(totals.cols, column{title: "untagged " + deleted, right: true})
 		totals.rows[0].cells = append(totals.rows[0].cells, txtf("%d", t.DeletedUntagged))
 	}
