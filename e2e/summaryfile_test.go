@@ -45,8 +45,8 @@ func TestSummaryFileInGitLab(t *testing.T) {
 			t.Errorf("a summary line of %d columns: %q", n, l)
 		}
 	}
-	if outputs != 6 || !strings.Contains(res.stdout, "\nreport-file="+rep+"\n") {
-		t.Errorf("stdout has %d output lines, want 6 with report-file=%s:\n%s", outputs, rep, res.stdout)
+	if outputs != 7 || !strings.Contains(res.stdout, "\nreport-file="+rep+"\n") {
+		t.Errorf("stdout has %d output lines, want 7 with report-file=%s:\n%s", outputs, rep, res.stdout)
 	}
 	if got := listTags(t, a, "group/project"); len(got) != 1 || got[0] != "new" {
 		t.Errorf("tags left %v, want [new]", got)
