@@ -62,17 +62,17 @@ func TestProtectImages(t *testing.T) {
 		"deployed":                              "kept: protected by protect-images",
 		testregistry.CosignTag(deployed, "sig"): "kept: attached to protected app:deployed",
 		testregistry.CosignTag(pinned, "sig"):   "kept: attached to protected app@" + pinned.String(),
-		"old":                                   "deleted: rank 2 of 4 by created, beyond keep=0",
-		"new":                                   "deleted: rank 1 of 4 by created, beyond keep=0",
+		"old":                                   "deleted: rank 2 of 3 by created, beyond keep=0",
+		"new":                                   "deleted: rank 1 of 3 by created, beyond keep=0",
 	}
 	// The other tag on the protected tag's digest goes by tag where the
 	// registry deletes single tags, else stays for sharing the digest; the
-	// tag on the digest named by digest stays (without a tag the registry's
-	// garbage collector would remove it).
+	// tag on the digest named by digest is protected itself (without a tag
+	// the registry's garbage collector would remove the image).
 	v10, b77 := got["v1.0"], got["build-77"]
-	want["build-77"] = "kept: shares digest with protected app@" + pinned.String()
+	want["build-77"] = "kept: protected by protect-images"
 	if strings.HasPrefix(v10, report.Deleted) {
-		want["v1.0"] = "deleted: rank 4 of 4 by created, beyond keep=0"
+		want["v1.0"] = "deleted: rank 3 of 3 by created, beyond keep=0"
 	} else {
 		want["v1.0"] = "kept: shares digest with protected app:deployed (this registry cannot delete a single tag)"
 	}

@@ -556,12 +556,22 @@ func (p *planner) lastReason(pos Rank) Reason {
 	return Reason{Kind: ReasonLastTagged, Text: p.in.LastTagged, Rank: pos}
 }
 
-// protected reports whether protect-images names the tag. A tag left on a
-// placeholder is not: its image is gone already (ReasonPlaceholder), and
-// so is a placeholder digest's.
+// protected reports whether protect-images names the tag, or its digest
+// (the contract: "Protected tags are kept with the reason \"protected by
+// protect-images\" and take no keep slot"). A tag left on a placeholder is
+// not: its image is gone already (ReasonPlaceholder), and so is a
+// placeholder digest's.
 func (p *planner) protected(it Item) bool {
-	_, ok := p.in.ProtectTags[it.Tag]
-	return ok && it.Digest != "" && !p.placeholder(it.Digest)
+	return p.protectRef(it) != "" && it.Digest != "" && !p.placeholder(it.Digest)
+}
+
+// protectRef is the protect-images reference that names the tag, else its
+// digest; "" when none does.
+func (p *planner) protectRef(it Item) string {
+	if ref := p.in.ProtectTags[it.Tag]; ref != "" {
+		return ref
+	}
+	return p.in.ProtectDigests[it.Digest]
 }
 
 // placeholder reports whether d is a placeholder image.
@@ -640,7 +650,7 @@ func (p *planner) closure(roots []Item, pinned []string, keeps bool) map[string]
 		if _, ok := seen[r.Digest]; r.Digest != "" && !ok {
 			seen[r.Digest] = reach{root: r.Tag, kind: viaTag}
 			if r.Reason.Kind == ReasonProtectImages {
-				seen[r.Digest] = reach{root: r.Tag, kind: viaTag, protect: p.in.ProtectTags[r.Tag]}
+				seen[r.Digest] = reach{root: r.Tag, kind: viaTag, protect: p.protectRef(r)}
 			}
 			queue = append(queue, r.Digest)
 		}

@@ -127,8 +127,10 @@ func TestOneRulePolicyIsTheInputs(t *testing.T) {
 
 // protect-images: a protected tag is kept, takes no keep slot, and keeps
 // what it reaches (children, referrers, sha256-<hex> tags); the other tags
-// on its digest go by tag, or stay "shares digest with protected …"; a
-// protected digest keeps itself and its children though no tag does.
+// on its digest go by tag, or stay "shares digest with protected …"; the
+// tags on a digest named by digest are protected tags themselves (kept
+// "protected by protect-images", no keep slot); a protected digest keeps
+// itself and its children though no tag does.
 func TestProtectImages(t *testing.T) {
 	t.Parallel()
 	idx, amd, arm, ref, sg := dg("1"), dg("2"), dg("3"), dg("4"), dg("5")
@@ -153,12 +155,12 @@ func TestProtectImages(t *testing.T) {
 			want: map[string]string{
 				"deployed":       "keep: protected by protect-images",
 				"deployed-alias": "keep: shares digest with protected app:deployed (this registry cannot delete a single tag)",
-				"pinned":         "keep: shares digest with protected app@" + pin,
+				"pinned":         "keep: protected by protect-images",
 				sig(idx, ".sig"): "keep: attached to protected app:deployed",
-				"fresh":          "keep: rank 1 of 6 by created, within keep=1",
-				"mid":            "delete/digest: rank 2 of 6 by created, beyond keep=1",
-				"loose":          "delete/digest: rank 3 of 6 by created, beyond keep=1",
-				"old":            "delete/digest: rank 4 of 6 by created, beyond keep=1",
+				"fresh":          "keep: rank 1 of 5 by created, within keep=1",
+				"mid":            "delete/digest: rank 2 of 5 by created, beyond keep=1",
+				"loose":          "delete/digest: rank 3 of 5 by created, beyond keep=1",
+				"old":            "delete/digest: rank 4 of 5 by created, beyond keep=1",
 			},
 		},
 		{
@@ -166,13 +168,13 @@ func TestProtectImages(t *testing.T) {
 			tagDelete: true,
 			want: map[string]string{
 				"deployed":       "keep: protected by protect-images",
-				"deployed-alias": "delete/tag: rank 6 of 6 by created, beyond keep=1",
-				"pinned":         "keep: shares digest with protected app@" + pin,
+				"deployed-alias": "delete/tag: rank 5 of 5 by created, beyond keep=1",
+				"pinned":         "keep: protected by protect-images",
 				sig(idx, ".sig"): "keep: attached to protected app:deployed",
-				"fresh":          "keep: rank 1 of 6 by created, within keep=1",
-				"mid":            "delete/digest: rank 2 of 6 by created, beyond keep=1",
-				"loose":          "delete/digest: rank 3 of 6 by created, beyond keep=1",
-				"old":            "delete/digest: rank 4 of 6 by created, beyond keep=1",
+				"fresh":          "keep: rank 1 of 5 by created, within keep=1",
+				"mid":            "delete/digest: rank 2 of 5 by created, beyond keep=1",
+				"loose":          "delete/digest: rank 3 of 5 by created, beyond keep=1",
+				"old":            "delete/digest: rank 4 of 5 by created, beyond keep=1",
 			},
 		},
 	}
