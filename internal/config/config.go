@@ -132,6 +132,8 @@ type Config struct {
 	// ProtectElsewhere counts those to other registries, ignored.
 	Protect          []Ref
 	ProtectElsewhere int
+	// traits are the resolved provider's (nil for an unknown one).
+	traits *provider.Traits
 
 	Rules policy.Rules
 }
@@ -226,6 +228,7 @@ func load(get Lookup, m mode, kinds provider.Table) (*Config, error) {
 	} else {
 		c.Provider = kinds.Resolve(k, c.Host)
 		if tr := kinds.Lookup(c.Provider); tr != nil {
+			c.traits = tr
 			c.Caps = tr.Caps
 			if tr.APITokenInput != "" {
 				// Only the provider that names the input reads it: the
@@ -416,7 +419,7 @@ func (c *Config) loadProtect(get Lookup, bad func(in, val, why string)) {
 		switch {
 		case err != nil:
 			bad("protect-images", item, "is not an image reference: "+err.Error())
-		case host != "" && host != c.Host:
+		case host != "" && !c.traits.SameRegistry(host, c.Host):
 			c.ProtectElsewhere++
 		default:
 			c.Protect = append(c.Protect, ref)

@@ -70,6 +70,37 @@ func TestProtectImagesInput(t *testing.T) {
 	}
 }
 
+// TestProtectImagesHostNames: a reference under another name of the same
+// registry protects (Docker Hub's four host names are one registry: the
+// running image kubectl shows as docker.io/org/app must be kept by a sweep
+// of registry-1.docker.io); hosts of one kind that are many registries
+// (ACR's *.azurecr.io) and another port of the same host stay elsewhere.
+func TestProtectImagesHostNames(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		registry, ref string
+		here          bool
+	}{
+		{"registry-1.docker.io", "docker.io/org/app:v1", true},
+		{"docker.io", "index.docker.io/org/app:v1", true},
+		{"docker.io", "DOCKER.IO/org/app:v1", true},
+		{"docker.io", "ghcr.io/org/app:v1", false},
+		{"team.azurecr.io", "other.azurecr.io/app:v1", false},
+		{"team.azurecr.io", "team.azurecr.io/app:v1", true},
+		{"127.0.0.1:5000", "127.0.0.1:5001/app:v1", false},
+		{"127.0.0.1:5000", "127.0.0.1:5000/app:v1", true},
+	}
+	for _, tc := range cases {
+		c, err := Load(lookup(map[string]string{"registry": tc.registry, "protect-images": tc.ref}), false, vendors.Table)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.registry, tc.ref, err)
+		}
+		if here := len(c.Protect) == 1 && c.ProtectElsewhere == 0; here != tc.here {
+			t.Errorf("registry %s, protect-images %s: protects here %v (%d refs, %d elsewhere), want %v", tc.registry, tc.ref, here, len(c.Protect), c.ProtectElsewhere, tc.here)
+		}
+	}
+}
+
 // A policy file: defaults filled, lists as YAML lists or strings, labels.
 func TestParsePolicy(t *testing.T) {
 	t.Parallel()

@@ -21,6 +21,9 @@ var Descriptor = connect.Descriptor{
 		// registry.hub.docker.com serves the Hub API's next links; regclient
 		// maps them to one host (config/host.go parseName).
 		Hosts: provider.Exactly("docker.io", "registry-1.docker.io", "index.docker.io", "registry.hub.docker.com"),
+		// One registry under four names: kubectl shows docker.io/org/app
+		// where the registry input says registry-1.docker.io.
+		OneRegistry: true,
 		Caps: provider.Caps{
 			// The tags listing has tag_last_pushed (Hub API reference,
 			// "List repository tags").

@@ -35,6 +35,12 @@ type Traits struct {
 	Hosts func(host string) bool
 	// Caps are what the registry can do.
 	Caps Caps
+	// OneRegistry: every host Hosts claims names the same registry (Docker
+	// Hub's docker.io, registry-1.docker.io, index.docker.io): an image
+	// reference under any of them is a reference to the registry under
+	// any other (protect-images). False for kinds whose hosts are many
+	// registries (*.azurecr.io).
+	OneRegistry bool
 	// GCHint tells the operator how the space of deleted manifests is
 	// freed on this registry (the last line of the summary).
 	GCHint string
@@ -241,4 +247,14 @@ func Either(fs ...func(string) bool) func(string) bool {
 		}
 		return false
 	}
+}
+
+// SameRegistry reports whether the image-reference host ref names the
+// registry at host: the same host[:port], or, for a kind whose hosts are
+// one registry (OneRegistry), two of its hosts.
+func (tr *Traits) SameRegistry(ref, host string) bool {
+	if strings.EqualFold(ref, host) {
+		return true
+	}
+	return tr != nil && tr.OneRegistry && tr.Hosts != nil && tr.Hosts(Hostname(ref)) && tr.Hosts(Hostname(host))
 }
