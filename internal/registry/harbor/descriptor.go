@@ -21,6 +21,10 @@ var Descriptor = connect.Descriptor{
 		Caps: provider.Caps{
 			// Tags have push_time (api/v2.0/swagger.yaml, Tag).
 			PushTime: true,
+			// q=tags=nil lists the artifacts without tags
+			// (api/v2.0/swagger.yaml listArtifacts "q";
+			// src/pkg/artifact/dao/dao.go).
+			ListsUntagged: true,
 		},
 		// goharbor.io/docs/2.7.0/administration/garbage-collection: "When
 		// you delete images from Harbor, space is not automatically freed

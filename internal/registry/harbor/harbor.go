@@ -16,6 +16,10 @@
 //     asked), DELETE .../artifacts/{reference}/tags/{tag_name}; page and
 //     page_size (at most 100) with X-Total-Count and a Link header;
 //     repository_name encoded twice (a/b -> a%252Fb).
+//   - src/pkg/artifact/dao/dao.go (querySetter): q=tags=nil lists the
+//     artifacts without tags that no other artifact references ("tag.id
+//     IS NULL AND ref.id IS NULL"): an index's children are not listed
+//     themselves, only in the index's references.
 //   - src/server/v2.0/handler/base.go: Link targets are host-relative
 //     ("/api/v2.0/projects?page=2&page_size=100"), resolved here against
 //     the API base.
@@ -39,6 +43,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/image"
@@ -87,7 +92,10 @@ type Backend struct {
 	listed map[string]map[string]string // repo -> tag -> digest, from the last Tags
 }
 
-var _ registry.Backend = (*Backend)(nil)
+var (
+	_ registry.Backend        = (*Backend)(nil)
+	_ registry.UntaggedLister = (*Backend)(nil)
+)
 
 // New returns a Harbor backend.
 func New(o Options) (*Backend, error) {
@@ -143,9 +151,9 @@ func (b *Backend) Who() string {
 func (b *Backend) APIRequests() int64 { return b.api.Requests() }
 
 // Capabilities describes Harbor, as its Descriptor says: push times from
-// the REST API.
+// the REST API, and the artifacts without tags it lists (Untagged).
 func (b *Backend) Capabilities() registry.Capabilities {
-	return registry.Capabilities{GCHint: Descriptor.GCHint, Pushed: Descriptor.Caps.PushTime}
+	return registry.Capabilities{GCHint: Descriptor.GCHint, Pushed: Descriptor.Caps.PushTime, ListsUntagged: Descriptor.Caps.ListsUntagged}
 }
 
 // TagDeleteSupported is true: the REST API deletes single tags. No
@@ -436,4 +444,52 @@ func (b *Backend) DeleteDigest(ctx context.Context, repo, digest string, _ []str
 	}
 	b.mu.Unlock()
 	return nil
+}
+
+// untaggedJSON is what Untagged reads of a swagger Artifact.
+type untaggedJSON struct {
+	Digest     string `json:"digest"`
+	PushTime   string `json:"push_time"`
+	References []struct {
+		ChildDigest string `json:"child_digest"`
+	} `json:"references"`
+}
+
+// Untagged lists repo's artifacts without tags: GET .../artifacts with
+// q=tags=nil, 100 a page. Harbor lists there only the artifacts no other
+// artifact references (src/pkg/artifact/dao/dao.go), so the children of
+// an untagged index come from its references, with the index's push time
+// (Harbor gives theirs only on the child itself, which it does not list);
+// the planner decides the index, and they follow it. The children of a
+// tagged index are not listed: its tags reach them.
+func (b *Backend) Untagged(ctx context.Context, repo string) ([]image.Untagged, error) {
+	project, name, err := split(repo)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.checkCredentials(ctx); err != nil {
+		return nil, err
+	}
+	path := repoPath(project, name) + fmt.Sprintf("/artifacts?with_tag=false&q=tags%%3Dnil&page_size=%d", pageSize)
+	arts, err := getAll[untaggedJSON](ctx, b, path, "list the untagged artifacts of "+repo, needList(project))
+	if err != nil {
+		return nil, err
+	}
+	out := []image.Untagged{}
+	seen := map[string]bool{}
+	add := func(d string, pushed time.Time) {
+		if d != "" && !seen[d] {
+			seen[d] = true
+			out = append(out, image.Untagged{Digest: d, Pushed: pushed})
+		}
+	}
+	for _, a := range arts {
+		add(a.Digest, registry.ParseTime(a.PushTime))
+	}
+	for _, a := range arts {
+		for _, r := range a.References {
+			add(r.ChildDigest, registry.ParseTime(a.PushTime))
+		}
+	}
+	return out, nil
 }

@@ -134,7 +134,7 @@ func TestList(t *testing.T) {
 	}
 	// README: push times on GHCR, Docker Hub and Harbor; lower-case names
 	// on GHCR and Docker Hub; a token alone on GHCR; untagged listing on
-	// GHCR; untag before delete on Artifact Registry.
+	// GHCR and Harbor; untag before delete on Artifact Registry.
 	for _, c := range []struct {
 		what string
 		has  func(provider.Caps) bool
@@ -143,7 +143,7 @@ func TestList(t *testing.T) {
 		{"push time", func(c provider.Caps) bool { return c.PushTime }, []provider.Kind{kGHCR, kDockerHub, kHarbor}},
 		{"lower-case names", func(c provider.Caps) bool { return c.LowerCaseNames }, []provider.Kind{kGHCR, kDockerHub}},
 		{"token only", func(c provider.Caps) bool { return c.TokenOnly }, []provider.Kind{kGHCR}},
-		{"lists untagged", func(c provider.Caps) bool { return c.ListsUntagged }, []provider.Kind{kGHCR}},
+		{"lists untagged", func(c provider.Caps) bool { return c.ListsUntagged }, []provider.Kind{kGHCR, kHarbor}},
 		{"untag first", func(c provider.Caps) bool { return c.UntagFirst }, []provider.Kind{kGAR}},
 	} {
 		if diff := cmp.Diff(c.want, Table.With(c.has)); diff != "" {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -308,11 +309,16 @@ func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request, user, pro
 	if !ok {
 		return
 	}
-	untaggedOnly := false
+	// src/pkg/artifact/dao/dao.go querySetter: no filter lists the tagged
+	// artifacts and the untagged ones no other references; tags=* the
+	// tagged; tags=nil the untagged ones no other references.
+	withTagged, withUntagged := true, true
 	switch q.Get("q") {
-	case "", "tags=*":
+	case "":
+	case "tags=*":
+		withUntagged = false
 	case "tags=nil":
-		untaggedOnly = true
+		withTagged = false
 	default:
 		writeError(w, http.StatusBadRequest, "BAD_REQUEST", fmt.Sprintf("harbortest does not replicate the query %q", q.Get("q")))
 		return
@@ -322,8 +328,17 @@ func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request, user, pro
 		writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
 		return
 	}
-	if untaggedOnly {
-		arts = nil // the replica knows tagged artifacts only
+	if withUntagged {
+		loose, err := s.untagged(r.Context(), repo, arts)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
+			return
+		}
+		if !withTagged {
+			arts = nil
+		}
+		arts = append(arts, loose...)
+		sort.SliceStable(arts, func(i, j int) bool { return arts[i].id > arts[j].id })
 	}
 	out := []artifactJSON{}
 	s.mu.Lock()
@@ -417,7 +432,14 @@ func (s *Server) deleteArtifact(w http.ResponseWriter, r *http.Request, user, pr
 		writeError(w, http.StatusPreconditionFailed, code, msg)
 		return
 	}
-	if err := s.deleteManifest(r.Context(), repo, a.digest); err != nil {
+	m, err := s.manifest(r.Context(), repo, a.digest)
+	if err == nil {
+		err = s.deleteManifest(r.Context(), repo, a.digest)
+	}
+	if err == nil {
+		err = s.deleteChildren(r.Context(), repo, m.children)
+	}
+	if err != nil {
 		writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
 		return
 	}

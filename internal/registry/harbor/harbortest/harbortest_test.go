@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/tagsweep/tagsweep/internal/testregistry"
@@ -521,7 +523,8 @@ func TestPushTimes(t *testing.T) {
 	times := func() map[string]string {
 		out := map[string]string{}
 		for _, a := range decodeList(t, f.call(t, "GET", "/projects/team/repositories/app/artifacts", "ci", "s3cret")) {
-			for _, tg := range a["tags"].([]any) {
+			tags, _ := a["tags"].([]any) // null: a's old artifact, untagged since a moved
+			for _, tg := range tags {
 				m := tg.(map[string]any)
 				out[m["name"].(string)] = m["push_time"].(string)
 			}
@@ -568,5 +571,79 @@ func TestRobotPermissions(t *testing.T) {
 	}
 	if exists(t, f.reg.Addr()+"/team/app:v1") || exists(t, f.reg.Addr()+"/team/app:v2") {
 		t.Error("the permitted deletes did not delete")
+	}
+}
+
+// TestUntaggedArtifacts: q=tags=nil lists the artifacts without tags that
+// no other references (the previous digest of an overwritten tag, an index
+// no tag points at any more, with its children as references), newest
+// first, with push_time; q=tags=* leaves them out and no filter lists
+// both; a child of the untagged index is refused while the index holds
+// it, and deleting the index deletes its untagged children too.
+func TestUntaggedArtifacts(t *testing.T) {
+	f := start(t, Options{})
+	old := f.push(t, "team/app:v1", 1)
+	cur := f.push(t, "team/app:v1", 2) // v1 overwritten: old is untagged
+	_, keptKids := f.index(t, "team/app:multi", 5)
+	loose, looseKids := f.index(t, "team/app:tmp", 6)
+	f.tag(t, "team/app:tmp", "team/app:v1") // the index loses its tag
+	set := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	f.srv.SetArtifactPushTime("team/app", old.String(), set)
+
+	list := func(q string) []map[string]any {
+		return decodeList(t, f.call(t, "GET", "/projects/team/repositories/app/artifacts"+q, "ci", "s3cret"))
+	}
+	digests := func(arts []map[string]any) []string {
+		var out []string
+		for _, a := range arts {
+			out = append(out, a["digest"].(string))
+		}
+		return out
+	}
+	untagged := list("?q=tags%3Dnil")
+	if diff := cmp.Diff([]string{loose.String(), old.String()}, digests(untagged)); diff != "" {
+		t.Errorf("q=tags=nil (-want +got):\n%s", diff)
+	}
+	if len(untagged) == 2 {
+		var refs []string
+		for _, r := range untagged[0]["references"].([]any) {
+			refs = append(refs, r.(map[string]any)["child_digest"].(string))
+		}
+		if diff := cmp.Diff([]string{looseKids[0].String(), looseKids[1].String()}, refs); diff != "" {
+			t.Errorf("the untagged index's references (-want +got):\n%s", diff)
+		}
+		if untagged[0]["tags"] != nil || untagged[1]["push_time"] != "2024-01-02T03:04:05.000Z" || untagged[0]["push_time"] != "2025-05-01T12:00:00.000Z" {
+			t.Errorf("untagged artifacts %v", untagged)
+		}
+	}
+	tagged := digests(list("?q=tags%3D%2A"))
+	all := digests(list(""))
+	for _, d := range []string{old.String(), loose.String(), looseKids[0].String(), keptKids[0].String()} {
+		if slices.Contains(tagged, d) {
+			t.Errorf("q=tags=* lists %s", d)
+		}
+	}
+	if !slices.Contains(all, old.String()) || !slices.Contains(all, loose.String()) || !slices.Contains(all, cur.String()) || slices.Contains(all, looseKids[0].String()) {
+		t.Errorf("no filter lists %v", all)
+	}
+
+	if a := f.call(t, "DELETE", "/projects/team/repositories/app/artifacts/"+looseKids[0].String(), "ci", "s3cret"); a.status != 412 || !strings.Contains(string(a.body), "VIOLATE_FOREIGN_KEY_CONSTRAINT") {
+		t.Errorf("deleting a child of the untagged index: %d %s", a.status, a.body)
+	}
+	if a := f.call(t, "DELETE", "/projects/team/repositories/app/artifacts/"+loose.String(), "ci", "s3cret"); a.status != 200 {
+		t.Fatalf("deleting the untagged index: %d %s", a.status, a.body)
+	}
+	for _, k := range looseKids {
+		if exists(t, f.reg.Addr()+"/team/app@"+k.String()) {
+			t.Errorf("child %s of the deleted index is still there", k)
+		}
+	}
+	for _, k := range keptKids {
+		if !exists(t, f.reg.Addr()+"/team/app@"+k.String()) {
+			t.Errorf("child %s of the tagged index was deleted", k)
+		}
+	}
+	if diff := cmp.Diff([]string{old.String()}, digests(list("?q=tags%3Dnil"))); diff != "" {
+		t.Errorf("q=tags=nil after the delete (-want +got):\n%s", diff)
 	}
 }

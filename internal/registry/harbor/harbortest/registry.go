@@ -1,10 +1,17 @@
 package harbortest
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -195,11 +202,16 @@ func (s *Server) artifactIDLocked(repo, digest string) int64 {
 // would not: an index of the repository references it (checked first, as
 // deleteDeeply does), or a tag on it is immutable.
 func (s *Server) refusal(ctx context.Context, repo, digest string) (code, message string, err error) {
-	arts, err := s.artifacts(ctx, repo)
+	tagged, err := s.artifacts(ctx, repo)
 	if err != nil {
 		return "", "", err
 	}
-	// Every manifest the tags reach, and who references whom.
+	loose, err := s.untagged(ctx, repo, tagged)
+	if err != nil {
+		return "", "", err
+	}
+	arts := append(tagged, loose...)
+	// Every manifest the artifacts reach, and who references whom.
 	seen := map[string]bool{}
 	var walk func(d string, depth int) (bool, error)
 	walk = func(d string, depth int) (bool, error) {
@@ -262,6 +274,7 @@ func (s *Server) registryHook(w http.ResponseWriter, req *http.Request) bool {
 	if s.side.Sent(req) {
 		return false
 	}
+	s.recordPush(req)
 	s.mu.Lock()
 	if req.Method == http.MethodDelete {
 		s.registryDeletes = append(s.registryDeletes, req.Method+" "+req.URL.Path)
@@ -311,6 +324,133 @@ func (s *Server) registryHook(w http.ResponseWriter, req *http.Request) bool {
 		return true
 	}
 	return false
+}
+
+// manifestPut matches the registry API's manifest PUT:
+// /v2/<name>/manifests/<reference>.
+var manifestPut = regexp.MustCompile(`^/v2/(.+)/manifests/([^/]+)$`)
+
+// recordPush notes a manifest pushed through the registry API (its digest
+// is the sha256 of the body), as Harbor creates an artifact for every
+// manifest pushed, by tag or by digest (src/controller/artifact/
+// controller.go Ensure): it stays an artifact when a tag moves off it.
+func (s *Server) recordPush(req *http.Request) {
+	m := manifestPut.FindStringSubmatch(req.URL.Path)
+	if req.Method != http.MethodPut || m == nil {
+		return
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	sum := sha256.Sum256(body)
+	d := "sha256:" + hex.EncodeToString(sum[:])
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pushes[m[1]] == nil {
+		s.pushes[m[1]] = map[string]time.Time{}
+	}
+	if _, known := s.pushes[m[1]][d]; !known {
+		s.pushes[m[1]][d] = s.now()
+		s.artifactIDLocked(m[1], d) // Harbor's artifact IDs follow the pushes
+	}
+}
+
+// deleteChildren deletes the children of a deleted index as Harbor's
+// REST delete does (src/controller/artifact/controller.go deleteDeeply):
+// each child without tags that no other artifact references, and its
+// own children in turn; a child already gone is skipped.
+func (s *Server) deleteChildren(ctx context.Context, repo string, children []childInfo) error {
+	for _, c := range children {
+		if got, ok, err := s.side.Head(ctx, repo, c.digest); err != nil {
+			return err
+		} else if !ok || got != c.digest {
+			continue
+		}
+		tagged, err := s.artifacts(ctx, repo)
+		if err != nil {
+			return err
+		}
+		loose, err := s.untagged(ctx, repo, tagged)
+		if err != nil {
+			return err
+		}
+		keep := slices.ContainsFunc(tagged, func(a *artifact) bool { return a.digest == c.digest })
+		for _, a := range append(tagged, loose...) {
+			keep = keep || slices.ContainsFunc(a.info.children, func(x childInfo) bool { return x.digest == c.digest })
+		}
+		if keep {
+			continue
+		}
+		m, err := s.manifest(ctx, repo, c.digest)
+		if err != nil {
+			return err
+		}
+		if err := s.deleteManifest(ctx, repo, c.digest); err != nil {
+			return err
+		}
+		if err := s.deleteChildren(ctx, repo, m.children); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// untagged returns repo's artifacts without tags as q=tags=nil lists them
+// (src/pkg/artifact/dao/dao.go: no tag, and no other artifact references
+// them): the manifests pushed to repo that the registry still holds, that
+// no tag points at and that no manifest of repo still held lists as a
+// child. tagged are repo's artifacts with tags. Newest first.
+func (s *Server) untagged(ctx context.Context, repo string, tagged []*artifact) ([]*artifact, error) {
+	s.mu.Lock()
+	pushed := maps.Clone(s.pushes[repo])
+	s.mu.Unlock()
+	isTagged := map[string]bool{}
+	for _, a := range tagged {
+		isTagged[a.digest] = true
+	}
+	held := map[string]*manifestInfo{}
+	for d := range pushed {
+		got, ok, err := s.side.Head(ctx, repo, d)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || got != d {
+			continue // deleted since
+		}
+		m, err := s.manifest(ctx, repo, d)
+		if err != nil {
+			return nil, err
+		}
+		held[d] = m
+	}
+	referenced := map[string]bool{}
+	for _, m := range held {
+		for _, c := range m.children {
+			referenced[c.digest] = true
+		}
+	}
+	for _, a := range tagged {
+		for _, c := range a.info.children {
+			referenced[c.digest] = true
+		}
+	}
+	var out []*artifact
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for d, m := range held {
+		if isTagged[d] || referenced[d] {
+			continue
+		}
+		at := pushed[d]
+		if t, ok := s.artPushed[repo+"@"+d]; ok {
+			at = t
+		}
+		out = append(out, &artifact{id: s.artifactIDLocked(repo, d), digest: d, info: m, pushed: at})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id > out[j].id })
+	return out, nil
 }
 
 func isDigest(ref string) bool {

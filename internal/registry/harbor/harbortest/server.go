@@ -195,7 +195,9 @@ type Server struct {
 	artIDs    map[string]int64 // repo@digest
 	tagIDs    map[string]int64 // repo:tag@digest
 	pushed    map[string]pushRecord
-	immutable map[string]bool // repo:tag
+	immutable map[string]bool                 // repo:tag
+	pushes    map[string]map[string]time.Time // repo -> digest -> first push through the registry API
+	artPushed map[string]time.Time            // repo@digest -> push time set by SetArtifactPushTime
 	manifests map[string]*manifestInfo
 	nextID    int64
 	fault     testregistry.Hook
@@ -225,6 +227,8 @@ func New(o Options) (*Server, error) {
 		tagIDs:    map[string]int64{},
 		pushed:    map[string]pushRecord{},
 		immutable: map[string]bool{},
+		pushes:    map[string]map[string]time.Time{},
+		artPushed: map[string]time.Time{},
 		manifests: map[string]*manifestInfo{},
 	}
 	if s.now == nil {
@@ -296,6 +300,15 @@ func (s *Server) SetPushTime(repo, tag string, t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pushed[repo+":"+tag] = pushRecord{at: t}
+}
+
+// SetArtifactPushTime sets the push_time Harbor reports for the untagged
+// artifact repo@digest (q=tags=nil); without it, the time the replica saw
+// the manifest pushed.
+func (s *Server) SetArtifactPushTime(repo, digest string, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.artPushed[repo+"@"+digest] = t
 }
 
 // SetImmutable makes repo:tag immutable (as a tag immutability rule
