@@ -598,3 +598,84 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("tags left %v", got)
 	}
 }
+
+// TestUntagged: every page of q=tags=nil (102 overwrites of one tag leave
+// 101 untagged artifacts), each with its push_time; an index no tag
+// points at any more with its children from its references, at the
+// index's push time; the children of a tagged index and tagged artifacts
+// are not listed.
+func TestUntagged(t *testing.T) {
+	f := start(t, nil)
+	const repo = "team/tools/builder"
+	var pushed []string
+	for i := range 102 {
+		h, err := testregistry.PushImage(f.ctx, f.addr+"/"+repo+":rolling", testregistry.ImageSpec{Created: t0.Add(time.Duration(i) * time.Second), Layers: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pushed = append(pushed, h.String())
+	}
+	var kids [2][]v1.Image
+	var kidDigests [2][]string
+	for n := range 2 {
+		for i, arch := range []string{"amd64", "arm64"} {
+			img, err := testregistry.BuildImage(testregistry.ImageSpec{Created: t0, Seed: int64(10*n + i), Platform: &v1.Platform{OS: "linux", Architecture: arch}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, _ := img.Digest()
+			kids[n] = append(kids[n], img)
+			kidDigests[n] = append(kidDigests[n], d.String())
+		}
+	}
+	if _, err := testregistry.PushIndex(f.ctx, f.addr+"/"+repo+":multi", testregistry.IndexSpec{Children: kids[0]}); err != nil {
+		t.Fatal(err)
+	}
+	loose, err := testregistry.PushIndex(f.ctx, f.addr+"/"+repo+":tmp", testregistry.IndexSpec{Children: kids[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tag(repo+":tmp", repo+":rolling")
+	at := time.Date(2024, 3, 4, 5, 6, 7, 0, time.UTC)
+	f.srv.SetArtifactPushTime(repo, loose.String(), at)
+	f.srv.SetArtifactPushTime(repo, pushed[0], at.Add(-time.Hour))
+	f.srv.ResetRequests()
+
+	b := f.backend("robot$sweeper", password)
+	got, err := b.Untagged(f.ctx, repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byDigest := map[string]time.Time{}
+	for _, u := range got {
+		if _, dup := byDigest[u.Digest]; dup {
+			t.Errorf("%s listed twice", u.Digest)
+		}
+		byDigest[u.Digest] = u.Pushed
+	}
+	want := map[string]time.Time{loose.String(): at, kidDigests[1][0]: at, kidDigests[1][1]: at, pushed[0]: at.Add(-time.Hour)}
+	for _, d := range pushed[1:101] {
+		want[d] = t0
+	}
+	if diff := gocmp.Diff(want, byDigest); diff != "" {
+		t.Errorf("untagged (-want +got):\n%s", diff)
+	}
+	const path = "/api/v2.0/projects/team/repositories/tools%252Fbuilder/artifacts"
+	wantReqs := []string{
+		check,
+		"GET " + path + "?with_tag=false&q=tags%3Dnil&page_size=100",
+		"GET " + path + "?page=2&page_size=100&q=tags=nil&with_tag=false",
+	}
+	if diff := gocmp.Diff(wantReqs, f.requests()); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	if !b.Capabilities().ListsUntagged {
+		t.Error("Capabilities().ListsUntagged is false")
+	}
+
+	// Refused: the Harbor answer, classified.
+	_, err = f.backend("robot$sweeper", "wrong").Untagged(f.ctx, repo)
+	if !errors.Is(err, registry.ErrUnauthorized) {
+		t.Errorf("wrong password: %v, want ErrUnauthorized", err)
+	}
+}
