@@ -7,8 +7,10 @@
 //
 // Everything the replica reports comes from the registry's actual content:
 // an artifact is a manifest digest that tags point at (tags/list, then a
-// HEAD per tag), with those tags. Push times and tag immutability, which
-// Harbor keeps in its database, are settable per tag.
+// HEAD per tag), with those tags, or a manifest pushed through the
+// registry API (the hook sees the PUT) that the registry still holds,
+// without tags. Push times and tag immutability, which Harbor keeps in its
+// database, are settable per tag, and push times per untagged artifact.
 //
 // What it replicates, and where from (goharbor/harbor):
 //
@@ -28,7 +30,11 @@
 //   - src/controller/artifact/controller.go (deleteDeeply): deleting an
 //     artifact that another references answers 412
 //     VIOLATE_FOREIGN_KEY_CONSTRAINT "the deleting artifact is referenced
-//     by others".
+//     by others"; deleting an index deletes its children that have no
+//     tags and no other parent.
+//   - src/pkg/artifact/dao/dao.go (querySetter): q=tags=nil lists the
+//     artifacts without tags that no other references; no q lists those
+//     and the tagged ones.
 //   - src/server/registry/manifest.go (deleteManifest): the registry API
 //     refuses DELETE by tag with 400 UNSUPPORTED; DELETE by digest deletes
 //     the artifact and its tags (202).
@@ -53,9 +59,11 @@
 // What it does not replicate: the registry API's token service and its
 // checks of reads and pushes (the in-process registry is open; the
 // registry DELETE checks the Basic credentials, which Harbor accepts on
-// /v2 too), untagged artifacts (the registry cannot list them), the deep
-// delete of an index's untagged children, accessories, labels, scans,
-// and query filters other than q=tags=* and q=tags=nil.
+// /v2 too), manifests written to the registry other than through its API
+// (unseen, so not untagged artifacts), the deep delete of an index's
+// untagged children through the registry API's DELETE (the REST delete
+// has it: deleteDeeply), accessories, labels, scans, q=base=* and query
+// filters other than q=tags=* and q=tags=nil.
 package harbortest
 
 import (
