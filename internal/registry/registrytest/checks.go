@@ -42,6 +42,7 @@ var checks = []check{
 	{"RawManifestIsAsServed", checkRawManifest},
 	{"BlobExistsAgrees", checkBlobExists},
 	{"DeletedPutBack", checkPutBack},
+	{"UntaggedListsOverwrittenDigest", checkUntagged},
 }
 
 // missingDigest names no manifest in any registry (the digest of a
@@ -493,6 +494,57 @@ func checkReferrers(ctx context.Context, r *run) error {
 				r.errorf("Referrers(%s) (-want +got):\n%s", c.subject, diff)
 			}
 		}
+	}
+	return r.done()
+}
+
+// checkUntagged: a backend that claims to list untagged manifests
+// (Capabilities().ListsUntagged) is a registry.UntaggedLister; after a tag
+// is overwritten, Untagged lists the digest it left (with a push time
+// where the registry gives push times) and no digest a tag points at.
+func checkUntagged(ctx context.Context, r *run) error {
+	l, ok := r.b().(registry.UntaggedLister)
+	caps := r.b().Capabilities()
+	if !caps.ListsUntagged {
+		return nil // the registry cannot tell: the engine never asks
+	}
+	if !ok {
+		return fmt.Errorf("Capabilities().ListsUntagged, but the backend is no registry.UntaggedLister")
+	}
+	left, err := r.t.Store.Image(ctx, Repo, "moving", 900)
+	if err != nil {
+		return err
+	}
+	if _, err := r.t.Store.Image(ctx, Repo, "moving", 901); err != nil {
+		return err
+	}
+	r.list(ctx)
+	got, err := l.Untagged(ctx, Repo)
+	if err != nil {
+		return fmt.Errorf("Untagged(%s): %w", Repo, err)
+	}
+	tags, err := r.t.Store.Tags(ctx, Repo)
+	if err != nil {
+		return err
+	}
+	tagged := map[string]string{}
+	for t, d := range tags {
+		tagged[d] = t
+	}
+	found := false
+	for _, u := range got {
+		if t, on := tagged[u.Digest]; on {
+			r.errorf("Untagged(%s) lists %s, which tag %s points at", Repo, u.Digest, t)
+		}
+		if u.Digest == left {
+			found = true
+			if caps.Pushed && u.Pushed.IsZero() {
+				r.errorf("Untagged(%s) lists %s without a push time, on a registry that gives push times", Repo, left)
+			}
+		}
+	}
+	if !found {
+		r.errorf("Untagged(%s) = %v: the digest %s the overwritten tag left is not listed", Repo, got, left)
 	}
 	return r.done()
 }
