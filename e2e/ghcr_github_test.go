@@ -108,6 +108,22 @@ func untaggedOf(t *testing.T, rep *report.Report, repo string) map[string]report
 	return out
 }
 
+// untaggedListed is untaggedOf, checked: want entries, and each of
+// recent kept as pushed minutes ago.
+func untaggedListed(t *testing.T, rep *report.Report, repo string, want int, recent []string) map[string]report.Untagged {
+	t.Helper()
+	u := untaggedOf(t, rep, repo)
+	if len(u) != want {
+		t.Errorf("%s: %d untagged entries, want %d", repo, len(u), want)
+	}
+	for _, d := range recent {
+		if e := u[d]; e.Action != report.Kept || !strings.HasSuffix(e.Reason, "ago: may belong to a push in progress") {
+			t.Errorf("recent %s: %s %q", d, e.Action, e.Reason)
+		}
+	}
+	return u
+}
+
 // planOf is what a run decided, tag by tag and untagged manifest by
 // manifest, with the deleted action of both runs written the same way:
 // dry == real compares these.
@@ -407,15 +423,7 @@ func TestGHCRDeleteUntagged(t *testing.T) {
 		}
 	}
 	for _, res := range []result{dry, real} {
-		u := untaggedOf(t, res.report, "octo/app")
-		if len(u) != 47 {
-			t.Errorf("%d untagged entries, want 47 (40 + 3 + 4)", len(u))
-		}
-		for _, d := range recent {
-			if e := u[d]; e.Action != report.Kept || !strings.HasSuffix(e.Reason, "ago: may belong to a push in progress") {
-				t.Errorf("recent %s: %s %q", d, e.Action, e.Reason)
-			}
-		}
+		u := untaggedListed(t, res.report, "octo/app", 47, recent) // 40 + 3 + 4
 		for _, d := range kids {
 			if e := u[d]; e.Action != report.Kept || e.Reason != "child of kept index latest" {
 				t.Errorf("child %s: %s %q", d, e.Action, e.Reason)
