@@ -235,7 +235,9 @@ func (f *fake) Manifest(ctx context.Context, repo, ref string) (*image.Manifest,
 		return nil, err
 	}
 	d, ok := f.lookup(repo, ref)
-	if !ok {
+	if !ok || f.manifests[d] == nil {
+		// A tag left on a digest deleted meanwhile answers 404, as a
+		// registry's does.
 		return nil, fmt.Errorf("get manifest %s: %w", ref, registry.ErrNotFound)
 	}
 	m := *f.manifests[d]
@@ -324,13 +326,24 @@ func (f *fake) DeleteTag(ctx context.Context, repo, tag string) error {
 	return nil
 }
 
+// dropDigest deletes d from repo: its tags there go, and the manifest
+// goes unless another repository's tag still names it (a registry keeps
+// manifests per repository; the fake keeps one table, so a digest two
+// repositories share must outlive its deletion from one of them).
 func (f *fake) dropDigest(repo, d string) {
-	delete(f.manifests, d)
 	for t, td := range f.repos[repo] {
 		if td == d {
 			delete(f.repos[repo], t)
 		}
 	}
+	for _, tags := range f.repos {
+		for _, td := range tags {
+			if td == d {
+				return
+			}
+		}
+	}
+	delete(f.manifests, d)
 }
 
 // arrive sends a delete: one the run has stopped before is not sent
