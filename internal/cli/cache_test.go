@@ -186,12 +186,16 @@ func TestCacheCorruptEntry(t *testing.T) {
 		t.Errorf("with a corrupt cache the plan changed (-without cache +with):\n%s", diff)
 	}
 	// No hit, but for a tag of b15's image read after the other tag's GET
-	// stored its manifest again.
-	if c := res.Report.Cache; c == nil || c.Dropped != 29 || c.ManifestHits > 1 || c.ConfigHits != 0 {
-		t.Errorf("report's cache %+v: want 29 entries dropped, no hit", c)
-	}
-	if got := r.Requests(); got.Of("GET", testregistry.ClassManifest) != 15 || got.Of("GET", testregistry.ClassBlob) != 14 {
-		t.Errorf("corrupt entries read again: %v, want 15 manifest and 14 blob GETs", got.ByRoute)
+	// stored its manifest again: b15's two tags are read in parallel, so
+	// whether the second finds the entry rewritten (a hit, 15 GETs) or
+	// still corrupt (dropped again, 16 GETs) is the scheduler's choice.
+	c := res.Report.Cache
+	got := r.Requests()
+	gets := got.Of("GET", testregistry.ClassManifest)
+	if c == nil || c.Dropped < 29 || c.Dropped > 30 || c.ManifestHits > 1 || c.ConfigHits != 0 {
+		t.Errorf("report's cache %+v: want the 29 entries dropped (b15's twice at most), no hit but b15's", c)
+	} else if gets < 15 || gets > 16 || got.Of("GET", testregistry.ClassBlob) != 14 {
+		t.Errorf("corrupt entries read again: %v, %d manifest hits; want 15 manifest GETs (16 when b15's tags race) and 14 blob GETs", got.ByRoute, c.ManifestHits)
 	}
 	r.ResetRequests()
 	res = runAction(t, in)
