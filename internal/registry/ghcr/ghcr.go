@@ -194,7 +194,10 @@ type Backend struct {
 
 	mu    sync.Mutex
 	kinds map[string]*ownerKind // lower-case owner -> its kind, looked up once
-	pkgs  map[string]*pkg       // lower-case repository -> its versions
+	// probed: lower-case owner -> the route its packages answered on,
+	// where the owner lookup is not served (base).
+	probed map[string]string
+	pkgs   map[string]*pkg // lower-case repository -> its versions
 }
 
 var (
@@ -278,6 +281,7 @@ func New(o Options) (*Backend, error) {
 		findTries:    6,
 		findWait:     500 * time.Millisecond,
 		kinds:        map[string]*ownerKind{},
+		probed:       map[string]string{},
 		pkgs:         map[string]*pkg{},
 	}
 	b.pace = newPacer(b.now, b.wait, b.api.Budget)
@@ -328,7 +332,7 @@ func (b *Backend) Repositories(ctx context.Context) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	for _, owner := range b.owners {
-		base, err := b.base(ctx, owner)
+		base, err := b.base(ctx, owner, "/packages?package_type=container&per_page=1")
 		if err != nil {
 			return nil, err
 		}
@@ -731,7 +735,14 @@ func (b *Backend) kind(ctx context.Context, owner string) (string, error) {
 		if err == nil {
 			b.noteScopes(resp.Header)
 		}
+		var se *restapi.StatusError
 		switch {
+		case errors.As(err, &se) && se.Status == http.StatusNotFound:
+			// The owner lookup is not served (a packages-only API, a
+			// proxy): "" has base find the owner's packages by trying the
+			// routes in turn. On GitHub an owner that does not exist has
+			// no packages either, and the packages route says so.
+			k.kind = ""
 		case err != nil:
 			k.err = b.apiErr(err, fmt.Sprintf("look up the GitHub owner %s", owner), "read access to the GitHub API")
 		case u.Type == "Organization":
@@ -757,7 +768,7 @@ func (b *Backend) kind(ctx context.Context, owner string) (string, error) {
 // versionsPath is {base}/packages/container/{package}/versions; a '/' in
 // the package name is sent as %2F.
 func (b *Backend) versionsPath(ctx context.Context, p *pkg) (string, error) {
-	base, err := b.base(ctx, p.owner)
+	base, err := b.base(ctx, p.owner, "/packages/container/"+url.PathEscape(p.name)+"/versions?per_page=1")
 	if err != nil {
 		return "", err
 	}
@@ -768,7 +779,12 @@ func (b *Backend) versionsPath(ctx context.Context, p *pkg) (string, error) {
 // organization, /user for the token's own user (its private packages
 // too), /users/{username} for any other user (GitHub documents those
 // routes for public packages).
-func (b *Backend) base(ctx context.Context, owner string) (string, error) {
+//
+// Where the owner lookup is not served, the routes are tried in that
+// order with probe (a path under the base, one item a page) and the first
+// that does not answer 404 is the owner's, remembered; when every one
+// does, the last, whose 404 the caller then reports.
+func (b *Backend) base(ctx context.Context, owner, probe string) (string, error) {
 	kind, err := b.kind(ctx, owner)
 	if err != nil {
 		return "", err
@@ -776,7 +792,37 @@ func (b *Backend) base(ctx context.Context, owner string) (string, error) {
 	if kind == "users" && strings.EqualFold(owner, b.user(ctx)) {
 		return "/user", nil
 	}
-	return "/" + kind + "/" + url.PathEscape(owner), nil
+	if kind != "" {
+		return "/" + kind + "/" + url.PathEscape(owner), nil
+	}
+	self := strings.EqualFold(owner, b.user(ctx))
+	key := strings.ToLower(owner)
+	b.mu.Lock()
+	found := b.probed[key]
+	b.mu.Unlock()
+	if found != "" {
+		return found, nil
+	}
+	routes := []string{"/orgs/" + url.PathEscape(owner)}
+	if self {
+		routes = append(routes, "/user")
+	}
+	routes = append(routes, "/users/"+url.PathEscape(owner))
+	for _, route := range routes {
+		_, err := b.api.Do(ctx, http.MethodGet, route+probe, nil)
+		var se *restapi.StatusError
+		if errors.As(err, &se) && se.Status == http.StatusNotFound {
+			continue
+		}
+		if err != nil {
+			return "", b.apiErr(err, fmt.Sprintf("find the packages of the GitHub owner %s", owner), "read access to the GitHub API")
+		}
+		b.mu.Lock()
+		b.probed[key] = route
+		b.mu.Unlock()
+		return route, nil
+	}
+	return routes[len(routes)-1], nil
 }
 
 // user is the token's own user (lower case), asked once: GET /user for a

@@ -308,6 +308,50 @@ func TestRepositories(t *testing.T) {
 	}
 }
 
+// TestOwnerLookupNotServed: where GET /users/{owner} is not served (a
+// replica of the packages API alone, a proxy), the packages are found by
+// trying /orgs, /user (the token's own user) and /users in turn, once per
+// owner: an organization's, the token's user's private ones and another
+// user's public ones are listed, tagged and deleted.
+func TestOwnerLookupNotServed(t *testing.T) {
+	t.Parallel()
+	e := start(t, setup{replica: ghcrtest.Options{Orgs: []string{"acme"}, NoUsersEndpoint: true}, owners: []string{"acme", "octo"}})
+	e.push(t, "octo/app:v1", 1)
+	e.push(t, "acme/api:v1", 2)
+	e.push(t, "acme/api:v2", 3)
+	ctx := context.Background()
+	got, err := e.b.Repositories(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := gocmp.Diff([]string{"acme/api", "octo/app"}, got); diff != "" {
+		t.Errorf("Repositories (-want +got):\n%s", diff)
+	}
+	tags, err := e.b.Tags(ctx, "acme/api")
+	if err != nil || len(tags) != 2 {
+		t.Fatalf("Tags(acme/api) = %v, %v", tags, err)
+	}
+	if tags, err := e.b.Tags(ctx, "octo/app"); err != nil || len(tags) != 1 {
+		t.Fatalf("Tags(octo/app) = %v, %v", tags, err)
+	}
+	if err := e.b.DeleteTag(ctx, "acme/api", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := listTags(t, e, "acme/api"); !gocmp.Equal(got, []string{"v2"}) {
+		t.Errorf("acme/api tags after the delete: %v", got)
+	}
+	probes := 0
+	for _, r := range e.requests() {
+		if strings.Contains(r, "per_page=1 ") {
+			probes++
+		}
+	}
+	// acme: /orgs answers; octo: /orgs 404, /user answers. Once per owner.
+	if probes != 3 {
+		t.Errorf("%d probes, want 3 (one owner lookup each, remembered):\n%s", probes, strings.Join(e.requests(), "\n"))
+	}
+}
+
 // TestTags: more than 100 versions over two pages of a package whose name
 // has a '/', one tag per version tag, digests and push times from the
 // listing; untagged versions give no tag.

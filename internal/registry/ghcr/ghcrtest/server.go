@@ -175,6 +175,10 @@ type Options struct {
 	// limit out, as GitHub Enterprise Server by default ("Rate limits are
 	// disabled by default for GitHub Enterprise Server").
 	NoRateLimits bool
+	// NoUsersEndpoint answers GET /users/{owner} 404, as a replica of the
+	// packages API alone would (the Users API is another part of GitHub's
+	// REST docs): a client must still find the owner's packages.
+	NoUsersEndpoint bool
 }
 
 // Request is one request the replica received (Path as sent, escaped: a
@@ -744,6 +748,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) {
 	}
 	self := seg[0] == "users" && strings.HasPrefix(rest, "user/")
 	switch {
+	case r.Method == http.MethodGet && n == 2 && seg[0] == "users" && s.o.NoUsersEndpoint && !self:
+		writeErr(w, http.StatusNotFound, "Not Found", docRest)
 	case r.Method == http.MethodGet && n == 2 && seg[0] == "users":
 		s.getUser(ctx, w, r, seg[1])
 	case r.Method == http.MethodGet && n == 3 && packages:
