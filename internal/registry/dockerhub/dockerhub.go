@@ -189,6 +189,22 @@ func (b *Backend) bearer(ctx context.Context) (string, uint64, error) {
 		return b.token, b.gen, nil
 	}
 	resp, err := b.api.Do(ctx, http.MethodPost, "/v2/auth/token", map[string]string{"identifier": b.user, "secret": b.secret}, http.StatusOK)
+	var se *restapi.StatusError
+	if errors.As(err, &se) && se.Status == http.StatusNotFound {
+		// A Hub API without the access-token route (it came in 2024; a
+		// gateway or mirror of the older API): the login it replaced,
+		// "POST /v2/users/login" ({username, password} -> {token}; Docker
+		// Hub API reference, "Create an authentication token", deprecated).
+		resp, err = b.api.Do(ctx, http.MethodPost, "/v2/users/login", map[string]string{"username": b.user, "password": b.secret}, http.StatusOK)
+		if err == nil {
+			var old struct {
+				Token string `json:"token"`
+			}
+			if json.Unmarshal(resp.Body, &old) == nil && old.Token != "" {
+				resp.Body, _ = json.Marshal(map[string]string{"access_token": old.Token})
+			}
+		}
+	}
 	if err != nil {
 		err = b.classify(err, "log in to the Hub API", "a username and "+DeleteScope+" (a personal or organization access token; a password also works without SSO)")
 		err = &loginError{err}

@@ -221,6 +221,36 @@ func TestLogin(t *testing.T) {
 	}
 }
 
+// TestLegacyLogin: a Hub API without the access-token route (404) is
+// logged in to through the older POST /v2/users/login, and its token is
+// the bearer from then on; a wrong password there is still refused.
+func TestLegacyLogin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, hubtest.Options{LegacyLogin: true})
+	e.push(t, "acme/app:v1", 1)
+	b := e.backend(t, "acme", secret)
+	ctx := context.Background()
+	if tags, err := b.Tags(ctx, "acme/app"); err != nil || len(tags) != 1 {
+		t.Fatalf("Tags = %v, %v", tags, err)
+	}
+	same(t, "requests", e.requests(), []string{
+		"POST /v2/auth/token",
+		"POST /v2/users/login",
+		"GET /v2/namespaces/acme/repositories/app Bearer",
+		"GET /v2/namespaces/acme/repositories/app/tags?page_size=100 Bearer",
+	})
+	var body map[string]string
+	if err := json.Unmarshal([]byte(e.hub.Requests()[1].Body), &body); err != nil {
+		t.Fatal(err)
+	}
+	if len(body) != 2 || body["username"] != "acme" || body["password"] != secret {
+		t.Errorf("login body %v", body)
+	}
+	if _, err := e.backend(t, "acme", "wrong").Tags(ctx, "acme/app"); !errors.Is(err, registry.ErrUnauthorized) {
+		t.Errorf("a wrong password: %v, want ErrUnauthorized", err)
+	}
+}
+
 // TestTokenRenewal: an expired token (401) is renewed once and the request
 // repeated; concurrent callers share one renewal.
 func TestTokenRenewal(t *testing.T) {

@@ -84,6 +84,11 @@ type User struct {
 type Options struct {
 	// Users who can log in.
 	Users []User
+	// LegacyLogin serves the older login alone: POST /v2/users/login
+	// ({"username","password"} -> {"token"}; Docker Hub API reference,
+	// "Create an authentication token", deprecated) and 404 for
+	// /v2/auth/token, as a mirror of the API before the access-token route.
+	LegacyLogin bool
 	// RateLimit is the number of requests per Window before 429s; 0 means
 	// 600 (the pace hexpm/bob measured as safe).
 	RateLimit int
@@ -323,8 +328,10 @@ func (s *Server) serve(rec http.ResponseWriter, req *http.Request) {
 	}
 	seg := strings.Split(strings.TrimPrefix(req.URL.Path, "/"), "/")
 	switch {
-	case req.Method == http.MethodPost && req.URL.Path == "/v2/auth/token":
-		s.login(rec, body)
+	case req.Method == http.MethodPost && req.URL.Path == "/v2/auth/token" && !s.opts.LegacyLogin:
+		s.login(rec, body, "identifier", "secret", "access_token")
+	case req.Method == http.MethodPost && req.URL.Path == "/v2/users/login" && s.opts.LegacyLogin:
+		s.login(rec, body, "username", "password", "token")
 	case req.Method == http.MethodGet && len(seg) == 4 && seg[0] == "v2" && seg[1] == "namespaces" && seg[3] == "repositories":
 		if _, ok := s.caller(rec, req); ok {
 			s.listRepositories(rec, req, seg[2])
@@ -402,17 +409,15 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]any{"errinfo": nil, "message": msg})
 }
 
-func (s *Server) login(w http.ResponseWriter, body []byte) {
-	var in struct {
-		Identifier string `json:"identifier"`
-		Secret     string `json:"secret"`
-	}
-	if json.Unmarshal(body, &in) != nil || in.Identifier == "" || in.Secret == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"errinfo": nil, "message": "bad request", "detail": "identifier and secret are required"})
+func (s *Server) login(w http.ResponseWriter, body []byte, userKey, secretKey, tokenKey string) {
+	var in map[string]string
+	_ = json.Unmarshal(body, &in)
+	if in[userKey] == "" || in[secretKey] == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"errinfo": nil, "message": "bad request", "detail": userKey + " and " + secretKey + " are required"})
 		return
 	}
 	for _, u := range s.opts.Users {
-		if u.Name == in.Identifier && u.Secret == in.Secret {
+		if u.Name == in[userKey] && u.Secret == in[secretKey] {
 			var rnd [12]byte
 			_, _ = rand.Read(rnd[:])
 			s.mu.Lock()
@@ -421,7 +426,7 @@ func (s *Server) login(w http.ResponseWriter, body []byte) {
 			s.tokens[tok] = u.Name
 			s.issued = append(s.issued, tok)
 			s.mu.Unlock()
-			writeJSON(w, http.StatusOK, map[string]any{"access_token": tok})
+			writeJSON(w, http.StatusOK, map[string]any{tokenKey: tok})
 			return
 		}
 	}
