@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/tagsweep/tagsweep/internal/engine"
+	"github.com/tagsweep/tagsweep/internal/engine/enginetest"
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/image"
@@ -289,12 +290,8 @@ func (b *memBackend) Capabilities() registry.Capabilities {
 }
 
 func runEngine(tb testing.TB, be registry.Backend, rules policy.Rules, dry bool, now time.Time) *report.Report {
-	e := engine.New(be, engine.Options{Registry: "memory", Repositories: []string{"**"}, Rules: rules, DryRun: dry,
+	rep := enginetest.Run(tb, context.Background(), be, engine.Options{Registry: "memory", Repositories: []string{"**"}, Rules: rules, DryRun: dry,
 		Concurrency: 8, Now: func() time.Time { return now }, Log: io.Discard})
-	rep := e.Run(context.Background())
-	if err := rep.Unspool(); err != nil {
-		tb.Fatal(err)
-	}
 	if rep.Failed() || rep.Totals.Deleted == 0 {
 		tb.Fatalf("engine run: failed=%v deleted=%d errors=%v", rep.Failed(), rep.Totals.Deleted, rep.Errors)
 	}

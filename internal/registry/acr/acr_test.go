@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tagsweep/tagsweep/internal/engine"
+	"github.com/tagsweep/tagsweep/internal/engine/enginetest"
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/acr/acrtest"
@@ -207,12 +208,8 @@ func TestEngineSweep(t *testing.T) {
 	exclude, _ := policy.CompileGlob("stable")
 	all, _ := policy.CompileGlob("*")
 	run := func(dry bool) *report.Report {
-		e := engine.New(f.backend(), engine.Options{Registry: f.reg.Addr(), Repositories: []string{"team/app"}, DryRun: dry, Concurrency: 4,
+		rep := enginetest.Run(t, f.ctx, f.backend(), engine.Options{Registry: f.reg.Addr(), Repositories: []string{"team/app"}, DryRun: dry, Concurrency: 4,
 			Rules: policy.Rules{Keep: 1, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all}, Exclude: []policy.Glob{exclude}}})
-		rep := e.Run(f.ctx)
-		if err := rep.Unspool(); err != nil {
-			t.Fatal(err)
-		}
 		return rep
 	}
 	plan := func(rep *report.Report) map[string]string {
@@ -279,11 +276,8 @@ func TestRepositoryLock(t *testing.T) {
 	f.srv.SetRepositoryAttributes("team/frozen", locked)
 	all, _ := policy.CompileGlob("*")
 	for _, dry := range []bool{true, false} {
-		rep := engine.New(f.backend(), engine.Options{Registry: f.reg.Addr(), Repositories: []string{"team/frozen", "team/open"}, DryRun: dry,
-			Concurrency: 4, Rules: policy.Rules{Keep: 1, Include: []policy.Glob{all}}}).Run(f.ctx)
-		if err := rep.Unspool(); err != nil {
-			t.Fatal(err)
-		}
+		rep := enginetest.Run(t, f.ctx, f.backend(), engine.Options{Registry: f.reg.Addr(), Repositories: []string{"team/frozen", "team/open"}, DryRun: dry,
+			Concurrency: 4, Rules: policy.Rules{Keep: 1, Include: []policy.Glob{all}}})
 		for _, r := range rep.Repositories {
 			for _, tg := range r.Tags {
 				want := report.Kept

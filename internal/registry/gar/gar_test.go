@@ -17,6 +17,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/tagsweep/tagsweep/internal/engine"
+	"github.com/tagsweep/tagsweep/internal/engine/enginetest"
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry/gar/gartest"
 	"github.com/tagsweep/tagsweep/internal/registry/oci"
@@ -98,11 +99,8 @@ func TestImmutableTags(t *testing.T) {
 	all, _ := policy.CompileGlob("*")
 	run := func(dry bool) (map[string]string, *Backend) {
 		b := f.backend("oauth2accesstoken", token)
-		rep := engine.New(b, engine.Options{Registry: f.reg.Addr(), Repositories: []string{"proj/frozen/app", "proj/frozen/tool", "proj/open/app"},
-			DryRun: dry, Concurrency: 4, Rules: policy.Rules{Keep: 1, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all}}}).Run(f.ctx)
-		if err := rep.Unspool(); err != nil {
-			t.Fatal(err)
-		}
+		rep := enginetest.Run(t, f.ctx, b, engine.Options{Registry: f.reg.Addr(), Repositories: []string{"proj/frozen/app", "proj/frozen/tool", "proj/open/app"},
+			DryRun: dry, Concurrency: 4, Rules: policy.Rules{Keep: 1, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all}}})
 		out := map[string]string{}
 		for _, r := range rep.Repositories {
 			if r.Error != "" {
@@ -215,12 +213,9 @@ func TestRefusedWithoutSetting(t *testing.T) {
 	f.srv.SetImmutable("proj/frozen", true)
 	all, _ := policy.CompileGlob("*")
 	exclude, _ := policy.CompileGlob("stable")
-	rep := engine.New(f.backend("_json_key", `{"type":"service_account"}`), engine.Options{Registry: f.reg.Addr(),
+	rep := enginetest.Run(t, f.ctx, f.backend("_json_key", `{"type":"service_account"}`), engine.Options{Registry: f.reg.Addr(),
 		Repositories: []string{"proj/frozen/app", "proj/open/app"}, Concurrency: 1,
-		Rules: policy.Rules{Keep: 1, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all}, Exclude: []policy.Glob{exclude}}}).Run(f.ctx)
-	if err := rep.Unspool(); err != nil {
-		t.Fatal(err)
-	}
+		Rules: policy.Rules{Keep: 1, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all}, Exclude: []policy.Glob{exclude}}})
 	got := map[string]string{}
 	for _, r := range rep.Repositories {
 		if r.Error != "" {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tagsweep/tagsweep/internal/engine"
+	"github.com/tagsweep/tagsweep/internal/engine/enginetest"
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/gitlab/gitlabtest"
@@ -236,12 +237,8 @@ func TestEngineSweep(t *testing.T) {
 	exclude, _ := policy.CompileGlob("stable")
 	all, _ := policy.CompileGlob("*")
 	run := func(dry bool) map[string]string {
-		e := engine.New(f.backend(pat, false, "", "group"), engine.Options{Registry: f.reg.Addr(), Repositories: []string{"group/**"}, DryRun: dry,
+		rep := enginetest.Run(t, f.ctx, f.backend(pat, false, "", "group"), engine.Options{Registry: f.reg.Addr(), Repositories: []string{"group/**"}, DryRun: dry,
 			Concurrency: 4, Rules: policy.Rules{Keep: 1, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all}, Exclude: []policy.Glob{exclude}}})
-		rep := e.Run(f.ctx)
-		if err := rep.Unspool(); err != nil {
-			t.Fatal(err)
-		}
 		out := map[string]string{}
 		for _, r := range rep.Repositories {
 			if r.Error != "" {

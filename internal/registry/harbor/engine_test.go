@@ -10,6 +10,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/tagsweep/tagsweep/internal/engine"
+	"github.com/tagsweep/tagsweep/internal/engine/enginetest"
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry/harbor/harbortest"
 	"github.com/tagsweep/tagsweep/internal/report"
@@ -64,13 +65,9 @@ func TestEngineSweep(t *testing.T) {
 	all, _ := policy.CompileGlob("*")
 	run := func(dry bool) *report.Report {
 		b := f.backend("robot$sweeper", password)
-		e := engine.New(b, engine.Options{Registry: f.addr, Repositories: []string{"team/**"}, DryRun: dry, Concurrency: 4,
+		rep := enginetest.Run(t, f.ctx, b, engine.Options{Registry: f.addr, Repositories: []string{"team/**"}, DryRun: dry, Concurrency: 4,
 			Rules: policy.Rules{Keep: 1, OlderThan: 30 * 24 * time.Hour, OlderThanText: "30d", Include: []policy.Glob{all},
 				Exclude: []policy.Glob{exclude}, AgeSource: policy.AgePushed}})
-		rep := e.Run(f.ctx)
-		if err := rep.Unspool(); err != nil {
-			t.Fatal(err)
-		}
 		return rep
 	}
 	actions := func(rep *report.Report) (deleted []string, kept map[string]string) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tagsweep/tagsweep/internal/engine"
+	"github.com/tagsweep/tagsweep/internal/engine/enginetest"
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry/connect"
 	"github.com/tagsweep/tagsweep/internal/registry/ghcr/ghcrtest"
@@ -103,12 +104,8 @@ func TestOneBoundAcrossRegistryAndVendorAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := engine.New(b.Backend, engine.Options{Registry: host, Repositories: []string{"octo/app"}, Concurrency: concurrency,
+	rep := enginetest.Run(t, ctx, b.Backend, engine.Options{Registry: host, Repositories: []string{"octo/app"}, Concurrency: concurrency,
 		Rules: policy.Rules{Keep: 3, OrderBy: policy.OrderCreated, Include: []policy.Glob{all}}})
-	rep := e.Run(ctx)
-	if err := rep.Unspool(); err != nil {
-		t.Fatal(err)
-	}
 	if rep.Failed() {
 		t.Fatalf("run failed: %v %+v", rep.Errors, rep.Repositories)
 	}

@@ -19,6 +19,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 
 	"github.com/tagsweep/tagsweep/internal/engine"
+	"github.com/tagsweep/tagsweep/internal/engine/enginetest"
 	"github.com/tagsweep/tagsweep/internal/policy"
 	"github.com/tagsweep/tagsweep/internal/registry"
 	"github.com/tagsweep/tagsweep/internal/registry/acr"
@@ -197,13 +198,8 @@ func sweep(t *testing.T, addr string, keep int, exclude ...string) *report.Repor
 		}
 		ex = append(ex, g)
 	}
-	e := engine.New(newBackend(t, addr), engine.Options{Registry: addr, Repositories: []string{"app"}, Concurrency: 4,
+	return enginetest.Run(t, context.Background(), newBackend(t, addr), engine.Options{Registry: addr, Repositories: []string{"app"}, Concurrency: 4,
 		Rules: policy.Rules{Keep: keep, Include: []policy.Glob{all}, Exclude: ex, OrderBy: policy.OrderCreated}})
-	rep := e.Run(context.Background())
-	if err := rep.Unspool(); err != nil {
-		t.Fatal(err)
-	}
-	return rep
 }
 
 // outcomes maps each tag of the report to "action: reason".
